@@ -1,0 +1,1 @@
+"""The hub: private package index, metadata database, signing and trust policy."""

@@ -1,0 +1,116 @@
+"""``plugin-hub``: the command line.
+
+Errors are translated here, at one boundary: a ``PlanPipelineError`` becomes one line on
+standard error and its exit code (2 bad input, 3 stopped at a missing capability, 1 a plugin
+failed); anything unexpected becomes one line pointing at the log, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from plan_pipeline.errors import PlanPipelineError
+from plan_pipeline.plan import load_plan
+from plan_pipeline.registry import CapabilityRegistry
+from plan_pipeline.run_plan_pipeline import RunSettings, default_run_dir, run_pipeline
+from plan_pipeline.synthesis import SynthesisMode
+
+app = typer.Typer(
+    name="plugin-hub",
+    help="Run plan pipelines and recover from missing capabilities with verified plugins.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = Console(highlight=False, soft_wrap=True)
+
+
+def fail(error: PlanPipelineError) -> typer.Exit:
+    _err.print(f"[red]error:[/] {escape(str(error))}")
+    return typer.Exit(error.exit_code)
+
+
+@app.command("run")
+def run_command(
+    plan: Annotated[Path, typer.Argument(help="Plan file (YAML).")],
+    run_dir: Annotated[
+        Path | None,
+        typer.Option("--run-dir", help="Run directory; default: $RUN_ID_DIR or run/<plan>-<time>."),
+    ] = None,
+    synthesis: Annotated[
+        SynthesisMode,
+        typer.Option("--synthesis", help="What to do when a capability is missing."),
+    ] = SynthesisMode.SUGGEST,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Luigi workers.")] = 1,
+    scheduler_url: Annotated[
+        str | None,
+        typer.Option("--scheduler-url", help="Central luigid URL; default: local scheduler."),
+    ] = None,
+) -> None:
+    """Run (or resume) a plan; outputs go to one numbered file per stage."""
+    try:
+        loaded = load_plan(plan)
+        settings = RunSettings(
+            plan_file=plan,
+            run_dir=run_dir or default_run_dir(loaded),
+            mode=synthesis,
+            workers=workers,
+            scheduler_url=scheduler_url,
+        )
+        summary = run_pipeline(settings)
+    except PlanPipelineError as exc:
+        raise fail(exc) from None
+    if summary.failures:
+        for failure in summary.failures:
+            _err.print(f"[red]error:[/] {escape(str(failure))}")
+        raise typer.Exit(max(f.exit_code for f in summary.failures))
+    total = len(summary.plan.plan.stages)
+    _out.print(
+        f"[bold green]plan complete:[/] {len(summary.completed)}/{total} stages in "
+        f"{summary.seconds:.1f} s; outputs in {escape(str(summary.run_dir))}"
+    )
+
+
+@app.command("capabilities")
+def capabilities_command() -> None:
+    """List installed capabilities and their providers (reads metadata, imports nothing)."""
+    registry = CapabilityRegistry()
+    names = registry.capabilities()
+    if not names:
+        _out.print("no capabilities installed")
+    for name in names:
+        try:
+            selection = registry.select(name)
+        except PlanPipelineError as exc:
+            _out.print(f"{name}: [red]{escape(str(exc))}[/]")
+            continue
+        line = f"{name}: {selection.chosen.describe()} ({selection.tier.value})"
+        _out.print(escape(line))
+        report = selection.conflict_report()
+        if report:
+            _out.print(f"  [yellow]{escape(report)}[/]")
+    for problem in registry.ignored:
+        _out.print(f"[yellow]ignored: {escape(problem)}[/]")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``plugin-hub`` console script."""
+    try:
+        app(args=argv, prog_name="plugin-hub")
+    except PlanPipelineError as exc:  # pragma: no cover - commands translate their own
+        raise SystemExit(fail(exc).exit_code) from None
+    except Exception as exc:
+        logging.getLogger("planexe").exception("internal error")
+        _err.print(f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}")
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

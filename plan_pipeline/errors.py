@@ -1,0 +1,91 @@
+"""The error root of ``plan_pipeline``: every failure a user can act on is one of these.
+
+Each error carries the problem and, where there is one, the fix. The command line prints
+``str(error)`` on one line and exits with ``exit_code``: 2 for bad input (plan file, run
+directory, stage data), 3 when a run stops because a capability is missing, 1 when a plugin
+itself fails.
+"""
+
+from __future__ import annotations
+
+
+class PlanPipelineError(Exception):
+    """Root of all errors the pipeline reports to its user."""
+
+    exit_code = 2
+
+    def __init__(self, problem: str, fix: str | None = None) -> None:
+        self.problem = problem
+        self.fix = fix
+        super().__init__(problem)
+
+    def __str__(self) -> str:
+        return f"{self.problem}. {self.fix}" if self.fix else self.problem
+
+
+class PlanFileError(PlanPipelineError):
+    """The plan file cannot be read, parsed or is inconsistent."""
+
+
+class CapabilityNameError(PlanPipelineError):
+    """A capability name breaks the naming rules."""
+
+
+class RunDirError(PlanPipelineError):
+    """The run directory cannot be created or written."""
+
+
+class StageInputError(PlanPipelineError):
+    """A stage's inputs cannot be gathered or break the input schema."""
+
+
+class StageOutputError(PlanPipelineError):
+    """A stage's output breaks the output schema."""
+
+
+class PluginLoadError(PlanPipelineError):
+    """An installed plugin cannot be imported or breaks the plugin contract."""
+
+    exit_code = 1
+
+
+class PluginRunError(PlanPipelineError):
+    """A plugin raised an exception while running a stage."""
+
+    exit_code = 1
+
+
+class CapabilityNotFoundError(PlanPipelineError):
+    """No installed plugin provides a capability a stage needs (in the wanted version)."""
+
+    exit_code = 3
+
+    def __init__(
+        self,
+        capability: str,
+        version: str | None = None,
+        excluded: list[str] | None = None,
+        stage: str | None = None,
+    ) -> None:
+        self.capability = capability
+        self.version = version
+        self.excluded = excluded or []
+        self.stage = stage
+        wanted = f"{capability}{version}" if version else capability
+        where = f"stage '{stage}' needs capability '{wanted}'" if stage else f"'{wanted}'"
+        problem = f"{where}, which no installed plugin provides"
+        if self.excluded:
+            problem += f" (not usable: {'; '.join(self.excluded)})"
+        super().__init__(problem)
+
+
+class SynthesisStop(PlanPipelineError):
+    """The run stopped at a missing capability after writing what the user needs next."""
+
+    exit_code = 3
+
+
+class SynthesisUnavailableError(PlanPipelineError):
+    """The synthesis mode asks for a plugin synthesizer that is not installed or failed."""
+
+    exit_code = 3

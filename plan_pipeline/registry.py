@@ -1,0 +1,280 @@
+"""The capability registry: which installed plugin provides which capability.
+
+The registry reads entry points (``planexe.plugins``) from installed metadata and imports
+nothing until a capability is loaded; then it imports only the chosen provider. Start-up cost
+therefore grows with the number of installed distributions' metadata files, never with plugin
+code.
+
+When several distributions claim one capability, the choice is deterministic (best trust tier,
+then highest version, then distribution name) and every loser is reported in the
+``Selection``; the pipeline prints those reports.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as metadata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import pluggy
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from plan_pipeline import hookspecs
+from plan_pipeline.capability_names import is_valid_capability_name, validate_capability_name
+from plan_pipeline.errors import CapabilityNotFoundError, PlanFileError, PluginLoadError
+from plan_pipeline.trust import LocalTierPolicy, Tier, TierPolicy
+
+
+@dataclass(frozen=True)
+class Provider:
+    """One installed entry point that claims a capability."""
+
+    capability: str
+    target: str
+    entry_point: metadata.EntryPoint = field(repr=False, compare=False)
+
+    @cached_property
+    def dist_name(self) -> str:
+        dist = self.entry_point.dist
+        return dist.name if dist is not None else "<unknown>"
+
+    @cached_property
+    def version(self) -> str:
+        dist = self.entry_point.dist
+        return dist.version if dist is not None else "0"
+
+    def parsed_version(self) -> Version:
+        try:
+            return Version(self.version)
+        except InvalidVersion:
+            return Version("0")
+
+    def describe(self) -> str:
+        return f"{self.dist_name} {self.version}"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The provider chosen for a capability, and the ones that lost or were excluded."""
+
+    capability: str
+    chosen: Provider
+    tier: Tier
+    losers: tuple[tuple[Provider, Tier], ...] = ()
+
+    def conflict_report(self) -> str | None:
+        """One line naming the choice and every loser, or ``None`` without a conflict."""
+        if not self.losers:
+            return None
+        lost = ", ".join(f"{p.describe()} ({t.value})" for p, t in self.losers)
+        return (
+            f"capability '{self.capability}' is provided by {len(self.losers) + 1} plugins: "
+            f"using {self.chosen.describe()} ({self.tier.value}); ignoring {lost}"
+        )
+
+
+@dataclass
+class LoadedCapability:
+    """A capability whose provider is imported and registered, ready to run."""
+
+    selection: Selection
+    description: dict[str, Any]
+    _call: Callable[..., Any]
+
+    @property
+    def capability(self) -> str:
+        return self.selection.capability
+
+    @property
+    def input_schema(self) -> dict[str, Any]:
+        schema = self.description.get("input_schema", {"type": "object"})
+        return schema if isinstance(schema, dict) else {"type": "object"}
+
+    @property
+    def output_schema(self) -> dict[str, Any]:
+        schema = self.description.get("output_schema", {"type": "object"})
+        return schema if isinstance(schema, dict) else {"type": "object"}
+
+    def run(self, inputs: dict[str, Any], context: dict[str, Any]) -> Any:
+        """Call the provider's ``planexe_run`` hook (exceptions propagate)."""
+        return self._call(capability=self.capability, inputs=inputs, context=context)
+
+
+def parse_version_spec(spec: str | None) -> SpecifierSet | None:
+    """Parse a version range such as ``>=1.0,<2``; ``None`` or empty means any version."""
+    if not spec:
+        return None
+    try:
+        return SpecifierSet(spec)
+    except InvalidSpecifier as exc:
+        raise PlanFileError(
+            f"invalid version range {spec!r}: {exc}", "Write a range such as '>=1.0,<2'"
+        ) from exc
+
+
+class CapabilityRegistry:
+    """Installed capabilities, seen from metadata; providers imported only on demand."""
+
+    def __init__(self, tier_policy: TierPolicy | None = None) -> None:
+        self._tier_policy: TierPolicy = tier_policy or LocalTierPolicy()
+        self._providers: dict[str, list[Provider]] | None = None
+        self._ignored: list[str] = []
+        self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self._pm.add_hookspecs(hookspecs)
+        self._loaded: dict[str, LoadedCapability] = {}
+
+    # -- discovery (metadata only) ---------------------------------------------------------
+
+    def _scan(self) -> dict[str, list[Provider]]:
+        if self._providers is None:
+            providers: dict[str, list[Provider]] = {}
+            ignored: list[str] = []
+            for ep in metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP):
+                if not is_valid_capability_name(ep.name):
+                    ignored.append(
+                        f"entry point {ep.name!r} -> {ep.value}: invalid capability name"
+                    )
+                    continue
+                providers.setdefault(ep.name, []).append(Provider(ep.name, ep.value, ep))
+            self._providers = providers
+            self._ignored = ignored
+        return self._providers
+
+    def refresh(self) -> None:
+        """Forget what was scanned, e.g. after a plugin was installed or removed."""
+        importlib.invalidate_caches()
+        self._providers = None
+
+    @property
+    def ignored(self) -> list[str]:
+        """Entry points skipped because their names break the rules."""
+        self._scan()
+        return list(self._ignored)
+
+    def capabilities(self) -> list[str]:
+        """Every installed capability name, sorted."""
+        return sorted(self._scan())
+
+    def providers(self, capability: str) -> list[Provider]:
+        """Every installed provider of ``capability`` (no import)."""
+        return list(self._scan().get(validate_capability_name(capability), []))
+
+    def has(self, capability: str) -> bool:
+        return capability in self._scan()
+
+    # -- choice ----------------------------------------------------------------------------
+
+    def select(self, capability: str, version: str | None = None) -> Selection:
+        """Choose the provider of ``capability`` (within ``version`` if given).
+
+        Raises ``CapabilityNotFoundError`` naming every installed provider that was excluded
+        (quarantined or outside the version range).
+        """
+        spec = parse_version_spec(version)
+        eligible: list[tuple[Provider, Tier]] = []
+        excluded: list[str] = []
+        for provider in self.providers(capability):
+            tier = self._tier_policy.tier_of(provider.dist_name, provider.version)
+            if tier is Tier.QUARANTINED:
+                excluded.append(f"{provider.describe()} is quarantined")
+            elif spec is not None and not spec.contains(
+                provider.parsed_version(), prereleases=True
+            ):
+                excluded.append(f"{provider.describe()} is outside {version}")
+            else:
+                eligible.append((provider, tier))
+        if not eligible:
+            raise CapabilityNotFoundError(capability, version, excluded)
+        ranked = sorted(eligible, key=_rank_key)
+        (chosen, tier), losers = ranked[0], tuple(ranked[1:])
+        return Selection(capability, chosen, tier, losers)
+
+    # -- loading (imports the chosen provider only) ----------------------------------------
+
+    def load(self, capability: str, version: str | None = None) -> LoadedCapability:
+        """Import and register the chosen provider of ``capability``; cached per capability."""
+        key = f"{capability}{version or ''}"
+        if key in self._loaded:
+            return self._loaded[key]
+        selection = self.select(capability, version)
+        plugin = self._import(selection.chosen)
+        others = [p for p in self._pm.get_plugins() if p is not plugin]
+        describe = self._pm.subset_hook_caller("planexe_describe", remove_plugins=others)
+        run = self._pm.subset_hook_caller("planexe_run", remove_plugins=others)
+        where = selection.chosen.describe()
+        try:
+            description = describe(capability=capability)
+        except Exception as exc:  # plugin code: report, never crash the pipeline
+            raise PluginLoadError(
+                f"plugin {where} failed to describe '{capability}': {exc}",
+                "Fix or uninstall that plugin",
+            ) from exc
+        if not isinstance(description, dict):
+            raise PluginLoadError(
+                f"plugin {where} claims '{capability}' in its entry points but its "
+                "planexe_describe hook does not describe it",
+                "Fix the plugin's planexe_describe hook or its entry point",
+            )
+        loaded = LoadedCapability(selection, description, run)
+        self._loaded[key] = loaded
+        return loaded
+
+    def _import(self, provider: Provider) -> object:
+        where = provider.describe()
+        try:
+            plugin: object = provider.entry_point.load()
+        except Exception as exc:
+            raise PluginLoadError(
+                f"cannot import plugin {where} ({provider.target}) for "
+                f"'{provider.capability}': {type(exc).__name__}: {exc}",
+                "Reinstall or uninstall that plugin",
+            ) from exc
+        if self._pm.is_registered(plugin):
+            return plugin
+        try:
+            self._pm.register(plugin, name=f"{provider.dist_name}:{provider.target}")
+            self._pm.check_pending()
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            if self._pm.is_registered(plugin):
+                self._pm.unregister(plugin)
+            raise PluginLoadError(
+                f"plugin {where} breaks the plugin contract: {exc}",
+                "Implement the hooks of plan_pipeline.hookspecs with matching arguments",
+            ) from exc
+        hooks = {impl.plugin_name for impl in self._pm.hook.planexe_run.get_hookimpls()}
+        if self._pm.get_name(plugin) not in hooks:
+            self._pm.unregister(plugin)
+            raise PluginLoadError(
+                f"plugin {where} has no planexe_run hook", "Add a planexe_run hook implementation"
+            )
+        return plugin
+
+    def loaded_modules(self) -> Iterable[str]:
+        """Names of the plugins imported so far (for diagnostics)."""
+        return [name for name, _ in self._pm.list_name_plugin()]
+
+
+def _rank_key(item: tuple[Provider, Tier]) -> tuple[int, Any, str]:
+    provider, tier = item
+    # best tier first, then highest version, then distribution name for a stable tie-break
+    return (-tier.rank, _Desc(provider.parsed_version()), provider.dist_name.lower())
+
+
+@dataclass(frozen=True, order=False)
+class _Desc:
+    """Sort wrapper that orders versions from highest to lowest."""
+
+    version: Version
+
+    def __lt__(self, other: _Desc) -> bool:
+        return self.version > other.version
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Desc) and self.version == other.version
+
+    def __hash__(self) -> int:
+        return hash(self.version)

@@ -1,0 +1,107 @@
+"""``PluginSpec``: what a missing capability must do, drafted from a stage's contract.
+
+The spec is the hand-off between the pipeline (which finds the gap) and the synthesizer (which
+fills it). It is written next to the stage output as ``NNN-stage.plugin-spec.json`` and is all a
+code generator, a reviewer or a maintainer needs to build the plugin.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from plan_pipeline.capability_names import validate_capability_name
+from plan_pipeline.plan import Contract, Example, Rule, Stage
+
+SPEC_VERSION = 1
+
+
+class PluginSpec(BaseModel):
+    """A capability to synthesize: schemas, rules, constraints and golden examples."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec_version: int = SPEC_VERSION
+    capability: str
+    stage_name: str
+    version: str = "1.0.0"
+    summary: str = ""
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+    rules: list[Rule] = Field(default_factory=list)
+    constraints: list[str] = Field(default_factory=list)
+    examples: list[Example] = Field(default_factory=list)
+    permissions: list[str] = Field(default_factory=list)
+    dependencies: list[str] = Field(default_factory=list)
+    provenance: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("capability")
+    @classmethod
+    def _capability_name(cls, value: str) -> str:
+        return validate_capability_name(value)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2) + "\n"
+
+    @classmethod
+    def read(cls, path: Path) -> PluginSpec:
+        return cls.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def draft_spec(stage: Stage, inputs: dict[str, Any], *, plan_name: str, run_id: str) -> PluginSpec:
+    """Draft the spec for ``stage``'s missing capability.
+
+    The contract gives schemas, rules, constraints and golden examples. The stage's actual
+    inputs (from upstream outputs) become one more example without an expected output, so the
+    generated plugin is also tested on the data it will really see. Without a contract the
+    input schema is inferred from those inputs and the output schema is left open.
+    """
+    contract = stage.contract or Contract(input_schema=infer_schema(inputs))
+    examples = list(contract.examples)
+    if inputs and all(e.input != inputs for e in examples):
+        examples.append(Example(input=inputs, note=f"actual inputs of stage '{stage.name}'"))
+    return PluginSpec(
+        capability=stage.capability,
+        stage_name=stage.name,
+        summary=contract.summary or f"Capability '{stage.capability}' for stage '{stage.name}'",
+        input_schema=contract.input_schema,
+        output_schema=contract.output_schema,
+        rules=list(contract.rules),
+        constraints=list(contract.constraints),
+        examples=examples,
+        permissions=list(contract.permissions),
+        dependencies=list(contract.dependencies),
+        provenance={"plan": plan_name, "run_id": run_id, "stage": stage.name},
+    )
+
+
+def infer_schema(value: Any) -> dict[str, Any]:
+    """A plain JSON schema describing the shape of ``value`` (types and required keys)."""
+    if isinstance(value, bool):
+        return {"type": "boolean"}
+    if isinstance(value, int):
+        return {"type": "integer"}
+    if isinstance(value, float):
+        return {"type": "number"}
+    if isinstance(value, str):
+        return {"type": "string"}
+    if value is None:
+        return {"type": "null"}
+    if isinstance(value, list):
+        return {"type": "array", "items": infer_schema(value[0])} if value else {"type": "array"}
+    if isinstance(value, dict):
+        return {
+            "type": "object",
+            "properties": {k: infer_schema(v) for k, v in value.items()},
+            "required": sorted(value),
+        }
+    return {}
+
+
+def write_spec(spec: PluginSpec, path: Path) -> None:
+    """Write ``spec`` atomically (a reader never sees half a file)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(spec.to_json(), encoding="utf-8")
+    tmp.replace(path)

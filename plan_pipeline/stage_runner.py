@@ -1,0 +1,185 @@
+"""Running one stage: gather inputs, resolve the capability, validate, run, write the output.
+
+An output file is written only after it validated, and always atomically, so a stage's output
+file exists exactly when the stage completed. A failure never touches earlier outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from plan_pipeline.errors import (
+    PlanPipelineError,
+    PluginRunError,
+    StageInputError,
+    StageOutputError,
+)
+from plan_pipeline.plan import InputRef, LoadedPlan, Stage, read_input_file
+from plan_pipeline.registry import LoadedCapability
+from plan_pipeline.resolver import PluginResolver
+
+
+@dataclass(frozen=True)
+class StageResult:
+    stage: str
+    output: Path
+    provider: str
+    seconds: float
+
+
+def gather_inputs(plan: LoadedPlan, stage: Stage, run_dir: Path) -> dict[str, Any]:
+    """The stage's inputs, read from upstream outputs, files and literals."""
+    inputs: dict[str, Any] = {}
+    for name, ref in stage.inputs.items():
+        value = _read_source(plan, stage, name, ref, run_dir)
+        if ref.select:
+            value = _select(value, ref.select, stage, name, _source_label(ref))
+        inputs[name] = value
+    return inputs
+
+
+def _source_label(ref: InputRef) -> str:
+    if ref.stage is not None:
+        return f"stage '{ref.stage}'"
+    if ref.file is not None:
+        return f"file '{ref.file}'"
+    return "the literal value"
+
+
+def _read_source(plan: LoadedPlan, stage: Stage, name: str, ref: InputRef, run_dir: Path) -> Any:
+    if ref.stage is not None:
+        path = run_dir / plan.output_name(ref.stage)
+    elif ref.file is not None:
+        path = plan.resolve_file(ref.file)
+    else:
+        return ref.value
+    try:
+        if ref.stage is not None:
+            return json.loads(path.read_text(encoding="utf-8"))
+        return read_input_file(path)
+    except (OSError, ValueError) as exc:
+        raise StageInputError(
+            f"stage '{stage.name}' input '{name}': cannot read {path.name}: {exc}",
+            "Fix or delete that file and rerun",
+        ) from None
+
+
+def _select(value: Any, path: str, stage: Stage, name: str, source: str) -> Any:
+    node = value
+    for part in path.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            raise StageInputError(
+                f"stage '{stage.name}' input '{name}': {source} has no '{path}' "
+                f"(missing at '{part}')",
+                "Fix the input's 'select' path in the plan",
+            )
+    return node
+
+
+def validate(instance: Any, schema: dict[str, Any]) -> str | None:
+    """The most relevant schema violation as ``at PATH: message``, or ``None``."""
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    if error is None:
+        return None
+    return f"at {error.json_path}: {_short(error.message)}"
+
+
+def _short(message: str, limit: int = 160) -> str:
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def run_stage(
+    plan: LoadedPlan,
+    stage: Stage,
+    run_dir: Path,
+    run_id: str,
+    resolver: PluginResolver,
+) -> StageResult:
+    """Run ``stage`` end to end and write its output file(s)."""
+    started = time.perf_counter()
+    inputs = gather_inputs(plan, stage, run_dir)
+    loaded = resolver.resolve(stage, inputs)
+    _check_inputs(stage, loaded, inputs)
+    context = {"run_id": run_id, "stage": stage.name, "capability": stage.capability}
+    provider = loaded.selection.chosen.describe()
+    try:
+        output = loaded.run(inputs, context)
+    except PlanPipelineError:
+        raise
+    except Exception as exc:
+        raise PluginRunError(
+            f"stage '{stage.name}': plugin {provider} failed: {type(exc).__name__}: {exc}",
+            "See log.txt in the run directory; fix the inputs or the plugin",
+        ) from exc
+    text = _check_output(stage, loaded, output, provider)
+    out_path = run_dir / plan.output_name(stage.name)
+    if stage.text_output is not None and text is not None:
+        _write_atomic(run_dir / plan.text_output_name(stage.name), text)
+    _write_atomic(out_path, text=json.dumps(output, indent=2, ensure_ascii=False) + "\n")
+    return StageResult(stage.name, out_path, provider, time.perf_counter() - started)
+
+
+def _check_inputs(stage: Stage, loaded: LoadedCapability, inputs: dict[str, Any]) -> None:
+    schemas = [("the plugin's input schema", loaded.input_schema)]
+    if stage.contract is not None:
+        schemas.append(("the stage contract's input schema", stage.contract.input_schema))
+    for label, schema in schemas:
+        problem = validate(inputs, schema)
+        if problem:
+            raise StageInputError(
+                f"stage '{stage.name}': inputs violate {label} {problem}",
+                "Fix the upstream output or the stage's inputs in the plan",
+            )
+
+
+def _check_output(stage: Stage, loaded: LoadedCapability, output: Any, provider: str) -> str | None:
+    if not isinstance(output, dict):
+        raise StageOutputError(
+            f"stage '{stage.name}': plugin {provider} returned {type(output).__name__}, "
+            "not a JSON object",
+            "A plugin's planexe_run must return a mapping",
+        )
+    try:
+        json.dumps(output, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise StageOutputError(
+            f"stage '{stage.name}': output of plugin {provider} is not plain JSON: {exc}",
+            "Return only dicts, lists, strings, finite numbers, booleans and None",
+        ) from None
+    schemas = [("the plugin's output schema", loaded.output_schema)]
+    if stage.contract is not None:
+        schemas.append(("the stage contract's output schema", stage.contract.output_schema))
+    for label, schema in schemas:
+        problem = validate(output, schema)
+        if problem:
+            raise StageOutputError(
+                f"stage '{stage.name}': output of plugin {provider} violates {label} {problem}",
+                "Fix the plugin or the contract; earlier stage outputs are kept",
+            )
+    if stage.text_output is None:
+        return None
+    text = output.get(stage.text_output)
+    if not isinstance(text, str):
+        raise StageOutputError(
+            f"stage '{stage.name}': text_output field '{stage.text_output}' is not a string "
+            "in the output",
+            "Name a string field of the output in text_output",
+        )
+    return text
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,50 @@
+"""Trust tiers and the policy that assigns them to installed plugins.
+
+The registry ranks competing providers of one capability by tier first, then version. The
+default policy knows only what is installed locally; the hub supplies a policy backed by its
+records (tiers, revocations) through the same ``TierPolicy`` protocol.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Protocol
+
+from packaging.utils import canonicalize_name
+
+BUILTIN_DISTRIBUTION = "planexe-plugin-hub"
+
+
+class Tier(StrEnum):
+    """How far a plugin is trusted, best first. ``quarantined`` plugins are never loaded."""
+
+    CORE = "core"
+    VERIFIED = "verified"
+    GENERATED = "generated"
+    QUARANTINED = "quarantined"
+
+    @property
+    def rank(self) -> int:
+        """Higher is more trusted."""
+        return {"core": 3, "verified": 2, "generated": 1, "quarantined": 0}[self.value]
+
+
+class TierPolicy(Protocol):
+    """Tells the tier of an installed distribution."""
+
+    def tier_of(self, dist_name: str, version: str) -> Tier:
+        """The tier of ``dist_name`` at ``version``."""
+        ...
+
+
+class LocalTierPolicy:
+    """The default without a hub: built-ins are ``core``, anything else ``generated``.
+
+    A plugin installed by hand carries no hub record, so it gets the lowest loadable tier and
+    loses any tie against a built-in or a reviewed plugin.
+    """
+
+    def tier_of(self, dist_name: str, version: str) -> Tier:
+        if canonicalize_name(dist_name) == BUILTIN_DISTRIBUTION:
+            return Tier.CORE
+        return Tier.GENERATED

@@ -1,0 +1,1 @@
+"""The producer side: turns a ``PluginSpec`` into a verified, installable plugin wheel."""
