@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_PLAN = ROOT / "examples" / "plans" / "solar_microgrid" / "plan.yaml"
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+CliRunner = Callable[..., CliResult]
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> CliRunner:
+    """Run ``plugin-hub`` in a fresh process; ``extra_path`` folders go first on its path."""
+
+    def run(
+        *args: str | Path,
+        extra_path: list[Path] | None = None,
+        env: dict[str, str] | None = None,
+        python: str = sys.executable,
+        timeout: float = 120,
+    ) -> CliResult:
+        environ = {k: v for k, v in os.environ.items() if k not in {"RUN_ID_DIR", "PYTHONPATH"}}
+        if extra_path:
+            environ["PYTHONPATH"] = os.pathsep.join(str(p) for p in extra_path)
+        environ.update(env or {})
+        proc = subprocess.run(
+            [python, "-m", "plan_pipeline.cli", *map(str, args)],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=environ,
+            timeout=timeout,
+        )
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
+
+
+@pytest.fixture
+def example_plan() -> Path:
+    return EXAMPLE_PLAN

@@ -1,0 +1,188 @@
+"""The capability registry: metadata-only discovery, lazy import, deterministic conflicts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from plan_pipeline.errors import CapabilityNotFoundError, PluginLoadError
+from plan_pipeline.registry import CapabilityRegistry
+from plan_pipeline.trust import Tier
+from tests.conftest import CliRunner
+from tests.plugin_factory import PluginSource, install_plugin
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "site"
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    return folder
+
+
+def _unique(tmp_path: Path, stem: str) -> str:
+    return f"{stem}_{abs(hash(tmp_path)) % 10**8}"
+
+
+def test_resolving_one_capability_imports_no_other_plugin(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    marker = tmp_path / "imported.txt"
+    side_effect = f"open({str(marker)!r}, 'a').write(__name__ + '\\n')"
+    for letter in "abc":
+        install_plugin(
+            site,
+            PluginSource(
+                dist=f"lazy-{letter}",
+                module=f"lazy_{letter}",
+                capabilities={f"lazy.cap_{letter}": "{'ok': True}"},
+                import_side_effect=side_effect,
+            ),
+        )
+    # a plugin whose import would blow up: resolving anything else must not touch it
+    install_plugin(
+        site,
+        PluginSource(
+            dist="lazy-poison",
+            module="lazy_poison",
+            capabilities={"lazy.poison": "{}"},
+            import_side_effect="raise RuntimeError('imported a plugin nobody asked for')",
+        ),
+    )
+    probe = textwrap.dedent(
+        """
+        import json, sys
+        from plan_pipeline.registry import CapabilityRegistry
+        registry = CapabilityRegistry()
+        seen = registry.capabilities()
+        out = registry.load("lazy.cap_b").run({}, {})
+        plugins = sorted(m for m in sys.modules
+                         if m.startswith("lazy_") or m.startswith("plan_pipeline.builtins."))
+        print(json.dumps({"seen": seen, "out": out, "modules": plugins}))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+    )
+    result = json.loads(proc.stdout)
+    assert {"lazy.cap_a", "lazy.cap_b", "lazy.cap_c", "lazy.poison", "wbs.build"} <= set(
+        result["seen"]
+    )
+    assert result["out"] == {"ok": True}
+    assert result["modules"] == ["lazy_b"]
+    assert marker.read_text() == "lazy_b\n"
+
+
+def test_conflict_is_resolved_by_version_and_reported(site: Path, tmp_path: Path) -> None:
+    mod = _unique(tmp_path, "dup")
+    install_plugin(
+        site, PluginSource("acme-old", f"{mod}_old", {"dup.thing": "{'v': 1}"}, version="1.0.0")
+    )
+    install_plugin(
+        site, PluginSource("zeta-new", f"{mod}_new", {"dup.thing": "{'v': 2}"}, version="2.1.0")
+    )
+    registry = CapabilityRegistry()
+    selection = registry.select("dup.thing")
+    assert selection.chosen.dist_name == "zeta-new"
+    report = selection.conflict_report()
+    assert report == (
+        "capability 'dup.thing' is provided by 2 plugins: using zeta-new 2.1.0 (generated); "
+        "ignoring acme-old 1.0.0 (generated)"
+    )
+    assert registry.load("dup.thing").run({}, {}) == {"v": 2}
+    # a version range can select the older one
+    assert registry.select("dup.thing", "<2").chosen.dist_name == "acme-old"
+
+
+def test_conflict_prefers_the_better_tier_over_the_newer_version(
+    site: Path, tmp_path: Path
+) -> None:
+    mod = _unique(tmp_path, "tier")
+    install_plugin(site, PluginSource("reviewed", f"{mod}_a", {"tier.thing": "{}"}, "1.0.0"))
+    install_plugin(site, PluginSource("fresh", f"{mod}_b", {"tier.thing": "{}"}, "9.0.0"))
+
+    class Policy:
+        def tier_of(self, dist_name: str, version: str) -> Tier:
+            return Tier.VERIFIED if dist_name == "reviewed" else Tier.GENERATED
+
+    selection = CapabilityRegistry(Policy()).select("tier.thing")
+    assert selection.chosen.dist_name == "reviewed"
+    assert [p.dist_name for p, _ in selection.losers] == ["fresh"]
+
+
+def test_equal_tier_and_version_tie_breaks_by_name(site: Path, tmp_path: Path) -> None:
+    mod = _unique(tmp_path, "tie")
+    for dist in ("mango", "apple", "kiwi"):
+        install_plugin(site, PluginSource(dist, f"{mod}_{dist}", {"tie.thing": "{}"}))
+    picks = {CapabilityRegistry().select("tie.thing").chosen.dist_name for _ in range(3)}
+    assert picks == {"apple"}
+
+
+def test_quarantined_and_out_of_range_providers_are_excluded(site: Path, tmp_path: Path) -> None:
+    mod = _unique(tmp_path, "q")
+    install_plugin(site, PluginSource("bad", f"{mod}_bad", {"q.thing": "{}"}, "3.0.0"))
+    install_plugin(site, PluginSource("old", f"{mod}_old", {"q.thing": "{}"}, "0.5.0"))
+
+    class Policy:
+        def tier_of(self, dist_name: str, version: str) -> Tier:
+            return Tier.QUARANTINED if dist_name == "bad" else Tier.GENERATED
+
+    with pytest.raises(CapabilityNotFoundError) as err:
+        CapabilityRegistry(Policy()).select("q.thing", ">=1.0")
+    assert "bad 3.0.0 is quarantined" in str(err.value)
+    assert "old 0.5.0 is outside >=1.0" in str(err.value)
+
+
+def test_invalid_entry_point_names_are_ignored_and_reported(site: Path, tmp_path: Path) -> None:
+    mod = _unique(tmp_path, "inv")
+    install_plugin(site, PluginSource("weird", mod, {"Bad-Name": "{}", "ok.name": "{}"}))
+    registry = CapabilityRegistry()
+    assert "ok.name" in registry.capabilities()
+    assert "Bad-Name" not in registry.capabilities()
+    assert any("'Bad-Name'" in line for line in registry.ignored)
+
+
+def test_plugin_that_fails_to_import_is_a_clear_error(site: Path, tmp_path: Path) -> None:
+    mod = _unique(tmp_path, "boom")
+    install_plugin(
+        site,
+        PluginSource(
+            "boom",
+            mod,
+            {"boom.thing": "{}"},
+            import_side_effect="raise ImportError('no numpy here')",
+        ),
+    )
+    with pytest.raises(PluginLoadError, match=r"cannot import plugin boom 1.0.0 .*no numpy here"):
+        CapabilityRegistry().load("boom.thing")
+
+
+def test_plugin_with_a_wrong_hook_signature_is_rejected(site: Path, tmp_path: Path) -> None:
+    mod = _unique(tmp_path, "sig")
+    install_plugin(site, PluginSource("sig", mod, {"sig.thing": "{}"}))
+    code = (site / f"{mod}.py").read_text()
+    (site / f"{mod}.py").write_text(
+        code.replace(
+            "def planexe_run(capability, inputs, context)",
+            "def planexe_run(capability, inputs, context, secret_extra)",
+        )
+    )
+    with pytest.raises(PluginLoadError, match="breaks the plugin contract"):
+        CapabilityRegistry().load("sig.thing")
+
+
+def test_capabilities_command_reports_conflicts(tmp_path: Path, run_cli: CliRunner) -> None:
+    site = tmp_path / "site"
+    install_plugin(site, PluginSource("other-wbs", "other_wbs", {"wbs.build": "{}"}, "7.0.0"))
+    result = run_cli("capabilities", extra_path=[site])
+    assert result.code == 0
+    assert "wbs.build: planexe-plugin-hub 0.1.0 (core)" in result.stdout
+    assert "ignoring other-wbs 7.0.0 (generated)" in result.stdout
