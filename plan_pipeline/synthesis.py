@@ -8,6 +8,7 @@ unless the run names another), to turn a ``PluginSpec`` into an installed, verif
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import os
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -61,8 +62,12 @@ class PluginSynthesizer(Protocol):
     def synthesize(self, request: SynthesisRequest) -> SynthesisOutcome: ...
 
 
-def find_synthesizer(name: str = "default") -> PluginSynthesizer:
-    """Load the synthesizer registered under ``name`` in ``planexe.synthesizers``."""
+def find_synthesizer(name: str | None = None) -> PluginSynthesizer:
+    """Load the synthesizer registered under ``name`` in ``planexe.synthesizers``.
+
+    Without a name: ``$PLANEXE_SYNTHESIZER``, else ``default``.
+    """
+    name = name or os.environ.get("PLANEXE_SYNTHESIZER") or "default"
     for ep in metadata.entry_points(group=SYNTHESIZER_GROUP):
         if ep.name == name:
             factory = ep.load()

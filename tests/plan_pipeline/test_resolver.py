@@ -7,6 +7,10 @@ import json
 import textwrap
 from pathlib import Path
 
+import pytest
+
+from plan_pipeline.errors import SynthesisUnavailableError
+from plan_pipeline.synthesis import find_synthesizer
 from tests.conftest import CliRunner
 
 PLAN = """\
@@ -74,7 +78,7 @@ def _synthesizer_site(tmp_path: Path) -> Path:
     info = site / "test_synth-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: test-synth\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[planexe.synthesizers]\ndefault = test_synth:Synth\n")
+    (info / "entry_points.txt").write_text("[planexe.synthesizers]\ntest = test_synth:Synth\n")
     return site
 
 
@@ -85,7 +89,10 @@ def test_dry_run_synthesizes_installs_for_the_run_and_reruns_the_stage(
     plan.write_text(PLAN)
     run_dir = tmp_path / "run"
     site = _synthesizer_site(tmp_path)
-    result = run_cli("run", plan, "--run-dir", run_dir, "--synthesis", "dry-run", extra_path=[site])
+    result = run_cli(
+        "run", plan, "--run-dir", run_dir, "--synthesis", "dry-run",
+        extra_path=[site], env={"PLANEXE_SYNTHESIZER": "test"},
+    )  # fmt: skip
     assert result.code == 0, result.stderr
     assert "synthesizing 'text.shout' (dry-run)" in result.stdout
     assert json.loads((run_dir / "002-loud.json").read_text()) == {"text": "QUIET WORDS"}
@@ -100,3 +107,23 @@ def test_dry_run_synthesizes_installs_for_the_run_and_reruns_the_stage(
         "run", plan, "--run-dir", tmp_path / "other", "--synthesis", "suggest", extra_path=[site]
     )
     assert other.code == 3
+
+
+def test_unknown_synthesizer_is_a_clear_error() -> None:
+    with pytest.raises(SynthesisUnavailableError, match="no plugin synthesizer named 'nope'"):
+        find_synthesizer("nope")
+
+
+def test_dry_run_with_an_unknown_synthesizer_stops_cleanly(
+    tmp_path: Path, run_cli: CliRunner
+) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(PLAN)
+    result = run_cli(
+        "run", plan, "--run-dir", tmp_path / "run", "--synthesis", "dry-run",
+        env={"PLANEXE_SYNTHESIZER": "nope"},
+    )  # fmt: skip
+    assert result.code == 3
+    assert "no plugin synthesizer named 'nope' is installed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "run" / "001-words.json").is_file()

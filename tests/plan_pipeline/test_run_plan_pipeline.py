@@ -97,15 +97,6 @@ def test_off_mode_writes_no_spec(tmp_path: Path, run_cli: CliRunner, example_pla
     assert (run_dir / "004-budget.json").is_file()
 
 
-def test_dry_run_without_a_synthesizer_says_so(
-    tmp_path: Path, run_cli: CliRunner, example_plan: Path
-) -> None:
-    result = run_cli("run", example_plan, "--run-dir", tmp_path / "run", "--synthesis", "dry-run")
-    assert result.code == 3
-    assert "no plugin synthesizer named 'default' is installed" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
 def test_two_workers_give_the_same_outputs(
     tmp_path: Path, run_cli: CliRunner, example_plan: Path
 ) -> None:

@@ -1,0 +1,38 @@
+"""The error root of ``synthesizer``.
+
+``SynthesizerError`` derives from the pipeline's ``PlanPipelineError`` so that a run that
+synthesizes reports a synthesis failure like any other stage failure: one line, problem and fix,
+exit code 3 (the capability is still missing). Everything done before the failure is kept.
+"""
+
+from __future__ import annotations
+
+from plan_pipeline.errors import PlanPipelineError
+
+
+class SynthesizerError(PlanPipelineError):
+    """Root of every synthesizer error."""
+
+    exit_code = 3
+
+
+class UnsupportedSpecError(SynthesizerError):
+    """The code generator cannot express (part of) the spec."""
+
+
+class SpecFileError(SynthesizerError):
+    """A spec file cannot be read or is not a valid ``PluginSpec``."""
+
+    exit_code = 2
+
+
+class BuildError(SynthesizerError):
+    """Rendering or building the plugin failed."""
+
+
+class GateFailedError(SynthesizerError):
+    """A verification gate rejected the plugin; the report says which and why."""
+
+
+class SandboxUnavailableError(SynthesizerError):
+    """The host cannot provide the isolation the sandbox gate requires."""

@@ -1,0 +1,93 @@
+"""Render a plugin project from ``plugin_template`` with cookiecutter.
+
+The synthesizer renders through cookiecutter's own API, so a generated plugin is exactly what a
+maintainer gets from ``cookiecutter plugin_template``; only the private variables (``_spec``,
+``_logic``, ``_constraints``, ``_dependencies``) differ. Hooks are skipped here because the
+synthesizer has already validated every name.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from cookiecutter.exceptions import CookiecutterException
+from cookiecutter.main import cookiecutter
+
+from plan_pipeline.capability_names import package_slug
+from plan_pipeline.spec import PluginSpec
+from synthesizer.codegen import GeneratedLogic
+from synthesizer.errors import BuildError
+from synthesizer.expressions import translate
+
+GENERATED_DIST_PREFIX = "planexe-gen-"
+"""Generated plugins live in one namespace, apart from public package names."""
+
+
+def template_dir() -> Path:
+    """The ``plugin_template`` folder, installed next to this package or in the source tree."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "plugin_template", here.parent / "plugin_template"):
+        if (candidate / "cookiecutter.json").is_file():
+            return candidate
+    raise BuildError(
+        "the plugin template is missing", "Reinstall planexe-plugin-hub (it ships plugin_template)"
+    )
+
+
+@dataclass(frozen=True)
+class PluginNames:
+    dist_name: str
+    module_name: str
+
+    @classmethod
+    def for_capability(cls, capability: str) -> PluginNames:
+        slug = package_slug(capability)
+        return cls(GENERATED_DIST_PREFIX + slug.replace("_", "-"), "planexe_gen_" + slug)
+
+
+def constraint_checks(spec: PluginSpec) -> str:
+    """The spec's constraints as ``(text, lambda input, output: ...)`` lines for the tests."""
+    lines = []
+    for text in spec.constraints:
+        python = translate(text, {"input", "output"})
+        lines.append(f"    ({text!r}, lambda input, output: {python}),")
+    return "\n".join(lines)
+
+
+def render_project(spec: PluginSpec, logic: GeneratedLogic, out_dir: Path) -> Path:
+    """Render the plugin project for ``spec`` into ``out_dir``; return the project folder."""
+    names = PluginNames.for_capability(spec.capability)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = out_dir / ".cookiecutter-config.yaml"
+    config.write_text(
+        f"replay_dir: {json.dumps(str(out_dir / '.replay'))}\n"
+        f"cookiecutters_dir: {json.dumps(str(out_dir / '.cookiecutters'))}\n",
+        encoding="utf-8",
+    )
+    context = {
+        "capability": spec.capability,
+        "summary": spec.summary or spec.capability,
+        "version": spec.version,
+        "author": "planexe-plugin-hub synthesizer",
+        "dist_name": names.dist_name,
+        "module_name": names.module_name,
+        "_spec": spec.model_dump(mode="json"),
+        "_logic": logic.source.rstrip("\n"),
+        "_constraints": constraint_checks(spec),
+        "_dependencies": list(spec.dependencies),
+    }
+    try:
+        project = cookiecutter(
+            str(template_dir()),
+            no_input=True,
+            extra_context=context,
+            output_dir=str(out_dir),
+            config_file=str(config),
+            overwrite_if_exists=True,
+            accept_hooks=False,
+        )
+    except CookiecutterException as exc:
+        raise BuildError(f"rendering the plugin template failed: {exc}") from exc
+    return Path(project)

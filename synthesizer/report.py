@@ -1,0 +1,82 @@
+"""The test report: every gate a plugin went through, with result, findings and duration.
+
+Shaped for the hub's ``plugin_hub_test_reports`` table (``pass_rate``, ``report_json``) and
+written next to the wheel as ``<wheel>.report.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class Finding(BaseModel):
+    """One problem a gate found."""
+
+    rule: str
+    message: str
+    path: str | None = None
+    line: int | None = None
+
+
+class GateResult(BaseModel):
+    """The outcome of one gate."""
+
+    name: str
+    passed: bool
+    ran: bool = True
+    summary: str = ""
+    findings: list[Finding] = Field(default_factory=list)
+    duration_s: float = 0.0
+
+
+class TestReport(BaseModel):
+    """All gates of one synthesis."""
+
+    __test__ = False  # not a pytest test class
+
+    capability: str
+    dist_name: str
+    version: str
+    generator: str
+    wheel: str | None = None
+    wheel_sha256: str | None = None
+    gates: list[GateResult] = Field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.gates) and all(g.passed for g in self.gates)
+
+    @property
+    def pass_rate(self) -> float:
+        return sum(g.passed for g in self.gates) / len(self.gates) if self.gates else 0.0
+
+    def failed_gates(self) -> list[GateResult]:
+        return [g for g in self.gates if g.ran and not g.passed]
+
+    def as_row(self) -> dict[str, object]:
+        """The ``plugin_hub_test_reports`` columns this report fills."""
+        return {"pass_rate": self.pass_rate, "report_json": self.model_dump_json()}
+
+    def write(self, path: Path) -> Path:
+        data = self.model_dump(mode="json")
+        data["passed"] = self.passed
+        data["pass_rate"] = self.pass_rate
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        return path
+
+
+@contextmanager
+def timed() -> Iterator[list[float]]:
+    """``with timed() as t: ...`` then ``t[0]`` holds the seconds taken."""
+    box = [0.0]
+    start = time.perf_counter()
+    try:
+        yield box
+    finally:
+        box[0] = time.perf_counter() - start

@@ -1,0 +1,122 @@
+"""The offline code generator: one readable block of Python per spec rule.
+
+A rule ``{set: "risks[*].score", expr: "item.likelihood * item.impact"}`` becomes::
+
+    # rule 2: risks[*].score = item.likelihood * item.impact
+    for item in output['risks']:
+        item['score'] = item['likelihood'] * item['impact']
+
+Deterministic: the same spec always gives the same source. A spec whose rules do not produce
+every required output field, or that uses anything outside the expression subset, is refused
+with ``UnsupportedSpecError``; no partial plugin is ever written.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from plan_pipeline.spec import PluginSpec
+from synthesizer.codegen import GeneratedLogic
+from synthesizer.errors import UnsupportedSpecError
+from synthesizer.expressions import is_plain_reference, translate
+
+_SEGMENT = re.compile(r"^(?P<name>[a-z_][a-z0-9_]*)(?P<star>\[\*\])?$")
+
+_HEADER = '''\
+"""Logic of the '{capability}' capability, generated from its spec by the '{generator}' code
+generator. Each block implements one rule of the spec, in order; edit the spec, not this file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _clone(value: Any) -> Any:
+    """A deep copy of plain JSON data, so that rules never modify the caller's input."""
+    if isinstance(value, dict):
+        return {{key: _clone(item) for key, item in value.items()}}
+    if isinstance(value, list):
+        return [_clone(item) for item in value]
+    return value
+
+
+def compute(input: dict[str, Any]) -> dict[str, Any]:
+    """{summary}"""
+    output: dict[str, Any] = {{}}
+'''
+
+
+def _parse_path(path: str) -> list[tuple[str, bool]]:
+    segments = []
+    for part in path.split("."):
+        match = _SEGMENT.match(part)
+        if not match:
+            raise UnsupportedSpecError(f"rule path {path!r}: segment {part!r} is not a field name")
+        segments.append((match["name"], bool(match["star"])))
+    if segments[-1][1]:
+        raise UnsupportedSpecError(
+            f"rule path {path!r} ends with [*]", "Set a field of each item, e.g. 'items[*].x'"
+        )
+    return segments
+
+
+def _rule_block(index: int, target: str, expr: str) -> list[str]:
+    segments = _parse_path(target)
+    loops = any(star for _, star in segments)
+    context = {"input", "output", "item"} if loops else {"input", "output"}
+    value = translate(expr, context)
+    if is_plain_reference(expr):
+        value = f"_clone({value})"
+    lines = [f"    # rule {index}: {target} = {' '.join(expr.split())}"]
+    indent = "    "
+    container = "output"
+    for name, star in segments[:-1]:
+        if star:
+            lines.append(f"{indent}for item in {container}[{name!r}]:")
+            indent += "    "
+            container = "item"
+        else:
+            container = f"{container}.setdefault({name!r}, {{}})"
+    lines.append(f"{indent}{container}[{segments[-1][0]!r}] = {value}")
+    return lines
+
+
+def _required_fields(schema: dict[str, Any]) -> list[str]:
+    required = schema.get("required", [])
+    return [r for r in required if isinstance(r, str)]
+
+
+class RulesCodeGenerator:
+    """Generates ``compute()`` from the spec's ``rules`` (no network, no model)."""
+
+    name = "rules"
+
+    def generate(self, spec: PluginSpec) -> GeneratedLogic:
+        set_fields = {_parse_path(rule.set)[0][0] for rule in spec.rules}
+        missing = [f for f in _required_fields(spec.output_schema) if f not in set_fields]
+        if missing or not spec.rules:
+            fields = ", ".join(missing) or "(any)"
+            raise UnsupportedSpecError(
+                f"capability '{spec.capability}' needs a code-generation backend that can handle "
+                f"this: the spec has no rules that compute output field(s) {fields}",
+                "Add rules for them to the stage contract, or choose another backend with "
+                "--codegen",
+            )
+        body: list[str] = []
+        for index, rule in enumerate(spec.rules, start=1):
+            try:
+                body += _rule_block(index, rule.set, rule.expr)
+            except UnsupportedSpecError as exc:
+                raise UnsupportedSpecError(
+                    f"capability '{spec.capability}' needs a code-generation backend that can "
+                    f"handle this: rule {index}: {exc.problem}",
+                    exc.fix
+                    or "Rewrite the rule within the expression subset "
+                    "(see synthesizer/expressions.py) or choose another backend with --codegen",
+                ) from None
+        summary = (spec.summary or f"Compute '{spec.capability}'.").replace('"""', "'''")
+        header = _HEADER.format(capability=spec.capability, generator=self.name, summary=summary)
+        source = header + "\n".join(body) + "\n    return output\n"
+        return GeneratedLogic(generator=self.name, source=source)

@@ -1,0 +1,264 @@
+"""``PluginSynthesizer``: spec -> code -> project -> checks -> wheel -> tested, verified plugin.
+
+Order matters for safety: the static-analysis gate reads the rendered sources before any of
+the plugin's code is imported or run (building only packs files); the plugin's tests run only
+inside the sandbox; the dependency audit runs next to them (in parallel). A plugin is installed
+(dry-run) only after every gate passed. Every step's result and duration goes into the test
+report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from plan_pipeline.capability_names import package_slug
+from plan_pipeline.spec import PluginSpec
+from plan_pipeline.synthesis import SynthesisMode, SynthesisOutcome, SynthesisRequest
+from synthesizer.audit import DEFAULT_ADVISORIES, dependency_audit_gate
+from synthesizer.build import BuiltArtifacts, build_project
+from synthesizer.codegen import DEFAULT_CODEGEN, find_code_generator
+from synthesizer.contract_tests import contract_test_gate, unpack_wheel
+from synthesizer.errors import GateFailedError, SynthesizerError, UnsupportedSpecError
+from synthesizer.render import PluginNames, render_project
+from synthesizer.report import GateResult, TestReport, timed
+from synthesizer.sandbox import BubblewrapSandbox, Sandbox, SandboxLimits, UnsafeNoSandbox
+from synthesizer.static_analysis import static_analysis_gate
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SynthesisOptions:
+    codegen: str = DEFAULT_CODEGEN
+    osv_url: str | None = None
+    advisories: Path = DEFAULT_ADVISORIES
+    unsafe_no_sandbox: bool = False
+    property_examples: int = 50
+    limits: SandboxLimits = field(default_factory=SandboxLimits)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SynthesisOptions:
+        """Options for pipeline runs, from ``PLANEXE_CODEGEN``, ``PLANEXE_OSV_URL``,
+        ``PLANEXE_ADVISORIES``, ``PLANEXE_PROPERTY_EXAMPLES`` and
+        ``PLANEXE_UNSAFE_NO_SANDBOX=1`` (runs plugin tests without isolation)."""
+        env = os.environ if environ is None else environ
+        return cls(
+            codegen=env.get("PLANEXE_CODEGEN") or DEFAULT_CODEGEN,
+            osv_url=env.get("PLANEXE_OSV_URL") or None,
+            advisories=Path(env.get("PLANEXE_ADVISORIES") or DEFAULT_ADVISORIES),
+            unsafe_no_sandbox=env.get("PLANEXE_UNSAFE_NO_SANDBOX") == "1",
+            property_examples=int(env.get("PLANEXE_PROPERTY_EXAMPLES") or 50),
+        )
+
+
+@dataclass(frozen=True)
+class SynthesisResult:
+    report: TestReport
+    report_path: Path
+    project: Path
+    artifacts: BuiltArtifacts
+
+    @property
+    def wheel(self) -> Path:
+        return self.artifacts.wheel
+
+
+def _sandbox(options: SynthesisOptions) -> Sandbox:
+    if options.unsafe_no_sandbox:
+        return UnsafeNoSandbox()
+    return BubblewrapSandbox.detect()
+
+
+def _not_run(name: str) -> GateResult:
+    return GateResult(name=name, passed=False, ran=False, summary="not run: an earlier gate failed")
+
+
+def synthesize_plugin(
+    spec: PluginSpec,
+    out_dir: Path,
+    options: SynthesisOptions | None = None,
+    progress: Progress = lambda _line: None,
+) -> SynthesisResult:
+    """Generate, render, check, build and test the plugin for ``spec`` under ``out_dir``.
+
+    Raises ``GateFailedError`` (after writing the report) when any gate fails and
+    ``UnsupportedSpecError`` when the code generator cannot express the spec.
+    """
+    options = options or SynthesisOptions()
+    names = PluginNames.for_capability(spec.capability)
+    generator = find_code_generator(options.codegen)
+    report = TestReport(
+        capability=spec.capability,
+        dist_name=names.dist_name,
+        version=spec.version,
+        generator=generator.name,
+    )
+    dist_dir = out_dir / "dist"
+    report_path = dist_dir / f"{names.dist_name}-{spec.version}.report.json"
+
+    def step(name: str, seconds: float, detail: str) -> None:
+        progress(f"{name}: {detail} ({seconds * 1000:.0f} ms)")
+
+    with timed() as took:
+        logic = generator.generate(spec)
+    step("codegen", took[0], f"{generator.name} generator wrote logic.py")
+    report.gates.append(
+        GateResult(
+            name="codegen",
+            passed=True,
+            duration_s=took[0],
+            summary=f"{generator.name}: {len(logic.source)} bytes",
+        )
+    )
+
+    src = out_dir / "src"
+    if src.exists():
+        shutil.rmtree(src)
+    with timed() as took:
+        project = render_project(spec, logic, src)
+    step("render", took[0], f"rendered {project.name} from plugin_template")
+
+    static = static_analysis_gate(
+        project / names.module_name, project, spec.permissions, spec.dependencies
+    )
+    report.gates.append(static)
+    step("static analysis", static.duration_s, static.summary)
+
+    if dist_dir.exists():
+        shutil.rmtree(dist_dir)
+    with timed() as took:
+        artifacts = build_project(project, dist_dir)
+    report.wheel = artifacts.wheel.name
+    report.wheel_sha256 = hashlib.sha256(artifacts.wheel.read_bytes()).hexdigest()
+    report.gates.append(
+        GateResult(
+            name="build",
+            passed=True,
+            duration_s=took[0],
+            summary=f"{artifacts.wheel.name}, {artifacts.sdist.name}",
+        )
+    )
+    step("build", took[0], f"{artifacts.wheel.name} sha256 {report.wheel_sha256[:12]}")
+
+    if not static.passed:
+        report.gates += [_not_run("dependency_audit"), _not_run("contract_tests")]
+        return _finish(report, report_path, project, artifacts, progress)
+
+    work = out_dir / "sandbox"
+    if work.exists():
+        shutil.rmtree(work)
+    try:
+        sandbox = _sandbox(options)
+    except SynthesizerError as exc:
+        report.gates.append(GateResult(name="contract_tests", passed=False, summary=str(exc)))
+        report.gates.insert(-1, dependency_audit_gate(
+            spec.dependencies, osv_url=options.osv_url, advisories=options.advisories))  # fmt: skip
+        return _finish(report, report_path, project, artifacts, progress)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        audit_future = pool.submit(
+            dependency_audit_gate,
+            spec.dependencies,
+            osv_url=options.osv_url,
+            advisories=options.advisories,
+        )
+        tests = contract_test_gate(
+            artifacts.wheel,
+            project / "tests",
+            sandbox,
+            work,
+            limits=options.limits,
+            property_examples=options.property_examples,
+        )
+        audit = audit_future.result()
+    report.gates += [audit, tests]
+    step("dependency audit", audit.duration_s, audit.summary)
+    step("contract tests", tests.duration_s, tests.summary)
+    return _finish(report, report_path, project, artifacts, progress)
+
+
+def _finish(
+    report: TestReport,
+    report_path: Path,
+    project: Path,
+    artifacts: BuiltArtifacts,
+    progress: Progress,
+) -> SynthesisResult:
+    report.write(report_path)
+    if not report.passed:
+        failed = report.failed_gates() or [g for g in report.gates if not g.passed]
+        names = ", ".join(g.name for g in failed)
+        raise GateFailedError(
+            f"plugin for '{report.capability}' failed gate(s) {names}: {failed[0].summary}",
+            f"See the test report {report_path}",
+        )
+    progress(f"report: every gate passed -> {report_path.name}")
+    return SynthesisResult(report, report_path, project, artifacts)
+
+
+def install_for_run(wheel: Path, target: Path) -> Path:
+    """Install ``wheel`` into ``target`` only (no dependencies, no index) with uv, else pip."""
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        from uv import find_uv_bin
+
+        command = [
+            find_uv_bin(), "pip", "install", "--quiet", "--no-deps", "--no-index", "--offline",
+            "--python", sys.executable, "--target", str(target), str(wheel),
+        ]  # fmt: skip
+    except (ImportError, FileNotFoundError):
+        command = [sys.executable, "-m", "pip", "install", "--quiet", "--isolated", "--no-deps",
+                   "--no-index", "--target", str(target), str(wheel)]  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SynthesizerError(
+            f"installing {wheel.name} into {target} failed: {proc.stderr.strip()[-300:]}"
+        )
+    return target
+
+
+class DefaultSynthesizer:
+    """The pipeline's synthesizer (``planexe.synthesizers`` entry point ``default``)."""
+
+    def __init__(self, options: SynthesisOptions | None = None) -> None:
+        self.options = options or SynthesisOptions.from_env()
+
+    def synthesize(self, request: SynthesisRequest) -> SynthesisOutcome:
+        if request.mode is SynthesisMode.PUBLISH:
+            raise SynthesizerError(
+                "the publish mode needs the plugin hub, which this installation does not have",
+                "Use --synthesis dry-run",
+            )
+        out_dir = request.run_dir / ".synth" / package_slug(request.spec.capability)
+        result = synthesize_plugin(
+            request.spec, out_dir, self.options, progress=lambda line: _log(request, line)
+        )
+        install_for_run(result.wheel, request.plugin_dir)
+        return SynthesisOutcome(
+            capability=request.spec.capability,
+            wheel=result.wheel,
+            report=result.report_path,
+            installed_into=request.plugin_dir,
+        )
+
+
+def _log(request: SynthesisRequest, line: str) -> None:
+    print(f"  {request.spec.capability}: {line}", flush=True)
+
+
+__all__ = [
+    "DefaultSynthesizer",
+    "SynthesisOptions",
+    "SynthesisResult",
+    "UnsupportedSpecError",
+    "install_for_run",
+    "synthesize_plugin",
+    "unpack_wheel",
+]
