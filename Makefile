@@ -5,9 +5,19 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup system-packages demo test lint bench clean
 
-setup: $(STAMP)
+setup: system-packages $(STAMP)
+
+# The sandbox needs bubblewrap (and prlimit from util-linux); installed with apt-get when
+# running as root on a Debian-like machine, else the command to run is printed.
+system-packages:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; \
+	  else \
+	    echo "bubblewrap is missing: install it (e.g. sudo apt-get install bubblewrap)" >&2; exit 1; \
+	  fi; }
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +38,7 @@ lint: setup
 
 bench: setup
 	$(PY) bench/bench_startup.py
+	$(PY) bench/bench_time_to_capability.py
 
 clean:
 	rm -rf run .pytest_cache .mypy_cache .ruff_cache dist build

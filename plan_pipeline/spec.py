@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from plan_pipeline.capability_names import validate_capability_name
+from plan_pipeline.errors import CapabilityNameError
 from plan_pipeline.plan import Contract, Example, Rule, Stage
 
 SPEC_VERSION = 1
@@ -40,7 +41,10 @@ class PluginSpec(BaseModel):
     @field_validator("capability")
     @classmethod
     def _capability_name(cls, value: str) -> str:
-        return validate_capability_name(value)
+        try:
+            return validate_capability_name(value)
+        except CapabilityNameError as exc:
+            raise ValueError(exc.problem) from None
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"

@@ -107,7 +107,10 @@ def _judge(result: SandboxResult, junit: Path, limits: SandboxLimits, where: str
     if result.timed_out:
         stopped = f"stopped after the wall-clock limit of {limits.wall_seconds:.0f} s"
     elif result.signal_name:
-        stopped = f"killed by {result.signal_name}"
+        stopped = (
+            f"killed by {result.signal_name} (a limit was reached: CPU time "
+            f"{limits.cpu_seconds} s, memory, {limits.max_processes} processes or file size)"
+        )
     elif result.returncode != 0 and not findings:
         stopped = f"pytest exited with {result.returncode}"
     if stopped:

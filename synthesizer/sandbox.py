@@ -64,12 +64,14 @@ class SandboxResult:
 
     @property
     def signal_name(self) -> str | None:
-        if self.returncode < 0:
-            try:
-                return signal.Signals(-self.returncode).name
-            except ValueError:
-                return f"signal {-self.returncode}"
-        return None
+        """The signal that ended the command (bwrap reports it as exit status 128 + N)."""
+        number = -self.returncode if self.returncode < 0 else self.returncode - 128
+        if self.returncode >= 0 and not 128 < self.returncode < 160:
+            return None
+        try:
+            return signal.Signals(number).name
+        except ValueError:
+            return f"signal {number}"
 
 
 class Sandbox(Protocol):

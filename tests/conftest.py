@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,3 +55,22 @@ def run_cli(tmp_path: Path) -> CliRunner:
 @pytest.fixture
 def example_plan() -> Path:
     return EXAMPLE_PLAN
+
+
+@pytest.fixture(scope="session")
+def throwaway_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new virtualenv (its python) that sees this project's installed packages through a
+    site .pth, but installs into and uninstalls from its own site-packages."""
+    root = tmp_path_factory.mktemp("venv")
+    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
+    python = root / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    ours = sysconfig.get_paths()["purelib"]
+    # processed like a site dir, so the project's own editable install and dependencies load
+    (Path(site) / "_project_site.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
+    return python

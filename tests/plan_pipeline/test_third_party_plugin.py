@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import sysconfig
 from pathlib import Path
-
-import pytest
 
 from tests.conftest import CliRunner
 from tests.plugin_factory import PluginSource, build_plugin_wheel
@@ -32,24 +28,6 @@ stages:
     inputs:
       text: {stage: text, select: project}
 """
-
-
-@pytest.fixture(scope="module")
-def throwaway_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new virtualenv that sees this project's installed packages but has its own site."""
-    root = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
-    python = root / "bin" / "python"
-    site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    ours = sysconfig.get_paths()["purelib"]
-    # processed like a site dir, so the project's own editable install and dependencies load
-    (Path(site) / "_project_site.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
-    return python
 
 
 def test_wheel_installed_with_pip_is_discovered_and_run(

@@ -1,0 +1,162 @@
+"""Spec to verified wheel: every gate, the report, reproducibility, and refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from plan_pipeline.spec import PluginSpec
+from synthesizer.errors import GateFailedError
+from synthesizer.synthesize import SynthesisOptions, synthesize_plugin
+from tests.conftest import CliRunner
+from tests.synthesizer.conftest import example_specs, spec_path
+
+FAST = SynthesisOptions(property_examples=10)
+GATES = ["codegen", "static_analysis", "build", "dependency_audit", "contract_tests"]
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("capability", sorted(example_specs()))
+def test_example_specs_pass_every_gate(capability: str, tmp_path: Path) -> None:
+    spec = example_specs()[capability]
+    lines: list[str] = []
+    result = synthesize_plugin(spec, tmp_path, FAST, progress=lines.append)
+    report = result.report
+    assert [g.name for g in report.gates] == GATES
+    assert all(g.passed and g.ran for g in report.gates)
+    assert report.pass_rate == 1.0
+    assert report.wheel_sha256 == _sha(result.wheel)
+    assert result.report_path.parent == result.wheel.parent
+    saved = json.loads(result.report_path.read_text())
+    assert saved["passed"] is True and saved["pass_rate"] == 1.0
+    assert all(g["duration_s"] >= 0 for g in saved["gates"])
+    row = report.as_row()
+    assert (
+        row["pass_rate"] == 1.0 and json.loads(str(row["report_json"]))["capability"] == capability
+    )
+    assert [line.split(":")[0] for line in lines] == [
+        "codegen", "render", "static analysis", "build", "dependency audit", "contract tests",
+        "report",
+    ]  # fmt: skip
+
+
+def test_same_spec_gives_byte_identical_artifacts(risk_spec: PluginSpec, tmp_path: Path) -> None:
+    first = synthesize_plugin(risk_spec, tmp_path / "a", FAST)
+    second = synthesize_plugin(risk_spec, tmp_path / "b", FAST)
+    assert _sha(first.wheel) == _sha(second.wheel)
+    assert _sha(first.artifacts.sdist) == _sha(second.artifacts.sdist)
+    # the standard front end builds the very same wheel from the rendered project
+    out = tmp_path / "frontend"
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out),
+         str(first.project)],
+        check=True, capture_output=True,
+        env={"SOURCE_DATE_EPOCH": "1700000000", "PATH": "/usr/bin"},
+    )  # fmt: skip
+    (wheel,) = out.glob("*.whl")
+    assert _sha(wheel) == _sha(first.wheel)
+
+
+EVIL_CODEGEN = """
+from synthesizer.codegen import GeneratedLogic
+
+class Evil:
+    name = "evil"
+
+    def generate(self, spec):
+        source = (
+            "import os\\n"
+            "open({marker!r}, 'w').write('ran')\\n"
+            "def compute(input):\\n"
+            "    return dict(os.environ)\\n"
+        )
+        return GeneratedLogic(generator=self.name, source=source)
+"""
+
+
+def test_unsafe_generated_code_is_rejected_before_it_runs(
+    risk_spec: PluginSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    marker = tmp_path / "the-plugin-ran"
+    (site / "evil_codegen.py").write_text(textwrap.dedent(EVIL_CODEGEN.format(marker=str(marker))))
+    info = site / "evil_codegen-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: evil-codegen\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[planexe.codegen]\nevil = evil_codegen:Evil\n")
+    monkeypatch.syspath_prepend(str(site))
+    importlib.invalidate_caches()
+
+    out = tmp_path / "out"
+    with pytest.raises(GateFailedError) as err:
+        synthesize_plugin(risk_spec, out, SynthesisOptions(codegen="evil"))
+    assert "failed gate(s) static_analysis" in str(err.value)
+    assert not marker.exists()
+    report = json.loads(next((out / "dist").glob("*.report.json")).read_text())
+    gates = {g["name"]: g for g in report["gates"]}
+    assert gates["static_analysis"]["passed"] is False
+    rules = {f["rule"] for f in gates["static_analysis"]["findings"]}
+    assert {"import", "filesystem"} <= rules
+    assert gates["contract_tests"]["ran"] is False
+    assert report["passed"] is False and report["pass_rate"] < 1
+    assert not (out / "sandbox").exists()
+
+
+def test_no_sandbox_fails_the_gate_unless_unsafe_is_asked_for(
+    solar_spec: PluginSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(GateFailedError, match="sandbox unavailable: bwrap is not installed"):
+        synthesize_plugin(solar_spec, tmp_path / "safe", FAST)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    unsafe = SynthesisOptions(property_examples=10, unsafe_no_sandbox=True)
+    result = synthesize_plugin(solar_spec, tmp_path / "unsafe", unsafe)
+    assert result.report.passed
+    assert "unsafe-none" in result.report.gates[-1].summary
+
+
+def test_cli_synth_shows_progress_and_writes_artifacts(
+    risk_spec: PluginSpec, tmp_path: Path, run_cli: CliRunner
+) -> None:
+    result = run_cli(
+        "synth", spec_path(tmp_path, risk_spec), "--out", tmp_path / "out",
+        "--property-examples", "10",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    for step in ("codegen:", "render:", "static analysis:", "build:", "dependency audit:",
+                 "contract tests:", "wheel:", "report:"):  # fmt: skip
+        assert step in result.stdout
+    assert list((tmp_path / "out" / "dist").glob("planexe_gen_risk_score_matrix-1.0.0-*.whl"))
+
+
+def test_cli_synth_refuses_an_inexpressible_spec_without_writing_a_plugin(
+    risk_spec: PluginSpec, tmp_path: Path, run_cli: CliRunner
+) -> None:
+    spec = risk_spec.model_copy(update={"rules": risk_spec.rules[:1]})
+    out = tmp_path / "out"
+    result = run_cli("synth", spec_path(tmp_path, spec), "--out", out)
+    assert result.code == 3
+    assert "needs a code-generation backend that can handle this" in result.stderr
+    assert "high_count" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_cli_synth_bad_spec_file(tmp_path: Path, run_cli: CliRunner) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    result = run_cli("synth", bad, "--out", tmp_path / "out")
+    assert result.code == 2
+    assert "is not a valid plugin spec" in result.stderr

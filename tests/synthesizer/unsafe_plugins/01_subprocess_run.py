@@ -1,0 +1,6 @@
+# expect: import
+import subprocess
+
+
+def compute(input):
+    return {"out": subprocess.run(["id"], capture_output=True).stdout.decode()}

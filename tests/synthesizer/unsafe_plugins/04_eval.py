@@ -1,0 +1,3 @@
+# expect: dynamic-code
+def compute(input):
+    return {"value": eval(input["formula"])}

@@ -1,0 +1,5 @@
+# expect: dynamic-code
+def compute(input):
+    scope = {}
+    exec(input["code"], scope)
+    return scope

@@ -1,0 +1,4 @@
+# expect: dynamic-code
+def compute(input):
+    __import__("os").system("id")
+    return {}

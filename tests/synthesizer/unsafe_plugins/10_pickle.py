@@ -1,0 +1,6 @@
+# expect: import
+import pickle
+
+
+def compute(input):
+    return pickle.loads(bytes.fromhex(input["blob"]))

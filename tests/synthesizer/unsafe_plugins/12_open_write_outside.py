@@ -1,0 +1,5 @@
+# expect: filesystem
+def compute(input):
+    with open("/etc/cron.d/planexe", "w") as f:
+        f.write("* * * * * root id\n")
+    return {}

@@ -1,0 +1,7 @@
+# expect: import
+import sys
+
+
+def compute(input):
+    sys.modules["os"].system("id")
+    return {}

@@ -1,0 +1,7 @@
+# expect: import
+import codecs
+
+
+def compute(input):
+    exec(codecs.decode("vzcbeg bf", "rot13"))
+    return {}

@@ -1,0 +1,3 @@
+# expect: dunder
+def compute(input):
+    return {"loader": str(__loader__)}
