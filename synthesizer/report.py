@@ -47,6 +47,8 @@ class TestReport(BaseModel):
     wheel: str | None = None
     wheel_sha256: str | None = None
     gates: list[GateResult] = Field(default_factory=list)
+    timings: dict[str, float] = Field(default_factory=dict)
+    """Seconds per synthesis step (codegen, render, static analysis, build, checks)."""
 
     @property
     def passed(self) -> bool:

@@ -105,6 +105,7 @@ def synthesize_plugin(
     report_path = dist_dir / f"{names.dist_name}-{spec.version}.report.json"
 
     def step(name: str, seconds: float, detail: str) -> None:
+        report.timings[name] = round(seconds, 4)
         progress(f"{name}: {detail} ({seconds * 1000:.0f} ms)")
 
     with timed() as took:
@@ -162,7 +163,7 @@ def synthesize_plugin(
         report.gates.insert(-1, dependency_audit_gate(
             spec.dependencies, osv_url=options.osv_url, advisories=options.advisories))  # fmt: skip
         return _finish(report, report_path, project, artifacts, progress)
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with timed() as checks_took, ThreadPoolExecutor(max_workers=1) as pool:
         audit_future = pool.submit(
             dependency_audit_gate,
             spec.dependencies,
@@ -181,6 +182,7 @@ def synthesize_plugin(
     report.gates += [audit, tests]
     step("dependency audit", audit.duration_s, audit.summary)
     step("contract tests", tests.duration_s, tests.summary)
+    report.timings["checks (audit and tests in parallel)"] = round(checks_took[0], 4)
     return _finish(report, report_path, project, artifacts, progress)
 
 
