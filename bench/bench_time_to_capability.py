@@ -78,8 +78,11 @@ def measure_ours(work: Path) -> tuple[list[float], dict[str, list[float]]]:
             run_dir = work / f"ours-{rep}-{stage}"
             out = subprocess.run(
                 [sys.executable, "-c", PROBE, str(PLAN), str(run_dir), stage],
-                capture_output=True, text=True, check=True, cwd=work,
-            ).stdout  # fmt: skip
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=work,
+            ).stdout
             data = json.loads(out.strip().splitlines()[-1])
             totals.append(data["total"])
             known = 0.0
@@ -98,13 +101,19 @@ def _replay_file(work: Path, stage_name: str) -> tuple[Path, PluginNames, list[s
     spec = draft_spec(stage, {}, plan_name=plan.plan.name, run_id="bench")
     names = PluginNames.for_capability(spec.capability)
     context = {
-        "capability": spec.capability, "summary": spec.summary, "version": spec.version,
-        "author": "bench", "dist_name": names.dist_name, "module_name": names.module_name,
+        "capability": spec.capability,
+        "summary": spec.summary,
+        "version": spec.version,
+        "author": "bench",
+        "dist_name": names.dist_name,
+        "module_name": names.module_name,
         "_spec": spec.model_dump(mode="json"),
         "_logic": RulesCodeGenerator().generate(spec).source.rstrip("\n"),
-        "_constraints": constraint_checks(spec), "_dependencies": [],
-        "_template": str(template_dir()), "_output_dir": str(work),
-    }  # fmt: skip
+        "_constraints": constraint_checks(spec),
+        "_dependencies": [],
+        "_template": str(template_dir()),
+        "_output_dir": str(work),
+    }
     replay = work / f"replay-{stage_name}.json"
     replay.write_text(json.dumps({"cookiecutter": context}))
     pins, _ = check_dependencies(spec.dependencies)
@@ -144,24 +153,97 @@ def measure_baseline(
             env = {**os.environ, "PYTHONPATH": str(project)}
             warm_env = {**env, "HYPOTHESIS_STORAGE_DIRECTORY": str(storage)}
             before = {k: sum(v) for k, v in steps.items()}
-            _timed(steps, "cookiecutter", [str(BIN / "cookiecutter"), "--replay-file",
-                   str(replay), "--config-file", str(config), str(template_dir()),
-                   "-o", str(folder)])  # fmt: skip
-            _timed(steps, "python -m build", [sys.executable, "-m", "build", "--outdir",
-                   str(folder / "dist"), str(project)])  # fmt: skip
-            _timed(steps, "pytest", [sys.executable, "-m", "pytest", "-q", "-p",
-                   "no:cacheprovider", str(project / "tests")], env=env, cwd=project)  # fmt: skip
-            _timed(warm_steps, "pytest", [sys.executable, "-m", "pytest", "-q", "-p",
-                   "no:cacheprovider", str(project / "tests")], env=warm_env, cwd=folder)  # fmt: skip
-            _timed(steps, "bandit", [str(BIN / "bandit"), "-q", "-r",
-                   str(project / names.module_name)])  # fmt: skip
-            _timed(steps, "pip-audit", [sys.executable, "-m", "pip_audit", "-r",
-                   str(requirements), "--no-deps", "--disable-pip", "--strict", "-s", "osv",
-                   "--osv-url", osv_url, "--cache-dir", str(folder / "cache"),
-                   "--progress-spinner", "off"])  # fmt: skip
+            _timed(
+                steps,
+                "cookiecutter",
+                [
+                    str(BIN / "cookiecutter"),
+                    "--replay-file",
+                    str(replay),
+                    "--config-file",
+                    str(config),
+                    str(template_dir()),
+                    "-o",
+                    str(folder),
+                ],
+            )
+            _timed(
+                steps,
+                "python -m build",
+                [sys.executable, "-m", "build", "--outdir", str(folder / "dist"), str(project)],
+            )
+            _timed(
+                steps,
+                "pytest",
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    str(project / "tests"),
+                ],
+                env=env,
+                cwd=project,
+            )
+            _timed(
+                warm_steps,
+                "pytest",
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    str(project / "tests"),
+                ],
+                env=warm_env,
+                cwd=folder,
+            )
+            _timed(
+                steps, "bandit", [str(BIN / "bandit"), "-q", "-r", str(project / names.module_name)]
+            )
+            _timed(
+                steps,
+                "pip-audit",
+                [
+                    sys.executable,
+                    "-m",
+                    "pip_audit",
+                    "-r",
+                    str(requirements),
+                    "--no-deps",
+                    "--disable-pip",
+                    "--strict",
+                    "-s",
+                    "osv",
+                    "--osv-url",
+                    osv_url,
+                    "--cache-dir",
+                    str(folder / "cache"),
+                    "--progress-spinner",
+                    "off",
+                ],
+            )
             (wheel,) = (folder / "dist").glob("*.whl")
-            _timed(steps, "pip install", [sys.executable, "-m", "pip", "install", "--quiet",
-                   "--no-deps", "--no-index", "--target", str(folder / "site"), str(wheel)])  # fmt: skip
+            _timed(
+                steps,
+                "pip install",
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--no-deps",
+                    "--no-index",
+                    "--target",
+                    str(folder / "site"),
+                    str(wheel),
+                ],
+            )
             totals.append(sum(sum(v) for v in steps.values()) - sum(before.values()))
             warm_totals.append(totals[-1] - steps["pytest"][-1] + warm_steps["pytest"][-1])
     steps["(pytest with a warm hypothesis cache, not counted)"] = warm_steps["pytest"]
@@ -176,14 +258,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-ttc-") as tmp:
         work = Path(tmp)
         warm_hypothesis_storage()
-        print(f"time-to-capability in dry-run, medians over {OURS_REPEATS} x {len(STAGES)} "
-              f"syntheses (ours) and {BASELINE_REPEATS} x {len(STAGES)} (baseline), ms")  # fmt: skip
+        print(
+            f"time-to-capability in dry-run, medians over {OURS_REPEATS} x {len(STAGES)} "
+            f"syntheses (ours) and {BASELINE_REPEATS} x {len(STAGES)} (baseline), ms"
+        )
         ours, our_steps = measure_ours(work)
         print("\nours (fresh process per synthesis, from the miss to the stage output):")
         for name, values in our_steps.items():
             print(f"  {name:<40}{_ms(values)}")
-        print(f"  {'total':<40}{_ms(ours)}   (min {min(ours) * 1000:.0f}, max "
-              f"{max(ours) * 1000:.0f})")  # fmt: skip
+        print(
+            f"  {'total':<40}{_ms(ours)}   (min {min(ours) * 1000:.0f}, max {max(ours) * 1000:.0f})"
+        )
         with serve_advisories(DEFAULT_ADVISORIES) as url:
             base, base_steps, base_warm = measure_baseline(work, url)
         print("\nbaseline (standard tools one after another, their defaults):")
@@ -194,10 +279,12 @@ def main() -> int:
     ours_median, base_median = statistics.median(ours), statistics.median(base)
     ratio = base_median / ours_median
     warm_ratio = statistics.median(base_warm) / ours_median
-    print(f"\nmedian {ours_median:.2f} s (target <= 2 s: "
-          f"{'meets' if ours_median <= 2 else 'MISSES'}); baseline {base_median:.2f} s; "
-          f"{ratio:.1f}x faster (target >= 3x: {'meets' if ratio >= 3 else 'MISSES'}); "
-          f"{warm_ratio:.1f}x against the baseline with a warm hypothesis cache")  # fmt: skip
+    print(
+        f"\nmedian {ours_median:.2f} s (target <= 2 s: "
+        f"{'meets' if ours_median <= 2 else 'MISSES'}); baseline {base_median:.2f} s; "
+        f"{ratio:.1f}x faster (target >= 3x: {'meets' if ratio >= 3 else 'MISSES'}); "
+        f"{warm_ratio:.1f}x against the baseline with a warm hypothesis cache"
+    )
     return 0
 
 
