@@ -1,4 +1,4 @@
 # expect: dynamic-attribute
 def compute(input):
-    cls = input.__class__
+    cls = getattr(input, "__class__")
     return {"name": str(cls)}
