@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ class PluginResolver:
         run_dir: Path,
         run_id: str,
         mode: SynthesisMode,
-        synthesizer_factory: Callable[[], PluginSynthesizer] = find_synthesizer,
+        synthesizer_factory: Callable[[SynthesisMode], PluginSynthesizer] | None = None,
         on_event: Callable[[str], None] = lambda _msg: None,
     ) -> None:
         self.registry = registry
@@ -53,8 +54,12 @@ class PluginResolver:
         self.run_dir = run_dir
         self.run_id = run_id
         self.mode = mode
-        self._synthesizer_factory = synthesizer_factory
+        self._synthesizer_factory = synthesizer_factory or (
+            lambda mode: find_synthesizer(mode=mode)
+        )
         self._on_event = on_event
+        self.time_to_capability_ms: dict[str, float] = {}
+        """Per stage: milliseconds from a miss to the capability being loadable."""
 
     def resolve(self, stage: Stage, inputs: dict[str, Any]) -> LoadedCapability:
         """The loaded capability for ``stage``, synthesizing it first if the mode allows."""
@@ -76,6 +81,14 @@ class PluginResolver:
     def _handle_miss(
         self, stage: Stage, inputs: dict[str, Any], miss: CapabilityNotFoundError
     ) -> LoadedCapability:
+        started = time.perf_counter()
+        loaded = self._recover(stage, inputs, miss)
+        self.time_to_capability_ms[stage.name] = (time.perf_counter() - started) * 1000
+        return loaded
+
+    def _recover(
+        self, stage: Stage, inputs: dict[str, Any], miss: CapabilityNotFoundError
+    ) -> LoadedCapability:
         if self.mode is SynthesisMode.OFF:
             raise SynthesisStop(
                 miss.problem,
@@ -91,9 +104,15 @@ class PluginResolver:
                 f"Continue with: {self.continue_command(SynthesisMode.DRY_RUN)} "
                 "(or install a plugin that provides it and rerun without --synthesis)",
             )
-        self._on_event(f"synthesizing '{stage.capability}' ({self.mode.value}) from {spec_path}")
-        outcome = self._synthesize(spec)
-        self._on_event(f"synthesized '{outcome.capability}'" + _where(outcome))
+        if self.mode is SynthesisMode.PUBLISH:
+            self._on_event(f"looking up '{stage.capability}' on the hub (publish mode)")
+        else:
+            self._on_event(
+                f"synthesizing '{stage.capability}' ({self.mode.value}) from {spec_path}"
+            )
+        outcome = self._synthesize(spec, stage.version)
+        how = "reused" if "reused" in outcome.notes else "synthesized"
+        self._on_event(f"{how} '{outcome.capability}'" + _where(outcome))
         activate_run_plugins(self.run_dir)
         self.registry.refresh()
         try:
@@ -105,13 +124,14 @@ class PluginResolver:
                 "Check the synthesizer's report",
             ) from None
 
-    def _synthesize(self, spec: PluginSpec) -> SynthesisOutcome:
-        synthesizer = self._synthesizer_factory()
+    def _synthesize(self, spec: PluginSpec, version_range: str | None) -> SynthesisOutcome:
+        synthesizer = self._synthesizer_factory(self.mode)
         request = SynthesisRequest(
             spec=spec,
             mode=self.mode,
             run_dir=self.run_dir,
             plugin_dir=run_plugin_dir(self.run_dir),
+            version_range=version_range,
         )
         return synthesizer.synthesize(request)
 

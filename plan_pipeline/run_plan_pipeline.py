@@ -32,6 +32,7 @@ from plan_pipeline.registry import CapabilityRegistry
 from plan_pipeline.resolver import PluginResolver, activate_run_plugins
 from plan_pipeline.stage_runner import run_stage
 from plan_pipeline.synthesis import SynthesisMode
+from plan_pipeline.usage import UsageReporter
 
 STATE_DIR = ".planexe"
 LOG_FILE = "log.txt"
@@ -103,14 +104,29 @@ def prepare_run_dir(run_dir: Path) -> Path:
 # -- per-process state (tasks may run in forked worker processes) ---------------------------
 
 
+def hub_configured() -> bool:
+    """Whether this process points at a plugin hub (``PLANEXE_HUB_HOME`` or ``_URL``)."""
+    return bool(os.environ.get("PLANEXE_HUB_HOME") or os.environ.get("PLANEXE_HUB_URL"))
+
+
+@cache
+def _usage_reporter() -> UsageReporter | None:
+    if not hub_configured():
+        return None
+    from hub_index.usage import HubUsageReporter
+
+    return HubUsageReporter.from_env()
+
+
 @cache
 def _context(plan_file: str, run_dir: str, mode: str) -> tuple[LoadedPlan, PluginResolver]:
     plan = load_plan(plan_file)
     root = Path(run_dir)
     activate_run_plugins(root)
     progress = Progress.for_run(root)
+    reporter = _usage_reporter()
     resolver = PluginResolver(
-        CapabilityRegistry(),
+        CapabilityRegistry(reporter.tier_policy() if reporter else None),
         plan,
         root,
         run_id=root.name,
@@ -154,11 +170,18 @@ class StageTask(luigi.Task):
         progress = Progress.for_run(root)
         failure_file = _failure_path(root, self.stage_name)
         failure_file.unlink(missing_ok=True)
+        reporter = _usage_reporter()
+        started = time.perf_counter()
         try:
             result = run_stage(plan, stage, root, root.name, resolver)
         except PlanPipelineError as exc:
             _record_failure(failure_file, self.stage_name, str(exc), exc.exit_code)
             log.info("stage %s failed: %s", self.stage_name, exc, exc_info=True)
+            if reporter is not None:
+                reporter.report(
+                    stage, root.name, None, time.perf_counter() - started, type(exc).__name__,
+                    resolver.time_to_capability_ms.get(stage.name),
+                )  # fmt: skip
             raise
         except Exception as exc:
             message = (
@@ -168,6 +191,11 @@ class StageTask(luigi.Task):
             _record_failure(failure_file, self.stage_name, message, 1)
             log.error("stage %s crashed:\n%s", self.stage_name, traceback.format_exc())
             raise
+        if reporter is not None:
+            reporter.report(
+                stage, root.name, result, result.seconds, None,
+                resolver.time_to_capability_ms.get(stage.name),
+            )  # fmt: skip
         index, total = plan.index_of(stage.name), len(plan.plan.stages)
         progress.stage_done(index, total, stage.name, stage.capability, result)
 
@@ -209,6 +237,8 @@ def run_pipeline(settings: RunSettings, progress: Progress | None = None) -> Run
     started = time.perf_counter()
     plan = load_plan(settings.plan_file)
     run_dir = prepare_run_dir(settings.run_dir)
+    _usage_reporter.cache_clear()
+    _usage_reporter()  # a configured but unreachable hub fails here, before any stage
     progress = progress or Progress.for_run(run_dir)
     _configure_logging(run_dir)
     for stale in (run_dir / STATE_DIR / "failures").glob("*.json"):

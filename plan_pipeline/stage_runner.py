@@ -31,6 +31,8 @@ class StageResult:
     output: Path
     provider: str
     seconds: float
+    dist_name: str = ""
+    version: str = ""
 
 
 def gather_inputs(plan: LoadedPlan, stage: Stage, run_dir: Path) -> dict[str, Any]:
@@ -127,7 +129,15 @@ def run_stage(
     if stage.text_output is not None and text is not None:
         _write_atomic(run_dir / plan.text_output_name(stage.name), text)
     _write_atomic(out_path, text=json.dumps(output, indent=2, ensure_ascii=False) + "\n")
-    return StageResult(stage.name, out_path, provider, time.perf_counter() - started)
+    chosen = loaded.selection.chosen
+    return StageResult(
+        stage.name,
+        out_path,
+        provider,
+        time.perf_counter() - started,
+        dist_name=chosen.dist_name,
+        version=chosen.version,
+    )
 
 
 def _check_inputs(stage: Stage, loaded: LoadedCapability, inputs: dict[str, Any]) -> None:

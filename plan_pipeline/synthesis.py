@@ -42,6 +42,8 @@ class SynthesisRequest:
     run_dir: Path
     plugin_dir: Path
     """Folder on ``sys.path`` for this run only; a dry-run installs the plugin here."""
+    version_range: str | None = None
+    """The stage's version range for the capability, if any."""
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,16 @@ class PluginSynthesizer(Protocol):
     def synthesize(self, request: SynthesisRequest) -> SynthesisOutcome: ...
 
 
-def find_synthesizer(name: str | None = None) -> PluginSynthesizer:
+def find_synthesizer(
+    name: str | None = None, mode: SynthesisMode = SynthesisMode.DRY_RUN
+) -> PluginSynthesizer:
     """Load the synthesizer registered under ``name`` in ``planexe.synthesizers``.
 
-    Without a name: ``$PLANEXE_SYNTHESIZER``, else ``default``.
+    Without a name: ``$PLANEXE_SYNTHESIZER``, else ``hub`` for the publish mode and
+    ``default`` otherwise.
     """
-    name = name or os.environ.get("PLANEXE_SYNTHESIZER") or "default"
+    fallback = "hub" if mode is SynthesisMode.PUBLISH else "default"
+    name = name or os.environ.get("PLANEXE_SYNTHESIZER") or fallback
     for ep in metadata.entry_points(group=SYNTHESIZER_GROUP):
         if ep.name == name:
             factory = ep.load()

@@ -1,0 +1,120 @@
+"""The pipeline's ``publish`` mode: reuse from the hub, or synthesize once and publish.
+
+On a miss the pipeline asks this synthesizer (``planexe.synthesizers`` entry point ``hub``):
+
+1. if the hub has an allowed, verified plugin for the capability, install it (reuse);
+2. else claim the capability on the hub, so that only one worker anywhere synthesizes it;
+   the others wait for the record to appear and then install it;
+3. the claim holder synthesizes with every gate, publishes only a plugin whose report passes
+   every gate (tier ``generated``, with its test report), then installs it from the hub,
+   verified like any other fetch.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+
+from hub_index.client import PluginHubClient
+from hub_index.errors import HubError
+from hub_index.records import PluginRecord
+from plan_pipeline.capability_names import package_slug
+from plan_pipeline.spec import PluginSpec
+from plan_pipeline.synthesis import SynthesisOutcome, SynthesisRequest
+from plan_pipeline.trust import Tier
+
+CLAIM_TTL_S = 600.0
+WAIT_TIMEOUT_S = 900.0
+POLL_S = 0.25
+
+
+@dataclass
+class HubSynthesizer:
+    """Fetch-or-synthesize-and-publish against the configured hub."""
+
+    client: PluginHubClient | None = None
+
+    def _client(self) -> PluginHubClient:
+        if self.client is None:
+            self.client = PluginHubClient.from_env()
+        return self.client
+
+    def synthesize(self, request: SynthesisRequest) -> SynthesisOutcome:
+        client = self._client()
+        spec = request.spec
+        reused = client.fetch(spec.capability, _range(request))
+        if reused is not None:
+            _say(spec, f"reused {reused.dist_name} {reused.version} from the hub (no synthesis)")
+            return _outcome(reused, "reused")
+        holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        deadline = time.monotonic() + WAIT_TIMEOUT_S
+        waiting_said = False
+        while time.monotonic() < deadline:
+            if client.claim(spec.capability, holder, CLAIM_TTL_S):
+                try:
+                    return self._synthesize_and_publish(client, request, holder)
+                finally:
+                    client.release(spec.capability, holder)
+            if not waiting_said:
+                _say(spec, "another worker is synthesizing it; waiting for the hub record")
+                waiting_said = True
+            time.sleep(POLL_S)
+            record = client.fetch(spec.capability, _range(request))
+            if record is not None:
+                _say(
+                    spec,
+                    f"installed {record.dist_name} {record.version} published by another worker",
+                )
+                return _outcome(record, "reused")
+        raise HubError(
+            f"waited {WAIT_TIMEOUT_S:.0f} s for another worker to publish '{spec.capability}'",
+            f"Check the hub and the other worker; the claim expires after {CLAIM_TTL_S:.0f} s",
+        )
+
+    def _synthesize_and_publish(
+        self, client: PluginHubClient, request: SynthesisRequest, holder: str
+    ) -> SynthesisOutcome:
+        from synthesizer.render import PluginNames
+        from synthesizer.synthesize import SynthesisOptions, synthesize_plugin
+
+        spec = request.spec
+        record = client.fetch(spec.capability, _range(request))  # published meanwhile?
+        if record is not None:
+            return _outcome(record, "reused")
+        names = PluginNames.for_capability(spec.capability)
+        version = client.next_version(names.dist_name, spec.version)
+        spec = spec.model_copy(update={"version": version})
+        out_dir = request.run_dir / ".synth" / package_slug(spec.capability)
+        result = synthesize_plugin(
+            spec, out_dir, SynthesisOptions.from_env(), progress=lambda line: _say(spec, line)
+        )
+        record = client.publish(
+            result.wheel,
+            spec.capability,
+            tier=Tier.GENERATED,
+            owner=f"synthesizer@{holder}",
+            summary=spec.summary,
+            report_json=result.report.model_dump_json(),
+            pass_rate=result.report.pass_rate,
+        )
+        _say(
+            spec,
+            f"published {record.dist_name} {record.version} (signed by {record.signer_identity})",
+        )
+        client.install(record)
+        return _outcome(record, "synthesized")
+
+
+def _range(request: SynthesisRequest) -> str | None:
+    return request.version_range
+
+
+def _outcome(record: PluginRecord, how: str) -> SynthesisOutcome:
+    return SynthesisOutcome(capability=record.capability, notes=[how, record.plugin_id])
+
+
+def _say(spec: PluginSpec, line: str) -> None:
+    print(f"  {spec.capability}: {line}", flush=True)

@@ -1,0 +1,116 @@
+"""The trust policy: which tiers install automatically, which signers and capabilities count.
+
+Kept in the hub home as ``policy.yaml``::
+
+    auto_install_tiers: [core, verified, generated]
+    capability_patterns: ["*"]          # fnmatch patterns of capabilities that may be installed
+    publish_tier: verified              # tier of plugins maintainers publish by hand (or core)
+    signers:
+      - kind: hub-key
+        public_key: keys/hub-signing.pub.pem
+      - kind: sigstore                  # keyless: certificate identity and OIDC issuer
+        identity: https://github.com/acme/plugins/.github/workflows/release.yml@refs/heads/main
+        issuer: https://token.actions.githubusercontent.com
+        trust: production               # production, staging, or a trust-config JSON path
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hub_index.errors import HubConfigError, PolicyError
+from hub_index.signing import (
+    BundleVerifier,
+    HubKeyVerifier,
+    SigstoreIdentity,
+    SigstoreVerifier,
+    load_public_key,
+)
+from plan_pipeline.trust import Tier
+
+
+class SignerRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["hub-key", "sigstore"]
+    public_key: str | None = None
+    identity: str | None = None
+    issuer: str | None = None
+    trust: str = "production"
+
+    @model_validator(mode="after")
+    def _complete(self) -> SignerRule:
+        if self.kind == "hub-key" and not self.public_key:
+            raise ValueError("a hub-key signer needs public_key")
+        if self.kind == "sigstore" and not (self.identity and self.issuer):
+            raise ValueError("a sigstore signer needs identity and issuer")
+        return self
+
+
+class TrustPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    auto_install_tiers: list[Tier] = Field(
+        default_factory=lambda: [Tier.CORE, Tier.VERIFIED, Tier.GENERATED]
+    )
+    capability_patterns: list[str] = Field(default_factory=lambda: ["*"])
+    publish_tier: Tier = Tier.VERIFIED
+    signers: list[SignerRule] = Field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path) -> TrustPolicy:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            return cls.model_validate(data)
+        except FileNotFoundError:
+            raise HubConfigError(
+                f"trust policy {path} does not exist", "Run 'plugin-hub init' first"
+            ) from None
+        except (yaml.YAMLError, ValidationError) as exc:
+            first = str(exc).splitlines()
+            raise HubConfigError(
+                f"trust policy {path} is invalid: {' '.join(first[:3])[:300]}",
+                "Fix the policy file (see hub_index/policy.py for the format)",
+            ) from None
+
+    def dump(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    def check_tier(self, tier: Tier) -> None:
+        if tier is Tier.QUARANTINED:
+            raise PolicyError("the plugin is quarantined (revoked) and is never installed")
+        if tier not in self.auto_install_tiers:
+            allowed = ", ".join(t.value for t in self.auto_install_tiers)
+            raise PolicyError(
+                f"the trust policy does not install tier '{tier.value}' automatically "
+                f"(allowed: {allowed})",
+                "Promote the plugin after review, or widen auto_install_tiers in the policy",
+            )
+
+    def check_capability(self, capability: str) -> None:
+        if not any(fnmatchcase(capability, p) for p in self.capability_patterns):
+            raise PolicyError(
+                f"the trust policy does not allow capability '{capability}' "
+                f"(patterns: {', '.join(self.capability_patterns)})",
+                "Add a matching pattern to capability_patterns in the policy",
+            )
+
+    def verifier(self, base: Path) -> BundleVerifier:
+        """The verifier for every signer this policy accepts (key paths relative to ``base``)."""
+        keys = [
+            load_public_key(base / rule.public_key)
+            for rule in self.signers
+            if rule.kind == "hub-key" and rule.public_key
+        ]
+        keyless = [r for r in self.signers if r.kind == "sigstore"]
+        sigstore = None
+        if keyless:
+            trust = keyless[0].trust
+            identities = [SigstoreIdentity(str(r.identity), str(r.issuer)) for r in keyless]
+            sigstore = SigstoreVerifier(identities, trust)
+        return BundleVerifier(HubKeyVerifier(keys), sigstore)

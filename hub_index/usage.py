@@ -1,0 +1,57 @@
+"""Usage rows for the hub: one per stage execution of a run pointing at the hub."""
+
+from __future__ import annotations
+
+import logging
+
+from hub_index.client import PluginHubClient
+from hub_index.errors import HubError
+from hub_index.records import UsageRecord
+from hub_index.tier_policy import HubTierPolicy
+from plan_pipeline.plan import Stage
+from plan_pipeline.stage_runner import StageResult
+
+log = logging.getLogger("planexe")
+
+
+class HubUsageReporter:
+    def __init__(self, client: PluginHubClient) -> None:
+        self.client = client
+        self._tiers = HubTierPolicy(client)
+
+    @classmethod
+    def from_env(cls) -> HubUsageReporter:
+        client = PluginHubClient.from_env()
+        client.simple_url  # noqa: B018 - fails early, with the fix, if the hub is unreachable
+        return cls(client)
+
+    def tier_policy(self) -> HubTierPolicy:
+        return self._tiers
+
+    def report(
+        self,
+        stage: Stage,
+        run_id: str,
+        result: StageResult | None,
+        seconds: float,
+        error_type: str | None,
+        time_to_capability_ms: float | None,
+    ) -> None:
+        try:
+            plugin_id = None
+            if result is not None and result.dist_name:
+                record = self.client.by_dist(result.dist_name, result.version)
+                plugin_id = record.plugin_id if record else None
+            self.client.record_usage(
+                UsageRecord(
+                    plugin_id=plugin_id,
+                    capability=stage.capability,
+                    run_id=run_id,
+                    success=error_type is None,
+                    latency_ms=seconds * 1000,
+                    error_type=error_type,
+                    time_to_capability_ms=time_to_capability_ms,
+                )
+            )
+        except HubError as exc:  # usage is bookkeeping: never fail a stage for it
+            log.warning("could not record usage of stage %s: %s", stage.name, exc)

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hub_index.client import PluginHubClient
+from hub_index.home import HubHome, init_home
+from hub_index.server import RunningHub, embedded_hub
+from plan_pipeline.spec import PluginSpec
+from synthesizer.build import build_project
+from synthesizer.render import render_project
+from synthesizer.rules_codegen import RulesCodeGenerator
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[RunningHub]:
+    """A fresh hub home served on loopback for one test."""
+    home = init_home(tmp_path / "hub")
+    with embedded_hub(home) as running:
+        yield running
+
+
+@pytest.fixture
+def client(hub: RunningHub, tmp_path: Path) -> PluginHubClient:
+    c = PluginHubClient.from_home(hub.home)
+    c.cache_dir = tmp_path / "wheel-cache"
+    return c
+
+
+def area_spec(capability: str = "geometry.area", version: str = "1.0.0") -> PluginSpec:
+    return PluginSpec(
+        capability=capability,
+        stage_name="area",
+        version=version,
+        summary="Area of a rectangle.",
+        input_schema={
+            "type": "object",
+            "required": ["w", "h"],
+            "properties": {
+                "w": {"type": "number", "minimum": 0, "maximum": 1000},
+                "h": {"type": "number", "minimum": 0, "maximum": 1000},
+            },
+        },
+        output_schema={
+            "type": "object",
+            "required": ["area"],
+            "properties": {"area": {"type": "number", "minimum": 0}},
+        },
+        rules=[{"set": "area", "expr": "input.w * input.h"}],  # type: ignore[list-item]
+    )
+
+
+def build_wheel(tmp_path: Path, capability: str = "geometry.area", version: str = "1.0.0") -> Path:
+    """A real plugin wheel (rendered from the template, built with hatchling)."""
+    spec = area_spec(capability, version)
+    folder = tmp_path / f"build-{capability}-{version}"
+    project = render_project(spec, RulesCodeGenerator().generate(spec), folder / "src")
+    return build_project(project, folder / "dist").wheel
+
+
+@pytest.fixture
+def fresh_python(tmp_path: Path) -> str:
+    """A new virtualenv's python (no pip) that sees this project's packages via a .pth."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    ours = sysconfig.get_paths()["purelib"]
+    (Path(site) / "_project_site.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
+    return str(python)
+
+
+def hub_env(home: HubHome) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLANEXE_")}
+    env["PLANEXE_HUB_HOME"] = str(home.root)
+    return env

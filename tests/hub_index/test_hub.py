@@ -1,0 +1,199 @@
+"""The hub end to end on loopback: real pypiserver, real uploads, real installs, and every
+refusal the trust model promises."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from hub_index.client import PluginHubClient
+from hub_index.errors import HubError, PolicyError, VerificationError
+from hub_index.server import RunningHub
+from hub_index.signing import HubKeySigner, generate_key
+from plan_pipeline.trust import Tier
+from tests.hub_index.conftest import build_wheel
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "sigstore-production"
+
+
+def _sql(hub: RunningHub, statement: str, **params: object) -> None:
+    engine = sa.create_engine(hub.home.settings().database_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(statement), params)
+    engine.dispose()
+
+
+def _publish(client: PluginHubClient, tmp_path: Path, tier: Tier = Tier.GENERATED, **kw: str):  # type: ignore[no-untyped-def]
+    wheel = build_wheel(tmp_path, **kw)
+    return wheel, client.publish(wheel, kw.get("capability", "geometry.area"), tier=tier,
+                                 owner="test")  # fmt: skip
+
+
+def test_publish_records_a_signed_verified_plugin(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path
+) -> None:
+    wheel, record = _publish(client, tmp_path)
+    assert record.dist_name == "planexe-gen-geometry-area"
+    assert record.signer_identity == hub.home.signer_identity()
+    assert json.loads(record.signature_bundle)["mediaType"].endswith("v0.3+json")
+    assert (hub.home.packages / wheel.name).read_bytes() == wheel.read_bytes()
+    assert client.verify(record, wheel.read_bytes()) == record.signer_identity
+    assert [r.plugin_id for r in client.records("geometry.area")] == [record.plugin_id]
+    # the index links carry the sha256 and never fall back to a public index
+    with urllib.request.urlopen(hub.simple_url + "planexe-gen-geometry-area/") as page:
+        assert f"#sha256={record.checksum}" in page.read().decode()
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(hub.simple_url + "requests/")
+    assert missing.value.code == 404
+
+
+def test_plain_pip_install_from_the_hub_then_discovery(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path, fresh_python: str
+) -> None:
+    _publish(client, tmp_path)
+    # plain pip (this environment's, aimed at the fresh interpreter), the hub as only index
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", fresh_python, "--isolated", "install",
+         "--no-deps", "--index-url", hub.simple_url, "planexe-gen-geometry-area"],
+        capture_output=True, text=True, check=False,
+        env={"PATH": "/usr/bin:/bin", "PIP_CONFIG_FILE": "/dev/null"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    listed = subprocess.run(
+        [fresh_python, "-m", "plan_pipeline.cli", "capabilities"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "geometry.area: planexe-gen-geometry-area 1.0.0" in listed
+
+
+def test_fetch_installs_pinned_from_the_hub(
+    client: PluginHubClient, tmp_path: Path, fresh_python: str
+) -> None:
+    _, record = _publish(client, tmp_path)
+    fetched = client.fetch("geometry.area", ">=1.0", python=fresh_python)
+    assert fetched is not None and fetched.plugin_id == record.plugin_id
+    assert (client.cache_dir / record.checksum / record.filename).is_file()  # type: ignore[operator]
+    out = subprocess.run(
+        [fresh_python, "-c", "import importlib.metadata as m; print(m.version("
+         "'planexe-gen-geometry-area'))"], capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert out.strip() == "1.0.0"
+
+
+def test_wheel_changed_by_one_byte_in_the_index_is_refused(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path, fresh_python: str
+) -> None:
+    wheel, record = _publish(client, tmp_path)
+    served = hub.home.packages / wheel.name
+    data = bytearray(served.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    served.write_bytes(bytes(data))
+    with pytest.raises(VerificationError, match=r"sha256 .* but the hub record says"):
+        client.install(record, python=fresh_python)
+
+
+def test_bundle_from_another_key_is_refused(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path
+) -> None:
+    wheel, record = _publish(client, tmp_path)
+    other = HubKeySigner(generate_key(tmp_path / "other.pem"))
+    _sql(hub, "UPDATE plugin_hub_plugins SET signature_bundle = :b WHERE plugin_id = :p",
+         b=other.sign(wheel.read_bytes()), p=record.plugin_id)  # fmt: skip
+    with pytest.raises(VerificationError, match="key the trust policy does not accept"):
+        client.download(client.show(record.plugin_id))
+
+
+def test_bundle_of_another_identity_is_refused(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path
+) -> None:
+    _, record = _publish(client, tmp_path)
+    keyless = (SHARED / "rfc8785-0.1.2-py3-none-any.whl.sigstore.json").read_text()
+    _sql(hub, "UPDATE plugin_hub_plugins SET signature_bundle = :b WHERE plugin_id = :p",
+         b=keyless, p=record.plugin_id)  # fmt: skip
+    with pytest.raises(VerificationError, match="keyless bundles are not accepted"):
+        client.download(client.show(record.plugin_id))
+
+
+def test_missing_bundle_is_refused(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path
+) -> None:
+    _, record = _publish(client, tmp_path)
+    _sql(hub, "UPDATE plugin_hub_plugins SET signature_bundle = '' WHERE plugin_id = :p",
+         p=record.plugin_id)  # fmt: skip
+    with pytest.raises(VerificationError, match="no signature bundle"):
+        client.download(client.show(record.plugin_id))
+
+
+def test_record_checksum_differing_from_the_artifact_is_refused(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path
+) -> None:
+    _, record = _publish(client, tmp_path)
+    _sql(hub, "UPDATE plugin_hub_plugins SET checksum = :c WHERE plugin_id = :p",
+         c="0" * 64, p=record.plugin_id)  # fmt: skip
+    with pytest.raises(VerificationError, match="but the hub record says 0000"):
+        client.download(client.show(record.plugin_id))
+
+
+def test_revoked_plugin_is_refused_and_its_version_never_reused(
+    client: PluginHubClient, tmp_path: Path
+) -> None:
+    wheel, record = _publish(client, tmp_path)
+    revoked = client.revoke(record.plugin_id, "wrong risk thresholds")
+    assert revoked.trust_tier is Tier.QUARANTINED
+    with pytest.raises(VerificationError, match="is revoked: wrong risk thresholds"):
+        client.install(client.show(record.plugin_id))
+    assert client.best("geometry.area") is None
+    with pytest.raises(HubError, match="never reused"):
+        client.publish(wheel, "geometry.area", tier=Tier.GENERATED, owner="test")
+    assert client.next_version("planexe-gen-geometry-area", "1.0.0") == "1.0.1"
+
+
+def test_tier_the_policy_does_not_allow_is_refused(client: PluginHubClient, tmp_path: Path) -> None:
+    _, record = _publish(client, tmp_path)
+    client.policy = client.policy.model_copy(update={"auto_install_tiers": [Tier.CORE]})
+    with pytest.raises(PolicyError, match="does not install tier 'generated'"):
+        client.install(record)
+    assert client.best("geometry.area") is None
+    promoted = client.promote(record.plugin_id, Tier.CORE)
+    assert promoted.trust_tier is Tier.CORE
+    assert client.best("geometry.area") is not None
+
+
+def test_upload_without_or_with_wrong_credentials(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path
+) -> None:
+    wheel = build_wheel(tmp_path)
+    anonymous = PluginHubClient(client.api_url, client.policy, client.policy_base,
+                                upload_user="nobody", upload_password="")  # fmt: skip
+    with pytest.raises(HubError, match="no upload credentials"):
+        anonymous.upload(wheel)
+    # the index itself answers 401 to an upload without credentials
+    request = urllib.request.Request(hub.index_url + "/", data=b"", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as no_auth:
+        urllib.request.urlopen(request)
+    assert no_auth.value.code == 401
+    wrong = PluginHubClient(client.api_url, client.policy, client.policy_base,
+                            upload_user=client.upload_user, upload_password="wrong")  # fmt: skip
+    with pytest.raises(HubError, match=r"refused the upload .*HTTP 403"):
+        wrong.upload(wheel)
+    assert not list(hub.home.packages.iterdir())
+
+
+def test_api_writes_need_a_token(client: PluginHubClient, hub: RunningHub) -> None:
+    body = json.dumps({"capability": "x.y", "holder": "h"}).encode()
+    request = urllib.request.Request(hub.api_url + "/api/claims", data=body, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as no_token:
+        urllib.request.urlopen(request)
+    assert no_token.value.code == 401
+    request.add_header("Authorization", "Bearer not-the-token")
+    with pytest.raises(urllib.error.HTTPError) as wrong:
+        urllib.request.urlopen(request)
+    assert wrong.value.code == 403
+    assert client.claim("x.y", "h") is True

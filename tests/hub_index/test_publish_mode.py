@@ -1,0 +1,136 @@
+"""The pipeline's publish mode against a real hub: synthesize once, publish, reuse anywhere;
+concurrent misses give one synthesis; a revoked plugin is never loaded again."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from hub_index.client import PluginHubClient
+from hub_index.server import RunningHub
+from tests.conftest import EXAMPLE_PLAN
+from tests.hub_index.conftest import hub_env
+
+AREA_PLAN = """\
+name: area
+stages:
+  - name: area
+    capability: geometry.area
+    inputs:
+      w: {value: 3}
+      h: {value: 4}
+    contract:
+      input_schema:
+        type: object
+        required: [w, h]
+        properties: {w: {type: number, minimum: 0, maximum: 1000},
+                     h: {type: number, minimum: 0, maximum: 1000}}
+      output_schema: {type: object, required: [area], properties: {area: {type: number}}}
+      rules: [{set: area, expr: "input.w * input.h"}]
+      examples: [{input: {w: 2, h: 3}, output: {area: 6}}]
+"""
+
+
+def _run(python: str, plan: Path, run_dir: Path, hub: RunningHub, mode: str = "publish"):  # type: ignore[no-untyped-def]
+    env = hub_env(hub.home) | {"PLANEXE_PROPERTY_EXAMPLES": "10"}
+    return subprocess.run(
+        [python, "-m", "plan_pipeline.cli", "run", str(plan), "--run-dir", str(run_dir),
+         "--synthesis", mode],
+        capture_output=True, text=True, env=env, check=False, timeout=300,
+    )  # fmt: skip
+
+
+def _venv(tmp_path: Path, name: str) -> str:
+    import sys
+    import sysconfig
+
+    venv = tmp_path / name
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    ours = sysconfig.get_paths()["purelib"]
+    (Path(site) / "_project_site.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
+    return str(python)
+
+
+def _count(hub: RunningHub, table: str) -> int:
+    engine = sa.create_engine(hub.home.settings().database_url)
+    with engine.connect() as conn:
+        n = conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+    engine.dispose()
+    return int(n)
+
+
+def test_publish_then_reuse_in_a_fresh_environment(hub: RunningHub, tmp_path: Path) -> None:
+    first = _run(_venv(tmp_path, "a"), EXAMPLE_PLAN, tmp_path / "run-a", hub)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("synthesized '") == 2
+    assert first.stdout.count(": published planexe-gen-") == 2
+
+    client = PluginHubClient.from_home(hub.home)
+    for capability in ("energy.solar_yield", "risk.score_matrix"):
+        (record,) = client.records(capability)
+        assert record.trust_tier.value == "generated"
+        assert record.signer_identity == hub.home.signer_identity()
+    assert _count(hub, "plugin_hub_test_reports") == 2
+    assert _count(hub, "plugin_hub_usage") >= 7
+
+    python_b = _venv(tmp_path, "b")
+    second = _run(python_b, EXAMPLE_PLAN, tmp_path / "run-b", hub)
+    assert second.returncode == 0, second.stderr
+    assert "synthesized '" not in second.stdout
+    assert second.stdout.count("reused '") == 2
+    assert not (tmp_path / "run-b" / ".synth").exists()
+    versions = subprocess.run(
+        [python_b, "-c", "import importlib.metadata as m; print(m.version("
+         "'planexe-gen-risk-score-matrix'), m.version('planexe-gen-energy-solar-yield'))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert versions == ["1.0.0", "1.0.0"]
+    assert (tmp_path / "run-b" / "007-report.md").read_text() == (
+        tmp_path / "run-a" / "007-report.md"
+    ).read_text()
+
+
+def test_four_workers_missing_the_same_capability_synthesize_once(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(AREA_PLAN)
+    env = hub_env(hub.home) | {"PLANEXE_PROPERTY_EXAMPLES": "10"}
+    procs = []
+    for i in range(4):
+        python = _venv(tmp_path, f"w{i}")
+        procs.append(subprocess.Popen(
+            [python, "-m", "plan_pipeline.cli", "run", str(plan), "--run-dir",
+             str(tmp_path / f"run-{i}"), "--synthesis", "publish"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        ))  # fmt: skip
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [o[1] for o in outputs]
+    stdout = "".join(o[0] for o in outputs)
+    assert stdout.count(": published planexe-gen-geometry-area") == 1
+    assert stdout.count("synthesized 'geometry.area'") == 1
+    assert len(PluginHubClient.from_home(hub.home).records("geometry.area")) == 1
+    for i in range(4):
+        assert (tmp_path / f"run-{i}" / "001-area.json").read_text().strip() == (
+            '{\n  "area": 12\n}'
+        )
+
+
+def test_revoked_plugin_is_not_loaded_even_where_installed(hub: RunningHub, tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(AREA_PLAN)
+    python = _venv(tmp_path, "v")
+    assert _run(python, plan, tmp_path / "run-1", hub).returncode == 0
+    client = PluginHubClient.from_home(hub.home)
+    (record,) = client.records("geometry.area")
+    client.revoke(record.plugin_id, "found a bug")
+    again = _run(python, plan, tmp_path / "run-2", hub, mode="suggest")
+    assert again.returncode == 3, again.stderr
+    assert "planexe-gen-geometry-area 1.0.0 is quarantined" in again.stderr
