@@ -39,6 +39,7 @@ lint: setup
 bench: setup
 	$(PY) bench/bench_startup.py
 	$(PY) bench/bench_time_to_capability.py
+	$(PY) bench/bench_hub_find.py
 
 clean:
 	rm -rf run .pytest_cache .mypy_cache .ruff_cache dist build
