@@ -14,6 +14,8 @@ and uv run without configuration files and with ``--index-url`` set to the hub.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -261,7 +263,8 @@ class PluginHubClient:
             disable_progress_bar=True,
         )
         try:
-            upload(settings, [str(wheel)])
+            with contextlib.redirect_stdout(io.StringIO()):  # twine's own progress lines
+                upload(settings, [str(wheel)])
         except HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else "?"
             raise HubError(

@@ -1,0 +1,158 @@
+"""The hub's command line: init, serve, the maintainer publish path, search, show, install,
+verify (hub records and production Sigstore bundles), promote, revoke."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from hub_index.home import HubHome
+from hub_index.server import RunningHub
+from tests.conftest import ROOT, CliRunner
+from tests.hub_index.conftest import build_wheel, hub_env
+
+PROD = ROOT.parent / "shared" / "testdata" / "sigstore-production"
+PROD_WHEEL = PROD / "rfc8785-0.1.2-py3-none-any.whl"
+PROD_BUNDLE = PROD / "rfc8785-0.1.2-py3-none-any.whl.sigstore.json"
+PROD_IDENTITY = (
+    "https://github.com/trailofbits/rfc8785.py/.github/workflows/release.yml@refs/tags/v0.1.2"
+)
+PROD_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+def test_init_creates_a_complete_home(tmp_path: Path, run_cli: CliRunner) -> None:
+    result = run_cli("init", tmp_path / "hub")
+    assert result.code == 0, result.stderr
+    home = HubHome(tmp_path / "hub")
+    for path in (home.settings_file, home.policy_file, home.credentials_file, home.htpasswd,
+                 home.signing_key, home.root / "hub.db"):  # fmt: skip
+        assert path.is_file(), path
+    assert oct(home.signing_key.stat().st_mode & 0o777) == "0o600"
+    assert oct(home.credentials_file.stat().st_mode & 0o777) == "0o600"
+    assert home.signer_identity() in result.stdout
+    again = run_cli("init", tmp_path / "hub")
+    assert again.code == 2
+    assert "is already a hub home" in again.stderr
+
+
+def test_serve_runs_until_interrupted(tmp_path: Path, run_cli: CliRunner) -> None:
+    assert run_cli("init", tmp_path / "hub").code == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLANEXE_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "plan_pipeline.cli", "serve", str(tmp_path / "hub"),
+         "--index-port", "0", "--api-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    serve_file = tmp_path / "hub" / "serve.json"
+    for _ in range(200):
+        if serve_file.is_file():
+            break
+        time.sleep(0.05)
+    info = json.loads(serve_file.read_text())
+    assert info["api_url"].startswith("http://127.0.0.1:")
+    assert info["index_url"].startswith("http://127.0.0.1:")
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert "hub stopped" in out
+    assert not serve_file.exists()
+
+
+def test_maintainer_publishes_a_hand_built_wheel_then_search_show_verify(
+    hub: RunningHub, tmp_path: Path, run_cli: CliRunner
+) -> None:
+    wheel = build_wheel(tmp_path, capability="geometry.volume")
+    env = hub_env(hub.home)
+    published = run_cli("publish", wheel, env=env)
+    assert published.code == 0, published.stderr
+    assert "tier=verified" in published.stdout
+    plugin_id = next(line for line in published.stdout.splitlines() if "tier=" in line).split()[0]
+
+    search = run_cli("search", "geometry.volume", env=env)
+    assert plugin_id in search.stdout
+    shown = run_cli("show", plugin_id, env=env)
+    assert json.loads(shown.stdout)["capability"] == "geometry.volume"
+
+    verified = run_cli("verify", wheel, env=env)
+    assert verified.code == 0, verified.stderr
+    assert f"signed by {hub.home.signer_identity()}" in verified.stdout
+    tampered = tmp_path / "tampered" / wheel.name
+    tampered.parent.mkdir()
+    tampered.write_bytes(wheel.read_bytes() + b"\0")
+    refused = run_cli("verify", tampered, env=env)
+    assert refused.code == 1
+    assert "but the hub record says" in refused.stderr
+
+    core = run_cli("promote", plugin_id, "--tier", "core", env=env)
+    assert "tier=core" in core.stdout
+    revoked = run_cli("revoke", plugin_id, "--reason", "superseded", env=env)
+    assert "status=revoked" in revoked.stdout and "tier=quarantined" in revoked.stdout
+    again = run_cli("publish", wheel, env=env)
+    assert again.code == 2
+    assert "never reused" in again.stderr
+    assert "Traceback" not in again.stderr
+
+
+def test_generated_tier_is_not_for_maintainer_publishing(
+    hub: RunningHub, tmp_path: Path, run_cli: CliRunner
+) -> None:
+    wheel = build_wheel(tmp_path)
+    result = run_cli("publish", wheel, "--tier", "generated", env=hub_env(hub.home))
+    assert result.code == 2
+    assert "tiers core and verified" in result.stderr
+
+
+def test_install_command_installs_verified(
+    hub: RunningHub, tmp_path: Path, run_cli: CliRunner, fresh_python: str
+) -> None:
+    wheel = build_wheel(tmp_path)
+    env = hub_env(hub.home)
+    assert run_cli("publish", wheel, env=env).code == 0
+    installed = run_cli("install", "geometry.area", env=env, python=fresh_python)
+    assert installed.code == 0, installed.stderr
+    listed = run_cli("capabilities", python=fresh_python)
+    assert "geometry.area: planexe-gen-geometry-area 1.0.0" in listed.stdout
+    missing = run_cli("install", "geometry.nothing", env=env)
+    assert missing.code == 2
+    assert "no installable plugin" in missing.stderr
+
+
+def test_production_bundle_verifies_offline_and_other_identity_is_rejected(
+    run_cli: CliRunner,
+) -> None:
+    ok = run_cli("verify", PROD_WHEEL, "--bundle", PROD_BUNDLE, "--identity", PROD_IDENTITY,
+                 "--issuer", PROD_ISSUER)  # fmt: skip
+    assert ok.code == 0, ok.stderr
+    assert f"signed by {PROD_IDENTITY}" in ok.stdout
+    other = PROD_IDENTITY.replace("trailofbits/rfc8785.py", "someone/else")
+    rejected = run_cli("verify", PROD_WHEEL, "--bundle", PROD_BUNDLE, "--identity", other,
+                       "--issuer", PROD_ISSUER)  # fmt: skip
+    assert rejected.code == 1
+    assert "not from an accepted identity" in rejected.stderr
+    wrong_issuer = run_cli("verify", PROD_WHEEL, "--bundle", PROD_BUNDLE, "--identity",
+                           PROD_IDENTITY, "--issuer", "https://accounts.example.com")  # fmt: skip
+    assert wrong_issuer.code == 1
+
+
+def test_client_without_a_hub_says_how_to_configure_one(run_cli: CliRunner) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLANEXE_")}
+    result = run_cli("search", "geometry.area", env=env)
+    assert result.code == 2
+    assert "no hub is configured" in result.stderr
+    assert "PLANEXE_HUB_HOME" in result.stderr
+
+
+def test_pipeline_pointing_at_a_stopped_hub_fails_early(
+    tmp_path: Path, run_cli: CliRunner, example_plan: Path
+) -> None:
+    assert run_cli("init", tmp_path / "hub").code == 0
+    env = hub_env(HubHome(tmp_path / "hub"))
+    result = run_cli("run", example_plan, "--run-dir", tmp_path / "run", env=env)
+    assert result.code == 2
+    assert "is not running" in result.stderr
+    assert not (tmp_path / "run" / "001-brief.json").exists()
