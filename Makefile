@@ -40,6 +40,7 @@ bench: setup
 	$(PY) bench/bench_startup.py
 	$(PY) bench/bench_time_to_capability.py
 	$(PY) bench/bench_hub_find.py
+	$(PY) bench/bench_hub_reuse.py
 
 clean:
 	rm -rf run .pytest_cache .mypy_cache .ruff_cache dist build

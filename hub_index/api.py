@@ -14,12 +14,18 @@ Reads are open; writes need ``Authorization: Bearer <token>`` with the ``write``
     POST /api/usage                                 a UsageRecord
     POST /api/claims   {"capability", "holder", "ttl_s"}  -> {"granted": bool}
     POST /api/claims/release {"capability", "holder"}
+    GET  /files/<sha256>/<filename>                 a wheel of the index, by content address
+
+pypiserver finds a file by scanning every file of its folder on each request (about 150 ms at
+10,000 files here); ``/files/`` opens the one file directly, so fetching and installing a
+plugin costs the same however large the index grows. Clients verify what they receive.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -35,6 +41,7 @@ from plan_pipeline.errors import PlanPipelineError
 from plan_pipeline.trust import Tier
 
 log = logging.getLogger("planexe.hub")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class _Promote(BaseModel):
@@ -89,9 +96,28 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return True
 
+    def _send_file(self, parts: list[str], head: bool = False) -> None:
+        if len(parts) != 3 or not _SHA256.fullmatch(parts[1]):
+            self._error(404, "unknown file")
+            return
+        try:
+            data = self.service.artifact_path(parts[2]).read_bytes()
+        except (HubError, OSError):
+            self._error(404, f"the index has no file {parts[2]}")
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if not head:
+            self.wfile.write(data)
+
     def _dispatch(self, method: str) -> None:
         url = urlparse(self.path)
         parts = [p for p in url.path.split("/") if p]
+        if method == "GET" and parts[:1] == ["files"]:
+            self._send_file(parts)
+            return
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         try:
             if method == "POST" and not self._authorized():
@@ -155,6 +181,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._dispatch("POST")
+
+    def do_HEAD(self) -> None:
+        parts = [p for p in urlparse(self.path).path.split("/") if p]
+        if parts[:1] == ["files"]:
+            self._send_file(parts, head=True)
+        else:
+            self._error(405, "HEAD is only for /files/")
 
 
 class ApiServer:

@@ -6,9 +6,10 @@ signs it (see ``hub_index/service.py``), so a record never points at a missing o
 artifact.
 
 Fetch: find the best record for a capability and version range that the trust policy allows,
-download the wheel from the hub's index, check its sha256 against the record and its signature
-against the policy's signers, then install it with uv (or pip) from the hub's index only,
-pinned by that hash. Downloads are cached by sha256. The client never asks another index: pip
+download the wheel from the hub (the index's file, by content address), check its sha256
+against the record and its signature against the policy's signers, then install it with uv (or
+pip) from that same URL, ``--index-url`` the hub's index for anything else, pinned by that
+hash. Downloads are cached by sha256. The client never asks another index: pip
 and uv run without configuration files and with ``--index-url`` set to the hub.
 """
 
@@ -195,6 +196,10 @@ class PluginHubClient:
             )
         return identity
 
+    def file_url(self, record: PluginRecord) -> str:
+        """The record's wheel on the hub, by content address (see ``hub_index/api.py``)."""
+        return f"{self.api_url}/files/{record.checksum}/{record.filename}"
+
     def download(self, record: PluginRecord) -> Path:
         """The verified wheel of ``record``, from the cache or the hub's index."""
         self.check_record(record)
@@ -203,9 +208,8 @@ class PluginHubClient:
         if path.is_file():
             self.verify(record, path.read_bytes())
             return path
-        url = f"{self.index_root}/packages/{record.filename}"
         try:
-            with urllib.request.urlopen(url, timeout=60) as response:
+            with urllib.request.urlopen(self.file_url(record), timeout=60) as response:
                 data: bytes = response.read()
         except OSError as exc:
             raise HubUnavailableError(f"cannot download {record.filename}: {exc}") from None
@@ -222,8 +226,10 @@ class PluginHubClient:
         python = python or sys.executable
         with tempfile.TemporaryDirectory(prefix="planexe-install-") as tmp:
             requirements = Path(tmp) / "requirements.txt"
+            # the file's own address on the hub: the installer reads no project page, so
+            # the install costs the same however many files the index holds
             requirements.write_text(
-                f"{record.dist_name}=={record.version} --hash=sha256:{record.checksum}\n"
+                f"{record.dist_name} @ {self.file_url(record)} --hash=sha256:{record.checksum}\n"
             )
             command, env = _installer(python, self.simple_url, requirements)
             proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)

@@ -44,12 +44,13 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def index_command(home: HubHome, host: str, port: int) -> list[str]:
+def index_command(home: HubHome, host: str, port: int, backend: str = "auto") -> list[str]:
+    """pypiserver's command line (``backend``: auto, simple-dir or cached-dir)."""
     return [
         sys.executable, "-m", "pypiserver", "run",
         "--host", host, "--port", str(port),
         "--passwords", str(home.htpasswd), "--authenticate", "update",
-        "--disable-fallback", "--hash-algo", "sha256",
+        "--disable-fallback", "--hash-algo", "sha256", "--backend", backend,
         str(home.packages),
     ]  # fmt: skip
 
@@ -86,7 +87,11 @@ class RunningHub:
 
 @contextmanager
 def embedded_hub(
-    home: HubHome, host: str = "127.0.0.1", index_port: int = 0, api_port: int = 0
+    home: HubHome,
+    host: str = "127.0.0.1",
+    index_port: int = 0,
+    api_port: int = 0,
+    backend: str = "auto",
 ) -> Iterator[RunningHub]:
     """Run the hub of ``home`` for the duration of the block (port 0: a free port)."""
     home.require()
@@ -95,7 +100,7 @@ def embedded_hub(
     log = home.root / "index.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            index_command(home, host, index_port),
+            index_command(home, host, index_port, backend),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -114,6 +119,7 @@ def embedded_hub(
             verifier=policy.verifier(home.root),
             signer=HubKeySigner.from_file(home.signing_key),
             index_url=index_url,
+            packages=home.packages,
         )
         api = ApiServer(service, host, api_port).start()
         write_serve_info(home, ServeInfo(api_url=api.url, index_url=index_url, pid=os.getpid()))

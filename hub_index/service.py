@@ -1,7 +1,7 @@
 """The hub's metadata service: what the API does, independent of HTTP.
 
 Recording a plugin is the last step of publishing and checks everything first: the artifact
-must be in the index with the claimed sha256 (fetched from the index, as clients will get it),
+must be in the index's folder with the claimed sha256,
 its name and version must never have been used, the tier and capability must be allowed, and
 the signature must verify (the hub signs with its key when the client sends no bundle). So a
 record never points at a missing or different artifact, whatever crashed in between.
@@ -10,9 +10,8 @@ record never points at a missing or different artifact, whatever crashed in betw
 from __future__ import annotations
 
 import re
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -52,20 +51,22 @@ class HubService:
     verifier: BundleVerifier
     signer: ArtifactSigner
     index_url: str
+    packages: Path
+
+    def artifact_path(self, filename: str) -> Path:
+        """The index's file ``filename`` (a plain wheel name, never a path)."""
+        if not _WHEEL.match(filename) or "/" in filename or filename.startswith("."):
+            raise HubError(f"{filename!r} is not a wheel file name")
+        return self.packages / filename
 
     def _fetch_artifact(self, filename: str) -> bytes:
-        url = f"{self.index_url.rstrip('/')}/packages/{filename}"
         try:
-            with urllib.request.urlopen(url, timeout=30) as response:
-                data: bytes = response.read()
-                return data
-        except urllib.error.HTTPError as exc:
+            return self.artifact_path(filename).read_bytes()
+        except FileNotFoundError:
             raise HubError(
-                f"the index has no file {filename} (HTTP {exc.code})",
+                f"the index has no file {filename}",
                 "Upload the wheel to the index before recording it",
             ) from None
-        except OSError as exc:
-            raise HubError(f"cannot read {filename} from the index: {exc}") from None
 
     def record(self, request: PublishRequest) -> PluginRecord:
         match = _WHEEL.match(request.filename)
