@@ -37,6 +37,10 @@ class VerificationError(HubError):
     """An artifact failed its checksum or signature check against the hub record."""
 
 
+class SigningError(HubError):
+    """Signing failed: the identity token was refused or a signing service failed."""
+
+
 class PolicyError(HubError):
     """The trust policy does not allow this plugin, tier, signer or capability."""
 

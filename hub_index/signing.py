@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
 from sigstore_models.bundle.v1 import Bundle as BundleModel
 
-from hub_index.errors import VerificationError
+from hub_index.errors import SigningError, VerificationError
 
 BUNDLE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
 HUB_KEY_PREFIX = "hub-key:"
@@ -263,8 +263,14 @@ class SigstoreSigner:
         else:
             config = ClientTrustConfig.from_json(Path(self.trust_config).read_text("utf-8"))
         context = SigningContext.from_trust_config(config)
-        with context.signer(self._token, cache=True) as signer:
-            return str(signer.sign_artifact(artifact).to_json())
+        try:
+            with context.signer(self._token, cache=True) as signer:
+                return str(signer.sign_artifact(artifact).to_json())
+        except Exception as exc:  # sigstore's client errors have no common root
+            raise SigningError(
+                f"keyless signing as {self.identity} failed: {type(exc).__name__}: {exc}",
+                "Check the identity token and the signing services of the trust config",
+            ) from exc
 
 
 # -- dispatch --------------------------------------------------------------------------------
