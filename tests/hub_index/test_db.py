@@ -9,7 +9,6 @@ PostgreSQL tests; it never skips them.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import queue
 import time
 import uuid
@@ -34,9 +33,6 @@ from hub_index.errors import (
 from hub_index.records import PluginRecord, PluginStatus, TestReportRecord, UsageRecord
 from plan_pipeline.trust import Tier
 
-PG_URL = os.environ.get(
-    "PLANEXE_HUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 HUB_TABLES = {
     "plugin_hub_plugins",
     "plugin_hub_usage",
@@ -46,42 +42,6 @@ HUB_TABLES = {
     "plugin_hub_claims",
 }
 RACERS = 4
-
-
-def _create_database(server: sa.Engine, name: str) -> str | None:
-    """Create database ``name``; the reason if the server cannot be reached."""
-    try:
-        with server.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as exc:
-        return " ".join(str(exc.orig).split())
-    return None
-
-
-@pytest.fixture(scope="session")
-def pg_admin() -> Iterator[tuple[sa.Engine, sa.URL]]:
-    """An AUTOCOMMIT engine on a new, empty database for this session, dropped at the end."""
-    server = sa.create_engine(
-        PG_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
-    )
-    name = f"planexe_hub_{uuid.uuid4().hex[:12]}"
-    problem = _create_database(server, name)
-    if problem is not None:
-        server.dispose()
-        pytest.fail(
-            f"PostgreSQL at {PG_URL} is unreachable ({problem}). Start the server or point "
-            "PLANEXE_HUB_TEST_PG_URL at one; the PostgreSQL backend cannot be tested without it",
-            pytrace=False,
-        )
-    url = sa.make_url(PG_URL).set(database=name)
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        yield admin, url
-    finally:
-        admin.dispose()
-        with server.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        server.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

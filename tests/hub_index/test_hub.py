@@ -8,6 +8,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ import sqlalchemy as sa
 
 from hub_index.client import PluginHubClient
 from hub_index.errors import HubError, PolicyError, VerificationError
-from hub_index.server import RunningHub
+from hub_index.home import init_home
+from hub_index.server import RunningHub, embedded_hub
 from hub_index.signing import HubKeySigner, generate_key
 from plan_pipeline.trust import Tier
 from tests.hub_index.conftest import build_wheel
@@ -197,3 +199,26 @@ def test_api_writes_need_a_token(client: PluginHubClient, hub: RunningHub) -> No
         urllib.request.urlopen(request)
     assert wrong.value.code == 403
     assert client.claim("x.y", "h") is True
+
+
+def test_hub_on_postgresql_publishes_and_serves(
+    tmp_path: Path, pg_admin: tuple[sa.Engine, sa.URL], fresh_python: str
+) -> None:
+    admin, url = pg_admin
+    schema = f"hub_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    scoped = url.update_query_dict({"options": f"-csearch_path={schema}"})
+    home = init_home(tmp_path / "hub", scoped.render_as_string(hide_password=False))
+    assert home.settings().database_url.startswith("postgresql+psycopg://")
+    with embedded_hub(home) as running:
+        client = PluginHubClient.from_home(running.home)
+        client.cache_dir = tmp_path / "cache"
+        _, record = _publish(client, tmp_path)
+        assert client.fetch("geometry.area", python=fresh_python) is not None
+    with admin.connect() as conn:
+        stored = conn.exec_driver_sql(
+            f'SELECT checksum FROM "{schema}".plugin_hub_plugins'
+        ).scalar_one()
+        conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    assert stored == record.checksum
