@@ -16,7 +16,6 @@ import os
 import statistics
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 import urllib.request
@@ -33,6 +32,7 @@ from plan_pipeline.trust import Tier  # noqa: E402
 from synthesizer.build import build_project  # noqa: E402
 from synthesizer.render import render_project  # noqa: E402
 from synthesizer.rules_codegen import RulesCodeGenerator  # noqa: E402
+from tests.venvs import overlay_venv  # noqa: E402
 
 REPEATS = int(os.environ.get("BENCH_REPEATS", "7"))
 LISTING_REQUESTS = 30
@@ -74,20 +74,6 @@ def _spec() -> PluginSpec:
     )
 
 
-def _fresh_venv(path: Path) -> str:
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
-    python = path / "bin" / "python"
-    site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    ours = sysconfig.get_paths()["purelib"]
-    (Path(site) / "_project_site.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
-    return str(python)
-
-
 def bench_reuse(work: Path, fillers: int) -> list[float]:
     home = init_home(work / f"hub-reuse-{fillers}")
     for i in range(fillers):
@@ -102,7 +88,7 @@ def bench_reuse(work: Path, fillers: int) -> list[float]:
         client = PluginHubClient.from_home(home, hub.api_url)
         client.publish(wheel, "geometry.area", tier=Tier.VERIFIED, owner="bench")
         for rep in range(REPEATS):
-            python = _fresh_venv(work / f"venv-{fillers}-{rep}")
+            python = overlay_venv(work / f"venv-{fillers}-{rep}")
             env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("PLANEXE_")},
                 "PLANEXE_HUB_HOME": str(home.root),

@@ -140,17 +140,27 @@ def run_stage(
     )
 
 
-def _check_inputs(stage: Stage, loaded: LoadedCapability, inputs: dict[str, Any]) -> None:
-    schemas = [("the plugin's input schema", loaded.input_schema)]
+def _schema_problem(stage: Stage, loaded: LoadedCapability, instance: Any, kind: str) -> str | None:
+    """The first violation of the plugin's or the contract's ``kind`` (input/output) schema."""
+    plugin_schema = loaded.input_schema if kind == "input" else loaded.output_schema
+    schemas = [(f"the plugin's {kind} schema", plugin_schema)]
     if stage.contract is not None:
-        schemas.append(("the stage contract's input schema", stage.contract.input_schema))
+        contract = stage.contract.input_schema if kind == "input" else stage.contract.output_schema
+        schemas.append((f"the stage contract's {kind} schema", contract))
     for label, schema in schemas:
-        problem = validate(inputs, schema)
+        problem = validate(instance, schema)
         if problem:
-            raise StageInputError(
-                f"stage '{stage.name}': inputs violate {label} {problem}",
-                "Fix the upstream output or the stage's inputs in the plan",
-            )
+            return f"{label} {problem}"
+    return None
+
+
+def _check_inputs(stage: Stage, loaded: LoadedCapability, inputs: dict[str, Any]) -> None:
+    problem = _schema_problem(stage, loaded, inputs, "input")
+    if problem:
+        raise StageInputError(
+            f"stage '{stage.name}': inputs violate {problem}",
+            "Fix the upstream output or the stage's inputs in the plan",
+        )
 
 
 def _check_output(stage: Stage, loaded: LoadedCapability, output: Any, provider: str) -> str | None:
@@ -167,16 +177,12 @@ def _check_output(stage: Stage, loaded: LoadedCapability, output: Any, provider:
             f"stage '{stage.name}': output of plugin {provider} is not plain JSON: {exc}",
             "Return only dicts, lists, strings, finite numbers, booleans and None",
         ) from None
-    schemas = [("the plugin's output schema", loaded.output_schema)]
-    if stage.contract is not None:
-        schemas.append(("the stage contract's output schema", stage.contract.output_schema))
-    for label, schema in schemas:
-        problem = validate(output, schema)
-        if problem:
-            raise StageOutputError(
-                f"stage '{stage.name}': output of plugin {provider} violates {label} {problem}",
-                "Fix the plugin or the contract; earlier stage outputs are kept",
-            )
+    problem = _schema_problem(stage, loaded, output, "output")
+    if problem:
+        raise StageOutputError(
+            f"stage '{stage.name}': output of plugin {provider} violates {problem}",
+            "Fix the plugin or the contract; earlier stage outputs are kept",
+        )
     if stage.text_output is None:
         return None
     text = output.get(stage.text_output)

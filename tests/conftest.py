@@ -3,12 +3,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import sysconfig
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.venvs import overlay_venv
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_PLAN = ROOT / "examples" / "plans" / "solar_microgrid" / "plan.yaml"
@@ -59,18 +60,5 @@ def example_plan() -> Path:
 
 @pytest.fixture(scope="session")
 def throwaway_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new virtualenv (its python) that sees this project's installed packages through a
-    site .pth, but installs into and uninstalls from its own site-packages."""
-    root = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
-    python = root / "bin" / "python"
-    site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    ours = sysconfig.get_paths()["purelib"]
-    # processed like a site dir, so the project's own editable install and dependencies load
-    (Path(site) / "_project_site.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
-    return python
+    """An overlay virtualenv with pip (see ``tests/venvs.py``), shared by a session."""
+    return Path(overlay_venv(tmp_path_factory.mktemp("venv"), with_pip=True))

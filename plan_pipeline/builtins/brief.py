@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plan_pipeline.hookspecs import hookimpl
+from plan_pipeline.builtins._hooks import capability_hooks
 
 CAPABILITY = "brief.load"
 
@@ -52,17 +52,7 @@ DESCRIPTION: dict[str, Any] = {
 }
 
 
-@hookimpl
-def planexe_describe(capability: str) -> dict[str, Any] | None:
-    return DESCRIPTION if capability == CAPABILITY else None
-
-
-@hookimpl
-def planexe_run(
-    capability: str, inputs: dict[str, Any], context: dict[str, Any]
-) -> dict[str, Any] | None:
-    if capability != CAPABILITY:
-        return None
+def compute(inputs: dict[str, Any]) -> dict[str, Any]:
     brief = dict(inputs["brief"])
     brief.setdefault("currency", "USD")
     brief.setdefault("contingency_pct", 10)
@@ -71,3 +61,6 @@ def planexe_run(
     if duplicates:
         raise ValueError(f"task id {duplicates[0]!r} appears more than once in the brief")
     return brief
+
+
+planexe_describe, planexe_run = capability_hooks(CAPABILITY, DESCRIPTION, compute)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plan_pipeline.hookspecs import hookimpl
+from plan_pipeline.builtins._hooks import capability_hooks
 
 CAPABILITY = "budget.rollup"
 
@@ -40,17 +40,7 @@ DESCRIPTION: dict[str, Any] = {
 }
 
 
-@hookimpl
-def planexe_describe(capability: str) -> dict[str, Any] | None:
-    return DESCRIPTION if capability == CAPABILITY else None
-
-
-@hookimpl
-def planexe_run(
-    capability: str, inputs: dict[str, Any], context: dict[str, Any]
-) -> dict[str, Any] | None:
-    if capability != CAPABILITY:
-        return None
+def compute(inputs: dict[str, Any]) -> dict[str, Any]:
     wbs = inputs["wbs"]
     cost_of = {t["id"]: float(t["cost"]) for t in wbs["tasks"]}
     subtotal = round(sum(cost_of.values()), 2)
@@ -72,3 +62,6 @@ def planexe_run(
         "headroom": round(cap - total, 2),
         "within_cap": total <= cap,
     }
+
+
+planexe_describe, planexe_run = capability_hooks(CAPABILITY, DESCRIPTION, compute)

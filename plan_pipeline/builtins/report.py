@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from plan_pipeline.hookspecs import hookimpl
+from plan_pipeline.builtins._hooks import capability_hooks
 
 CAPABILITY = "report.markdown"
 
@@ -36,11 +36,6 @@ DESCRIPTION: dict[str, Any] = {
         },
     },
 }
-
-
-@hookimpl
-def planexe_describe(capability: str) -> dict[str, Any] | None:
-    return DESCRIPTION if capability == CAPABILITY else None
 
 
 def _money(value: float, currency: str) -> str:
@@ -125,12 +120,7 @@ _SECTIONS = {
 }
 
 
-@hookimpl
-def planexe_run(
-    capability: str, inputs: dict[str, Any], context: dict[str, Any]
-) -> dict[str, Any] | None:
-    if capability != CAPABILITY:
-        return None
+def compute(inputs: dict[str, Any]) -> dict[str, Any]:
     brief = inputs["brief"]
     lines = [f"# {brief['project']}", ""]
     if brief.get("location"):
@@ -148,3 +138,6 @@ def planexe_run(
             lines += ["```json", json.dumps(value, indent=2), "```"]
         lines.append("")
     return {"markdown": "\n".join(lines).rstrip() + "\n", "sections": sections}
+
+
+planexe_describe, planexe_run = capability_hooks(CAPABILITY, DESCRIPTION, compute)

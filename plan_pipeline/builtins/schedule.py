@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from plan_pipeline.hookspecs import hookimpl
+from plan_pipeline.builtins._hooks import capability_hooks
 
 CAPABILITY = "schedule.critical_path"
 
@@ -39,11 +39,6 @@ DESCRIPTION: dict[str, Any] = {
 }
 
 
-@hookimpl
-def planexe_describe(capability: str) -> dict[str, Any] | None:
-    return DESCRIPTION if capability == CAPABILITY else None
-
-
 def _topological(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by_id = {t["id"]: t for t in tasks}
     waiting = {t["id"]: set(t["after"]) for t in tasks}
@@ -64,12 +59,7 @@ def _topological(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return order
 
 
-@hookimpl
-def planexe_run(
-    capability: str, inputs: dict[str, Any], context: dict[str, Any]
-) -> dict[str, Any] | None:
-    if capability != CAPABILITY:
-        return None
+def compute(inputs: dict[str, Any]) -> dict[str, Any]:
     tasks = inputs["wbs"]["tasks"]
     order = _topological(tasks)
     early: dict[str, tuple[int, int]] = {}
@@ -109,3 +99,6 @@ def planexe_run(
         "critical_path": [r["id"] for r in rows if r["critical"]],
         "tasks": rows,
     }
+
+
+planexe_describe, planexe_run = capability_hooks(CAPABILITY, DESCRIPTION, compute)

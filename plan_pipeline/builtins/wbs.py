@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plan_pipeline.hookspecs import hookimpl
+from plan_pipeline.builtins._hooks import capability_hooks
 
 CAPABILITY = "wbs.build"
 
@@ -55,17 +55,7 @@ DESCRIPTION: dict[str, Any] = {
 }
 
 
-@hookimpl
-def planexe_describe(capability: str) -> dict[str, Any] | None:
-    return DESCRIPTION if capability == CAPABILITY else None
-
-
-@hookimpl
-def planexe_run(
-    capability: str, inputs: dict[str, Any], context: dict[str, Any]
-) -> dict[str, Any] | None:
-    if capability != CAPABILITY:
-        return None
+def compute(inputs: dict[str, Any]) -> dict[str, Any]:
     tasks: list[dict[str, Any]] = []
     workstreams: list[dict[str, Any]] = []
     for ws_index, ws in enumerate(inputs["brief"]["workstreams"], start=1):
@@ -90,3 +80,6 @@ def planexe_run(
         if unknown:
             raise ValueError(f"task {task['id']!r} comes after unknown task {unknown[0]!r}")
     return {"tasks": tasks, "workstreams": workstreams, "task_count": len(tasks)}
+
+
+planexe_describe, planexe_run = capability_hooks(CAPABILITY, DESCRIPTION, compute)

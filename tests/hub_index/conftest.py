@@ -1,9 +1,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import sysconfig
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +15,7 @@ from plan_pipeline.spec import PluginSpec
 from synthesizer.build import build_project
 from synthesizer.render import render_project
 from synthesizer.rules_codegen import RulesCodeGenerator
+from tests.venvs import overlay_venv
 
 PG_URL = os.environ.get(
     "PLANEXE_HUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -108,19 +106,8 @@ def build_wheel(tmp_path: Path, capability: str = "geometry.area", version: str 
 
 @pytest.fixture
 def fresh_python(tmp_path: Path) -> str:
-    """A new virtualenv's python (no pip) that sees this project's packages via a .pth."""
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    ours = sysconfig.get_paths()["purelib"]
-    (Path(site) / "_project_site.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
-    return str(python)
+    """A new overlay virtualenv's python, without pip (see ``tests/venvs.py``)."""
+    return overlay_venv(tmp_path / "venv")
 
 
 def hub_env(home: HubHome) -> dict[str, str]:

@@ -12,6 +12,7 @@ from hub_index.client import PluginHubClient
 from hub_index.server import RunningHub
 from tests.conftest import EXAMPLE_PLAN
 from tests.hub_index.conftest import hub_env
+from tests.venvs import overlay_venv
 
 AREA_PLAN = """\
 name: area
@@ -43,19 +44,7 @@ def _run(python: str, plan: Path, run_dir: Path, hub: RunningHub, mode: str = "p
 
 
 def _venv(tmp_path: Path, name: str) -> str:
-    import sys
-    import sysconfig
-
-    venv = tmp_path / name
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()  # fmt: skip
-    ours = sysconfig.get_paths()["purelib"]
-    (Path(site) / "_project_site.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
-    return str(python)
+    return overlay_venv(tmp_path / name)
 
 
 def _count(hub: RunningHub, table: str) -> int:
