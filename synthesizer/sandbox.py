@@ -237,12 +237,18 @@ def _system_mounts() -> list[str]:
 
 
 def python_mounts() -> list[Mount]:
-    """The running Python installation, its environment and any other folder on its path
-    (site folders added by .pth files), read-only at the same paths."""
+    """The running Python installation, its environment and any other site-packages folder on
+    its path (added by .pth files), read-only at the same paths. Nothing else: source trees,
+    run folders or a hub home on the path stay invisible to the sandbox."""
     roots = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}
     for entry in sys.path:
         path = Path(entry).resolve() if entry else None
-        if path is not None and path.is_dir() and not any(path.is_relative_to(r) for r in roots):
+        if (
+            path is not None
+            and path.name in ("site-packages", "dist-packages")
+            and path.is_dir()
+            and not any(path.is_relative_to(r) for r in roots)
+        ):
             roots.add(path)
     return [Mount(root, str(root)) for root in sorted(roots)]
 

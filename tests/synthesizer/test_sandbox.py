@@ -197,3 +197,26 @@ def test_unsafe_runner_says_so(wheel: Path, tmp_path: Path) -> None:
     gate = contract_test_gate(wheel, tests, UnsafeNoSandbox(), tmp_path / "work", limits=LIMITS)
     assert gate.passed, gate.findings
     assert "unsafe-none" in gate.summary
+
+
+def test_secrets_beside_the_project_are_invisible(
+    wheel: Path, sandbox: BubblewrapSandbox, tmp_path: Path
+) -> None:
+    secret = Path(__file__).resolve().parents[2] / "run" / "sandbox-probe-secret.txt"
+    secret.parent.mkdir(exist_ok=True)
+    secret.write_text("hub signing key")
+    try:
+        tests = _tests(
+            tmp_path,
+            f"""
+            import os
+            def test_read_project_secret():
+                assert not os.path.exists({str(secret)!r})
+            def test_home_is_empty():
+                assert not os.path.exists("/root/.ssh") and not os.path.exists("/etc/shadow")
+        """,
+        )
+        gate, _ = _run(wheel, tests, sandbox, tmp_path)
+    finally:
+        secret.unlink()
+    assert gate.passed, gate.findings
