@@ -18,7 +18,7 @@ from hub_index.client import PluginHubClient
 from hub_index.errors import HubError, PolicyError, VerificationError
 from hub_index.home import init_home
 from hub_index.server import RunningHub, embedded_hub
-from hub_index.signing import HubKeySigner, generate_key
+from hub_index.signing import HubKeySigner, generate_key, sha256_hex
 from plan_pipeline.trust import Tier
 from tests.hub_index.conftest import build_wheel
 
@@ -222,3 +222,30 @@ def test_hub_on_postgresql_publishes_and_serves(
         ).scalar_one()
         conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
     assert stored == record.checksum
+
+
+def test_no_record_without_the_exact_artifact_and_recovery_after_a_crash(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path
+) -> None:
+    wheel = build_wheel(tmp_path)
+    claim = {
+        "filename": wheel.name,
+        "capability": "geometry.area",
+        "checksum": sha256_hex(wheel.read_bytes()),
+        "owner": "test",
+    }
+    # recording before the upload: refused, nothing recorded
+    with pytest.raises(HubError, match="the index has no file"):
+        client._call("POST", "/api/plugins", claim)
+    assert client.records("geometry.area") == []
+    # a crash after the upload, before the record: the file is there, no record points at it
+    client.upload(wheel)
+    assert client.records("geometry.area") == []
+    # recording with a checksum that is not the uploaded file's: refused
+    with pytest.raises(HubError, match="not the claimed"):
+        client._call("POST", "/api/plugins", claim | {"checksum": "1" * 64})
+    assert client.records("geometry.area") == []
+    # publishing again recovers: same bytes already uploaded, so the hub records them
+    record = client.publish(wheel, "geometry.area", tier=Tier.GENERATED, owner="test")
+    assert record.checksum == claim["checksum"]
+    assert [r.plugin_id for r in client.records("geometry.area")] == [record.plugin_id]
