@@ -27,7 +27,7 @@ class PluginSpec(BaseModel):
     spec_version: int = SPEC_VERSION
     capability: str
     stage_name: str
-    version: str = "1.0.0"
+    version: str = Field(default="1.0.0", pattern=r"^[0-9]{1,6}(\.[0-9]{1,6}){0,3}$")
     summary: str = ""
     input_schema: dict[str, Any]
     output_schema: dict[str, Any]

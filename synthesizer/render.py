@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cookiecutter.exceptions import CookiecutterException
 from cookiecutter.main import cookiecutter
+from jinja2 import TemplateError
 
 from plan_pipeline.capability_names import package_slug
 from plan_pipeline.spec import PluginSpec
@@ -66,14 +67,19 @@ def render_project(spec: PluginSpec, logic: GeneratedLogic, out_dir: Path) -> Pa
         f"cookiecutters_dir: {json.dumps(str(out_dir / '.cookiecutters'))}\n",
         encoding="utf-8",
     )
+    # cookiecutter renders the values of public variables as Jinja templates: only validated
+    # names go there. Free text (summary, spec, code) travels in private variables, which it
+    # copies verbatim.
     context = {
         "capability": spec.capability,
-        "summary": spec.summary or spec.capability,
+        "summary": "",
         "version": spec.version,
         "author": "planexe-plugin-hub synthesizer",
         "dist_name": names.dist_name,
         "module_name": names.module_name,
-        "_spec": spec.model_dump(mode="json"),
+        "_generated": True,
+        "_summary": spec.summary or spec.capability,
+        "_spec_json": json.dumps(spec.model_dump(mode="json"), indent=2, sort_keys=True),
         "_logic": logic.source.rstrip("\n"),
         "_constraints": constraint_checks(spec),
         "_dependencies": list(spec.dependencies),
@@ -88,6 +94,6 @@ def render_project(spec: PluginSpec, logic: GeneratedLogic, out_dir: Path) -> Pa
             overwrite_if_exists=True,
             accept_hooks=False,
         )
-    except CookiecutterException as exc:
+    except (CookiecutterException, TemplateError) as exc:
         raise BuildError(f"rendering the plugin template failed: {exc}") from exc
     return Path(project)

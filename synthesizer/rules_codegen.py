@@ -13,6 +13,7 @@ with ``UnsupportedSpecError``; no partial plugin is ever written.
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Any
 
@@ -43,7 +44,7 @@ def _clone(value: Any) -> Any:
 
 
 def compute(input: dict[str, Any]) -> dict[str, Any]:
-    """{summary}"""
+    {summary}
     output: dict[str, Any] = {{}}
 '''
 
@@ -116,7 +117,39 @@ class RulesCodeGenerator:
                     or "Rewrite the rule within the expression subset "
                     "(see synthesizer/expressions.py) or choose another backend with --codegen",
                 ) from None
-        summary = (spec.summary or f"Compute '{spec.capability}'.").replace('"""', "'''")
+        summary = repr(" ".join((spec.summary or f"Compute '{spec.capability}'.").split()))
         header = _HEADER.format(capability=spec.capability, generator=self.name, summary=summary)
         source = header + "\n".join(body) + "\n    return output\n"
+        _check_structure(source, spec.capability)
         return GeneratedLogic(generator=self.name, source=source)
+
+
+_MODULE_SHAPE = [ast.Expr, ast.ImportFrom, ast.ImportFrom, ast.FunctionDef, ast.FunctionDef]
+_COMPUTE_STATEMENTS = (ast.AnnAssign, ast.Assign, ast.For, ast.Return)
+
+
+def _check_structure(source: str, capability: str) -> None:
+    """Refuse generated source whose shape is not exactly what the generator writes.
+
+    Spec text reaches the source only as string literals, comments and checked expressions;
+    this makes sure none of it changed the program's structure.
+    """
+    problem = None
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        problem = f"it does not parse: {exc.msg}"
+    else:
+        shape = [type(node) for node in tree.body]
+        compute = tree.body[-1] if tree.body else None
+        if shape != _MODULE_SHAPE or not isinstance(compute, ast.FunctionDef):
+            problem = "its top-level statements are not the expected ones"
+        elif compute.name != "compute" or not isinstance(compute.body[0], ast.Expr):
+            problem = "compute() is not the expected function"
+        elif not all(isinstance(s, _COMPUTE_STATEMENTS) for s in compute.body[1:]):
+            problem = "compute() holds statements the rules do not produce"
+    if problem:
+        raise UnsupportedSpecError(
+            f"capability '{capability}': the generated logic is not well-formed ({problem})",
+            "Check the spec's summary and rules for unusual characters",
+        )

@@ -25,7 +25,7 @@ from synthesizer.report import Finding, GateResult, timed
 PURE_MODULES = frozenset(
     {"__future__", "typing", "math", "cmath", "json", "re", "statistics", "datetime", "decimal",
      "fractions", "itertools", "functools", "collections", "dataclasses", "enum", "copy",
-     "string", "numbers", "operator", "bisect", "heapq", "textwrap", "unicodedata", "pluggy"}
+     "numbers", "bisect", "heapq", "textwrap", "unicodedata", "pluggy"}
 )  # fmt: skip
 
 PERMISSION_MODULES: dict[str, frozenset[str]] = {
@@ -38,12 +38,27 @@ PERMISSION_MODULES: dict[str, frozenset[str]] = {
 KNOWN_PERMISSIONS = frozenset(PERMISSION_MODULES)
 
 ALWAYS_FORBIDDEN_CALLS = frozenset(
-    {"eval", "exec", "compile", "__import__", "breakpoint", "input", "globals", "locals", "vars",
+    {"eval", "exec", "compile", "__import__", "breakpoint", "globals", "locals", "vars",
      "exit", "quit", "help", "memoryview"}
 )  # fmt: skip
 FILE_CALLS = frozenset({"open"})
 DYNAMIC_ATTRIBUTE_CALLS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
 ALLOWED_DUNDERS = frozenset({"__name__", "__doc__", "__future__", "__all__", "__version__"})
+STRING_EVALUATORS = frozenset(
+    {
+        "attrgetter",
+        "methodcaller",
+        "Formatter",
+        "get_type_hints",
+        "ForwardRef",
+        "_eval_type",
+        "evaluate_forward_ref",
+        "get_annotations",
+        "__getattribute__",
+        "format_map",
+    }
+)
+"""Library functions that look up attributes or evaluate code named in a string."""
 
 
 def allowed_modules(permissions: Iterable[str], own: Iterable[str]) -> frozenset[str]:
@@ -60,6 +75,7 @@ class _Policy(ast.NodeVisitor):
         self.allowed = allowed
         self.permissions = permissions
         self.findings: list[Finding] = []
+        self._checked_calls: set[int] = set()
 
     def _flag(self, node: ast.AST, rule: str, message: str) -> None:
         line = getattr(node, "lineno", None)
@@ -80,32 +96,46 @@ class _Policy(ast.NodeVisitor):
         for alias in node.names:
             if alias.name.startswith("__") and alias.name not in ALLOWED_DUNDERS:
                 self._flag(node, "dunder", f"import of '{alias.name}' is not allowed")
+            if alias.name in STRING_EVALUATORS:
+                self._flag(node, "string-evaluator", f"import of '{alias.name}' is not allowed")
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        name = func.id if isinstance(func, ast.Name) else None
-        if name in ALWAYS_FORBIDDEN_CALLS:
-            self._flag(node, "dynamic-code", f"call of '{name}()' is not allowed")
-        elif name in FILE_CALLS and not self.permissions & {"filesystem_read", "filesystem_write"}:
-            self._flag(node, "filesystem", f"call of '{name}()' needs a filesystem permission")
-        elif name in DYNAMIC_ATTRIBUTE_CALLS:
+        if isinstance(func, ast.Name) and func.id in DYNAMIC_ATTRIBUTE_CALLS:
             attr = node.args[1] if len(node.args) > 1 else None
-            if not (
+            if (
                 isinstance(attr, ast.Constant)
                 and isinstance(attr.value, str)
                 and not attr.value.startswith("_")
             ):
-                self._flag(node, "dynamic-attribute", f"'{name}()' with a computed or private name")
+                self._checked_calls.add(id(func))  # a plain, public, constant name: allowed
         self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if node.attr.startswith("__") and node.attr not in ALLOWED_DUNDERS:
             self._flag(node, "dunder", f"access to '{node.attr}' is not allowed")
+        if node.attr in STRING_EVALUATORS:
+            self._flag(node, "string-evaluator", f"use of '{node.attr}' is not allowed")
         self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:
-        if node.id.startswith("__") and node.id not in ALLOWED_DUNDERS:
-            self._flag(node, "dunder", f"use of '{node.id}' is not allowed")
+        """Forbidden built-ins are refused wherever they are named, not only where called:
+        ``e = eval`` or ``[getattr][0]`` would otherwise slip through."""
+        name = node.id
+        if name.startswith("__") and name not in ALLOWED_DUNDERS:
+            self._flag(node, "dunder", f"use of '{name}' is not allowed")
+        elif name in ALWAYS_FORBIDDEN_CALLS:
+            self._flag(node, "dynamic-code", f"use of '{name}' is not allowed")
+        elif name in FILE_CALLS and not self.permissions & {"filesystem_read", "filesystem_write"}:
+            self._flag(node, "filesystem", f"use of '{name}' needs a filesystem permission")
+        elif name in DYNAMIC_ATTRIBUTE_CALLS and id(node) not in self._checked_calls:
+            self._flag(node, "dynamic-attribute", f"'{name}' with a computed or private name")
+        elif name in STRING_EVALUATORS:
+            self._flag(node, "string-evaluator", f"use of '{name}' is not allowed")
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if isinstance(node.value, str) and "__" in node.value:
+            self._flag(node, "dunder", "a string naming a dunder ('__') is not allowed")
 
 
 def check_policy(

@@ -26,7 +26,12 @@ from synthesizer.audit import DEFAULT_ADVISORIES, dependency_audit_gate
 from synthesizer.build import BuiltArtifacts, build_project
 from synthesizer.codegen import DEFAULT_CODEGEN, find_code_generator
 from synthesizer.contract_tests import contract_test_gate, unpack_wheel
-from synthesizer.errors import GateFailedError, SynthesizerError, UnsupportedSpecError
+from synthesizer.errors import (
+    GateFailedError,
+    SpecFileError,
+    SynthesizerError,
+    UnsupportedSpecError,
+)
 from synthesizer.render import PluginNames, render_project
 from synthesizer.report import GateResult, TestReport, timed
 from synthesizer.sandbox import BubblewrapSandbox, Sandbox, SandboxLimits, UnsafeNoSandbox
@@ -77,6 +82,19 @@ def _sandbox(options: SynthesisOptions) -> Sandbox:
     return BubblewrapSandbox.detect()
 
 
+OUT_MARKER = ".planexe-synth"
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """Use ``out_dir`` only if it is new, empty, or was made by the synthesizer: the
+    synthesizer replaces its ``src``, ``dist`` and ``sandbox`` folders."""
+    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / OUT_MARKER).exists():
+        raise SpecFileError(
+            f"{out_dir} is not empty and was not made by 'plugin-hub synth'",
+            "Choose a new or empty folder for --out",
+        )
+
+
 def _not_run(name: str) -> GateResult:
     return GateResult(name=name, passed=False, ran=False, summary="not run: an earlier gate failed")
 
@@ -93,6 +111,7 @@ def synthesize_plugin(
     ``UnsupportedSpecError`` when the code generator cannot express the spec.
     """
     options = options or SynthesisOptions()
+    _check_out_dir(out_dir)
     names = PluginNames.for_capability(spec.capability)
     generator = find_code_generator(options.codegen)
     report = TestReport(
@@ -120,6 +139,8 @@ def synthesize_plugin(
         )
     )
 
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / OUT_MARKER).write_text("made by plugin-hub synth\n", encoding="utf-8")
     src = out_dir / "src"
     if src.exists():
         shutil.rmtree(src)
@@ -135,6 +156,14 @@ def synthesize_plugin(
 
     if dist_dir.exists():
         shutil.rmtree(dist_dir)
+    if not static.passed:  # nothing of a plugin that failed the policy is even built
+        dist_dir.mkdir(parents=True)
+        report.gates += [
+            _not_run("build"),
+            _not_run("dependency_audit"),
+            _not_run("contract_tests"),
+        ]
+        return _finish(report, report_path, project, None, progress)
     with timed() as took:
         artifacts = build_project(project, dist_dir)
     report.wheel = artifacts.wheel.name
@@ -148,10 +177,6 @@ def synthesize_plugin(
         )
     )
     step("build", took[0], f"{artifacts.wheel.name} sha256 {report.wheel_sha256[:12]}")
-
-    if not static.passed:
-        report.gates += [_not_run("dependency_audit"), _not_run("contract_tests")]
-        return _finish(report, report_path, project, artifacts, progress)
 
     work = out_dir / "sandbox"
     if work.exists():
@@ -190,11 +215,11 @@ def _finish(
     report: TestReport,
     report_path: Path,
     project: Path,
-    artifacts: BuiltArtifacts,
+    artifacts: BuiltArtifacts | None,
     progress: Progress,
 ) -> SynthesisResult:
     report.write(report_path)
-    if not report.passed:
+    if not report.passed or artifacts is None:
         failed = report.failed_gates() or [g for g in report.gates if not g.passed]
         names = ", ".join(g.name for g in failed)
         raise GateFailedError(

@@ -160,3 +160,27 @@ def test_cli_synth_bad_spec_file(tmp_path: Path, run_cli: CliRunner) -> None:
     result = run_cli("synth", bad, "--out", tmp_path / "out")
     assert result.code == 2
     assert "is not a valid plugin spec" in result.stderr
+
+
+def test_cli_synth_never_overwrites_a_folder_it_did_not_make(
+    risk_spec: PluginSpec, tmp_path: Path, run_cli: CliRunner
+) -> None:
+    out = tmp_path / "project"
+    (out / "src").mkdir(parents=True)
+    (out / "src" / "precious.py").write_text("keep me")
+    result = run_cli("synth", spec_path(tmp_path, risk_spec), "--out", out)
+    assert result.code == 2
+    assert "was not made by 'plugin-hub synth'" in result.stderr
+    assert (out / "src" / "precious.py").read_text() == "keep me"
+
+
+def test_spec_text_cannot_inject_template_code(risk_spec: PluginSpec, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    payload = "{{ cycler.__init__.__globals__.os.system('touch " + str(marker) + "') }}"
+    spec = risk_spec.model_copy(update={"summary": payload + " C:\\\\new\\\\"})
+    # rendered verbatim, never evaluated; the static analysis then refuses the dunder text
+    with pytest.raises(GateFailedError, match="dunder"):
+        synthesize_plugin(spec, tmp_path / "out", FAST)
+    assert not marker.exists()
+    readme = next((tmp_path / "out" / "src").glob("*/README.md")).read_text()
+    assert payload in readme

@@ -20,7 +20,7 @@ from {{ cookiecutter.module_name }} import CAPABILITY, planexe_describe, planexe
 from {{ cookiecutter.module_name }}.spec import SPEC
 
 # (constraint as written in the spec, the same check in Python)
-{%- if cookiecutter._constraints %}
+{%- if cookiecutter._generated %}
 CONSTRAINTS: list[tuple[str, Any]] = [
 {{ cookiecutter._constraints }}
 ]

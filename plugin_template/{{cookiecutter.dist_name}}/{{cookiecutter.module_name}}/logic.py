@@ -1,4 +1,4 @@
-{%- if cookiecutter._logic -%}
+{%- if cookiecutter._generated -%}
 {{ cookiecutter._logic }}
 {%- else -%}
 """Logic of the '{{ cookiecutter.capability }}' capability: edit ``compute`` to implement it."""

@@ -4,6 +4,6 @@ import json
 
 SPEC = json.loads(
     r"""
-{{ cookiecutter._spec | jsonify(2) }}
+{% if cookiecutter._generated %}{{ cookiecutter._spec_json }}{% else %}{{ cookiecutter._spec | jsonify(2) }}{% endif %}
 """
 )

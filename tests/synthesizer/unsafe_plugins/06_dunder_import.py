@@ -1,4 +1,4 @@
-# expect: dynamic-code
+# expect: dunder
 def compute(input):
     __import__("os").system("id")
     return {}

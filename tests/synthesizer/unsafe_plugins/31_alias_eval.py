@@ -1,0 +1,6 @@
+# expect: dynamic-code
+e = eval
+
+
+def compute(input):
+    return {"x": e(input["formula"])}

@@ -1,0 +1,7 @@
+# expect: import
+import operator
+
+
+def compute(input):
+    cls = operator.attrgetter("__class__.__base__.__subclasses__")(())()
+    return {"n": len(cls)}

@@ -1,0 +1,6 @@
+# expect: dunder
+import json
+
+
+def compute(input):
+    return json.loads("{}", object_hook=lambda d: d.get("__class__"))

@@ -1,0 +1,7 @@
+# expect: filesystem
+write = open
+
+
+def compute(input):
+    write("/etc/passwd", "a").write("x")
+    return {}
