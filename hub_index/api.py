@@ -15,6 +15,7 @@ Reads are open; writes need ``Authorization: Bearer <token>`` with the ``write``
     POST /api/claims   {"capability", "holder", "ttl_s"}  -> {"granted": bool}
     POST /api/claims/release {"capability", "holder"}
     GET  /files/<sha256>/<filename>                 a wheel of the index, by content address
+                                                    (409 if the file no longer has that hash)
 
 pypiserver finds a file by scanning every file of its folder on each request (about 150 ms at
 10,000 files here); ``/files/`` opens the one file directly, so fetching and installing a
@@ -23,6 +24,7 @@ plugin costs the same however large the index grows. Clients verify what they re
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -85,16 +87,17 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return json.loads(self.rfile.read(length) or b"{}")
 
-    def _authorized(self) -> bool:
+    def _scopes(self) -> list[str] | None:
+        """The caller's token scopes; ``None`` after answering 401 or 403."""
         header = self.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             self._error(401, "this call needs an API token (Authorization: Bearer ...)")
-            return False
+            return None
         scopes = self.service.db.token_scopes(token_digest(header.removeprefix("Bearer ")))
-        if not scopes or "write" not in scopes:
-            self._error(403, "the API token is not valid for writes")
-            return False
-        return True
+        if not scopes:
+            self._error(403, "the API token is not valid")
+            return None
+        return scopes
 
     def _send_file(self, parts: list[str], head: bool = False) -> None:
         if len(parts) != 3 or not _SHA256.fullmatch(parts[1]):
@@ -104,6 +107,9 @@ class _Handler(BaseHTTPRequestHandler):
             data = self.service.artifact_path(parts[2]).read_bytes()
         except (HubError, OSError):
             self._error(404, f"the index has no file {parts[2]}")
+            return
+        if hashlib.sha256(data).hexdigest() != parts[1]:
+            self._error(409, f"the index's {parts[2]} no longer has sha256 {parts[1]}")
             return
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
@@ -120,21 +126,37 @@ class _Handler(BaseHTTPRequestHandler):
             return
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         try:
-            if method == "POST" and not self._authorized():
-                return
-            self._route(method, parts, query)
+            scopes: list[str] = []
+            if method == "POST":
+                found = self._scopes()
+                if found is None:
+                    return
+                scopes = found
+            self._route(method, parts, query, scopes)
         except RecordNotFoundError as exc:
             self._error(404, str(exc))
         except DuplicateVersionError as exc:
             self._error(409, str(exc))
+        except KeyError as exc:
+            self._error(400, f"missing query parameter {exc}")
         except (PlanPipelineError, ValidationError, ValueError) as exc:
             self._error(400, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         except Exception as exc:  # never leak a traceback to a client
             log.exception("hub API error")
             self._error(500, f"internal error: {type(exc).__name__}")
 
-    def _route(self, method: str, parts: list[str], query: dict[str, str]) -> None:
+    def _require(self, scopes: list[str], scope: str) -> bool:
+        if scope in scopes:
+            return True
+        self._error(403, f"this call needs a token with the '{scope}' scope")
+        return False
+
+    def _route(
+        self, method: str, parts: list[str], query: dict[str, str], scopes: list[str]
+    ) -> None:
         svc = self.service
+        if method == "POST" and not self._require(scopes, "publish"):
+            return
         if parts[:1] != ["api"]:
             self._error(404, "unknown path")
             return
@@ -152,9 +174,13 @@ class _Handler(BaseHTTPRequestHandler):
         elif method == "GET" and route == ["next-version"]:
             self._send(200, {"version": svc.next_version(query["dist_name"], query["wanted"])})
         elif method == "POST" and route == ["plugins"]:
-            record = svc.record(PublishRequest.model_validate(self._body()))
-            self._send(201, _record(record))
+            request = PublishRequest.model_validate(self._body())
+            if request.tier is not Tier.GENERATED and not self._require(scopes, "admin"):
+                return
+            self._send(201, _record(svc.record(request)))
         elif method == "POST" and len(route) == 3 and route[0] == "plugins":
+            if not self._require(scopes, "admin"):
+                return
             if route[2] == "promote":
                 tier = _Promote.model_validate(self._body()).tier
                 self._send(200, _record(svc.promote(route[1], tier)))

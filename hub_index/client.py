@@ -19,6 +19,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -63,26 +64,32 @@ class PluginHubClient:
     # -- construction ------------------------------------------------------------------------
 
     @classmethod
-    def from_home(cls, home: HubHome, api_url: str | None = None) -> PluginHubClient:
-        """A client with every credential of a hub home (the maintainer's, or the demo's)."""
+    def from_home(
+        cls, home: HubHome, api_url: str | None = None, role: str = "admin"
+    ) -> PluginHubClient:
+        """A client with the credentials of a hub home: the admin token (maintainers), or
+        the publish token (``role="publish"``: pipelines)."""
         creds = home.credentials()
         return cls(
             api_url=api_url or home.serve_info().api_url,
             policy=home.policy(),
             policy_base=home.root,
-            token=creds.api_token,
+            token=creds.api_token if role == "admin" else creds.publish_token,
             upload_user=creds.upload_user,
             upload_password=creds.upload_password,
         )
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> PluginHubClient:
+    def from_env(
+        cls, environ: dict[str, str] | None = None, role: str = "admin"
+    ) -> PluginHubClient:
         """``PLANEXE_HUB_HOME`` (same machine), else ``PLANEXE_HUB_URL`` with
         ``PLANEXE_HUB_POLICY`` (a local policy file), ``PLANEXE_HUB_TOKEN`` and
         ``PLANEXE_HUB_UPLOAD`` (``user:password``) for writes."""
         env = dict(os.environ if environ is None else environ)
         if env.get("PLANEXE_HUB_HOME"):
-            return cls.from_home(HubHome(Path(env["PLANEXE_HUB_HOME"])), env.get("PLANEXE_HUB_URL"))
+            home = HubHome(Path(env["PLANEXE_HUB_HOME"]))
+            return cls.from_home(home, env.get("PLANEXE_HUB_URL"), role)
         if not env.get("PLANEXE_HUB_URL") or not env.get("PLANEXE_HUB_POLICY"):
             raise HubConfigError(
                 "no hub is configured",
@@ -172,6 +179,16 @@ class PluginHubClient:
     # -- verification and install ------------------------------------------------------------
 
     def check_record(self, record: PluginRecord) -> None:
+        """Refuse a record the policy does not allow, or whose file name is not its wheel's."""
+        stem = re.escape(record.dist_name.replace("-", "_"))
+        wheel = (
+            rf"{stem}-{re.escape(record.version)}-[A-Za-z0-9_.]+-[A-Za-z0-9_.]+-[A-Za-z0-9_.]+\.whl"
+        )
+        if not re.fullmatch(wheel, record.filename):
+            raise VerificationError(
+                f"the record's file name {record.filename!r} is not the wheel of "
+                f"{record.dist_name} {record.version}"
+            )
         if record.status is not PluginStatus.ACTIVE:
             raise VerificationError(
                 f"{record.dist_name} {record.version} is revoked: {record.revoked_reason}"
@@ -211,6 +228,14 @@ class PluginHubClient:
         try:
             with urllib.request.urlopen(self.file_url(record), timeout=60) as response:
                 data: bytes = response.read()
+        except urllib.error.HTTPError as exc:
+            if exc.code == 409:
+                raise VerificationError(
+                    f"{record.filename} on the hub does not have the sha256 of its record "
+                    f"({record.checksum}): refusing it",
+                    "The file or the record was changed; revoke and republish the plugin",
+                ) from None
+            raise HubUnavailableError(f"cannot download {record.filename}: {exc}") from None
         except OSError as exc:
             raise HubUnavailableError(f"cannot download {record.filename}: {exc}") from None
         self.verify(record, data)

@@ -47,6 +47,9 @@ class HubCredentials(BaseModel):
     upload_user: str
     upload_password: str
     api_token: str
+    """Admin token: any tier, promote, revoke."""
+    publish_token: str
+    """Pipeline token: publish generated plugins, claims, usage."""
 
 
 class ServeInfo(BaseModel):
@@ -156,6 +159,7 @@ def init_home(root: Path, database_url: str | None = None) -> HubHome:
         upload_user=UPLOAD_USER,
         upload_password=secrets.token_urlsafe(24),
         api_token=secrets.token_urlsafe(32),
+        publish_token=secrets.token_urlsafe(32),
     )
     _write_private(home.credentials_file, credentials.model_dump_json(indent=2) + "\n")
     htpasswd = HtpasswdFile(str(home.htpasswd), new=True, default_scheme="sha256_crypt")
@@ -176,7 +180,8 @@ def init_home(root: Path, database_url: str | None = None) -> HubHome:
     db = HubDatabase(url)
     try:
         db.upgrade()
-        db.add_token("hub-admin", sha256_hex(credentials.api_token.encode()), ["write"])
+        db.add_token("hub-admin", sha256_hex(credentials.api_token.encode()), ["publish", "admin"])
+        db.add_token("hub-publish", sha256_hex(credentials.publish_token.encode()), ["publish"])
     finally:
         db.close()
     return home

@@ -18,6 +18,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from hub_index.client import PluginHubClient
 from hub_index.errors import HubError
 from hub_index.records import PluginRecord
@@ -39,7 +41,7 @@ class HubSynthesizer:
 
     def _client(self) -> PluginHubClient:
         if self.client is None:
-            self.client = PluginHubClient.from_env()
+            self.client = PluginHubClient.from_env(role="publish")
         return self.client
 
     def synthesize(self, request: SynthesisRequest) -> SynthesisOutcome:
@@ -86,7 +88,10 @@ class HubSynthesizer:
             return _outcome(record, "reused")
         names = PluginNames.for_capability(spec.capability)
         version = client.next_version(names.dist_name, spec.version)
-        spec = spec.model_copy(update={"version": version})
+        try:  # the hub's answer is data, checked like any spec field
+            spec = PluginSpec.model_validate({**spec.model_dump(), "version": version})
+        except ValidationError:
+            raise HubError(f"the hub proposed an invalid version {version[:40]!r}") from None
         out_dir = request.run_dir / ".synth" / package_slug(spec.capability)
         result = synthesize_plugin(
             spec, out_dir, SynthesisOptions.from_env(), progress=lambda line: _say(spec, line)

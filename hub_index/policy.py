@@ -107,10 +107,10 @@ class TrustPolicy(BaseModel):
             for rule in self.signers
             if rule.kind == "hub-key" and rule.public_key
         ]
-        keyless = [r for r in self.signers if r.kind == "sigstore"]
-        sigstore = None
-        if keyless:
-            trust = keyless[0].trust
-            identities = [SigstoreIdentity(str(r.identity), str(r.issuer)) for r in keyless]
-            sigstore = SigstoreVerifier(identities, trust)
-        return BundleVerifier(HubKeyVerifier(keys), sigstore)
+        by_trust: dict[str, list[SigstoreIdentity]] = {}
+        for rule in self.signers:
+            if rule.kind == "sigstore":
+                identity = SigstoreIdentity(str(rule.identity), str(rule.issuer))
+                by_trust.setdefault(rule.trust, []).append(identity)
+        keyless = [SigstoreVerifier(ids, trust) for trust, ids in by_trust.items()]
+        return BundleVerifier(HubKeyVerifier(keys), keyless)

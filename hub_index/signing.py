@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -279,9 +279,10 @@ class SigstoreSigner:
 class BundleVerifier:
     """Verifies any bundle the policy allows: hub-key bundles and keyless ones."""
 
-    def __init__(self, hub_keys: HubKeyVerifier, keyless: SigstoreVerifier | None = None) -> None:
+    def __init__(self, hub_keys: HubKeyVerifier, keyless: Sequence[SigstoreVerifier] = ()) -> None:
         self.hub_keys = hub_keys
-        self.keyless = keyless
+        self.keyless = list(keyless)
+        """One verifier per trust root: an identity counts only under its own root."""
 
     def verify(self, artifact: bytes, bundle_json: str) -> str:
         if not bundle_json.strip():
@@ -292,9 +293,15 @@ class BundleVerifier:
             raise VerificationError("the signature bundle is not JSON") from None
         if "publicKey" in material:
             return self.hub_keys.verify(artifact, bundle_json)
-        if self.keyless is None:
+        if not self.keyless:
             raise VerificationError("keyless bundles are not accepted by this trust policy")
-        return self.keyless.verify(artifact, bundle_json)
+        problems = []
+        for verifier in self.keyless:
+            try:
+                return verifier.verify(artifact, bundle_json)
+            except VerificationError as exc:
+                problems.append(exc.problem)
+        raise VerificationError(problems[0] if len(problems) == 1 else "; ".join(problems))
 
 
 def sha256_hex(data: bytes) -> str:

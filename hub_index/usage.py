@@ -21,7 +21,7 @@ class HubUsageReporter:
 
     @classmethod
     def from_env(cls) -> HubUsageReporter:
-        client = PluginHubClient.from_env()
+        client = PluginHubClient.from_env(role="publish")
         client.simple_url  # noqa: B018 - fails early, with the fix, if the hub is unreachable
         return cls(client)
 

@@ -403,7 +403,10 @@ def main(argv: list[str] | None = None) -> None:
     except PlanPipelineError as exc:  # pragma: no cover - commands translate their own
         raise SystemExit(fail(exc).exit_code) from None
     except Exception as exc:
-        logging.getLogger("planexe").exception("internal error")
+        logger = logging.getLogger("planexe")
+        if not logger.handlers:
+            logger.addHandler(logging.NullHandler())
+        logger.exception("internal error")
         _err.print(f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}")
         raise SystemExit(1) from None
 

@@ -198,7 +198,7 @@ def _run_bounded(
     out_path = work / "sandbox-output.txt"
     if group is not None:
         # join the cgroup first, then exec: every descendant is counted and can be killed
-        joins = " ; ".join(f"echo $$ > {str(p)!r}" for p in group.procs_files())
+        joins = " && ".join(f"echo $$ > {str(p)!r}" for p in group.procs_files())
         command = ["/bin/sh", "-c", f'{joins} && exec "$@"', "sandbox", *command]
     started = time.perf_counter()
     timed_out = False

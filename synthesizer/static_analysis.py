@@ -20,6 +20,8 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from synthesizer.report import Finding, GateResult, timed
 
 PURE_MODULES = frozenset(
@@ -188,7 +190,7 @@ def static_analysis_gate(
     package_dir: Path, root: Path, permissions: Iterable[str], dependencies: Iterable[str]
 ) -> GateResult:
     """Run the AST policy and bandit on every Python file of ``package_dir``."""
-    own = {package_dir.name} | {_import_name(d) for d in dependencies}
+    own = {package_dir.name} | {name for d in dependencies for name in _import_names(d)}
     with timed() as took:
         files = list(package_dir.rglob("*.py"))
         unknown = sorted(set(permissions) - KNOWN_PERMISSIONS)
@@ -217,6 +219,9 @@ def _describe(finding: Finding) -> str:
     return f"{where}: {finding.message}"
 
 
-def _import_name(requirement: str) -> str:
-    name = requirement.split("==")[0].split("[")[0].strip()
-    return name.lower().replace("-", "_").replace(".", "_")
+def _import_names(requirement: str) -> tuple[str, ...]:
+    """The modules a declared dependency provides (from the allowlist; else its own name)."""
+    from synthesizer.audit import ALLOWED_DEPENDENCIES
+
+    name = canonicalize_name(requirement.split("==")[0].split("[")[0].strip())
+    return ALLOWED_DEPENDENCIES.get(name, (name.replace("-", "_"),))

@@ -97,7 +97,7 @@ def test_wheel_changed_by_one_byte_in_the_index_is_refused(
     data = bytearray(served.read_bytes())
     data[len(data) // 2] ^= 0x01
     served.write_bytes(bytes(data))
-    with pytest.raises(VerificationError, match=r"sha256 .* but the hub record says"):
+    with pytest.raises(VerificationError, match="does not have the sha256 of its record"):
         client.install(record, python=fresh_python)
 
 
@@ -139,7 +139,7 @@ def test_record_checksum_differing_from_the_artifact_is_refused(
     _, record = _publish(client, tmp_path)
     _sql(hub, "UPDATE plugin_hub_plugins SET checksum = :c WHERE plugin_id = :p",
          c="0" * 64, p=record.plugin_id)  # fmt: skip
-    with pytest.raises(VerificationError, match="but the hub record says 0000"):
+    with pytest.raises(VerificationError, match=r"does not have the sha256 of its record \(0000"):
         client.download(client.show(record.plugin_id))
 
 
@@ -249,3 +249,31 @@ def test_no_record_without_the_exact_artifact_and_recovery_after_a_crash(
     record = client.publish(wheel, "geometry.area", tier=Tier.GENERATED, owner="test")
     assert record.checksum == claim["checksum"]
     assert [r.plugin_id for r in client.records("geometry.area")] == [record.plugin_id]
+
+
+def test_publish_token_cannot_promote_revoke_or_publish_higher_tiers(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path
+) -> None:
+    _, record = _publish(client, tmp_path)
+    pipeline = PluginHubClient.from_home(hub.home, role="publish")
+    for call in (
+        lambda: pipeline.promote(record.plugin_id, Tier.CORE),
+        lambda: pipeline.revoke(record.plugin_id, "mine now"),
+        lambda: pipeline.publish(
+            build_wheel(tmp_path, version="2.0.0"), "geometry.area", tier=Tier.CORE, owner="w"
+        ),
+    ):
+        with pytest.raises(HubError, match=r"HTTP 403.*'admin' scope"):
+            call()
+    assert client.show(record.plugin_id).trust_tier is Tier.GENERATED
+    assert pipeline.claim("geometry.area", "worker") is True
+
+
+def test_record_with_a_foreign_file_name_is_refused(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path
+) -> None:
+    _, record = _publish(client, tmp_path)
+    _sql(hub, "UPDATE plugin_hub_plugins SET filename = :f WHERE plugin_id = :p",
+         f="../../../tmp/evil-1.0.0-py3-none-any.whl", p=record.plugin_id)  # fmt: skip
+    with pytest.raises(VerificationError, match="is not the wheel of planexe-gen-geometry-area"):
+        client.download(client.show(record.plugin_id))

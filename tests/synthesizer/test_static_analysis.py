@@ -69,3 +69,9 @@ def test_generated_plugins_pass(capability: str, tmp_path: Path) -> None:
     gate = static_analysis_gate(package, project, spec.permissions, spec.dependencies)
     assert gate.passed, gate.findings
     assert gate.summary == "3 files clean"
+
+
+def test_declared_dependencies_may_be_imported_by_their_module_names(tmp_path: Path) -> None:
+    package = _package(tmp_path, "import yaml\n\n\ndef compute(input):\n    return {}\n")
+    assert static_analysis_gate(package, tmp_path, [], ["pyyaml==6.0.3"]).passed
+    assert not static_analysis_gate(package, tmp_path, [], []).passed
