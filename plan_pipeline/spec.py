@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from packaging.specifiers import SpecifierSet
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from plan_pipeline.capability_names import validate_capability_name
-from plan_pipeline.errors import CapabilityNameError
+from plan_pipeline.errors import CapabilityNameError, PlanFileError
 from plan_pipeline.plan import Contract, Example, Rule, Stage
 
 SPEC_VERSION = 1
@@ -69,6 +70,7 @@ def draft_spec(stage: Stage, inputs: dict[str, Any], *, plan_name: str, run_id: 
     return PluginSpec(
         capability=stage.capability,
         stage_name=stage.name,
+        version=first_version_in(stage.version),
         summary=contract.summary or f"Capability '{stage.capability}' for stage '{stage.name}'",
         input_schema=contract.input_schema,
         output_schema=contract.output_schema,
@@ -78,6 +80,22 @@ def draft_spec(stage: Stage, inputs: dict[str, Any], *, plan_name: str, run_id: 
         permissions=list(contract.permissions),
         dependencies=list(contract.dependencies),
         provenance={"plan": plan_name, "run_id": run_id, "stage": stage.name},
+    )
+
+
+def first_version_in(version_range: str | None) -> str:
+    """The lowest ``X.Y.0`` (from 1.0.0 up) inside ``version_range``; ``1.0.0`` without one."""
+    if not version_range:
+        return "1.0.0"
+    spec = SpecifierSet(version_range)
+    for major in (*range(1, 100), 0):
+        for minor in range(100):
+            candidate = f"{major}.{minor}.0"
+            if spec.contains(candidate, prereleases=True):
+                return candidate
+    raise PlanFileError(
+        f"no release version X.Y.0 satisfies the version range {version_range!r}",
+        "Widen the stage's version range",
     )
 
 

@@ -9,6 +9,7 @@ report.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -263,11 +264,24 @@ class DefaultSynthesizer:
                 "the publish mode needs the plugin hub, which this installation does not have",
                 "Use --synthesis dry-run",
             )
-        out_dir = request.run_dir / ".synth" / package_slug(request.spec.capability)
-        result = synthesize_plugin(
-            request.spec, out_dir, self.options, progress=lambda line: _log(request, line)
-        )
-        install_for_run(result.wheel, request.plugin_dir)
+        slug = package_slug(request.spec.capability)
+        synth_root = request.run_dir / ".synth"
+        synth_root.mkdir(parents=True, exist_ok=True)
+        # one synthesis per capability and run, whatever the number of Luigi workers
+        with (synth_root / f"{slug}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            names = PluginNames.for_capability(request.spec.capability)
+            stem = names.dist_name.replace("-", "_")
+            if list(request.plugin_dir.glob(f"{stem}-*.dist-info")):
+                return SynthesisOutcome(
+                    capability=request.spec.capability,
+                    installed_into=request.plugin_dir,
+                    notes=["reused", "installed for this run by another worker"],
+                )
+            result = synthesize_plugin(
+                request.spec, synth_root / slug, self.options, lambda line: _log(request, line)
+            )
+            install_for_run(result.wheel, request.plugin_dir)
         return SynthesisOutcome(
             capability=request.spec.capability,
             wheel=result.wheel,

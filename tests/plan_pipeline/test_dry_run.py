@@ -57,3 +57,43 @@ def test_suggest_then_dry_run_completes_the_plan(
     again = run_cli("run", example_plan, "--run-dir", run_dir, "--synthesis", "dry-run")
     assert again.code == 0
     assert "synthesizing" not in again.stdout
+
+
+TWO_AREAS = """\
+name: areas
+stages:
+  - name: small
+    capability: geometry.area
+    version: ">=2,<3"
+    inputs: {w: {value: 2}, h: {value: 3}}
+    contract: &contract
+      input_schema:
+        type: object
+        required: [w, h]
+        properties: {w: {type: number, minimum: 0, maximum: 100},
+                     h: {type: number, minimum: 0, maximum: 100}}
+      output_schema: {type: object, required: [area], properties: {area: {type: number}}}
+      rules: [{set: area, expr: "input.w * input.h"}]
+  - name: large
+    capability: geometry.area
+    version: ">=2,<3"
+    inputs: {w: {value: 20}, h: {value: 30}}
+    contract: *contract
+"""
+
+
+def test_version_range_and_parallel_workers_give_one_synthesis(
+    tmp_path: Path, run_cli: CliRunner
+) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(TWO_AREAS)
+    run_dir = tmp_path / "run"
+    result = run_cli(
+        "run", plan, "--run-dir", run_dir, "--synthesis", "dry-run", "--workers", "2", env=FAST
+    )
+    assert result.code == 0, result.stderr
+    assert result.stdout.count("report: every gate passed") == 1
+    assert json.loads((run_dir / "001-small.json").read_text()) == {"area": 6}
+    assert json.loads((run_dir / "002-large.json").read_text()) == {"area": 600}
+    installed = [p.name for p in (run_dir / ".plugins").glob("*.dist-info")]
+    assert installed == ["planexe_gen_geometry_area-2.0.0.dist-info"]
