@@ -15,6 +15,7 @@ from pathlib import Path
 from cookiecutter.exceptions import CookiecutterException
 from cookiecutter.main import cookiecutter
 from jinja2 import TemplateError
+from pydantic import ValidationError
 
 from plan_pipeline.capability_names import package_slug
 from plan_pipeline.spec import PluginSpec
@@ -48,6 +49,16 @@ class PluginNames:
         return cls(GENERATED_DIST_PREFIX + slug.replace("_", "-"), "planexe_gen_" + slug)
 
 
+def revalidated(spec: PluginSpec) -> PluginSpec:
+    """``spec`` validated again: a copy made with ``model_copy(update=...)`` skips validation,
+    and its fields end up in file names and template variables."""
+    try:
+        return PluginSpec.model_validate(spec.model_dump())
+    except ValidationError as exc:
+        first = str(exc).splitlines()
+        raise BuildError(f"the plugin spec is invalid: {' '.join(first[:3])[:300]}") from None
+
+
 def constraint_checks(spec: PluginSpec) -> str:
     """The spec's constraints as ``(text, lambda input, output: ...)`` lines for the tests."""
     lines = []
@@ -59,6 +70,7 @@ def constraint_checks(spec: PluginSpec) -> str:
 
 def render_project(spec: PluginSpec, logic: GeneratedLogic, out_dir: Path) -> Path:
     """Render the plugin project for ``spec`` into ``out_dir``; return the project folder."""
+    spec = revalidated(spec)
     names = PluginNames.for_capability(spec.capability)
     out_dir.mkdir(parents=True, exist_ok=True)
     config = out_dir / ".cookiecutter-config.yaml"

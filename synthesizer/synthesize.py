@@ -33,7 +33,7 @@ from synthesizer.errors import (
     SynthesizerError,
     UnsupportedSpecError,
 )
-from synthesizer.render import PluginNames, render_project
+from synthesizer.render import PluginNames, render_project, revalidated
 from synthesizer.report import GateResult, TestReport, timed
 from synthesizer.sandbox import BubblewrapSandbox, Sandbox, SandboxLimits, UnsafeNoSandbox
 from synthesizer.static_analysis import static_analysis_gate
@@ -112,6 +112,7 @@ def synthesize_plugin(
     ``UnsupportedSpecError`` when the code generator cannot express the spec.
     """
     options = options or SynthesisOptions()
+    spec = revalidated(spec)
     _check_out_dir(out_dir)
     names = PluginNames.for_capability(spec.capability)
     generator = find_code_generator(options.codegen)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from plan_pipeline.spec import PluginSpec
-from synthesizer.errors import GateFailedError
+from synthesizer.errors import BuildError, GateFailedError
 from synthesizer.synthesize import SynthesisOptions, synthesize_plugin
 from tests.conftest import CliRunner
 from tests.synthesizer.conftest import example_specs, spec_path
@@ -184,3 +184,13 @@ def test_spec_text_cannot_inject_template_code(risk_spec: PluginSpec, tmp_path: 
     assert not marker.exists()
     readme = next((tmp_path / "out" / "src").glob("*/README.md")).read_text()
     assert payload in readme
+
+
+def test_an_unvalidated_spec_copy_is_validated_again(risk_spec: PluginSpec, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    version = "1.0.1{{ cycler.__init__.__globals__.os.system('touch " + str(marker) + "') }}"
+    spec = risk_spec.model_copy(update={"version": version})
+    with pytest.raises(BuildError, match="the plugin spec is invalid"):
+        synthesize_plugin(spec, tmp_path / "out", FAST)
+    assert not marker.exists()
+    assert not (tmp_path / "out").exists()
