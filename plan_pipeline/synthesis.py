@@ -7,7 +7,6 @@ unless the run names another), to turn a ``PluginSpec`` into an installed, verif
 
 from __future__ import annotations
 
-import importlib.metadata as metadata
 import os
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from plan_pipeline.errors import SynthesisUnavailableError
+from plan_pipeline.extension_points import load_named
 from plan_pipeline.spec import PluginSpec
 
 SYNTHESIZER_GROUP = "planexe.synthesizers"
@@ -74,18 +74,17 @@ def find_synthesizer(
     """
     fallback = "hub" if mode is SynthesisMode.PUBLISH else "default"
     name = name or os.environ.get("PLANEXE_SYNTHESIZER") or fallback
-    for ep in metadata.entry_points(group=SYNTHESIZER_GROUP):
-        if ep.name == name:
-            factory = ep.load()
-            synthesizer = factory() if isinstance(factory, type) else factory
-            if not isinstance(synthesizer, PluginSynthesizer):
-                raise SynthesisUnavailableError(
-                    f"synthesizer '{name}' ({ep.value}) has no synthesize() method",
-                    "Fix or uninstall the package that registers it",
-                )
-            return synthesizer
-    raise SynthesisUnavailableError(
-        f"no plugin synthesizer named '{name}' is installed",
-        "Install one that registers the 'planexe.synthesizers' entry point, or run with "
-        "--synthesis suggest",
-    )
+    found = load_named(SYNTHESIZER_GROUP, name)
+    if found is None:
+        raise SynthesisUnavailableError(
+            f"no plugin synthesizer named '{name}' is installed",
+            "Install one that registers the 'planexe.synthesizers' entry point, or run with "
+            "--synthesis suggest",
+        )
+    synthesizer, target = found
+    if not isinstance(synthesizer, PluginSynthesizer):
+        raise SynthesisUnavailableError(
+            f"synthesizer '{name}' ({target}) has no synthesize() method",
+            "Fix or uninstall the package that registers it",
+        )
+    return synthesizer

@@ -11,11 +11,11 @@ the synthesizer never changes.
 
 from __future__ import annotations
 
-import importlib.metadata as metadata
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
+from plan_pipeline.extension_points import load_named, names_in
 from plan_pipeline.spec import PluginSpec
 from synthesizer.errors import SynthesizerError
 
@@ -44,20 +44,17 @@ class CodeGenerator(Protocol):
 
 def find_code_generator(name: str = DEFAULT_CODEGEN) -> CodeGenerator:
     """Load the code generator registered as ``name`` in ``planexe.codegen``."""
-    available = []
-    for ep in metadata.entry_points(group=CODEGEN_GROUP):
-        available.append(ep.name)
-        if ep.name == name:
-            factory = ep.load()
-            generator = factory() if isinstance(factory, type) else factory
-            if not isinstance(generator, CodeGenerator):
-                raise SynthesizerError(
-                    f"code generator '{name}' ({ep.value}) does not implement generate()",
-                    "Fix or uninstall the package that registers it",
-                )
-            return generator
-    raise SynthesizerError(
-        f"no code generator named '{name}' is installed (installed: "
-        f"{', '.join(sorted(available)) or 'none'})",
-        f"Install a package that registers it in the '{CODEGEN_GROUP}' entry-point group",
-    )
+    found = load_named(CODEGEN_GROUP, name)
+    if found is None:
+        raise SynthesizerError(
+            f"no code generator named '{name}' is installed (installed: "
+            f"{', '.join(names_in(CODEGEN_GROUP)) or 'none'})",
+            f"Install a package that registers it in the '{CODEGEN_GROUP}' entry-point group",
+        )
+    generator, target = found
+    if not isinstance(generator, CodeGenerator):
+        raise SynthesizerError(
+            f"code generator '{name}' ({target}) does not implement generate()",
+            "Fix or uninstall the package that registers it",
+        )
+    return generator

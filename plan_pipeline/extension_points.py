@@ -1,0 +1,21 @@
+"""Loading a named implementation of an extension point from its entry-point group."""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+from typing import Any
+
+
+def load_named(group: str, name: str) -> tuple[Any, str] | None:
+    """The object registered as ``name`` in ``group`` (a class is instantiated) and the entry
+    point's target, or ``None`` when nothing has that name."""
+    for ep in metadata.entry_points(group=group):
+        if ep.name == name:
+            factory = ep.load()
+            return (factory() if isinstance(factory, type) else factory), ep.value
+    return None
+
+
+def names_in(group: str) -> list[str]:
+    """Every name registered in ``group``, sorted."""
+    return sorted(ep.name for ep in metadata.entry_points(group=group))
