@@ -38,7 +38,7 @@ from plan_pipeline.spec import draft_spec  # noqa: E402
 from synthesizer.audit import DEFAULT_ADVISORIES, check_dependencies  # noqa: E402
 from synthesizer.contract_tests import warm_hypothesis_storage  # noqa: E402
 from synthesizer.osv_server import serve_advisories  # noqa: E402
-from synthesizer.render import PluginNames, constraint_checks, template_dir  # noqa: E402
+from synthesizer.render import PluginNames, template_context, template_dir  # noqa: E402
 from synthesizer.rules_codegen import RulesCodeGenerator  # noqa: E402
 
 PLAN = ROOT / "examples" / "plans" / "solar_microgrid" / "plan.yaml"
@@ -100,20 +100,8 @@ def _replay_file(work: Path, stage_name: str) -> tuple[Path, PluginNames, list[s
     stage = plan.stages[stage_name]
     spec = draft_spec(stage, {}, plan_name=plan.plan.name, run_id="bench")
     names = PluginNames.for_capability(spec.capability)
-    context = {
-        "capability": spec.capability,
-        "summary": spec.summary,
-        "version": spec.version,
-        "author": "bench",
-        "dist_name": names.dist_name,
-        "module_name": names.module_name,
-        "_spec": spec.model_dump(mode="json"),
-        "_logic": RulesCodeGenerator().generate(spec).source.rstrip("\n"),
-        "_constraints": constraint_checks(spec),
-        "_dependencies": [],
-        "_template": str(template_dir()),
-        "_output_dir": str(work),
-    }
+    context = template_context(spec, RulesCodeGenerator().generate(spec))
+    context |= {"_template": str(template_dir()), "_output_dir": str(work)}
     replay = work / f"replay-{stage_name}.json"
     replay.write_text(json.dumps({"cookiecutter": context}))
     pins, _ = check_dependencies(spec.dependencies)

@@ -68,21 +68,15 @@ def constraint_checks(spec: PluginSpec) -> str:
     return "\n".join(lines)
 
 
-def render_project(spec: PluginSpec, logic: GeneratedLogic, out_dir: Path) -> Path:
-    """Render the plugin project for ``spec`` into ``out_dir``; return the project folder."""
-    spec = revalidated(spec)
+def template_context(spec: PluginSpec, logic: GeneratedLogic) -> dict[str, object]:
+    """The cookiecutter context that renders the plugin for ``spec`` with ``logic``.
+
+    cookiecutter renders the values of public variables as Jinja templates: only validated
+    names go there. Free text (summary, spec, code) travels in private variables, which it
+    copies verbatim.
+    """
     names = PluginNames.for_capability(spec.capability)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    config = out_dir / ".cookiecutter-config.yaml"
-    config.write_text(
-        f"replay_dir: {json.dumps(str(out_dir / '.replay'))}\n"
-        f"cookiecutters_dir: {json.dumps(str(out_dir / '.cookiecutters'))}\n",
-        encoding="utf-8",
-    )
-    # cookiecutter renders the values of public variables as Jinja templates: only validated
-    # names go there. Free text (summary, spec, code) travels in private variables, which it
-    # copies verbatim.
-    context = {
+    return {
         "capability": spec.capability,
         "summary": "",
         "version": spec.version,
@@ -94,8 +88,22 @@ def render_project(spec: PluginSpec, logic: GeneratedLogic, out_dir: Path) -> Pa
         "_spec_json": json.dumps(spec.model_dump(mode="json"), indent=2, sort_keys=True),
         "_logic": logic.source.rstrip("\n"),
         "_constraints": constraint_checks(spec),
-        "_dependencies": list(spec.dependencies),
+        # a list would be a cookiecutter choice variable: pass ready TOML lines instead
+        "_dependency_lines": "".join(f"\n    {json.dumps(d)}," for d in spec.dependencies),
     }
+
+
+def render_project(spec: PluginSpec, logic: GeneratedLogic, out_dir: Path) -> Path:
+    """Render the plugin project for ``spec`` into ``out_dir``; return the project folder."""
+    spec = revalidated(spec)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = out_dir / ".cookiecutter-config.yaml"
+    config.write_text(
+        f"replay_dir: {json.dumps(str(out_dir / '.replay'))}\n"
+        f"cookiecutters_dir: {json.dumps(str(out_dir / '.cookiecutters'))}\n",
+        encoding="utf-8",
+    )
+    context = template_context(spec, logic)
     try:
         project = cookiecutter(
             str(template_dir()),

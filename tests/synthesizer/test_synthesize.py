@@ -194,3 +194,18 @@ def test_an_unvalidated_spec_copy_is_validated_again(risk_spec: PluginSpec, tmp_
         synthesize_plugin(spec, tmp_path / "out", FAST)
     assert not marker.exists()
     assert not (tmp_path / "out").exists()
+
+
+def test_allowed_pinned_dependency_reaches_the_wheel_metadata(
+    solar_spec: PluginSpec, tmp_path: Path
+) -> None:
+    import importlib.metadata
+    import zipfile
+
+    pin = f"pyyaml=={importlib.metadata.version('pyyaml')}"
+    spec = solar_spec.model_copy(update={"dependencies": [pin]})
+    result = synthesize_plugin(spec, tmp_path / "out", FAST)
+    assert result.report.passed
+    with zipfile.ZipFile(result.wheel) as wheel:
+        meta = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+        assert f"Requires-Dist: {pin}" in wheel.read(meta).decode()
