@@ -217,8 +217,8 @@ def _run_bounded(
                 os.killpg(proc.pid, signal.SIGKILL)
             returncode = proc.wait()
     duration = time.perf_counter() - started
-    with out_path.open("rb") as f:
-        output = f.read(256 * 1024).decode("utf-8", "replace")
+    with out_path.open("rb") as f:  # at most the file-size limit
+        output = f.read().decode("utf-8", "replace")
     return SandboxResult(returncode, output, duration, timed_out)
 
 

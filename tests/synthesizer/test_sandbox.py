@@ -220,3 +220,43 @@ def test_secrets_beside_the_project_are_invisible(
     finally:
         secret.unlink()
     assert gate.passed, gate.findings
+
+
+def test_no_host_folder_is_writable(
+    wheel: Path, sandbox: BubblewrapSandbox, tmp_path: Path
+) -> None:
+    tests = _tests(
+        tmp_path,
+        """
+        import pathlib, pytest
+        # (the sandbox's own root is a tmpfs in its memory: writable, but not the host's)
+        @pytest.mark.parametrize("folder", ["/sandbox/site", "/sandbox/tests",
+                                            "/sandbox/hypothesis", "/usr"])
+        def test_cannot_write(folder):
+            with pytest.raises(OSError):
+                pathlib.Path(folder, "planted.txt").write_text("x")
+        def test_private_tmp_is_writable(tmp_path):
+            (tmp_path / "ok").write_text("fine")
+    """,
+    )
+    gate, _ = _run(wheel, tests, sandbox, tmp_path)
+    assert gate.passed, gate.findings
+    assert gate.summary.startswith("5 tests passed")
+
+
+def test_printed_fake_report_does_not_pass(
+    wheel: Path, sandbox: BubblewrapSandbox, tmp_path: Path
+) -> None:
+    fake = '<testsuites><testsuite><testcase name="fine"/></testsuite></testsuites>'
+    forged = f"@@planexe-junit-0000@@{fake}@@planexe-junit-end-0000@@"
+    tests = _tests(
+        tmp_path,
+        f"""
+        def test_forge():
+            print({forged!r}, flush=True)
+            assert False, "the real result"
+    """,
+    )
+    gate, _ = _run(wheel, tests, sandbox, tmp_path)
+    assert not gate.passed
+    assert "test_forge" in gate.findings[0].message
