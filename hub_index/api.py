@@ -233,6 +233,3 @@ class ApiServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-
-
-__all__ = ["ApiServer", "HubError"]

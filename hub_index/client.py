@@ -26,6 +26,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -131,8 +132,9 @@ class PluginHubClient:
                 "Start it with 'plugin-hub serve' or check PLANEXE_HUB_URL",
             ) from None
 
-    @property
+    @cached_property
     def simple_url(self) -> str:
+        """The hub's package index (asked once; also proves the hub answers)."""
         info = self._call("GET", "/api/info")
         return str(info["index_url"])
 

@@ -180,8 +180,8 @@ def init_home(root: Path, database_url: str | None = None) -> HubHome:
     db = HubDatabase(url)
     try:
         db.upgrade()
-        db.add_token("hub-admin", sha256_hex(credentials.api_token.encode()), ["publish", "admin"])
-        db.add_token("hub-publish", sha256_hex(credentials.publish_token.encode()), ["publish"])
+        db.add_token("hub-admin", token_digest(credentials.api_token), ["publish", "admin"])
+        db.add_token("hub-publish", token_digest(credentials.publish_token), ["publish"])
     finally:
         db.close()
     return home

@@ -8,7 +8,7 @@ know keeps the local default (built-ins ``core``, anything else ``generated``).
 from __future__ import annotations
 
 from hub_index.client import PluginHubClient
-from hub_index.records import PluginStatus
+from hub_index.records import PluginRecord, PluginStatus
 from plan_pipeline.trust import LocalTierPolicy, Tier
 
 
@@ -16,17 +16,19 @@ class HubTierPolicy:
     def __init__(self, client: PluginHubClient) -> None:
         self.client = client
         self._local = LocalTierPolicy()
-        self._cache: dict[tuple[str, str], Tier] = {}
+        self._records: dict[tuple[str, str], PluginRecord | None] = {}
+
+    def record_of(self, dist_name: str, version: str) -> PluginRecord | None:
+        """The hub's record of an installed distribution, asked once per process."""
+        key = (dist_name, version)
+        if key not in self._records:
+            self._records[key] = self.client.by_dist(dist_name, version)
+        return self._records[key]
 
     def tier_of(self, dist_name: str, version: str) -> Tier:
-        key = (dist_name, version)
-        if key not in self._cache:
-            record = self.client.by_dist(dist_name, version)
-            if record is None:
-                tier = self._local.tier_of(dist_name, version)
-            elif record.status is PluginStatus.REVOKED:
-                tier = Tier.QUARANTINED
-            else:
-                tier = record.trust_tier
-            self._cache[key] = tier
-        return self._cache[key]
+        record = self.record_of(dist_name, version)
+        if record is None:
+            return self._local.tier_of(dist_name, version)
+        if record.status is PluginStatus.REVOKED:
+            return Tier.QUARANTINED
+        return record.trust_tier

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata as metadata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -189,7 +189,11 @@ class CapabilityRegistry:
                 eligible.append((provider, tier))
         if not eligible:
             raise CapabilityNotFoundError(capability, version, excluded)
-        ranked = sorted(eligible, key=_rank_key)
+        # best tier, then highest version; equal ones keep distribution-name order (stable sort)
+        by_name = sorted(eligible, key=lambda item: item[0].dist_name.lower())
+        ranked = sorted(
+            by_name, key=lambda item: (item[1].rank, item[0].parsed_version()), reverse=True
+        )
         (chosen, tier), losers = ranked[0], tuple(ranked[1:])
         return Selection(capability, chosen, tier, losers)
 
@@ -252,29 +256,3 @@ class CapabilityRegistry:
                 f"plugin {where} has no planexe_run hook", "Add a planexe_run hook implementation"
             )
         return plugin
-
-    def loaded_modules(self) -> Iterable[str]:
-        """Names of the plugins imported so far (for diagnostics)."""
-        return [name for name, _ in self._pm.list_name_plugin()]
-
-
-def _rank_key(item: tuple[Provider, Tier]) -> tuple[int, Any, str]:
-    provider, tier = item
-    # best tier first, then highest version, then distribution name for a stable tie-break
-    return (-tier.rank, _Desc(provider.parsed_version()), provider.dist_name.lower())
-
-
-@dataclass(frozen=True, order=False)
-class _Desc:
-    """Sort wrapper that orders versions from highest to lowest."""
-
-    version: Version
-
-    def __lt__(self, other: _Desc) -> bool:
-        return self.version > other.version
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Desc) and self.version == other.version
-
-    def __hash__(self) -> int:
-        return hash(self.version)

@@ -29,10 +29,13 @@ from plan_pipeline.resolver import PluginResolver
 class StageResult:
     stage: str
     output: Path
-    provider: str
     seconds: float
-    dist_name: str = ""
-    version: str = ""
+    dist_name: str
+    version: str
+
+    @property
+    def provider(self) -> str:
+        return f"{self.dist_name} {self.version}"
 
 
 def gather_inputs(plan: LoadedPlan, stage: Stage, run_dir: Path) -> dict[str, Any]:
@@ -131,12 +134,7 @@ def run_stage(
     _write_atomic(out_path, text=json.dumps(output, indent=2, ensure_ascii=False) + "\n")
     chosen = loaded.selection.chosen
     return StageResult(
-        stage.name,
-        out_path,
-        provider,
-        time.perf_counter() - started,
-        dist_name=chosen.dist_name,
-        version=chosen.version,
+        stage.name, out_path, time.perf_counter() - started, chosen.dist_name, chosen.version
     )
 
 

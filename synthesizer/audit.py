@@ -145,16 +145,9 @@ def dependency_audit_gate(
             osv_endpoint(osv_url, advisories) as url,
         ):
             findings += run_pip_audit(pins, url, Path(tmp))
-    passed = not findings
-    summary = (
-        f"{len(pins)} pinned dependencies audited, no advisories"
-        if passed
-        else f"{len(findings)} finding(s), first: {findings[0].message}"
-    )
-    return GateResult(
-        name="dependency_audit",
-        passed=passed,
-        summary=summary,
-        findings=findings,
-        duration_s=took[0],
+    return GateResult.from_findings(
+        "dependency_audit",
+        findings,
+        f"{len(pins)} pinned dependencies audited, no advisories",
+        took[0],
     )

@@ -23,6 +23,13 @@ class Finding(BaseModel):
     path: str | None = None
     line: int | None = None
 
+    def describe(self) -> str:
+        """The message, behind its location when it has one."""
+        if self.path is None:
+            return self.message
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.message}"
+
 
 class GateResult(BaseModel):
     """The outcome of one gate."""
@@ -33,6 +40,24 @@ class GateResult(BaseModel):
     summary: str = ""
     findings: list[Finding] = Field(default_factory=list)
     duration_s: float = 0.0
+
+    @classmethod
+    def from_findings(
+        cls, name: str, findings: list[Finding], clean: str, duration_s: float
+    ) -> GateResult:
+        """Passed when there are no findings (``clean`` is then the summary)."""
+        summary = (
+            clean
+            if not findings
+            else (f"{len(findings)} finding(s), first: {findings[0].describe()}")
+        )
+        return cls(
+            name=name,
+            passed=not findings,
+            summary=summary,
+            findings=findings,
+            duration_s=duration_s,
+        )
 
 
 class TestReport(BaseModel):

@@ -199,24 +199,9 @@ def static_analysis_gate(
         ]
         findings += check_policy(files, root, permissions, own)
         findings += run_bandit(files, root)
-    passed = not findings
-    summary = (
-        f"{len(files)} files clean"
-        if passed
-        else f"{len(findings)} finding(s), first: {_describe(findings[0])}"
+    return GateResult.from_findings(
+        "static_analysis", findings, f"{len(files)} files clean", took[0]
     )
-    return GateResult(
-        name="static_analysis",
-        passed=passed,
-        summary=summary,
-        findings=findings,
-        duration_s=took[0],
-    )
-
-
-def _describe(finding: Finding) -> str:
-    where = f"{finding.path}:{finding.line}" if finding.line else (finding.path or "spec")
-    return f"{where}: {finding.message}"
 
 
 def _import_names(requirement: str) -> tuple[str, ...]:

@@ -26,12 +26,11 @@ from plan_pipeline.synthesis import SynthesisMode, SynthesisOutcome, SynthesisRe
 from synthesizer.audit import DEFAULT_ADVISORIES, dependency_audit_gate
 from synthesizer.build import BuiltArtifacts, build_project
 from synthesizer.codegen import DEFAULT_CODEGEN, find_code_generator
-from synthesizer.contract_tests import contract_test_gate, unpack_wheel
+from synthesizer.contract_tests import contract_test_gate
 from synthesizer.errors import (
     GateFailedError,
     SpecFileError,
     SynthesizerError,
-    UnsupportedSpecError,
 )
 from synthesizer.render import PluginNames, render_project, revalidated
 from synthesizer.report import GateResult, TestReport, timed
@@ -293,14 +292,3 @@ class DefaultSynthesizer:
 
 def _log(request: SynthesisRequest, line: str) -> None:
     print(f"  {request.spec.capability}: {line}", flush=True)
-
-
-__all__ = [
-    "DefaultSynthesizer",
-    "SynthesisOptions",
-    "SynthesisResult",
-    "UnsupportedSpecError",
-    "install_for_run",
-    "synthesize_plugin",
-    "unpack_wheel",
-]
