@@ -160,33 +160,13 @@ def measure_baseline(
                 "python -m build",
                 [sys.executable, "-m", "build", "--outdir", str(folder / "dist"), str(project)],
             )
-            _timed(
-                steps,
-                "pytest",
-                [
-                    sys.executable,
-                    "-m",
-                    "pytest",
-                    "-q",
-                    "-p",
-                    "no:cacheprovider",
-                    str(project / "tests"),
-                ],
-                env=env,
-                cwd=project,
-            )
+            tests = str(project / "tests")
+            pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", tests]
+            _timed(steps, "pytest", pytest, env=env, cwd=project)
             _timed(
                 warm_steps,
                 "pytest",
-                [
-                    sys.executable,
-                    "-m",
-                    "pytest",
-                    "-q",
-                    "-p",
-                    "no:cacheprovider",
-                    str(project / "tests"),
-                ],
+                pytest,
                 env=warm_env,
                 cwd=folder,
             )
