@@ -5,6 +5,8 @@ Kept in the hub home as ``policy.yaml``::
     auto_install_tiers: [core, verified, generated]
     capability_patterns: ["*"]          # fnmatch patterns of capabilities that may be installed
     publish_tier: verified              # tier of plugins maintainers publish by hand (or core)
+    in_process_tiers: [core, verified]  # tiers that run in the pipeline's process; every other
+                                        # tier runs in a sandboxed plugin worker
     signers:
       - kind: hub-key
         public_key: keys/hub-signing.pub.pem
@@ -31,7 +33,7 @@ from hub_index.signing import (
     SigstoreVerifier,
     load_public_key,
 )
-from plan_pipeline.trust import Tier
+from plan_pipeline.trust import IN_PROCESS_TIERS, Tier
 
 
 class SignerRule(BaseModel):
@@ -60,7 +62,14 @@ class TrustPolicy(BaseModel):
     )
     capability_patterns: list[str] = Field(default_factory=lambda: ["*"])
     publish_tier: Tier = Tier.VERIFIED
+    in_process_tiers: list[Tier] = Field(default_factory=lambda: sorted(IN_PROCESS_TIERS))
     signers: list[SignerRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _no_quarantined_in_process(self) -> TrustPolicy:
+        if Tier.QUARANTINED in self.in_process_tiers:
+            raise ValueError("in_process_tiers cannot name quarantined: it never runs")
+        return self
 
     @classmethod
     def load(cls, path: Path) -> TrustPolicy:

@@ -17,6 +17,7 @@ class HubTierPolicy:
         self.client = client
         self._local = LocalTierPolicy()
         self._records: dict[tuple[str, str], PluginRecord | None] = {}
+        self.in_process_tiers = frozenset(client.policy.in_process_tiers)
 
     def record_of(self, dist_name: str, version: str) -> PluginRecord | None:
         """The hub's record of an installed distribution, asked once per process."""

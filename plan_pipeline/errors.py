@@ -89,3 +89,15 @@ class SynthesisUnavailableError(PlanPipelineError):
     """The synthesis mode asks for a plugin synthesizer that is not installed or failed."""
 
     exit_code = 3
+
+
+class SandboxUnavailableError(PlanPipelineError):
+    """The host cannot provide the isolation that untrusted plugin code requires."""
+
+    exit_code = 3
+
+
+class PluginWorkerError(PlanPipelineError):
+    """A sandboxed plugin worker crashed, hung, exceeded a limit or broke the protocol."""
+
+    exit_code = 1

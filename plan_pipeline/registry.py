@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata as metadata
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,7 +26,15 @@ from packaging.version import InvalidVersion, Version
 
 from plan_pipeline import hookspecs
 from plan_pipeline.capability_names import is_valid_capability_name, validate_capability_name
-from plan_pipeline.errors import CapabilityNotFoundError, PlanFileError, PluginLoadError
+from plan_pipeline.errors import (
+    CapabilityNotFoundError,
+    PlanFileError,
+    PluginLoadError,
+    PluginRunError,
+    PluginWorkerError,
+)
+from plan_pipeline.plugin_worker import PluginWorker, WorkerPlugin
+from plan_pipeline.sandbox import BubblewrapSandbox, Sandbox, SandboxLimits, UnsafeNoSandbox
 from plan_pipeline.trust import LocalTierPolicy, Tier, TierPolicy
 
 
@@ -79,11 +88,14 @@ class Selection:
 
 @dataclass
 class LoadedCapability:
-    """A capability whose provider is imported and registered, ready to run."""
+    """A capability whose provider is ready to run: imported and registered in this process,
+    or (below the policy's in-process tiers) started in a sandboxed plugin worker."""
 
     selection: Selection
     description: dict[str, Any]
     _call: Callable[..., Any]
+    worker: PluginWorker | None = None
+    """The sandboxed worker that runs the provider, or ``None`` when it runs in-process."""
 
     @property
     def capability(self) -> str:
@@ -116,16 +128,31 @@ def parse_version_spec(spec: str | None) -> SpecifierSet | None:
         ) from exc
 
 
+def _description(selection: Selection, description: object) -> dict[str, Any]:
+    if not isinstance(description, dict):
+        raise PluginLoadError(
+            f"plugin {selection.chosen.describe()} claims '{selection.capability}' in its entry "
+            "points but its planexe_describe hook does not describe it",
+            "Fix the plugin's planexe_describe hook or its entry point",
+        )
+    return description
+
+
 class CapabilityRegistry:
     """Installed capabilities, seen from metadata; providers imported only on demand."""
 
-    def __init__(self, tier_policy: TierPolicy | None = None) -> None:
+    def __init__(
+        self, tier_policy: TierPolicy | None = None, limits: SandboxLimits | None = None
+    ) -> None:
         self._tier_policy: TierPolicy = tier_policy or LocalTierPolicy()
+        self._limits = limits or SandboxLimits()
+        self._sandbox: Sandbox | None = None
         self._providers: dict[str, list[Provider]] | None = None
         self._ignored: list[str] = []
         self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self._pm.add_hookspecs(hookspecs)
         self._loaded: dict[str, LoadedCapability] = {}
+        self._workers: list[PluginWorker] = []
 
     # -- discovery (metadata only) ---------------------------------------------------------
 
@@ -199,33 +226,76 @@ class CapabilityRegistry:
 
     # -- loading (imports the chosen provider only) ----------------------------------------
 
-    def load(self, capability: str, version: str | None = None) -> LoadedCapability:
-        """Import and register the chosen provider of ``capability``; cached per capability."""
-        key = f"{capability}{version or ''}"
+    def load(
+        self, capability: str, version: str | None = None, *, network: bool = False
+    ) -> LoadedCapability:
+        """Make the chosen provider of ``capability`` ready to run; cached per capability.
+
+        A provider whose tier the policy runs in-process is imported and registered here;
+        any other starts in a sandboxed worker (with the network only when ``network``), and
+        nothing of it is imported into this process.
+        """
+        key = f"{capability}{version or ''}{' +network' if network else ''}"
         if key in self._loaded:
             return self._loaded[key]
         selection = self.select(capability, version)
+        if selection.tier in self._tier_policy.in_process_tiers:
+            loaded = self._load_in_process(selection)
+        else:
+            loaded = self._load_isolated(selection, network)
+        self._loaded[key] = loaded
+        return loaded
+
+    def _load_in_process(self, selection: Selection) -> LoadedCapability:
+        capability = selection.capability
         plugin = self._import(selection.chosen)
         others = [p for p in self._pm.get_plugins() if p is not plugin]
         describe = self._pm.subset_hook_caller("planexe_describe", remove_plugins=others)
         run = self._pm.subset_hook_caller("planexe_run", remove_plugins=others)
-        where = selection.chosen.describe()
         try:
             description = describe(capability=capability)
         except Exception as exc:  # plugin code: report, never crash the pipeline
             raise PluginLoadError(
-                f"plugin {where} failed to describe '{capability}': {exc}",
+                f"plugin {selection.chosen.describe()} failed to describe '{capability}': {exc}",
                 "Fix or uninstall that plugin",
             ) from exc
-        if not isinstance(description, dict):
+        return LoadedCapability(selection, _description(selection, description), run)
+
+    def _load_isolated(self, selection: Selection, network: bool) -> LoadedCapability:
+        chosen = selection.chosen
+        dist = chosen.entry_point.dist
+        if dist is None:
             raise PluginLoadError(
-                f"plugin {where} claims '{capability}' in its entry points but its "
-                "planexe_describe hook does not describe it",
-                "Fix the plugin's planexe_describe hook or its entry point",
+                f"plugin {chosen.describe()} has no installed distribution to isolate",
+                "Reinstall that plugin with pip or uv",
             )
-        loaded = LoadedCapability(selection, description, run)
-        self._loaded[key] = loaded
-        return loaded
+        plugin = WorkerPlugin.from_distribution(dist, chosen.target)
+        worker = PluginWorker(plugin, self.sandbox(), self._limits, network=network)
+        self._workers.append(worker)
+        try:
+            description = worker.describe(selection.capability)
+        except (PluginRunError, PluginWorkerError) as exc:
+            raise PluginLoadError(
+                f"cannot load plugin {chosen.describe()} ({chosen.target}) for "
+                f"'{selection.capability}': {exc.problem}",
+                "Fix, reinstall or uninstall that plugin",
+            ) from None
+        return LoadedCapability(selection, _description(selection, description), worker.run, worker)
+
+    def sandbox(self) -> Sandbox:
+        """The sandbox for plugin workers: bubblewrap, or with ``PLANEXE_UNSAFE_NO_SANDBOX=1``
+        none at all (said so in the name)."""
+        if self._sandbox is None:
+            if os.environ.get("PLANEXE_UNSAFE_NO_SANDBOX") == "1":
+                self._sandbox = UnsafeNoSandbox()
+            else:
+                self._sandbox = BubblewrapSandbox.detect()
+        return self._sandbox
+
+    def close(self) -> None:
+        """Stop every plugin worker this registry started."""
+        for worker in self._workers:
+            worker.close()
 
     def _import(self, provider: Provider) -> object:
         where = provider.describe()

@@ -72,7 +72,15 @@ class PluginResolver:
             return self._handle_miss(stage, inputs, miss_here)
 
     def _load(self, stage: Stage) -> LoadedCapability:
-        loaded = self.registry.load(stage.capability, stage.version)
+        permissions = stage.contract.permissions if stage.contract is not None else []
+        loaded = self.registry.load(
+            stage.capability, stage.version, network="network" in permissions
+        )
+        if loaded.worker is not None:
+            self._on_event(
+                f"stage '{stage.name}': {loaded.selection.chosen.describe()} "
+                f"({loaded.selection.tier.value}) runs in a sandboxed plugin worker"
+            )
         report = loaded.selection.conflict_report()
         if report:
             self._on_event(f"warning: {report}")

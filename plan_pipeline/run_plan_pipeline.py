@@ -11,6 +11,7 @@ directory (``.planexe/failures/<stage>.json``); the driver reads those back and 
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -125,8 +126,10 @@ def _context(plan_file: str, run_dir: str, mode: str) -> tuple[LoadedPlan, Plugi
     activate_run_plugins(root)
     progress = Progress.for_run(root)
     reporter = _usage_reporter()
+    registry = CapabilityRegistry(reporter.tier_policy() if reporter else None)
+    atexit.register(registry.close)
     resolver = PluginResolver(
-        CapabilityRegistry(reporter.tier_policy() if reporter else None),
+        registry,
         plan,
         root,
         run_id=root.name,

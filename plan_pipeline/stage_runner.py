@@ -17,6 +17,7 @@ import jsonschema
 from plan_pipeline.errors import (
     PlanPipelineError,
     PluginRunError,
+    PluginWorkerError,
     StageInputError,
     StageOutputError,
 )
@@ -120,6 +121,8 @@ def run_stage(
     provider = loaded.selection.chosen.describe()
     try:
         output = loaded.run(inputs, context)
+    except (PluginRunError, PluginWorkerError) as exc:  # from a sandboxed worker
+        raise type(exc)(f"stage '{stage.name}': {exc.problem}", exc.fix) from None
     except PlanPipelineError:
         raise
     except Exception as exc:

@@ -29,8 +29,15 @@ class Tier(StrEnum):
         return {"core": 3, "verified": 2, "generated": 1, "quarantined": 0}[self.value]
 
 
+IN_PROCESS_TIERS = frozenset({Tier.CORE, Tier.VERIFIED})
+"""Tiers whose plugins run in the pipeline's own process by default. Every other tier runs in
+a sandboxed plugin worker (``plan_pipeline/plugin_worker.py``)."""
+
+
 class TierPolicy(Protocol):
-    """Tells the tier of an installed distribution."""
+    """Tells the tier of an installed distribution, and which tiers may run in-process."""
+
+    in_process_tiers: frozenset[Tier]
 
     def tier_of(self, dist_name: str, version: str) -> Tier:
         """The tier of ``dist_name`` at ``version``."""
@@ -41,8 +48,10 @@ class LocalTierPolicy:
     """The default without a hub: built-ins are ``core``, anything else ``generated``.
 
     A plugin installed by hand carries no hub record, so it gets the lowest loadable tier and
-    loses any tie against a built-in or a reviewed plugin.
+    loses any tie against a built-in or a reviewed plugin, and runs in a sandboxed worker.
     """
+
+    in_process_tiers = IN_PROCESS_TIERS
 
     def tier_of(self, dist_name: str, version: str) -> Tier:
         if canonicalize_name(dist_name) == BUILTIN_DISTRIBUTION:

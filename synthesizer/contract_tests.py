@@ -1,63 +1,44 @@
-"""The contract-test gate: the plugin's own tests, run in the sandbox against its wheel."""
+"""The contract-test gate: a trusted harness checks the plugin, which runs in a sandboxed worker.
+
+The plugin's code runs only in a ``PluginWorker`` (bubblewrap, no network, nothing of the host
+to read). The harness runs here, outside it: it asks the worker to describe the capability,
+sends it the spec's golden inputs and inputs that Hypothesis generates from the input schema,
+and checks every answer itself: plain JSON, the output schema, every constraint, and the
+expected output of a golden example. Only the answers to the harness's own requests count, so
+nothing the plugin writes, prints or exits with can turn a failure into a pass.
+"""
 
 from __future__ import annotations
 
+import importlib.metadata as metadata
+import math
 import os
-import secrets
-import subprocess
-import sys
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from xml.etree import ElementTree
+from typing import Any
 
-from synthesizer.errors import BuildError
-from synthesizer.report import Finding, GateResult
-from synthesizer.sandbox import Mount, Sandbox, SandboxLimits, SandboxResult, python_mounts
+import jsonschema
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.configuration import set_hypothesis_home_dir
+from hypothesis.errors import HypothesisException
+from hypothesis_jsonschema import from_schema
 
-SITE, TESTS, HYPOTHESIS_WARM = "/sandbox/site", "/sandbox/tests", "/sandbox/hypothesis"
+from plan_pipeline.errors import PluginRunError, PluginWorkerError
+from plan_pipeline.hookspecs import ENTRY_POINT_GROUP
+from plan_pipeline.plugin_worker import PluginWorker, WorkerPlugin
+from plan_pipeline.sandbox import Sandbox, SandboxLimits
+from plan_pipeline.spec import PluginSpec
+from synthesizer.errors import BuildError, UnsupportedSpecError
+from synthesizer.expressions import ALLOWED_FUNCTIONS, translate
+from synthesizer.report import Finding, GateResult, timed
 
-# Inside the sandbox everything the tests write stays in its private /tmp (memory, counted by
-# the sandbox's memory limit): nothing on the host is writable. The JUnit report comes back on
-# standard output between two markers made from a nonce that only this shell knows (it is an
-# unexported variable, invisible to the tests' environment).
-_RUNNER = """
-n=$1; py=$2; warm=$3; tests=$4
-t=$(mktemp -d) || exit 70
-cp -r "$warm" "$t/hypothesis" 2>/dev/null
-export HYPOTHESIS_STORAGE_DIRECTORY="$t/hypothesis"
-"$py" -m pytest -q -p no:cacheprovider --junitxml="$t/junit.xml" -o junit_family=xunit2 "$tests"
-status=$?
-echo "@@planexe-junit-$n@@"
-cat "$t/junit.xml" 2>/dev/null
-echo "@@planexe-junit-end-$n@@"
-exit $status
-"""
-_WARM_HYPOTHESIS = (
-    "from hypothesis.internal.charmap import charmap, intervals_from_codec; "
-    "charmap(); intervals_from_codec('utf-8')"
-)
-
-
-@cache
-def warm_hypothesis_storage() -> Path:
-    """A hypothesis storage folder with its Unicode tables already computed.
-
-    Hypothesis computes those tables on first use (about 1 s) and caches them in its storage
-    folder. The sandbox starts from nothing each time, so each run gets a copy of this warm
-    folder instead; computing it runs only hypothesis itself, never plugin code.
-    """
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    folder = base / "planexe-plugin-hub" / "hypothesis"
-    if not list(folder.glob("unicode_data/*/codec-*")):
-        folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-c", _WARM_HYPOTHESIS],
-            env={**os.environ, "HYPOTHESIS_STORAGE_DIRECTORY": str(folder)},
-            check=False,
-            capture_output=True,
-        )
-    return folder
+_BUILTINS: dict[str, Any] = {
+    name: getattr(__import__("builtins"), name) for name in sorted(ALLOWED_FUNCTIONS)
+}
+_MAX_FINDINGS = 20
 
 
 def unpack_wheel(wheel: Path, target: Path) -> Path:
@@ -73,100 +54,222 @@ def unpack_wheel(wheel: Path, target: Path) -> Path:
     return root
 
 
+@cache
+def warm_hypothesis_storage() -> Path:
+    """Hypothesis' home folder, with its Unicode tables computed.
+
+    Hypothesis computes those tables on first use (about 1 s) and keeps them in its home
+    folder: one per user, so later syntheses start warm. Only Hypothesis runs here.
+    """
+    from hypothesis.internal.charmap import charmap, intervals_from_codec
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = base / "planexe-plugin-hub" / "hypothesis"
+    folder.mkdir(parents=True, exist_ok=True)
+    set_hypothesis_home_dir(str(folder))
+    charmap()
+    intervals_from_codec("utf-8")
+    return folder
+
+
+def wheel_plugin(site: Path, capability: str) -> WorkerPlugin:
+    """The plugin of an unpacked wheel: its entry point for ``capability``, read as data."""
+    infos = list(site.glob("*.dist-info"))
+    if len(infos) != 1:
+        raise BuildError(f"the wheel has {len(infos)} .dist-info folders, not one")
+    dist = metadata.PathDistribution(infos[0])
+    targets = [
+        ep.value
+        for ep in dist.entry_points
+        if ep.group == ENTRY_POINT_GROUP and ep.name == capability
+    ]
+    if len(targets) != 1:
+        raise BuildError(
+            f"the wheel declares {len(targets)} '{ENTRY_POINT_GROUP}' entry points for "
+            f"'{capability}', not one"
+        )
+    return WorkerPlugin.from_distribution(dist, targets[0])
+
+
+class ContractCheck:
+    """The spec's contract, checked in this process: schemas, constraints, golden outputs."""
+
+    def __init__(self, spec: PluginSpec) -> None:
+        self.spec = spec
+        self.output_validator = jsonschema.Draft202012Validator(spec.output_schema)
+        self.constraints: list[tuple[str, Callable[[Any, Any], Any]]] = []
+        for text in spec.constraints:
+            code = compile(translate(text, {"input", "output"}), f"<constraint {text}>", "eval")
+            self.constraints.append((text, _evaluator(code)))
+
+    def problems(self, inputs: Any, output: Any) -> list[str]:
+        """What is wrong with ``output`` for ``inputs``; empty when it follows the contract."""
+        if not isinstance(output, dict):
+            return [f"the output is {type(output).__name__}, not a JSON object"]
+        error = jsonschema.exceptions.best_match(self.output_validator.iter_errors(output))
+        if error is not None:
+            return [f"the output breaks the output schema at {error.json_path}: {error.message}"]
+        found = []
+        for text, holds in self.constraints:
+            try:
+                ok = bool(holds(inputs, output))
+            except Exception as exc:
+                found.append(f"constraint {text!r} cannot be evaluated: {type(exc).__name__}")
+                continue
+            if not ok:
+                found.append(f"constraint does not hold: {text}")
+        return found
+
+
+def _evaluator(code: Any) -> Callable[[Any, Any], Any]:
+    def holds(inputs: Any, output: Any) -> Any:
+        # a checked expression of the contract subset: names, indexing and pure built-ins only
+        return eval(code, {"__builtins__": _BUILTINS}, {"input": inputs, "output": output})
+
+    return holds
+
+
+def same(actual: Any, expected: Any) -> bool:
+    """JSON equality with floats compared to a relative 1e-9 and bools never equal to numbers."""
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return actual is expected
+    if isinstance(expected, float) or isinstance(actual, float):
+        return isinstance(actual, int | float) and math.isclose(actual, expected, rel_tol=1e-9)
+    if isinstance(expected, dict):
+        return (
+            isinstance(actual, dict)
+            and actual.keys() == expected.keys()
+            and all(same(actual[k], expected[k]) for k in expected)
+        )
+    if isinstance(expected, list):
+        return (
+            isinstance(actual, list)
+            and len(actual) == len(expected)
+            and all(same(a, e) for a, e in zip(actual, expected, strict=True))
+        )
+    return bool(actual == expected) and type(actual) is type(expected)
+
+
+@dataclass
+class _Harness:
+    spec: PluginSpec
+    worker: PluginWorker
+    check: ContractCheck
+    findings: list[Finding] = field(default_factory=list)
+    checks: int = 0
+    fatal: PluginWorkerError | None = None
+
+    def fail(self, rule: str, message: str) -> None:
+        if len(self.findings) < _MAX_FINDINGS:
+            self.findings.append(Finding(rule=rule, message=message[:500]))
+
+    def run(self, inputs: dict[str, Any]) -> Any:
+        """The plugin's output for ``inputs``; once the worker died, every call fails alike."""
+        if self.fatal is not None:
+            raise self.fatal
+        context = {"run_id": "contract-test", "stage": "test", "capability": self.spec.capability}
+        try:
+            return self.worker.run(self.spec.capability, inputs, context)
+        except PluginRunError:
+            raise
+        except PluginWorkerError as exc:
+            self.fatal = exc
+            raise
+
+    def describe(self) -> None:
+        self.checks += 1
+        capability = self.spec.capability
+        described = self.worker.describe(capability)
+        if not isinstance(described, dict):
+            self.fail("describe", f"planexe_describe does not describe '{capability}'")
+            return
+        for key in ("input_schema", "output_schema"):
+            if described.get(key) != getattr(self.spec, key):
+                self.fail("describe", f"planexe_describe gives another {key} than the spec")
+        if self.worker.describe("other.capability") is not None:
+            self.fail("describe", "planexe_describe answers for a capability it does not have")
+
+    def golden(self) -> None:
+        for number, example in enumerate(self.spec.examples, start=1):
+            self.checks += 1
+            name = f"example {number}" + (f" ({example.note})" if example.note else "")
+            try:
+                jsonschema.validate(example.input, self.spec.input_schema)
+            except jsonschema.ValidationError as exc:
+                self.fail("spec", f"{name}: the input breaks the input schema: {exc.message}")
+                continue
+            try:
+                output = self.run(example.input)
+            except (PluginRunError, PluginWorkerError) as exc:
+                self.fail("test-error", f"{name}: {exc.problem}")
+                continue
+            for problem in self.check.problems(example.input, output):
+                self.fail("test-failure", f"{name}: {problem}")
+            if example.output is not None and not same(output, example.output):
+                self.fail("test-failure", f"{name}: expected {example.output}, got {output}")
+
+    def properties(self, examples: int) -> None:
+        warm_hypothesis_storage()
+        problems: list[str] = []
+
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+            phases=[Phase.explicit, Phase.generate, Phase.shrink],
+            report_multiple_bugs=False,
+        )
+        @given(inputs=from_schema(self.spec.input_schema))
+        def follows_the_contract(inputs: dict[str, Any]) -> None:
+            self.checks += 1
+            output = self.run(inputs)
+            found = self.check.problems(inputs, output)
+            if found:
+                problems[:] = [f"input {inputs}: {found[0]}"]
+                raise AssertionError(found[0])
+
+        try:
+            follows_the_contract()
+        except (PluginRunError, PluginWorkerError) as exc:
+            self.fail("test-error", f"property test: {exc.problem}")
+        except AssertionError:
+            self.fail("test-failure", f"property test: {problems[0] if problems else 'failed'}")
+        except HypothesisException as exc:
+            self.fail("spec", f"property test: inputs cannot be generated from the schema: {exc}")
+
+
 def contract_test_gate(
     wheel: Path,
-    tests_dir: Path,
+    spec: PluginSpec,
     sandbox: Sandbox,
     work: Path,
     *,
     limits: SandboxLimits | None = None,
     property_examples: int = 50,
 ) -> GateResult:
-    """Run ``tests_dir`` with pytest in ``sandbox`` against ``wheel``; pass only if all pass."""
-    limits = limits or SandboxLimits()
+    """Check the plugin in ``wheel`` against ``spec``: it runs in ``sandbox``, the verdict here."""
     work.mkdir(parents=True, exist_ok=True)
-    site = unpack_wheel(wheel, work / "site")
-    mounts = [
-        *python_mounts(),
-        Mount(site, SITE),
-        Mount(tests_dir.resolve(), TESTS),
-        Mount(warm_hypothesis_storage(), HYPOTHESIS_WARM),
-    ]
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": "/tmp",
-        "PYTHONPATH": SITE,
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONHASHSEED": "0",
-        "PLANEXE_PROPERTY_EXAMPLES": str(property_examples),
-    }
-    nonce = secrets.token_hex(16)
-    argv = ["/bin/sh", "-c", _RUNNER, "sandbox", nonce, sys.executable, HYPOTHESIS_WARM, TESTS]
-    result = sandbox.run(argv, mounts, env, limits, work)
-    return _judge(result, _junit_from(result.output, nonce), limits, sandbox.name)
-
-
-def _junit_from(output: str, nonce: str) -> str | None:
-    """The JUnit report between the nonce markers (the last pair), if the runner got there."""
-    begin, end = f"@@planexe-junit-{nonce}@@", f"@@planexe-junit-end-{nonce}@@"
-    start = output.rfind(begin)
-    stop = output.rfind(end)
-    if start < 0 or stop < start:
-        return None
-    return output[start + len(begin) : stop].strip() or None
-
-
-def _judge(
-    result: SandboxResult, junit: str | None, limits: SandboxLimits, where: str
-) -> GateResult:
-    tests, findings = _read_junit(junit)
-    stopped = None
-    if result.timed_out:
-        stopped = f"stopped after the wall-clock limit of {limits.wall_seconds:.0f} s"
-    elif result.signal_name:
-        stopped = (
-            f"killed by {result.signal_name} (a limit was reached: CPU time "
-            f"{limits.cpu_seconds} s, memory, {limits.max_processes} processes or file size)"
-        )
-    elif result.returncode != 0 and not findings:
-        stopped = f"pytest exited with {result.returncode}"
-    if stopped:
-        tail = " | ".join(result.output.strip().splitlines()[-3:])
-        findings.append(Finding(rule="sandbox", message=f"{stopped}: {tail}"[:500]))
-    passed = result.returncode == 0 and tests > 0 and not findings
-    if passed:
-        summary = f"{tests} tests passed in {where} ({result.duration_s:.2f} s)"
-    elif tests == 0 and not findings:
-        summary = "no tests ran"
-        findings.append(Finding(rule="sandbox", message="the plugin has no tests that ran"))
-    else:
-        summary = f"{len(findings)} problem(s), first: {findings[0].message}"
-    return GateResult(
-        name="contract_tests",
-        passed=passed,
-        summary=summary,
-        findings=findings,
-        duration_s=result.duration_s,
-    )
-
-
-def _read_junit(text: str | None) -> tuple[int, list[Finding]]:
-    if text is None:
-        return 0, []
-    try:
-        root = ElementTree.fromstring(text)
-    except ElementTree.ParseError:
-        return 0, [Finding(rule="sandbox", message="the test report is not valid XML")]
-    tests = 0
-    findings = []
-    for case in root.iter("testcase"):
-        tests += 1
-        for kind in ("failure", "error"):
-            for problem in case.findall(kind):
-                message = (problem.get("message") or problem.text or kind).strip().splitlines()
-                findings.append(Finding(
-                    rule=f"test-{kind}",
-                    message=f"{case.get('name')}: {message[0][:300] if message else kind}",
-                    path=case.get("classname"),
-                ))  # fmt: skip
-    return tests, findings
+    with timed() as took:
+        try:
+            check = ContractCheck(spec)
+            plugin = wheel_plugin(unpack_wheel(wheel, work / "site"), spec.capability)
+        except (UnsupportedSpecError, BuildError) as exc:
+            failed = Finding(rule="harness", message=str(exc))
+            return GateResult.from_findings("contract_tests", [failed], "", 0.0)
+        worker = PluginWorker(plugin, sandbox, limits)
+        harness = _Harness(spec, worker, check)
+        try:
+            harness.describe()
+            harness.golden()
+            harness.properties(property_examples)
+        except (PluginRunError, PluginWorkerError) as exc:
+            harness.fail("test-error", exc.problem)
+        finally:
+            worker.close()
+    if not harness.findings and harness.checks == 0:
+        harness.fail("harness", "no check ran")
+    where = f"{sandbox.name}, {worker.starts} worker start(s)"
+    clean = f"{harness.checks} checks passed, plugin in {where} ({took[0]:.2f} s)"
+    return GateResult.from_findings("contract_tests", harness.findings, clean, took[0])

@@ -32,7 +32,3 @@ class BuildError(SynthesizerError):
 
 class GateFailedError(SynthesizerError):
     """A verification gate rejected the plugin; the report says which and why."""
-
-
-class SandboxUnavailableError(SynthesizerError):
-    """The host cannot provide the isolation the sandbox gate requires."""

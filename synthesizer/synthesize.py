@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from plan_pipeline.capability_names import package_slug
+from plan_pipeline.errors import SandboxUnavailableError
+from plan_pipeline.sandbox import BubblewrapSandbox, Sandbox, SandboxLimits, UnsafeNoSandbox
 from plan_pipeline.spec import PluginSpec
 from plan_pipeline.synthesis import SynthesisMode, SynthesisOutcome, SynthesisRequest
 from synthesizer.audit import DEFAULT_ADVISORIES, dependency_audit_gate
@@ -34,7 +36,6 @@ from synthesizer.errors import (
 )
 from synthesizer.render import PluginNames, render_project, revalidated
 from synthesizer.report import GateResult, TestReport, timed
-from synthesizer.sandbox import BubblewrapSandbox, Sandbox, SandboxLimits, UnsafeNoSandbox
 from synthesizer.static_analysis import static_analysis_gate
 
 Progress = Callable[[str], None]
@@ -184,7 +185,7 @@ def synthesize_plugin(
         shutil.rmtree(work)
     try:
         sandbox = _sandbox(options)
-    except SynthesizerError as exc:
+    except SandboxUnavailableError as exc:
         report.gates.append(GateResult(name="contract_tests", passed=False, summary=str(exc)))
         report.gates.insert(-1, dependency_audit_gate(
             spec.dependencies, osv_url=options.osv_url, advisories=options.advisories))  # fmt: skip
@@ -198,7 +199,7 @@ def synthesize_plugin(
         )
         tests = contract_test_gate(
             artifacts.wheel,
-            project / "tests",
+            spec,
             sandbox,
             work,
             limits=options.limits,

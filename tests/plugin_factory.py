@@ -78,9 +78,11 @@ def install_plugin(site_dir: Path, plugin: PluginSource) -> None:
     info.mkdir()
     (info / "METADATA").write_text(
         f"Metadata-Version: 2.1\nName: {plugin.dist}\nVersion: {plugin.version}\n"
+        "Requires-Dist: pluggy>=1.5\n"
     )
     (info / "entry_points.txt").write_text(plugin.entry_points_txt())
-    (info / "RECORD").write_text("")
+    files = [f"{plugin.module}.py", *(f"{info.name}/{n}" for n in ("METADATA", "RECORD"))]
+    (info / "RECORD").write_text("".join(f"{name},,\n" for name in files))
 
 
 def build_plugin_wheel(project_dir: Path, plugin: PluginSource, out_dir: Path) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -29,10 +28,28 @@ def _unique(tmp_path: Path, stem: str) -> str:
     return f"{stem}_{abs(hash(tmp_path)) % 10**8}"
 
 
-def test_resolving_one_capability_imports_no_other_plugin(tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    marker = tmp_path / "imported.txt"
-    side_effect = f"open({str(marker)!r}, 'a').write(__name__ + '\\n')"
+_LAZY_PROBE = """
+import json, sys
+from plan_pipeline.registry import CapabilityRegistry
+from plan_pipeline.trust import LocalTierPolicy, Tier
+
+class Policy(LocalTierPolicy):
+    in_process_tiers = frozenset({Tier.CORE, Tier.VERIFIED, Tier.GENERATED}) if IN_PROCESS else (
+        LocalTierPolicy.in_process_tiers)
+
+registry = CapabilityRegistry(Policy())
+seen = registry.capabilities()
+loaded = registry.load("lazy.cap_b")
+out = loaded.run({}, {})
+plugins = sorted(m for m in sys.modules
+                 if m.startswith("lazy_") or m.startswith("plan_pipeline.builtins."))
+print(json.dumps({"seen": seen, "out": out, "modules": plugins,
+                  "isolated": loaded.worker is not None}))
+registry.close()
+"""
+
+
+def _install_lazy_plugins(site: Path, side_effect: str) -> None:
     for letter in "abc":
         install_plugin(
             site,
@@ -53,32 +70,40 @@ def test_resolving_one_capability_imports_no_other_plugin(tmp_path: Path) -> Non
             import_side_effect="raise RuntimeError('imported a plugin nobody asked for')",
         ),
     )
-    probe = textwrap.dedent(
-        """
-        import json, sys
-        from plan_pipeline.registry import CapabilityRegistry
-        registry = CapabilityRegistry()
-        seen = registry.capabilities()
-        out = registry.load("lazy.cap_b").run({}, {})
-        plugins = sorted(m for m in sys.modules
-                         if m.startswith("lazy_") or m.startswith("plan_pipeline.builtins."))
-        print(json.dumps({"seen": seen, "out": out, "modules": plugins}))
-        """
-    )
+
+
+def _lazy_probe(site: Path, in_process: bool) -> dict[str, object]:
     proc = subprocess.run(
-        [sys.executable, "-c", probe],
+        [sys.executable, "-c", f"IN_PROCESS = {in_process}\n{_LAZY_PROBE}"],
         capture_output=True,
         text=True,
         check=True,
         env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
     )
-    result = json.loads(proc.stdout)
+    result: dict[str, object] = json.loads(proc.stdout)
     assert {"lazy.cap_a", "lazy.cap_b", "lazy.cap_c", "lazy.poison", "wbs.build"} <= set(
-        result["seen"]
+        result["seen"]  # type: ignore[arg-type]
     )
     assert result["out"] == {"ok": True}
+    return result
+
+
+def test_resolving_one_capability_imports_no_other_plugin(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    marker = tmp_path / "imported.txt"
+    _install_lazy_plugins(site, f"open({str(marker)!r}, 'a').write(__name__ + '\\n')")
+    result = _lazy_probe(site, in_process=True)
     assert result["modules"] == ["lazy_b"]
+    assert result["isolated"] is False
     assert marker.read_text() == "lazy_b\n"
+
+
+def test_an_isolated_plugin_is_never_imported_by_the_pipeline(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    _install_lazy_plugins(site, "")
+    result = _lazy_probe(site, in_process=False)
+    assert result["modules"] == []
+    assert result["isolated"] is True
 
 
 def test_conflict_is_resolved_by_version_and_reported(site: Path, tmp_path: Path) -> None:
@@ -161,7 +186,7 @@ def test_plugin_that_fails_to_import_is_a_clear_error(site: Path, tmp_path: Path
             import_side_effect="raise ImportError('no numpy here')",
         ),
     )
-    with pytest.raises(PluginLoadError, match=r"cannot import plugin boom 1.0.0 .*no numpy here"):
+    with pytest.raises(PluginLoadError, match=r"cannot load plugin boom 1.0.0 .*no numpy here"):
         CapabilityRegistry().load("boom.thing")
 
 

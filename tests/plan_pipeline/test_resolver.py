@@ -65,7 +65,8 @@ class Synth:
         info = folder / "shout_plugin-1.0.0.dist-info"
         info.mkdir()
         meta = "Metadata-Version: 2.1\\nName: shout-plugin\\nVersion: 1.0.0\\n"
-        (info / "METADATA").write_text(meta)
+        (info / "METADATA").write_text(meta + "Requires-Dist: pluggy\\n")
+        (info / "RECORD").write_text("shout_plugin.py,,\\n")
         (info / "entry_points.txt").write_text("[planexe.plugins]\\ntext.shout = shout_plugin\\n")
         return SynthesisOutcome(capability=spec.capability, installed_into=folder)
 '''

@@ -1,4 +1,4 @@
-# expect: dynamic-attribute
+# expect: dynamic-code
 import math
 
 

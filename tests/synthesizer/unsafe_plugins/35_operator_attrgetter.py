@@ -1,4 +1,4 @@
-# expect: import
+# expect: module-attribute
 import operator
 
 

@@ -1,0 +1,295 @@
+"""Sandboxed plugin workers: untrusted plugin code runs in its own isolated process.
+
+A ``PluginWorker`` starts ``worker_main.py`` in the sandbox with nothing but the Python
+installation, ``pluggy``, the plugin's own packages and those of its requirements mounted
+read-only, and talks to it in JSON lines over its standard input and output. It stays warm:
+a stage that calls the plugin many times pays the start-up once.
+
+Nothing the worker says is trusted. Every answer must arrive within the time limit, carry the
+identifier of the request, stay under a size limit and be plain JSON; anything else kills the
+worker (and everything it started) and raises ``PluginWorkerError``; an exception the plugin
+raised comes back as ``PluginRunError``. The callers validate the
+result itself (schemas, constraints) outside the worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata as metadata
+import json
+import os
+import select
+import subprocess
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from plan_pipeline.errors import PluginRunError, PluginWorkerError
+from plan_pipeline.sandbox import (
+    Mount,
+    Sandbox,
+    SandboxLimits,
+    SandboxProcess,
+    interpreter,
+    interpreter_mounts,
+    signal_name,
+)
+
+WORKER_MAIN = Path(__file__).with_name("worker_main.py")
+HOOKSPECS = Path(__file__).with_name("hookspecs.py")
+_MAIN_IN_SANDBOX = "/sandbox/worker_main.py"
+_HOOKSPECS_IN_SANDBOX = "/sandbox/hookspecs.py"
+_LIB_IN_SANDBOX = "/sandbox/lib"
+_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LC_ALL": "C.UTF-8"}
+_SKIPPED_SUFFIXES = (".dist-info", ".data", ".pth", ".egg-info")
+MAX_ANSWER_BYTES = 64 * 1024**2
+
+
+@dataclass(frozen=True)
+class WorkerPlugin:
+    """What a worker loads: an entry point's target and the package folders it needs."""
+
+    label: str
+    """How errors name the plugin (distribution and version)."""
+    target: str
+    """``module`` or ``module:attribute``, as in the entry point."""
+    packages: tuple[Path, ...]
+    """Top-level packages and modules of the plugin and of everything it requires."""
+
+    @classmethod
+    def from_distribution(cls, dist: metadata.Distribution, target: str) -> WorkerPlugin:
+        label = f"{dist.metadata['Name']} {dist.version}"
+        return cls(label, target, tuple(distribution_packages(dist, label)))
+
+
+def distribution_packages(dist: metadata.Distribution, label: str) -> list[Path]:
+    """The top-level packages and modules of ``dist`` and, recursively, of its requirements
+    (found in the running environment), from their installed file lists."""
+    found: dict[str, Path] = {}
+    seen: set[str] = set()
+
+    def visit(current: metadata.Distribution) -> None:
+        name = canonicalize_name(current.metadata["Name"] or "")
+        if name in seen:
+            return
+        seen.add(name)
+        files = current.files
+        if files is None:
+            raise PluginWorkerError(
+                f"cannot isolate plugin {label}: the installed files of {name} are not listed "
+                "(no RECORD)",
+                "Reinstall it with pip or uv",
+            )
+        for file in files:
+            top = file.parts[0] if file.parts else ""
+            if not top or top in ("..", "__pycache__") or top.endswith(_SKIPPED_SUFFIXES):
+                continue
+            found.setdefault(top, Path(str(current.locate_file(top))))
+        for requirement in _requirements(current):
+            try:
+                visit(metadata.distribution(requirement))
+            except metadata.PackageNotFoundError:
+                raise PluginWorkerError(
+                    f"plugin {label} requires {requirement}, which is not installed",
+                    f"Install {requirement} or uninstall the plugin",
+                ) from None
+
+    visit(dist)
+    return list(found.values())
+
+
+def _requirements(dist: metadata.Distribution) -> Iterable[str]:
+    for line in dist.requires or []:
+        with contextlib.suppress(InvalidRequirement):
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                yield requirement.name
+
+
+class PluginWorker:
+    """One plugin in a warm sandboxed process; ``call`` sends a hook call and returns its result."""
+
+    def __init__(
+        self,
+        plugin: WorkerPlugin,
+        sandbox: Sandbox,
+        limits: SandboxLimits | None = None,
+        *,
+        network: bool = False,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+    ) -> None:
+        self.plugin = plugin
+        self.sandbox = sandbox
+        self.limits = limits or SandboxLimits()
+        self.network = network
+        self.max_answer_bytes = max_answer_bytes
+        self.starts = 0
+        self._process: SandboxProcess | None = None
+        self._buffer = b""
+        self._next_id = 0
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def _command(self) -> tuple[list[str], list[Mount]]:
+        python = [interpreter(), "-I", "-S", "-B"]
+        if not self.sandbox.isolated:
+            paths = sorted({str(p.parent) for p in self.plugin.packages})
+            return [*python, str(WORKER_MAIN), str(HOOKSPECS), self.plugin.target, *paths], []
+        mounts = [
+            *interpreter_mounts(),
+            Mount(WORKER_MAIN, _MAIN_IN_SANDBOX),
+            Mount(HOOKSPECS, _HOOKSPECS_IN_SANDBOX),
+            *(Mount(p, f"{_LIB_IN_SANDBOX}/{p.name}") for p in self.plugin.packages),
+        ]
+        argv = [_MAIN_IN_SANDBOX, _HOOKSPECS_IN_SANDBOX, self.plugin.target, _LIB_IN_SANDBOX]
+        return [*python, *argv], mounts
+
+    def start(self) -> None:
+        """Start the worker (if it is not running) and wait until the plugin is imported."""
+        if self._process is not None:
+            return
+        argv, mounts = self._command()
+        self._process = self.sandbox.spawn(argv, mounts, _ENV, self.limits, network=self.network)
+        self.starts += 1
+        self._buffer, self._next_id = b"", 0
+        ready = self._receive(0, "start")
+        if not ready.get("ok"):
+            self._fail(f"could not load the plugin: {ready.get('error')}", kill=True)
+
+    def close(self) -> None:
+        """Stop the worker and everything it started."""
+        if self._process is not None:
+            process, self._process = self._process, None
+            process.kill()
+
+    def __enter__(self) -> PluginWorker:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- calls -------------------------------------------------------------------------------
+
+    def call(self, hook: str, **kwargs: Any) -> Any:
+        """Call ``hook`` of the plugin in the worker; its result, checked to be plain JSON."""
+        self.start()
+        self._next_id += 1
+        ident = self._next_id
+        request = json.dumps({"id": ident, "hook": hook, "kwargs": kwargs}, allow_nan=False)
+        self._send((request + "\n").encode("utf-8"), hook)
+        answer = self._receive(ident, hook)
+        if not answer.get("ok"):
+            raise PluginRunError(
+                f"plugin {self.plugin.label} failed: {str(answer.get('error'))[:500]}",
+                "Fix the inputs or the plugin",
+            )
+        return answer.get("result")
+
+    def describe(self, capability: str) -> Any:
+        return self.call("planexe_describe", capability=capability)
+
+    def run(self, capability: str, inputs: dict[str, Any], context: dict[str, Any]) -> Any:
+        return self.call("planexe_run", capability=capability, inputs=inputs, context=context)
+
+    # -- the pipes ---------------------------------------------------------------------------
+
+    def _alive(self) -> SandboxProcess:
+        if self._process is None:
+            raise PluginWorkerError(f"the worker of plugin {self.plugin.label} is not running")
+        return self._process
+
+    def _send(self, data: bytes, what: str) -> None:
+        process = self._alive()
+        assert process.popen.stdin is not None
+        fd = process.popen.stdin.fileno()
+        os.set_blocking(fd, False)
+        deadline = time.monotonic() + self.limits.wall_seconds
+        view = memoryview(data)
+        while view:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._timeout(what)
+            _, writable, _ = select.select([], [fd], [], remaining)
+            if not writable:
+                continue
+            try:
+                written = os.write(fd, view)
+            except BlockingIOError:
+                continue
+            except OSError:
+                self._fail(f"stopped while {what} was sent to it", kill=True, exited=True)
+            view = view[written:]
+
+    def _receive(self, ident: int, what: str) -> dict[str, Any]:
+        process = self._alive()
+        assert process.popen.stdout is not None
+        fd = process.popen.stdout.fileno()
+        deadline = time.monotonic() + self.limits.wall_seconds
+        while b"\n" not in self._buffer:
+            if len(self._buffer) > self.max_answer_bytes:
+                limit = self.max_answer_bytes // 1024**2
+                self._fail(f"its answer to {what} is larger than {limit} MiB", kill=True)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._timeout(what)
+            readable, _, _ = select.select([fd], [], [], remaining)
+            if not readable:
+                continue
+            chunk = os.read(fd, 1024 * 1024)
+            if not chunk:
+                self._fail(f"stopped before it answered {what}", kill=True, exited=True)
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        if len(line) > self.max_answer_bytes:
+            limit = self.max_answer_bytes // 1024**2
+            self._fail(f"its answer to {what} is larger than {limit} MiB", kill=True)
+        try:
+            answer = json.loads(line, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError) as exc:
+            self._fail(f"its answer to {what} is not plain JSON ({exc})"[:300], kill=True)
+        if not isinstance(answer, dict) or answer.get("id") != ident:
+            self._fail(f"its answer to {what} does not answer that request", kill=True)
+        return answer
+
+    def _timeout(self, what: str) -> NoReturn:
+        self._fail(
+            f"did not answer {what} within {self.limits.wall_seconds:g} s and was stopped",
+            kill=True,
+        )
+
+    def _fail(self, problem: str, *, kill: bool, exited: bool = False) -> NoReturn:
+        """Stop the worker (when ``kill``) and raise; ``exited``: it stopped by itself, so its
+        exit status and last error line are worth telling."""
+        process = self._process
+        detail = ""
+        if process is not None and kill:
+            self._process = None
+            if exited:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.popen.wait(timeout=1)
+            returncode = process.popen.poll()
+            process.kill()
+            if exited and returncode is not None:
+                signame = signal_name(returncode)
+                detail = (
+                    f" (killed by {signame}: a limit was reached: {self.limits.describe()})"
+                    if signame
+                    else f" (exit code {returncode})"
+                )
+                tail = process.stderr_tail().strip().splitlines()
+                if tail:
+                    detail += f": {tail[-1][:300]}"
+        raise PluginWorkerError(
+            f"plugin {self.plugin.label}: its sandboxed worker {problem}{detail}",
+            "Fix the plugin or its inputs; outputs written before are kept",
+        )
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not plain JSON")

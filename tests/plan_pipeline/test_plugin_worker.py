@@ -1,0 +1,348 @@
+"""The isolated plugin runtime: a generated plugin runs in a sandboxed worker, where hostile
+code finds nothing to read, reach or signal, and every failure is a clear error.
+
+The hostile plugins here never went through static analysis (they are installed directly,
+as a consumer gets any plugin): the containment must hold on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub_index.home import init_home
+from plan_pipeline.errors import PluginLoadError, PluginRunError, PluginWorkerError
+from plan_pipeline.registry import CapabilityRegistry, LoadedCapability
+from plan_pipeline.sandbox import SandboxLimits
+from plan_pipeline.trust import LocalTierPolicy, Tier
+from tests.conftest import CliRunner
+from tests.plugin_factory import PluginSource, install_plugin
+
+SECRET = "s3cret-hub-token-4f1e"
+LIMITS = SandboxLimits(cpu_seconds=5, wall_seconds=10, max_processes=16)
+
+_HOSTILE = """
+import json, os, signal, socket, sys
+
+def attempt(inputs):
+    what = inputs["what"]
+    if what == "probe":
+        return {"pid": os.getpid(), "pidns": os.readlink("/proc/self/ns/pid"),
+                "uid": os.getuid()}
+    if what == "read":
+        with open(inputs["path"], "rb") as f:
+            return {"stolen": f.read().decode("utf-8", "replace")}
+    if what == "environ":
+        return {"environ": dict(os.environ)}
+    if what == "proc":
+        seen = {}
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                for part in ("environ", "cmdline"):
+                    try:
+                        with open(f"/proc/{pid}/{part}", "rb") as f:
+                            seen[f"{pid}/{part}"] = f.read().decode("utf-8", "replace")
+                    except OSError as exc:
+                        seen[f"{pid}/{part}"] = f"refused: {exc}"
+        return {"proc": seen}
+    if what == "connect":
+        socket.create_connection(("127.0.0.1", inputs["port"]), timeout=3).sendall(b"stolen")
+        return {"connected": True}
+    if what == "kill":
+        os.kill(inputs["pid"], signal.SIGKILL)
+        return {"killed": True}
+    if what == "write":
+        with open(inputs["path"], "w") as f:
+            f.write("planted")
+        return {"wrote": True}
+    if what == "crash":
+        os._exit(3)
+    if what == "spin":
+        while True:
+            pass
+    if what == "allocate":
+        return {"size": len(bytearray(4 * 1024**3))}
+    if what == "fork":
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                pass
+    if what == "print":
+        print('{"id": 99, "ok": true, "result": {"forged": true}}', flush=True)
+        return {"printed": True}
+    return {"echo": inputs}
+"""
+
+
+class _Tiers(LocalTierPolicy):
+    """The local policy, with chosen distributions ranked ``core``."""
+
+    def __init__(self, core: set[str] | None = None) -> None:
+        self.core = core or set()
+
+    def tier_of(self, dist_name: str, version: str) -> Tier:
+        return Tier.CORE if dist_name in self.core else super().tier_of(dist_name, version)
+
+
+@pytest.fixture
+def hostile_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    site = tmp_path / "site"
+    module = f"hostile_{abs(hash(tmp_path)) % 10**8}"
+    install_plugin(
+        site,
+        PluginSource(
+            "hostile-plugin",
+            module,
+            {"probe.attack": "attempt(inputs)"},
+            import_side_effect=_HOSTILE,
+        ),
+    )
+    monkeypatch.syspath_prepend(str(site))
+    return site
+
+
+@pytest.fixture
+def isolated(hostile_site: Path) -> Iterator[LoadedCapability]:
+    registry = CapabilityRegistry(limits=LIMITS)
+    loaded = registry.load("probe.attack")
+    yield loaded
+    registry.close()
+
+
+def _run(loaded: LoadedCapability, **inputs: Any) -> Any:
+    return loaded.run(inputs, {"run_id": "t", "stage": "attack"})
+
+
+def test_a_generated_plugin_runs_in_a_worker_and_a_core_plugin_in_process(
+    hostile_site: Path,
+) -> None:
+    host_ns = os.readlink("/proc/self/ns/pid")
+    registry = CapabilityRegistry()
+    try:
+        loaded = registry.load("probe.attack")
+        assert loaded.worker is not None
+        probe = _run(loaded, what="probe")
+        assert probe["pid"] != os.getpid()
+        assert probe["pidns"] != host_ns
+        assert probe["uid"] == 65534
+    finally:
+        registry.close()
+    core = CapabilityRegistry(_Tiers(core={"hostile-plugin"}))
+    loaded = core.load("probe.attack")
+    assert loaded.worker is None
+    assert _run(loaded, what="probe") == {
+        "pid": os.getpid(),
+        "pidns": host_ns,
+        "uid": os.getuid(),
+    }
+
+
+def test_the_worker_stays_warm_across_calls(isolated: LoadedCapability) -> None:
+    first = _run(isolated, what="probe")["pid"]
+    for number in range(5):
+        assert _run(isolated, what="echo", n=number) == {"echo": {"what": "echo", "n": number}}
+    assert _run(isolated, what="probe")["pid"] == first
+    assert isolated.worker is not None and isolated.worker.starts == 1
+
+
+def test_a_host_file_and_the_hub_key_cannot_be_read(
+    isolated: LoadedCapability, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text(SECRET)
+    home = init_home(tmp_path / "hub")
+    for path in (secret, home.signing_key, home.credentials_file, Path("/etc/shadow")):
+        assert path.exists()
+        with pytest.raises(PluginRunError, match="FileNotFoundError"):
+            _run(isolated, what="read", path=str(path))
+
+
+def test_no_host_environment_variable_is_visible(
+    isolated: LoadedCapability, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLANEXE_HUB_TOKEN", SECRET)
+    isolated.worker.close()  # type: ignore[union-attr]  # restart with the secret set
+    environ = _run(isolated, what="environ")["environ"]
+    assert set(environ) <= {"PATH", "HOME", "LC_ALL", "PWD"}
+    assert environ.get("PWD", "/tmp") == "/tmp"
+    assert SECRET not in json.dumps(environ)
+
+
+def test_no_process_environment_or_command_line_leaks(
+    isolated: LoadedCapability, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLANEXE_HUB_TOKEN", SECRET)
+    isolated.worker.close()  # type: ignore[union-attr]
+    seen = _run(isolated, what="proc")["proc"]
+    assert "1/environ" in seen  # the sandbox's own init, which the review read
+    assert len([k for k in seen if k.endswith("/cmdline")]) <= 3  # only the sandbox's processes
+    assert not [k for k, text in seen.items() if SECRET in text or "PLANEXE" in text], seen
+
+
+def test_no_network_even_to_loopback(isolated: LoadedCapability) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    accepted: list[object] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept())
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(PluginRunError, match=r"OSError|ConnectionRefused|unreachable"):
+            _run(isolated, what="connect", port=server.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+    assert accepted == []
+
+
+def test_a_host_process_cannot_be_signalled(isolated: LoadedCapability) -> None:
+    victim = subprocess.Popen(["sleep", "30"])
+    try:
+        with pytest.raises(PluginRunError, match="ProcessLookupError"):
+            _run(isolated, what="kill", pid=victim.pid)
+        assert victim.poll() is None
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+def test_nothing_on_the_host_is_writable(isolated: LoadedCapability, hostile_site: Path) -> None:
+    for path in (hostile_site / "planted.py", Path("/usr/planted")):
+        with pytest.raises(PluginRunError, match=r"OSError|Read-only|FileNotFound|Permission"):
+            _run(isolated, what="write", path=str(path))
+        assert not path.exists()
+    assert _run(isolated, what="write", path="/tmp/private.txt") == {"wrote": True}
+
+
+def test_prints_cannot_forge_an_answer(isolated: LoadedCapability) -> None:
+    assert _run(isolated, what="print") == {"printed": True}
+    assert _run(isolated, what="echo") == {"echo": {"what": "echo"}}
+
+
+@pytest.mark.parametrize(
+    ("what", "expected"),
+    [
+        ("crash", r"stopped before it answered planexe_run \(exit code 3\)"),
+        ("spin", r"did not answer planexe_run within 10 s|killed by SIGKILL|SIGXCPU"),
+        ("allocate", r"MemoryError"),
+        ("fork", r"did not answer|killed by|stopped before"),
+    ],
+)
+def test_a_crash_hang_or_limit_is_a_clear_error_and_the_next_call_works(
+    isolated: LoadedCapability, what: str, expected: str
+) -> None:
+    with pytest.raises((PluginRunError, PluginWorkerError), match=expected) as raised:
+        _run(isolated, what=what)
+    assert "\n" not in str(raised.value)
+    assert _run(isolated, what="echo") == {"echo": {"what": "echo"}}
+    assert not _sandboxed_processes_of(isolated)
+
+
+def _sandboxed_processes_of(loaded: LoadedCapability) -> list[int]:
+    """Host processes still running the hostile plugin's worker, other than the current one."""
+    current = loaded.worker._process.pid if loaded.worker and loaded.worker._process else None
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != current:
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"/sandbox/worker_main.py" in cmdline and b"hostile_" in cmdline:
+                found.append(int(entry))
+    return [pid for pid in found if not _is_descendant(pid, current)]
+
+
+def _is_descendant(pid: int, ancestor: int | None) -> bool:
+    while ancestor is not None and pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return False
+
+
+def test_an_import_error_is_a_load_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "site"
+    install_plugin(
+        site,
+        PluginSource(
+            "broken-plugin",
+            f"broken_{abs(hash(tmp_path)) % 10**8}",
+            {"probe.broken": "{}"},
+            import_side_effect="import os; os.kill(os.getpid(), 9)",
+        ),
+    )
+    monkeypatch.syspath_prepend(str(site))
+    with pytest.raises(PluginLoadError, match=r"broken-plugin 1.0.0 .*stopped before .*SIGKILL"):
+        CapabilityRegistry(limits=LIMITS).load("probe.broken")
+
+
+def test_a_crashing_plugin_fails_its_stage_and_keeps_earlier_outputs(
+    tmp_path: Path, run_cli: CliRunner, hostile_site: Path
+) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "name: attack\n"
+        "stages:\n"
+        "  - {name: first, capability: probe.attack, inputs: {what: {value: probe}}}\n"
+        "  - name: second\n"
+        "    capability: probe.attack\n"
+        "    inputs: {what: {value: crash}, after: {stage: first}}\n"
+    )
+    run_dir = tmp_path / "run"
+    result = run_cli("run", plan, "--run-dir", run_dir, extra_path=[hostile_site])
+    assert result.code == 1, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert "stage 'second'" in line and "hostile-plugin 1.0.0" in line
+    assert "stopped before it answered" in line
+    assert "runs in a sandboxed plugin worker" in result.stdout
+    first = json.loads((run_dir / "001-first.json").read_text())
+    assert first["pid"] != os.getpid() and first["uid"] == 65534
+    assert not (run_dir / "002-second.json").exists()
+
+
+def test_sigterm_of_the_host_leaves_no_worker(hostile_site: Path, tmp_path: Path) -> None:
+    probe = (
+        "from plan_pipeline.registry import CapabilityRegistry\n"
+        "loaded = CapabilityRegistry().load('probe.attack')\n"
+        "print(loaded.worker._process.pid, flush=True)\n"
+        "import time; time.sleep(60)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(hostile_site)}
+    host = subprocess.Popen(
+        [os.sys.executable, "-c", probe], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert host.stdout is not None
+    worker_pid = int(host.stdout.readline())
+    host.send_signal(signal.SIGKILL)
+    host.wait()
+    for _ in range(100):
+        if not Path(f"/proc/{worker_pid}").exists():
+            break
+        threading.Event().wait(0.05)
+    assert not Path(f"/proc/{worker_pid}").exists()

@@ -1,0 +1,159 @@
+"""The contract-test gate: the verdict comes from the harness, never from the plugin.
+
+Each hostile plugin here is rendered and built as the synthesizer would, with static analysis
+left out (the test-only path: ``contract_test_gate`` is called directly), so only the sandbox
+and the harness stand between it and a pass.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from plan_pipeline.sandbox import BubblewrapSandbox, SandboxLimits, UnsafeNoSandbox
+from plan_pipeline.spec import PluginSpec
+from synthesizer.build import build_project
+from synthesizer.codegen import GeneratedLogic
+from synthesizer.contract_tests import contract_test_gate
+from synthesizer.render import render_project
+from synthesizer.rules_codegen import RulesCodeGenerator
+
+LIMITS = SandboxLimits(cpu_seconds=5, wall_seconds=10, max_processes=16)
+
+_CORRECT = RulesCodeGenerator()
+
+
+def _wheel(spec: PluginSpec, tmp_path: Path, logic: str | None = None) -> Path:
+    generated = (
+        _CORRECT.generate(spec)
+        if logic is None
+        else GeneratedLogic(generator="hostile", source=textwrap.dedent(logic))
+    )
+    project = render_project(spec, generated, tmp_path / "src")
+    return build_project(project, tmp_path / "dist").wheel
+
+
+def _gate(spec: PluginSpec, wheel: Path, tmp_path: Path, sandbox: object = None):  # type: ignore[no-untyped-def]
+    return contract_test_gate(
+        wheel,
+        spec,
+        sandbox or BubblewrapSandbox.detect(),  # type: ignore[arg-type]
+        tmp_path / "work",
+        limits=LIMITS,
+        property_examples=20,
+    )
+
+
+def test_a_correct_plugin_passes(risk_spec: PluginSpec, tmp_path: Path) -> None:
+    gate = _gate(risk_spec, _wheel(risk_spec, tmp_path), tmp_path)
+    assert gate.passed, gate.findings
+    checks = 1 + len(risk_spec.examples) + 20
+    assert gate.summary.startswith(f"{checks} checks passed, plugin in bubblewrap, 1 worker")
+
+
+def test_the_unsafe_runner_says_so(risk_spec: PluginSpec, tmp_path: Path) -> None:
+    gate = _gate(risk_spec, _wheel(risk_spec, tmp_path), tmp_path, UnsafeNoSandbox())
+    assert gate.passed, gate.findings
+    assert "unsafe-none" in gate.summary
+
+
+def test_a_wrong_result_fails_with_the_example_named(risk_spec: PluginSpec, tmp_path: Path) -> None:
+    logic = """
+        def compute(input):
+            return {"risks": [], "high_count": 0}
+    """
+    gate = _gate(risk_spec, _wheel(risk_spec, tmp_path, logic), tmp_path)
+    assert not gate.passed
+    assert gate.findings[0].message.startswith("example 1")
+
+
+_FORGERIES = {
+    "prints fake answers and markers": """
+        import sys
+        def compute(input):
+            for n in range(200):
+                print('{"id": %d, "ok": true, "result": {"risks": [], "high_count": 0}}' % n)
+            print("@@planexe-junit-0@@<testsuite tests='1'/>@@planexe-junit-end-0@@")
+            sys.stdout.flush()
+            return {"wrong": True}
+    """,
+    "writes a passing report": """
+        import pathlib
+        REPORT = '<testsuites><testsuite tests="1"><testcase name="ok"/></testsuite></testsuites>'
+        def compute(input):
+            for folder in ("/tmp", "/sandbox", "/sandbox/site", "."):
+                try:
+                    pathlib.Path(folder, "junit.xml").write_text(REPORT)
+                except OSError:
+                    pass
+            return {"wrong": True}
+    """,
+    "exits 0 in the middle of its tests": """
+        import os
+        def compute(input):
+            os._exit(0)
+    """,
+    "exits 0 when imported": """
+        import os
+        os._exit(0)
+        def compute(input):
+            return {}
+    """,
+    "raises SystemExit(0)": """
+        def compute(input):
+            raise SystemExit(0)
+    """,
+    "answers through the protocol's descriptor": """
+        import json, os
+        def compute(input):
+            forged = b'{"id": 2, "ok": true, "result": {"risks": [], "high_count": 0}}'
+            for fd in range(3, 20):
+                try:
+                    os.write(fd, forged + b"\\n")
+                except OSError:
+                    pass
+            return {"wrong": True}
+    """,
+}
+
+
+@pytest.mark.parametrize("logic", list(_FORGERIES.values()), ids=list(_FORGERIES))
+def test_a_forged_verdict_fails(risk_spec: PluginSpec, tmp_path: Path, logic: str) -> None:
+    gate = _gate(risk_spec, _wheel(risk_spec, tmp_path, logic), tmp_path)
+    assert not gate.passed, gate.summary
+    assert gate.findings
+
+
+def test_a_hostile_plugin_cannot_read_the_host_during_the_gate(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("hub signing key")
+    logic = f"""
+        def compute(input):
+            with open({str(secret)!r}) as f:
+                return {{"stolen": f.read()}}
+    """
+    gate = _gate(risk_spec, _wheel(risk_spec, tmp_path, logic), tmp_path)
+    assert not gate.passed
+    assert "FileNotFoundError" in gate.findings[0].message
+
+
+@pytest.mark.parametrize(
+    ("logic", "expected"),
+    [
+        ("def compute(input):\n    while True:\n        pass\n", "did not answer|SIGKILL"),
+        ("def compute(input):\n    return {'x': bytearray(4 * 1024**3)}\n", "MemoryError"),
+    ],
+    ids=["endless loop", "4 GiB"],
+)
+def test_limits_end_the_gate_in_bounded_time(
+    risk_spec: PluginSpec, tmp_path: Path, logic: str, expected: str
+) -> None:
+    gate = _gate(risk_spec, _wheel(risk_spec, tmp_path, logic), tmp_path)
+    assert not gate.passed
+    assert re.search(expected, gate.findings[0].message)
+    assert gate.duration_s < 3 * LIMITS.wall_seconds

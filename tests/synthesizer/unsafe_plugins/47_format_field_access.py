@@ -1,0 +1,3 @@
+# expect: format
+def compute(input):
+    return {"leak": "{0.keys}".format(input)}

@@ -1,0 +1,3 @@
+# expect: filesystem
+def compute(input, path=None):
+    return {"key": (path or input["path"]).read_text()}

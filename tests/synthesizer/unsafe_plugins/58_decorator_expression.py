@@ -1,0 +1,4 @@
+# expect: decorator
+@(lambda f: f)
+def compute(input):
+    return {}

@@ -1,0 +1,6 @@
+# expect: module-value
+import json
+
+
+def compute(input, codec=json):
+    return {"v": codec.decoder}

@@ -1,0 +1,3 @@
+# expect: dunder
+def compute(input):
+    return dict(__class__=1)
