@@ -271,5 +271,5 @@ def contract_test_gate(
     if not harness.findings and harness.checks == 0:
         harness.fail("harness", "no check ran")
     where = f"{sandbox.name}, {worker.starts} worker start(s)"
-    clean = f"{harness.checks} checks passed, plugin in {where} ({took[0]:.2f} s)"
+    clean = f"{harness.checks} checks passed, plugin in {where}"
     return GateResult.from_findings("contract_tests", harness.findings, clean, took[0])

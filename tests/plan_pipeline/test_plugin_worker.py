@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -324,6 +325,72 @@ def test_a_crashing_plugin_fails_its_stage_and_keeps_earlier_outputs(
     first = json.loads((run_dir / "001-first.json").read_text())
     assert first["pid"] != os.getpid() and first["uid"] == 65534
     assert not (run_dir / "002-second.json").exists()
+
+
+def test_every_attempt_fails_its_own_stage_in_a_pipeline_run(
+    tmp_path: Path, run_cli: CliRunner, hostile_site: Path
+) -> None:
+    home = init_home(tmp_path / "hub")
+    victim = subprocess.Popen(["sleep", "30"])
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    attempts = {
+        "key": {"what": "read", "path": str(home.signing_key)},
+        "host_file": {"what": "read", "path": str(home.credentials_file)},
+        "proc_environ": {"what": "read", "path": f"/proc/{os.getpid()}/environ"},
+        "socket": {"what": "connect", "port": server.getsockname()[1]},
+        "signal": {"what": "kill", "pid": victim.pid},
+        "environment": {"what": "environ"},
+    }
+    stages = "".join(
+        f"  - name: {name}\n    capability: probe.attack\n    inputs:\n"
+        + "".join(f"      {key}: {{value: {json.dumps(value)}}}\n" for key, value in inputs.items())
+        for name, inputs in attempts.items()
+    )
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"name: attack\nstages:\n{stages}")
+    run_dir = tmp_path / "run"
+    try:
+        result = run_cli(
+            "run", plan, "--run-dir", run_dir, extra_path=[hostile_site],
+            env={"PLANEXE_HUB_TOKEN": SECRET},
+        )  # fmt: skip
+        assert victim.poll() is None
+    finally:
+        victim.kill()
+        victim.wait()
+        server.close()
+    assert result.code == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    for name, expected in [
+        ("key", "FileNotFoundError"),
+        ("host_file", "FileNotFoundError"),
+        ("proc_environ", "FileNotFoundError"),
+        ("socket", "OSError|ConnectionRefusedError"),
+        ("signal", "ProcessLookupError"),
+    ]:
+        (line,) = [e for e in errors if f"stage '{name}'" in e]
+        assert re.search(expected, line), line
+        assert not (run_dir / f"00{list(attempts).index(name) + 1}-{name}.json").exists()
+    environment = json.loads((run_dir / "006-environment.json").read_text())["environ"]
+    assert SECRET not in json.dumps(environment)
+
+
+def test_the_network_is_shared_only_when_granted(hostile_site: Path) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    registry = CapabilityRegistry(limits=LIMITS)
+    try:
+        granted = registry.load("probe.attack", network=True)
+        assert _run(granted, what="connect", port=server.getsockname()[1]) == {"connected": True}
+        assert server.accept()[0].recv(16) == b"stolen"
+        with pytest.raises(PluginRunError, match=r"OSError|unreachable|refused"):
+            _run(registry.load("probe.attack"), what="connect", port=server.getsockname()[1])
+    finally:
+        registry.close()
+        server.close()
 
 
 def test_sigterm_of_the_host_leaves_no_worker(hostile_site: Path, tmp_path: Path) -> None:
