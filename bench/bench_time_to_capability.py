@@ -4,8 +4,9 @@ another (cookiecutter, python -m build, pytest, bandit, pip-audit, pip install) 
 
 Ours: each measurement is a fresh process that has run the plan's upstream stages, then times
 the missing stage from the miss (inside ``run_stage``: resolve misses, synthesizer imported,
-spec drafted, plugin generated, rendered, checked, built, tested in the sandbox, audited,
-installed for the run) to its output written.
+spec drafted, plugin generated, rendered, checked, built, contract-tested by the harness with
+the plugin in a sandboxed worker, audited, installed for the run, run in a worker) to its
+output written.
 
 Baseline: the same plugin (same rendered context, via cookiecutter's replay file) taken
 through the standard tools as a maintainer would run them, with their defaults: an isolated

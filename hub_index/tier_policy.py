@@ -7,9 +7,11 @@ know keeps the local default (built-ins ``core``, anything else ``generated``).
 
 from __future__ import annotations
 
+from packaging.utils import canonicalize_name
+
 from hub_index.client import PluginHubClient
 from hub_index.records import PluginRecord, PluginStatus
-from plan_pipeline.trust import LocalTierPolicy, Tier
+from plan_pipeline.trust import BUILTIN_DISTRIBUTION, LocalTierPolicy, Tier
 
 
 class HubTierPolicy:
@@ -27,6 +29,8 @@ class HubTierPolicy:
         return self._records[key]
 
     def tier_of(self, dist_name: str, version: str) -> Tier:
+        if canonicalize_name(dist_name) == BUILTIN_DISTRIBUTION:
+            return self._local.tier_of(dist_name, version)  # never the hub's to say
         record = self.record_of(dist_name, version)
         if record is None:
             return self._local.tier_of(dist_name, version)

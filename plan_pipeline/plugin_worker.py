@@ -159,7 +159,9 @@ class PluginWorker:
         self._buffer, self._next_id = b"", 0
         ready = self._receive(0, "start")
         if not ready.get("ok"):
-            self._fail(f"could not load the plugin: {ready.get('error')}", kill=True)
+            self._fail(
+                f"could not load the plugin: {printable(str(ready.get('error')))}", kill=True
+            )
 
     def close(self) -> None:
         """Stop the worker and everything it started."""
@@ -186,7 +188,7 @@ class PluginWorker:
         answer = self._receive(ident, hook)
         if not answer.get("ok"):
             raise PluginRunError(
-                f"plugin {self.plugin.label} failed: {str(answer.get('error'))[:500]}",
+                f"plugin {self.plugin.label} failed: {printable(str(answer.get('error')))[:500]}",
                 "Fix the inputs or the plugin",
             )
         return answer.get("result")
@@ -231,10 +233,11 @@ class PluginWorker:
         assert process.popen.stdout is not None
         fd = process.popen.stdout.fileno()
         deadline = time.monotonic() + self.limits.wall_seconds
-        while b"\n" not in self._buffer:
-            if len(self._buffer) > self.max_answer_bytes:
+        chunks, size = [self._buffer], len(self._buffer)
+        while b"\n" not in chunks[-1]:
+            if size > self.max_answer_bytes:
                 limit = self.max_answer_bytes // 1024**2
-                self._fail(f"its answer to {what} is larger than {limit} MiB", kill=True)
+                self._fail(f"answered {what} with more than {limit} MiB", kill=True)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._timeout(what)
@@ -244,17 +247,21 @@ class PluginWorker:
             chunk = os.read(fd, 1024 * 1024)
             if not chunk:
                 self._fail(f"stopped before it answered {what}", kill=True, exited=True)
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
+            chunks.append(chunk)
+            size += len(chunk)
+        line, _, self._buffer = b"".join(chunks).partition(b"\n")
         if len(line) > self.max_answer_bytes:
             limit = self.max_answer_bytes // 1024**2
-            self._fail(f"its answer to {what} is larger than {limit} MiB", kill=True)
+            self._fail(f"answered {what} with more than {limit} MiB", kill=True)
         try:
-            answer = json.loads(line, parse_constant=_refuse_constant)
-        except (ValueError, RecursionError) as exc:
-            self._fail(f"its answer to {what} is not plain JSON ({exc})"[:300], kill=True)
+            answer = json.loads(line, parse_constant=_refuse_constant, parse_float=_finite)
+            json.dumps(answer, ensure_ascii=False).encode("utf-8")  # no lone surrogates
+        except (ValueError, RecursionError, UnicodeError) as exc:
+            self._fail(
+                f"its answer to {what} is not plain JSON ({printable(str(exc))})"[:300], kill=True
+            )
         if not isinstance(answer, dict) or answer.get("id") != ident:
-            self._fail(f"its answer to {what} does not answer that request", kill=True)
+            self._fail(f"answered {what} with an answer to another request", kill=True)
         return answer
 
     def _timeout(self, what: str) -> NoReturn:
@@ -284,7 +291,7 @@ class PluginWorker:
                 )
                 tail = process.stderr_tail().strip().splitlines()
                 if tail:
-                    detail += f": {tail[-1][:300]}"
+                    detail += f": {printable(tail[-1])[:300]}"
         raise PluginWorkerError(
             f"plugin {self.plugin.label}: its sandboxed worker {problem}{detail}",
             "Fix the plugin or its inputs; outputs written before are kept",
@@ -293,3 +300,16 @@ class PluginWorker:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not plain JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text[:20]} is not a finite number")
+    return value
+
+
+def printable(text: str) -> str:
+    """``text`` on one line with control characters escaped: what a plugin says cannot move
+    the cursor, clear lines or fake another line on the user's terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

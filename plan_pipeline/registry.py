@@ -22,6 +22,7 @@ from typing import Any
 
 import pluggy
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from plan_pipeline import hookspecs
@@ -35,7 +36,13 @@ from plan_pipeline.errors import (
 )
 from plan_pipeline.plugin_worker import PluginWorker, WorkerPlugin
 from plan_pipeline.sandbox import BubblewrapSandbox, Sandbox, SandboxLimits, UnsafeNoSandbox
-from plan_pipeline.trust import LocalTierPolicy, Tier, TierPolicy
+from plan_pipeline.trust import (
+    BUILTIN_DISTRIBUTION,
+    BUILTIN_MODULES,
+    LocalTierPolicy,
+    Tier,
+    TierPolicy,
+)
 
 
 @dataclass(frozen=True)
@@ -205,7 +212,7 @@ class CapabilityRegistry:
         eligible: list[tuple[Provider, Tier]] = []
         excluded: list[str] = []
         for provider in self.providers(capability):
-            tier = self._tier_policy.tier_of(provider.dist_name, provider.version)
+            tier = self._tier_of(provider)
             if tier is Tier.QUARANTINED:
                 excluded.append(f"{provider.describe()} is quarantined")
             elif spec is not None and not spec.contains(
@@ -223,6 +230,17 @@ class CapabilityRegistry:
         )
         (chosen, tier), losers = ranked[0], tuple(ranked[1:])
         return Selection(capability, chosen, tier, losers)
+
+    def _tier_of(self, provider: Provider) -> Tier:
+        """The policy's tier, except that a distribution claiming this project's name ranks
+        only as ``generated`` for an entry point outside the project's built-in modules: the
+        name alone is easy to take."""
+        tier = self._tier_policy.tier_of(provider.dist_name, provider.version)
+        if canonicalize_name(provider.dist_name) == BUILTIN_DISTRIBUTION and not (
+            provider.target.startswith(BUILTIN_MODULES)
+        ):
+            return min(tier, Tier.GENERATED, key=lambda t: t.rank)
+        return tier
 
     # -- loading (imports the chosen provider only) ----------------------------------------
 

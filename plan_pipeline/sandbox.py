@@ -360,7 +360,8 @@ class BubblewrapSandbox:
         network: bool = False,
     ) -> SandboxProcess:
         args = [
-            self.bwrap, "--unshare-all", "--die-with-parent", "--new-session",
+            self.bwrap, "--unshare-all", "--unshare-user", "--disable-userns",
+            "--die-with-parent", "--new-session",
             "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL",
             *_system_mounts(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
             "--chdir", "/tmp", "--clearenv",

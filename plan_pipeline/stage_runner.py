@@ -172,8 +172,8 @@ def _check_output(stage: Stage, loaded: LoadedCapability, output: Any, provider:
             "A plugin's planexe_run must return a mapping",
         )
     try:
-        json.dumps(output, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        json.dumps(output, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError, UnicodeError) as exc:
         raise StageOutputError(
             f"stage '{stage.name}': output of plugin {provider} is not plain JSON: {exc}",
             "Return only dicts, lists, strings, finite numbers, booleans and None",
@@ -198,5 +198,8 @@ def _check_output(stage: Stage, loaded: LoadedCapability, output: Any, provider:
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)

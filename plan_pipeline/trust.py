@@ -13,6 +13,8 @@ from typing import Protocol
 from packaging.utils import canonicalize_name
 
 BUILTIN_DISTRIBUTION = "planexe-plugin-hub"
+BUILTIN_MODULES = "plan_pipeline.builtins."
+"""Entry points of the built-in capabilities point into this package."""
 
 
 class Tier(StrEnum):

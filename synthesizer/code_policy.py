@@ -48,7 +48,7 @@ DANGEROUS_NAMES: dict[str, frozenset[str]] = {
     "string": frozenset({"Formatter"}),
     "operator": frozenset({"attrgetter", "methodcaller"}),
     "pluggy": frozenset({"PluginManager", "HookCaller", "HookRelay"}),
-    "functools": frozenset({"singledispatchmethod"}),
+    "functools": frozenset({"singledispatch", "singledispatchmethod", "update_wrapper", "wraps"}),
 }
 """Names of pure modules that evaluate strings, look up attributes by name or load code."""
 
@@ -93,9 +93,8 @@ ALLOWED_DUNDER_METHODS = frozenset(
 ALLOWED_DECORATORS = frozenset(
     {"staticmethod", "classmethod", "property", "dataclass", "dataclasses.dataclass",
      "cache", "functools.cache", "lru_cache", "functools.lru_cache", "cached_property",
-     "functools.cached_property", "total_ordering", "functools.total_ordering", "wraps",
-     "functools.wraps", "unique", "enum.unique", "overload", "typing.overload", "final",
-     "typing.final", "hookimpl"}
+     "functools.cached_property", "total_ordering", "functools.total_ordering", "unique",
+     "enum.unique", "overload", "typing.overload", "final", "typing.final", "hookimpl"}
 )  # fmt: skip
 MATCHABLE_TYPES = frozenset(
     {"int", "float", "str", "bool", "list", "dict", "tuple", "set", "frozenset", "bytes"}
@@ -134,6 +133,7 @@ def _module_members(name: str) -> dict[str, bool] | None:
     }
 
 
+_OWNERS = frozenset({"self", "cls"})
 _Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 
 
@@ -161,7 +161,7 @@ class _Policy(ast.NodeVisitor):
         """Names bound to modules by imports, and the module each names."""
         self._module_bases: set[int] = set()
         self._checked_calls: set[int] = set()
-        self._import_aliases: set[int] = set()
+        self._checked_formats: set[int] = set()
 
     def flag(self, node: ast.AST, rule: str, message: str) -> None:
         line = getattr(node, "lineno", None)
@@ -187,12 +187,17 @@ class _Policy(ast.NodeVisitor):
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         module = node.module or ""
-        if node.level == 0 and not self._module_allowed(module):
+        if node.level:
+            self.flag(node, "import", "relative imports are not allowed: name the package")
+            return
+        if not self._module_allowed(module):
             self.flag(node, "import", f"import of '{module}' is not allowed by the spec")
             return
         for alias in node.names:
             bound = alias.asname or alias.name
-            if alias.name == "*":
+            if node.level and alias.name.startswith("_"):
+                self.flag(node, "module-attribute", f"'{alias.name}' is private to its module")
+            elif alias.name == "*":
                 self.flag(node, "import", f"'from {module} import *' is not allowed")
             elif node.level == 0 and self._member_problem(node, module, alias.name):
                 continue
@@ -270,6 +275,8 @@ class _Policy(ast.NodeVisitor):
     def visit_Attribute(self, node: ast.Attribute) -> None:
         attr = node.attr
         base = node.value
+        if isinstance(base, ast.Attribute):
+            self._module_bases.add(id(base))  # a module reached here is used as module.X
         if isinstance(base, ast.Name) and base.id in self.modules:
             self._module_bases.add(id(base))
             module = self.modules[base.id]
@@ -279,6 +286,10 @@ class _Policy(ast.NodeVisitor):
                 pass
             elif attr == "open" and not self.files_allowed:
                 self.flag(node, "filesystem", f"'{module}.open' needs a filesystem permission")
+            elif self._is_module(module, attr) and id(node) not in self._module_bases:
+                self.flag(node, "module-value", f"module '{module}.{attr}' used as a value")
+            elif attr == "format" and id(node) not in self._checked_formats:
+                self.flag(node, "format", "'.format' is allowed only called on a constant string")
             self.generic_visit(node)
             return
         root = _dotted(node)
@@ -286,6 +297,10 @@ class _Policy(ast.NodeVisitor):
             self.flag(node, "monkeypatch", f"assignment to '{root}' is not allowed")
         if attr.startswith("__") and attr not in ALLOWED_DUNDERS:
             self.flag(node, "dunder", f"access to '{attr}' is not allowed")
+        elif attr.startswith("_") and not (isinstance(base, ast.Name) and base.id in _OWNERS):
+            self.flag(node, "private", f"'.{attr}' is private (only self._x and cls._x)")
+        elif attr == "format" and id(node) not in self._checked_formats:
+            self.flag(node, "format", "'.format' is allowed only called on a constant string")
         elif attr in FORBIDDEN_BUILTINS | NAMED_ATTRIBUTE_CALLS:
             self.flag(node, "dynamic-code", f"'.{attr}' is not allowed")
         elif attr in INTERNAL_ATTRIBUTES:
@@ -311,9 +326,13 @@ class _Policy(ast.NodeVisitor):
             ):
                 self._checked_calls.add(id(func))
         if isinstance(func, ast.Attribute) and func.attr == "format":
+            self._checked_formats.add(id(func))
             self._check_format(node, func)
+        if isinstance(func, ast.Name) and func.id == "type" and len(node.args) != 1:
+            self.flag(node, "dynamic-class", "type() with other than one argument makes classes")
         for keyword in node.keywords:
             if keyword.arg is None:
+                self.flag(node, "keywords", "'**' keyword unpacking is not allowed in calls")
                 continue
             if keyword.arg.startswith("__"):
                 self.flag(node, "dunder", f"keyword '{keyword.arg}' is not allowed")

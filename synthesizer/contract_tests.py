@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.metadata as metadata
 import math
 import os
+import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -133,8 +134,10 @@ def same(actual: Any, expected: Any) -> bool:
     """JSON equality with floats compared to a relative 1e-9 and bools never equal to numbers."""
     if isinstance(expected, bool) or isinstance(actual, bool):
         return actual is expected
-    if isinstance(expected, float) or isinstance(actual, float):
+    if isinstance(expected, float):
         return isinstance(actual, int | float) and math.isclose(actual, expected, rel_tol=1e-9)
+    if isinstance(actual, float):  # an integer expected: only the same integer, exactly
+        return isinstance(expected, int) and actual.is_integer() and int(actual) == expected
     if isinstance(expected, dict):
         return (
             isinstance(actual, dict)
@@ -150,6 +153,10 @@ def same(actual: Any, expected: Any) -> bool:
     return bool(actual == expected) and type(actual) is type(expected)
 
 
+def _plausible_run_id() -> str:
+    return f"run-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+
+
 @dataclass
 class _Harness:
     spec: PluginSpec
@@ -158,6 +165,8 @@ class _Harness:
     findings: list[Finding] = field(default_factory=list)
     checks: int = 0
     fatal: PluginWorkerError | None = None
+    run_id: str = field(default_factory=_plausible_run_id)
+    """Shaped like a pipeline's run id, so the plugin cannot tell the gate by its context."""
 
     def fail(self, rule: str, message: str) -> None:
         if len(self.findings) < _MAX_FINDINGS:
@@ -167,7 +176,11 @@ class _Harness:
         """The plugin's output for ``inputs``; once the worker died, every call fails alike."""
         if self.fatal is not None:
             raise self.fatal
-        context = {"run_id": "contract-test", "stage": "test", "capability": self.spec.capability}
+        context = {
+            "run_id": self.run_id,
+            "stage": self.spec.stage_name,
+            "capability": self.spec.capability,
+        }
         try:
             return self.worker.run(self.spec.capability, inputs, context)
         except PluginRunError:

@@ -78,6 +78,17 @@ def attempt(inputs):
                 os.fork()
             except OSError:
                 pass
+    if what == "unshare":
+        import subprocess
+        done = subprocess.run(["unshare", "-U", "-r", "true"], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise OSError(done.stderr.strip())
+        return {"unshared": True}
+    if what == "raw":
+        os.write(3, inputs["line"].encode("utf-8") + b"\\n")
+        return {"also": "answered"}
+    if what == "escape":
+        raise RuntimeError("x\\n\\x1b[2K\\x1b[1Astage 'first' finished OK")
     if what == "print":
         print('{"id": 99, "ok": true, "result": {"forged": true}}', flush=True)
         return {"printed": True}
@@ -285,6 +296,63 @@ def _is_descendant(pid: int, ancestor: int | None) -> bool:
             return False
         pid = int(stat.rsplit(")", 1)[1].split()[1])
     return False
+
+
+def test_no_nested_user_namespace(isolated: LoadedCapability) -> None:
+    with pytest.raises(PluginRunError, match="OSError: unshare"):
+        _run(isolated, what="unshare")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('{"id": 1, "ok": true, "result": {"x": 1e999}}', "not a finite number"),
+        ('{"id": 1, "ok": true, "result": {"x": NaN}}', "NaN is not plain JSON"),
+        ('{"id": 1, "ok": true, "result": {"x": "\\ud800"}}', "surrogates not allowed"),
+        ('{"id": 7, "ok": true, "result": {}}', "an answer to another request"),
+        ("[" * 100_000, "not plain JSON"),
+    ],
+    ids=["infinity", "nan", "lone surrogate", "forged id", "deep nesting"],
+)
+def test_an_answer_that_is_not_plain_json_kills_the_worker(
+    isolated: LoadedCapability, line: str, expected: str
+) -> None:
+    isolated.worker.close()  # type: ignore[union-attr]  # the next request is number 1
+    with pytest.raises(PluginWorkerError, match=expected):
+        _run(isolated, what="raw", line=line)
+    assert _run(isolated, what="echo") == {"echo": {"what": "echo"}}
+
+
+def test_control_characters_in_a_plugin_error_are_escaped(isolated: LoadedCapability) -> None:
+    with pytest.raises(PluginRunError) as raised:
+        _run(isolated, what="escape")
+    message = str(raised.value)
+    assert "\x1b" not in message and "\n" not in message
+    assert "\\x1b[2K" in message
+
+
+def test_a_distribution_named_like_this_project_is_not_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    install_plugin(
+        site,
+        PluginSource(
+            "PlanExe_Plugin.Hub",
+            f"squat_{abs(hash(tmp_path)) % 10**8}",
+            {"probe.attack": "attempt(inputs)"},
+            import_side_effect=_HOSTILE,
+        ),
+    )
+    monkeypatch.syspath_prepend(str(site))
+    registry = CapabilityRegistry(limits=LIMITS)
+    try:
+        loaded = registry.load("probe.attack")
+        assert loaded.selection.tier is Tier.GENERATED
+        assert loaded.worker is not None
+        assert _run(loaded, what="probe")["pid"] != os.getpid()
+    finally:
+        registry.close()
 
 
 def test_an_import_error_is_a_load_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

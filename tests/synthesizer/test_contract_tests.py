@@ -17,7 +17,7 @@ from plan_pipeline.sandbox import BubblewrapSandbox, SandboxLimits, UnsafeNoSand
 from plan_pipeline.spec import PluginSpec
 from synthesizer.build import build_project
 from synthesizer.codegen import GeneratedLogic
-from synthesizer.contract_tests import contract_test_gate
+from synthesizer.contract_tests import contract_test_gate, same
 from synthesizer.render import render_project
 from synthesizer.rules_codegen import RulesCodeGenerator
 
@@ -157,3 +157,20 @@ def test_limits_end_the_gate_in_bounded_time(
     assert not gate.passed
     assert re.search(expected, gate.findings[0].message)
     assert gate.duration_s < 3 * LIMITS.wall_seconds
+
+
+@pytest.mark.parametrize(
+    ("actual", "expected", "equal"),
+    [
+        (1000000000999.0, 1000000000000, False),
+        (1000000000000.0, 1000000000000, True),
+        (7.000000000001, 7.0, True),
+        (True, 1, False),
+        (1, True, False),
+        ({"a": [1, 2.0]}, {"a": [1, 2.0]}, True),
+    ],
+)
+def test_golden_outputs_compare_integers_exactly(
+    actual: object, expected: object, equal: bool
+) -> None:
+    assert same(actual, expected) is equal

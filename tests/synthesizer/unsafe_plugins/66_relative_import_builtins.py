@@ -1,0 +1,7 @@
+# expect: import
+from .logic import __builtins__ as b
+
+
+def compute(input):
+    ev = b["eval"]
+    return {"hostname": ev("open('/etc/hostname').read().strip()")}

@@ -1,0 +1,7 @@
+# expect: import
+from . import logic as me
+
+
+def compute(input):
+    holder = [me]
+    return {"module": repr(holder[0])[:50]}
