@@ -2,16 +2,15 @@
 
 Used by the pipeline's registry when a hub is configured: a plugin the hub revoked is
 ``quarantined`` and never loaded, even where it is still installed; a plugin the hub does not
-know keeps the local default (built-ins ``core``, anything else ``generated``).
+know keeps the local default, ``generated``. The hub is never asked about this project's
+own built-ins: the registry ranks them ``core`` itself.
 """
 
 from __future__ import annotations
 
-from packaging.utils import canonicalize_name
-
 from hub_index.client import PluginHubClient
 from hub_index.records import PluginRecord, PluginStatus
-from plan_pipeline.trust import BUILTIN_DISTRIBUTION, LocalTierPolicy, Tier
+from plan_pipeline.trust import LocalTierPolicy, Tier
 
 
 class HubTierPolicy:
@@ -29,8 +28,6 @@ class HubTierPolicy:
         return self._records[key]
 
     def tier_of(self, dist_name: str, version: str) -> Tier:
-        if canonicalize_name(dist_name) == BUILTIN_DISTRIBUTION:
-            return self._local.tier_of(dist_name, version)  # never the hub's to say
         record = self.record_of(dist_name, version)
         if record is None:
             return self._local.tier_of(dist_name, version)

@@ -159,7 +159,6 @@ class CapabilityRegistry:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self._pm.add_hookspecs(hookspecs)
         self._loaded: dict[str, LoadedCapability] = {}
-        self._workers: list[PluginWorker] = []
 
     # -- discovery (metadata only) ---------------------------------------------------------
 
@@ -232,15 +231,12 @@ class CapabilityRegistry:
         return Selection(capability, chosen, tier, losers)
 
     def _tier_of(self, provider: Provider) -> Tier:
-        """The policy's tier, except that a distribution claiming this project's name ranks
-        only as ``generated`` for an entry point outside the project's built-in modules: the
-        name alone is easy to take."""
-        tier = self._tier_policy.tier_of(provider.dist_name, provider.version)
-        if canonicalize_name(provider.dist_name) == BUILTIN_DISTRIBUTION and not (
-            provider.target.startswith(BUILTIN_MODULES)
-        ):
-            return min(tier, Tier.GENERATED, key=lambda t: t.rank)
-        return tier
+        """The policy's tier; but this project's built-ins are ``core`` whatever a policy or a
+        hub says, and only they: a distribution taking this project's name ranks
+        ``generated`` for an entry point outside the built-in modules."""
+        if canonicalize_name(provider.dist_name) == BUILTIN_DISTRIBUTION:
+            return Tier.CORE if provider.target.startswith(BUILTIN_MODULES) else Tier.GENERATED
+        return self._tier_policy.tier_of(provider.dist_name, provider.version)
 
     # -- loading (imports the chosen provider only) ----------------------------------------
 
@@ -289,16 +285,21 @@ class CapabilityRegistry:
             )
         plugin = WorkerPlugin.from_distribution(dist, chosen.target)
         worker = PluginWorker(plugin, self.sandbox(), self._limits, network=network)
-        self._workers.append(worker)
         try:
             description = worker.describe(selection.capability)
         except (PluginRunError, PluginWorkerError) as exc:
+            worker.close()
             raise PluginLoadError(
                 f"cannot load plugin {chosen.describe()} ({chosen.target}) for "
                 f"'{selection.capability}': {exc.problem}",
                 "Fix, reinstall or uninstall that plugin",
             ) from None
-        return LoadedCapability(selection, _description(selection, description), worker.run, worker)
+        try:
+            checked = _description(selection, description)
+        except PluginLoadError:
+            worker.close()
+            raise
+        return LoadedCapability(selection, checked, worker.run, worker)
 
     def sandbox(self) -> Sandbox:
         """The sandbox for plugin workers: bubblewrap, or with ``PLANEXE_UNSAFE_NO_SANDBOX=1``
@@ -312,8 +313,9 @@ class CapabilityRegistry:
 
     def close(self) -> None:
         """Stop every plugin worker this registry started."""
-        for worker in self._workers:
-            worker.close()
+        for loaded in self._loaded.values():
+            if loaded.worker is not None:
+                loaded.worker.close()
 
     def _import(self, provider: Provider) -> object:
         where = provider.describe()

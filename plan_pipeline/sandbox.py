@@ -38,6 +38,14 @@ from plan_pipeline.errors import SandboxUnavailableError
 SANDBOX_UID = 65534
 _HOST_PATH = "/usr/bin:/bin"
 _GROUP_PREFIX = "planexe-sandbox-"
+_ISOLATION = (
+    "--unshare-all",
+    "--unshare-user",
+    "--disable-userns",
+    "--die-with-parent",
+    "--new-session",
+)
+"""bubblewrap's namespaces, the same for the start-up probe and every sandboxed process."""
 _NETWORK_FILES = ("/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/ssl")
 
 
@@ -264,7 +272,7 @@ def _start(command: list[str], group: _Cgroup | None) -> SandboxProcess:
         # join the cgroup first, then exec: every descendant is counted and can be killed
         joins = " && ".join(f"echo $$ > {str(p)!r}" for p in group.procs_files())
         command = ["/bin/sh", "-c", f'{joins} && exec "$@"', "sandbox", *command]
-    stderr = _unlinked_file()
+    stderr = tempfile.TemporaryFile()  # noqa: SIM115 - SandboxProcess.kill closes it
     try:
         popen = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
@@ -276,10 +284,6 @@ def _start(command: list[str], group: _Cgroup | None) -> SandboxProcess:
             group.remove()
         raise
     return SandboxProcess(popen, group, stderr)
-
-
-def _unlinked_file() -> IO[bytes]:
-    return tempfile.TemporaryFile()
 
 
 def _system_mounts() -> list[str]:
@@ -337,7 +341,7 @@ class BubblewrapSandbox:
         if shutil.which("prlimit") is None:
             raise SandboxUnavailableError("sandbox unavailable: prlimit is not installed", fix)
         probe = subprocess.run(
-            [bwrap, "--unshare-all", "--die-with-parent", *_system_mounts(), "--", "/bin/true"],
+            [bwrap, *_ISOLATION, *_system_mounts(), "--", "/bin/true"],
             capture_output=True, text=True, check=False, env={"PATH": _HOST_PATH},
         )  # fmt: skip
         if probe.returncode != 0:
@@ -360,8 +364,7 @@ class BubblewrapSandbox:
         network: bool = False,
     ) -> SandboxProcess:
         args = [
-            self.bwrap, "--unshare-all", "--unshare-user", "--disable-userns",
-            "--die-with-parent", "--new-session",
+            self.bwrap, *_ISOLATION,
             "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL",
             *_system_mounts(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
             "--chdir", "/tmp", "--clearenv",

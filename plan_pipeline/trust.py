@@ -10,8 +10,6 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Protocol
 
-from packaging.utils import canonicalize_name
-
 BUILTIN_DISTRIBUTION = "planexe-plugin-hub"
 BUILTIN_MODULES = "plan_pipeline.builtins."
 """Entry points of the built-in capabilities point into this package."""
@@ -47,7 +45,8 @@ class TierPolicy(Protocol):
 
 
 class LocalTierPolicy:
-    """The default without a hub: built-ins are ``core``, anything else ``generated``.
+    """The default without a hub: every plugin is ``generated`` (the registry itself ranks
+    this project's built-ins ``core``; no policy is asked about them).
 
     A plugin installed by hand carries no hub record, so it gets the lowest loadable tier and
     loses any tie against a built-in or a reviewed plugin, and runs in a sandboxed worker.
@@ -56,6 +55,4 @@ class LocalTierPolicy:
     in_process_tiers = IN_PROCESS_TIERS
 
     def tier_of(self, dist_name: str, version: str) -> Tier:
-        if canonicalize_name(dist_name) == BUILTIN_DISTRIBUTION:
-            return Tier.CORE
         return Tier.GENERATED

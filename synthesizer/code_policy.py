@@ -134,6 +134,8 @@ def _module_members(name: str) -> dict[str, bool] | None:
 
 
 _OWNERS = frozenset({"self", "cls"})
+_NOT_REBINDABLE = FORBIDDEN_BUILTINS | NAMED_ATTRIBUTE_CALLS | {"open", "format", "print"}
+_STRING_EVALUATORS = DANGEROUS_NAMES["typing"] | DANGEROUS_NAMES["operator"]
 _Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 
 
@@ -229,7 +231,7 @@ class _Policy(ast.NodeVisitor):
     def _check_binding(self, node: ast.AST, name: str) -> None:
         if name.startswith("__") and name not in ALLOWED_DUNDERS:
             self.flag(node, "dunder", f"binding '{name}' is not allowed")
-        elif name in FORBIDDEN_BUILTINS | NAMED_ATTRIBUTE_CALLS | {"open", "format", "print"}:
+        elif name in _NOT_REBINDABLE:
             self.flag(node, "rebinding", f"'{name}' may not be rebound")
 
     def visit_Name(self, node: ast.Name) -> None:
@@ -250,7 +252,7 @@ class _Policy(ast.NodeVisitor):
             self.flag(node, "filesystem", f"use of '{name}' needs a filesystem permission")
         elif name in NAMED_ATTRIBUTE_CALLS and id(node) not in self._checked_calls:
             self.flag(node, "dynamic-attribute", f"'{name}' with a computed or private name")
-        elif name in DANGEROUS_NAMES["typing"] | DANGEROUS_NAMES["operator"]:
+        elif name in _STRING_EVALUATORS:
             self.flag(node, "string-evaluator", f"use of '{name}' is not allowed")
 
     def visit_arg(self, node: ast.arg) -> None:

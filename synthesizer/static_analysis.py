@@ -16,8 +16,6 @@ from packaging.utils import canonicalize_name
 from synthesizer.code_policy import KNOWN_PERMISSIONS, check_policy
 from synthesizer.report import Finding, GateResult, timed
 
-__all__ = ["check_policy", "run_bandit", "static_analysis_gate"]
-
 
 def run_bandit(files: Iterable[Path], root: Path) -> list[Finding]:
     """bandit's findings for ``files``, through its Python API (no subprocess)."""

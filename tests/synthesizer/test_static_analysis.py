@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from plan_pipeline.spec import PluginSpec
+from synthesizer.code_policy import check_policy
 from synthesizer.render import PluginNames, render_project
 from synthesizer.rules_codegen import RulesCodeGenerator
-from synthesizer.static_analysis import check_policy, static_analysis_gate
+from synthesizer.static_analysis import static_analysis_gate
 from tests.synthesizer.conftest import example_specs
 
 CORPUS = sorted((Path(__file__).parent / "unsafe_plugins").glob("*.py"))
