@@ -1,7 +1,8 @@
 """The hub's metadata API over HTTP (JSON), on loopback by default.
 
-Reads are open; writes need ``Authorization: Bearer <token>`` with the ``write`` scope
-(401 without a token, 403 with a wrong one).
+Reads are open; writes need ``Authorization: Bearer <token>`` with the ``publish`` scope
+(``admin`` to promote, revoke or record another tier than ``generated``; 401 without a token,
+403 with a wrong one).
 
     GET  /api/info                                  index URL
     GET  /api/plugins?capability=C[&include_revoked=1]
@@ -13,6 +14,7 @@ Reads are open; writes need ``Authorization: Bearer <token>`` with the ``write``
     POST /api/plugins/<id>/revoke   {"reason": ...}
     POST /api/usage                                 a UsageRecord
     POST /api/claims   {"capability", "holder", "ttl_s"}  -> {"granted": bool}
+    POST /api/claims/heartbeat {"capability", "holder", "ttl_s"} -> {"held": bool}
     POST /api/claims/release {"capability", "holder"}
     GET  /files/<sha256>/<filename>                 a wheel of the index, by content address
                                                     (409 if the file no longer has that hash)
@@ -20,30 +22,64 @@ Reads are open; writes need ``Authorization: Bearer <token>`` with the ``write``
 pypiserver finds a file by scanning every file of its folder on each request (about 150 ms at
 10,000 files here); ``/files/`` opens the one file directly, so fetching and installing a
 plugin costs the same however large the index grows. Clients verify what they receive.
+
+Claims: ``ttl_s`` is a finite number of seconds, more than 0 and at most ``MAX_CLAIM_TTL_S``
+(60); a holder working longer heartbeats (every third of its TTL, say), so a holder that dies
+frees its claim within one TTL. A heartbeat extends only the holder's own claim and answers
+``held: false`` once the claim was released or taken over; it never creates a claim.
+
+Limits (``ApiServer`` options): a POST body is one JSON object of at most ``max_body_bytes``
+(1 MiB) sent with a ``Content-Length``: 411 without one or for a chunked body, 400 for a
+malformed one, 413 for a larger one (answered without reading the body; the connection is
+closed). A connection whose reads or writes stall for ``read_timeout_s`` (10 s) is dropped. At
+most ``max_connections`` (64) connections are handled at once; one more is answered 503 at once
+and closed. Every error is ``{"error": "<one line>"}``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import re
+import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, urlparse
+from typing import Annotated, Any
+from urllib.parse import parse_qs, unquote, urlparse
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
+from hub_index.db import MAX_CLAIM_TTL_S
 from hub_index.errors import DuplicateVersionError, HubError, RecordNotFoundError
 from hub_index.home import token_digest
-from hub_index.records import PluginRecord, UsageRecord
-from hub_index.service import HubService, PublishRequest
+from hub_index.records import CapabilityName, PluginRecord, UsageRecord
+from hub_index.service import HubService, PublishRequest, check_holder
 from plan_pipeline.errors import PlanPipelineError
 from plan_pipeline.trust import Tier
 
+MAX_BODY_BYTES = 1024 * 1024
+READ_TIMEOUT_S = 10.0
+MAX_CONNECTIONS = 64
+
 log = logging.getLogger("planexe.hub")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_DIGITS = re.compile(r"[0-9]+")
+_FIELD_RULES = {
+    "ttl_s": f"a finite number of seconds, more than 0 and at most {MAX_CLAIM_TTL_S:g}; "
+    "heartbeat to keep a claim longer",
+}
+
+
+class _Refused(Exception):
+    """A request answered with ``status`` before its body was used; the connection closes."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 class _Promote(BaseModel):
@@ -55,19 +91,45 @@ class _Revoke(BaseModel):
     by: str = "api"
 
 
-class _Claim(BaseModel):
-    capability: str
-    holder: str
-    ttl_s: float = 600.0
+class _Release(BaseModel):
+    capability: CapabilityName
+    holder: Annotated[str, Field(strict=True), AfterValidator(check_holder)]
+
+
+class _Claim(_Release):
+    ttl_s: Annotated[float, Field(strict=True, gt=0, le=MAX_CLAIM_TTL_S, allow_inf_nan=False)]
 
 
 def _record(record: PluginRecord) -> dict[str, Any]:
     return record.model_dump(mode="json")
 
 
+def _one_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def _validation_problem(exc: ValidationError) -> str:
+    """The first problem of ``exc`` on one line, naming the field (and its rule, for some)."""
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "request body"
+    problem = f"invalid {field}: {_one_line(first['msg'])}"
+    if field in _FIELD_RULES:
+        problem += f" ({field} must be {_FIELD_RULES[field]})"
+    if exc.error_count() > 1:
+        problem += f" (and {exc.error_count() - 1} more)"
+    return problem
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number (numbers must be finite)")
+
+
 class _Handler(BaseHTTPRequestHandler):
     service: HubService
+    max_body_bytes: int = MAX_BODY_BYTES
     server_version = "planexe-hub"
+    default_request_version = "HTTP/1.0"  # never answer without a status line (HTTP/0.9)
+    _body_length = 0
 
     def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)
@@ -83,9 +145,45 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, status: int, message: str) -> None:
         self._send(status, {"error": message})
 
-    def _body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        return json.loads(self.rfile.read(length) or b"{}")
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The server's own refusals (a malformed request line, an unknown method, a line too
+        long) as JSON too; the connection closes."""
+        self.close_connection = True
+        reason = message or self.responses.get(code, ("error",))[0]
+        self._error(code, _one_line(reason) or "error")
+
+    def _content_length(self) -> int:
+        """The POST body's length, checked before any of it is read (``_Refused`` if bad)."""
+        if "Transfer-Encoding" in self.headers:
+            raise _Refused(411, "chunked request bodies are not supported: send a Content-Length")
+        values = self.headers.get_all("Content-Length") or []
+        if not values:
+            raise _Refused(411, "a POST needs a Content-Length header and a JSON body")
+        text = values[0].strip()
+        if len(values) > 1 or not _DIGITS.fullmatch(text):
+            raise _Refused(400, "the Content-Length header must be one non-negative integer")
+        limit = self.max_body_bytes
+        if len(text.lstrip("0")) > len(str(limit)) or int(text) > limit:
+            raise _Refused(
+                413, f"the request body is {text[:24]} bytes; the hub accepts at most {limit}"
+            )
+        return int(text)
+
+    def _body(self) -> dict[str, Any]:
+        """The request's JSON object (a stalled body raises ``TimeoutError``: dropped)."""
+        raw = self.rfile.read(self._body_length)
+        if len(raw) < self._body_length:
+            raise _Refused(
+                400, f"the request body ended after {len(raw)} of {self._body_length} bytes"
+            )
+        try:
+            body = json.loads(raw, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError) as exc:
+            problem = _one_line(str(exc)) or type(exc).__name__
+            raise _Refused(400, f"the request body is not valid JSON: {problem}") from None
+        if not isinstance(body, dict):
+            raise _Refused(400, "the request body must be a JSON object ({...})")
+        return body
 
     def _scopes(self) -> list[str] | None:
         """The caller's token scopes; ``None`` after answering 401 or 403."""
@@ -120,7 +218,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         url = urlparse(self.path)
-        parts = [p for p in url.path.split("/") if p]
+        parts = _segments(url.path)
         if method == "GET" and parts[:1] == ["files"]:
             self._send_file(parts)
             return
@@ -128,19 +226,27 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             scopes: list[str] = []
             if method == "POST":
+                self._body_length = self._content_length()
                 found = self._scopes()
                 if found is None:
                     return
                 scopes = found
             self._route(method, parts, query, scopes)
+        except _Refused as exc:
+            self.close_connection = True
+            self._error(exc.status, exc.message)
+        except (TimeoutError, ConnectionError):
+            raise  # a stalled or vanished client: the server drops it with one log line
         except RecordNotFoundError as exc:
             self._error(404, str(exc))
         except DuplicateVersionError as exc:
             self._error(409, str(exc))
         except KeyError as exc:
             self._error(400, f"missing query parameter {exc}")
-        except (PlanPipelineError, ValidationError, ValueError) as exc:
-            self._error(400, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        except ValidationError as exc:
+            self._error(400, _validation_problem(exc))
+        except (PlanPipelineError, ValueError) as exc:
+            self._error(400, _one_line(str(exc)) or type(exc).__name__)
         except Exception as exc:  # never leak a traceback to a client
             log.exception("hub API error")
             self._error(500, f"internal error: {type(exc).__name__}")
@@ -195,9 +301,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif method == "POST" and route == ["claims"]:
             claim = _Claim.model_validate(self._body())
             self._send(200, {"granted": svc.claim(claim.capability, claim.holder, claim.ttl_s)})
-        elif method == "POST" and route == ["claims", "release"]:
+        elif method == "POST" and route == ["claims", "heartbeat"]:
             claim = _Claim.model_validate(self._body())
-            svc.release(claim.capability, claim.holder)
+            self._send(200, {"held": svc.heartbeat(claim.capability, claim.holder, claim.ttl_s)})
+        elif method == "POST" and route == ["claims", "release"]:
+            release = _Release.model_validate(self._body())
+            svc.release(release.capability, release.holder)
             self._send(200, {"ok": True})
         else:
             self._error(404, "unknown path")
@@ -209,20 +318,96 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("POST")
 
     def do_HEAD(self) -> None:
-        parts = [p for p in urlparse(self.path).path.split("/") if p]
+        parts = _segments(urlparse(self.path).path)
         if parts[:1] == ["files"]:
             self._send_file(parts, head=True)
         else:
             self._error(405, "HEAD is only for /files/")
 
 
-class ApiServer:
-    """The API on a background thread; ``url`` once started."""
+def _segments(path: str) -> list[str]:
+    """The path's non-empty segments, each percent-decoded (split first, so ``%2F`` stays in)."""
+    return [unquote(part) for part in path.split("/") if part]
 
-    def __init__(self, service: HubService, host: str, port: int) -> None:
-        handler = type("Handler", (_Handler,), {"service": service})
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
+
+class _BoundedServer(ThreadingHTTPServer):
+    """A threading HTTP server that handles at most ``max_connections`` connections at once
+    and answers one more with 503 at once, without starting a thread for it."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[_Handler], max_connections: int
+    ) -> None:
+        self.max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._answer_busy(request)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread started: it would have released the slot
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):  # the client stalled or went away
+            log.info("%s dropped: %s", client_address[0], error)
+        else:
+            log.exception("hub API error")
+
+    def _answer_busy(self, request: socket.socket) -> None:
+        message = f"the hub is busy: {self.max_connections} connections are open; retry shortly"
+        body = json.dumps({"error": message}).encode()
+        head = (
+            "HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+        )
+        with contextlib.suppress(OSError):
+            request.setblocking(False)  # never wait on this client: the accept loop is shared
+            request.send(head.encode() + body)
+
+
+class ApiServer:
+    """The API on a background thread; ``url`` once started.
+
+    ``max_body_bytes`` bounds a POST body, ``read_timeout_s`` each read and write of a
+    connection, ``max_connections`` the connections handled at once (see the module's text).
+    """
+
+    def __init__(
+        self,
+        service: HubService,
+        host: str,
+        port: int,
+        *,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        read_timeout_s: float = READ_TIMEOUT_S,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
+        if max_body_bytes < 0 or not read_timeout_s > 0 or max_connections < 1:
+            raise ValueError(
+                "the API needs max_body_bytes >= 0, read_timeout_s > 0 and max_connections >= 1"
+            )
+        attributes = {
+            "service": service,
+            "max_body_bytes": max_body_bytes,
+            "timeout": read_timeout_s,
+        }
+        handler = type("Handler", (_Handler,), attributes)
+        self._server = _BoundedServer((host, port), handler, max_connections)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self.url = f"http://{host}:{self._server.server_address[1]}"
 

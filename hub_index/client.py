@@ -25,10 +25,12 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -145,15 +147,17 @@ class PluginHubClient:
     # -- reading -----------------------------------------------------------------------------
 
     def records(self, capability: str, include_revoked: bool = False) -> list[PluginRecord]:
-        query = f"?capability={capability}" + ("&include_revoked=1" if include_revoked else "")
-        return [PluginRecord.model_validate(r) for r in self._call("GET", f"/api/plugins{query}")]
+        query = {"capability": capability} | ({"include_revoked": "1"} if include_revoked else {})
+        found = self._call("GET", _path("api", "plugins", query=query))
+        return [PluginRecord.model_validate(r) for r in found]
 
     def show(self, plugin_id: str) -> PluginRecord:
-        return PluginRecord.model_validate(self._call("GET", f"/api/plugins/{plugin_id}"))
+        return PluginRecord.model_validate(self._call("GET", _path("api", "plugins", plugin_id)))
 
     def by_dist(self, dist_name: str, version: str) -> PluginRecord | None:
+        query = {"dist_name": dist_name, "version": version}
         try:
-            found = self._call("GET", f"/api/plugins?dist_name={dist_name}&version={version}")
+            found = self._call("GET", _path("api", "plugins", query=query))
         except HubError as exc:
             if "HTTP 404" in exc.problem:
                 return None
@@ -161,7 +165,8 @@ class PluginHubClient:
         return PluginRecord.model_validate(found[0]) if found else None
 
     def next_version(self, dist_name: str, wanted: str) -> str:
-        answer = self._call("GET", f"/api/next-version?dist_name={dist_name}&wanted={wanted}")
+        query = {"dist_name": dist_name, "wanted": wanted}
+        answer = self._call("GET", _path("api", "next-version", query=query))
         return str(answer["version"])
 
     def best(self, capability: str, version: str | None = None) -> PluginRecord | None:
@@ -217,7 +222,7 @@ class PluginHubClient:
 
     def file_url(self, record: PluginRecord) -> str:
         """The record's wheel on the hub, by content address (see ``hub_index/api.py``)."""
-        return f"{self.api_url}/files/{record.checksum}/{record.filename}"
+        return self.api_url + _path("files", record.checksum, record.filename)
 
     def download(self, record: PluginRecord) -> Path:
         """The verified wheel of ``record``, from the cache or the hub's index."""
@@ -353,30 +358,45 @@ class PluginHubClient:
 
     def _served_checksum(self, filename: str) -> str | None:
         try:
-            with urllib.request.urlopen(f"{self.index_root}/packages/{filename}") as response:
+            with urllib.request.urlopen(self.index_root + _path("packages", filename)) as response:
                 return sha256_hex(response.read())
         except OSError:
             return None
 
     def promote(self, plugin_id: str, tier: Tier) -> PluginRecord:
-        answer = self._call("POST", f"/api/plugins/{plugin_id}/promote", {"tier": tier.value})
+        path = _path("api", "plugins", plugin_id, "promote")
+        answer = self._call("POST", path, {"tier": tier.value})
         return PluginRecord.model_validate(answer)
 
     def revoke(self, plugin_id: str, reason: str, by: str = "cli") -> PluginRecord:
         body = {"reason": reason, "by": by}
         return PluginRecord.model_validate(
-            self._call("POST", f"/api/plugins/{plugin_id}/revoke", body)
+            self._call("POST", _path("api", "plugins", plugin_id, "revoke"), body)
         )
 
     def record_usage(self, usage: UsageRecord) -> None:
         self._call("POST", "/api/usage", usage.model_dump(mode="json"))
 
-    def claim(self, capability: str, holder: str, ttl_s: float = 600) -> bool:
+    def claim(self, capability: str, holder: str, ttl_s: float = 60.0) -> bool:
+        """Become the only holder of ``capability`` for ``ttl_s`` seconds (the hub allows at
+        most 60; ``heartbeat`` to keep it longer); False while another holder has it."""
         body = {"capability": capability, "holder": holder, "ttl_s": ttl_s}
         return bool(self._call("POST", "/api/claims", body)["granted"])
 
+    def heartbeat(self, capability: str, holder: str, ttl_s: float) -> bool:
+        """Keep ``holder``'s claim alive ``ttl_s`` seconds from now; False once it was
+        released or taken over (the hub never creates a claim on a heartbeat)."""
+        body = {"capability": capability, "holder": holder, "ttl_s": ttl_s}
+        return bool(self._call("POST", "/api/claims/heartbeat", body)["held"])
+
     def release(self, capability: str, holder: str) -> None:
         self._call("POST", "/api/claims/release", {"capability": capability, "holder": holder})
+
+
+def _path(*segments: str, query: Mapping[str, str] | None = None) -> str:
+    """``/seg/ments?query`` with every segment and query value percent-encoded."""
+    path = "".join("/" + quote(segment, safe="") for segment in segments)
+    return f"{path}?{urlencode(query)}" if query else path
 
 
 def _installer(python: str, index: str, requirements: Path) -> tuple[list[str], dict[str, str]]:

@@ -15,7 +15,8 @@ UPDATE`` and claims compare against the database server's clock, which every mac
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -52,7 +53,10 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 
 _WRITE_OPTION = "planexe_hub_write"
 _MIGRATION_LOCK_KEY = 0x706C7567696E6875  # any constant: serializes concurrent upgrades
+_METADATA_LOCK_KEY = 0x6D65746164617461  # serializes changes of the signed metadata
 _CLAIM_ATTEMPTS = 3
+MAX_CLAIM_TTL_S = 60.0
+"""The longest a claim lives without a heartbeat: a holder that dies frees it within this."""
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -160,6 +164,15 @@ claims_table = sa.Table(
     metadata,
     sa.Column("capability", sa.String, primary_key=True),
     sa.Column("holder", sa.String, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+)
+
+metadata_table = sa.Table(
+    "plugin_hub_metadata",
+    metadata,
+    sa.Column("role", sa.String(32), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("body", sa.LargeBinary, nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=False),
 )
 
@@ -434,10 +447,10 @@ class HubDatabase:
         """Try to become the only holder of ``capability`` for ``ttl_s`` seconds.
 
         True if the claim was free, expired, or already ours (then it is refreshed); False while
-        another holder's claim is live. Atomic across processes and machines.
+        another holder's claim is live. Atomic across processes and machines. ``ttl_s`` is at
+        most ``MAX_CLAIM_TTL_S``: a longer task keeps its claim with ``heartbeat``.
         """
-        if ttl_s <= 0:
-            raise ValueError("ttl_s must be positive")
+        _check_ttl(ttl_s)
         for _ in range(_CLAIM_ATTEMPTS):
             if self._insert_claim(capability, holder, ttl_s):
                 return True
@@ -446,6 +459,24 @@ class HubDatabase:
             if self._claim_exists(capability):
                 return False
         return False
+
+    def heartbeat(self, capability: str, holder: str, ttl_s: float) -> bool:
+        """Extend ``holder``'s claim on ``capability`` to ``ttl_s`` seconds from now.
+
+        True while the claim is still ``holder``'s (also when it lapsed and nobody took it
+        over); False once it was released or taken over. Never creates a claim. Atomic across
+        processes and machines, on the same clock as ``claim``.
+        """
+        _check_ttl(ttl_s)
+        table = claims_table
+        with self._writer.begin() as conn:
+            now = self._now(conn)
+            result = conn.execute(
+                table.update()
+                .where(table.c.capability == capability, table.c.holder == holder)
+                .values(expires_at=now + timedelta(seconds=ttl_s))
+            )
+            return result.rowcount == 1
 
     def release(self, capability: str, holder: str) -> None:
         """Give up ``holder``'s claim on ``capability``; another holder's claim stays."""
@@ -578,6 +609,79 @@ class HubDatabase:
         query = sa.select(claims_table.c.capability).where(claims_table.c.capability == capability)
         with self._engine.connect() as conn:
             return conn.execute(query).first() is not None
+
+
+class _MetadataTransaction:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def latest(self, role: str) -> bytes | None:
+        return _latest_metadata(self._conn, role)
+
+    def save(self, role: str, version: int, body: bytes, expires: datetime) -> None:
+        self._conn.execute(
+            metadata_table.insert().values(
+                role=role, version=version, body=body, expires_at=expires
+            )
+        )
+
+
+def _latest_metadata(conn: Connection, role: str) -> bytes | None:
+    table = metadata_table
+    query = (
+        sa.select(table.c.body)
+        .where(table.c.role == role)
+        .order_by(table.c.version.desc())
+        .limit(1)
+    )
+    body = conn.execute(query).scalar_one_or_none()
+    return None if body is None else bytes(body)
+
+
+class DatabaseMetadataStore:
+    """The hub's signed metadata documents in its database (``plugin_hub_metadata``): every
+    version of every role, so clients can fetch the exact versions a snapshot names."""
+
+    def __init__(self, db: HubDatabase) -> None:
+        self._db = db
+
+    @contextmanager
+    def transaction(self) -> Iterator[_MetadataTransaction]:
+        with self._db._writer.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_METADATA_LOCK_KEY)))
+            yield _MetadataTransaction(conn)
+
+    def document(self, role: str, version: int | None = None) -> bytes | None:
+        table = metadata_table
+        with self._db._engine.connect() as conn:
+            if version is None:
+                return _latest_metadata(conn, role)
+            query = sa.select(table.c.body).where(table.c.role == role, table.c.version == version)
+            body = conn.execute(query).scalar_one_or_none()
+        return None if body is None else bytes(body)
+
+    def expires(self, role: str) -> datetime | None:
+        table = metadata_table
+        query = (
+            sa.select(table.c.expires_at)
+            .where(table.c.role == role)
+            .order_by(table.c.version.desc())
+            .limit(1)
+        )
+        with self._db._engine.connect() as conn:
+            found = conn.execute(query).scalar_one_or_none()
+        return None if found is None else as_utc(found)
+
+
+def _check_ttl(ttl_s: float) -> None:
+    """Refuse a claim lifetime that is not a finite number of seconds in (0, MAX_CLAIM_TTL_S]."""
+    number = isinstance(ttl_s, int | float) and not isinstance(ttl_s, bool)
+    if not number or not 0 < ttl_s <= MAX_CLAIM_TTL_S:  # also refuses NaN and infinities
+        raise ValueError(
+            f"ttl_s must be a positive, finite number of seconds, at most {MAX_CLAIM_TTL_S:g} "
+            f"(heartbeat to keep a claim longer), not {ttl_s!r:.40}"
+        )
 
 
 def _without(row: Any, key: str) -> dict[str, Any]:

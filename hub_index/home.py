@@ -5,10 +5,15 @@
     HOME/
       hub.json            settings (database URL, host, ports)
       policy.yaml         trust policy (tiers, signers, capability patterns)
-      credentials.json    upload user and password, API write token (mode 600)
+      credentials.json    upload user and password, the API tokens (mode 600)
       htpasswd            the index's upload credentials (pypiserver)
-      keys/               hub signing key (mode 600) and its public key
-      packages/           the index's files
+      keys/               the hub's online key (signs wheels, generated releases, snapshot
+                          and timestamp), the admin key (root and targets; move it off the
+                          hub's machine, see 'plugin-hub init'), root.json (the metadata's
+                          trust root, given to clients with the policy)
+      packages/           the files the index serves: recorded, active releases only
+      staging/            uploads and rebuilds before they are recorded
+      revoked/            files of revoked releases, never served
       hub.db              SQLite database (the embedded default)
       serve.json          written by 'plugin-hub serve': the URLs it listens on
 """
@@ -44,7 +49,7 @@ class HubSettings(BaseModel):
 class HubCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    upload_user: str
+    upload_user: str = UPLOAD_USER
     upload_password: str
     api_token: str
     """Admin token: any tier, promote, revoke."""
@@ -83,8 +88,29 @@ class HubHome:
         return self.root / "keys" / "hub-signing.pem"
 
     @property
+    def admin_key(self) -> Path:
+        return self.root / "keys" / "admin.pem"
+
+    @property
+    def metadata_root(self) -> Path:
+        return self.root / "keys" / "root.json"
+
+    @property
     def packages(self) -> Path:
         return self.root / "packages"
+
+    @property
+    def staging(self) -> Path:
+        return self.root / "staging"
+
+    @property
+    def revoked(self) -> Path:
+        return self.root / "revoked"
+
+    @property
+    def work(self) -> Path:
+        """Where the hub rebuilds published plugins."""
+        return self.root / "work"
 
     @property
     def serve_file(self) -> Path:
@@ -144,7 +170,9 @@ def init_home(root: Path, database_url: str | None = None) -> HubHome:
     """Create a hub home: key, credentials, htpasswd, policy, settings, migrated database."""
     from passlib.apache import HtpasswdFile
 
-    from hub_index.db import HubDatabase
+    from hub_index.db import DatabaseMetadataStore, HubDatabase
+    from hub_index.metadata_repository import MetadataRepository
+    from hub_index.release_metadata import tuf_signer
 
     home = HubHome(root.resolve())
     if home.exists():
@@ -153,21 +181,25 @@ def init_home(root: Path, database_url: str | None = None) -> HubHome:
         )
     if root.exists() and any(root.iterdir()):
         raise HubConfigError(f"{home.root} is not empty", "Choose an empty or new folder")
-    home.packages.mkdir(parents=True, exist_ok=True)
+    for folder in (home.packages, home.staging, home.revoked):
+        folder.mkdir(parents=True, exist_ok=True)
     key = generate_key(home.signing_key)
+    admin_key = generate_key(home.admin_key)
     credentials = HubCredentials(
-        upload_user=UPLOAD_USER,
-        upload_password=secrets.token_urlsafe(24),
+        upload_password=secrets.token_urlsafe(32),
         api_token=secrets.token_urlsafe(32),
         publish_token=secrets.token_urlsafe(32),
     )
     _write_private(home.credentials_file, credentials.model_dump_json(indent=2) + "\n")
     htpasswd = HtpasswdFile(str(home.htpasswd), new=True, default_scheme="sha256_crypt")
-    htpasswd.set_password(credentials.upload_user, credentials.upload_password)
+    htpasswd.set_password(UPLOAD_USER, credentials.upload_password)
     htpasswd.save()
     os.chmod(home.htpasswd, 0o600)
+    documents = MetadataRepository.initial_documents(tuf_signer(admin_key), tuf_signer(key))
+    home.metadata_root.write_bytes(documents["root"].to_bytes())
     policy = TrustPolicy(
-        signers=[SignerRule(kind="hub-key", public_key="keys/hub-signing.pub.pem")]
+        metadata_root="keys/root.json",
+        signers=[SignerRule(kind="hub-key", public_key="keys/hub-signing.pub.pem")],
     )
     home.policy_file.write_text(
         f"# Trust policy of this hub; its hub key is {key_identity(key.public_key())}\n"
@@ -180,6 +212,7 @@ def init_home(root: Path, database_url: str | None = None) -> HubHome:
     db = HubDatabase(url)
     try:
         db.upgrade()
+        MetadataRepository(DatabaseMetadataStore(db), tuf_signer(key)).store_initial(documents)
         db.add_token("hub-admin", token_digest(credentials.api_token), ["publish", "admin"])
         db.add_token("hub-publish", token_digest(credentials.publish_token), ["publish"])
     finally:

@@ -8,14 +8,21 @@ On a miss the pipeline asks this synthesizer (``planexe.synthesizers`` entry poi
 3. the claim holder synthesizes with every gate, publishes only a plugin whose report passes
    every gate (tier ``generated``, with its test report), then installs it from the hub,
    verified like any other fetch.
+
+A claim lives ``CLAIM_TTL_S`` (15 s); the holder heartbeats every third of that while it
+works, so a holder that dies (even ``kill -9``) frees the claim within 15 s, and a waiting
+worker or a resumed run takes it over and synthesizes instead.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -28,8 +35,10 @@ from plan_pipeline.spec import PluginSpec
 from plan_pipeline.synthesis import SynthesisOutcome, SynthesisRequest
 from plan_pipeline.trust import Tier
 
-CLAIM_TTL_S = 600.0
+CLAIM_TTL_S = 15.0
+"""A claim's lifetime without a heartbeat: how long a dead holder blocks the capability."""
 WAIT_TIMEOUT_S = 900.0
+"""How long a worker waits for a live holder (one that keeps heartbeating) to publish."""
 POLL_S = 0.25
 
 
@@ -56,10 +65,10 @@ class HubSynthesizer:
         waiting_said = False
         while time.monotonic() < deadline:
             if client.claim(spec.capability, holder, CLAIM_TTL_S):
-                try:
+                if waiting_said:
+                    _say(spec, "the other worker stopped without publishing; synthesizing here")
+                with _claim_kept_alive(client, spec, holder):
                     return self._synthesize_and_publish(client, request, holder)
-                finally:
-                    client.release(spec.capability, holder)
             if not waiting_said:
                 _say(spec, "another worker is synthesizing it; waiting for the hub record")
                 waiting_said = True
@@ -72,8 +81,10 @@ class HubSynthesizer:
                 )
                 return _outcome(record, "reused")
         raise HubError(
-            f"waited {WAIT_TIMEOUT_S:.0f} s for another worker to publish '{spec.capability}'",
-            f"Check the hub and the other worker; the claim expires after {CLAIM_TTL_S:.0f} s",
+            f"waited {WAIT_TIMEOUT_S:.0f} s for another worker to publish '{spec.capability}': "
+            "it still holds the hub's claim and keeps it alive",
+            "Check that worker (a stopped worker's claim lapses after "
+            f"{CLAIM_TTL_S:.0f} s), then run again",
         )
 
     def _synthesize_and_publish(
@@ -111,6 +122,45 @@ class HubSynthesizer:
         )
         client.install(record)
         return _outcome(record, "synthesized")
+
+
+@contextmanager
+def _claim_kept_alive(client: PluginHubClient, spec: PluginSpec, holder: str) -> Iterator[None]:
+    """Heartbeat ``holder``'s claim on a daemon thread for the block, then release it."""
+    stop = threading.Event()
+    beats = threading.Thread(
+        target=_heartbeat,
+        args=(client, spec, holder, stop),
+        name=f"hub-claim-{spec.capability}",
+        daemon=True,
+    )
+    beats.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beats.join(timeout=1.0)  # a heartbeat in flight only extends a claim released next
+        try:
+            client.release(spec.capability, holder)
+        except HubError as exc:
+            _say(spec, f"warning: could not release the hub claim ({exc}); it lapses by itself")
+
+
+def _heartbeat(
+    client: PluginHubClient, spec: PluginSpec, holder: str, stop: threading.Event
+) -> None:
+    """Extend the claim every third of its lifetime until ``stop``; warn once if it fails."""
+    ttl_s = CLAIM_TTL_S
+    warned = False
+    while not stop.wait(ttl_s / 3):
+        try:
+            held = client.heartbeat(spec.capability, holder, ttl_s)
+            problem = None if held else "another worker took it over or it was released"
+        except Exception as exc:  # a heartbeat must never break the synthesis it protects
+            problem = " ".join(str(exc).split()) or type(exc).__name__
+        if problem is not None and not warned and not stop.is_set():
+            _say(spec, f"warning: could not keep the hub claim alive: {problem}")
+            warned = True
 
 
 def _range(request: SynthesisRequest) -> str | None:

@@ -2,6 +2,8 @@
 
 Kept in the hub home as ``policy.yaml``::
 
+    metadata_root: keys/root.json       # the hub's TUF root (relative to this file): the only
+                                        # keys whose signed metadata this client acts on
     auto_install_tiers: [core, verified, generated]
     capability_patterns: ["*"]          # fnmatch patterns of capabilities that may be installed
     publish_tier: verified              # tier of plugins maintainers publish by hand (or core)
@@ -57,6 +59,7 @@ class SignerRule(BaseModel):
 class TrustPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    metadata_root: str | None = None
     auto_install_tiers: list[Tier] = Field(
         default_factory=lambda: [Tier.CORE, Tier.VERIFIED, Tier.GENERATED]
     )
@@ -108,6 +111,23 @@ class TrustPolicy(BaseModel):
                 f"(patterns: {', '.join(self.capability_patterns)})",
                 "Add a matching pattern to capability_patterns in the policy",
             )
+
+    def root_bytes(self, base: Path) -> bytes:
+        """The trusted root of the hub's signed metadata (path relative to ``base``)."""
+        if not self.metadata_root:
+            raise HubConfigError(
+                "the trust policy names no metadata_root: this client cannot check what the "
+                "hub says about tiers, revocations and capabilities",
+                "Copy the hub's keys/root.json beside the policy and set metadata_root",
+            )
+        path = base / self.metadata_root
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise HubConfigError(
+                f"the policy's metadata root {path} cannot be read: {exc.strerror}",
+                "Copy the hub's keys/root.json there",
+            ) from None
 
     def verifier(self, base: Path) -> BundleVerifier:
         """The verifier for every signer this policy accepts (key paths relative to ``base``)."""

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from hub_index.api import ApiServer
+from hub_index.api import MAX_BODY_BYTES, MAX_CONNECTIONS, READ_TIMEOUT_S, ApiServer
 from hub_index.db import HubDatabase
 from hub_index.errors import HubUnavailableError
 from hub_index.home import HubHome, ServeInfo, write_serve_info
@@ -92,8 +92,13 @@ def embedded_hub(
     index_port: int = 0,
     api_port: int = 0,
     backend: str = "auto",
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    read_timeout_s: float = READ_TIMEOUT_S,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> Iterator[RunningHub]:
-    """Run the hub of ``home`` for the duration of the block (port 0: a free port)."""
+    """Run the hub of ``home`` for the duration of the block (port 0: a free port); the
+    keyword options are the API's limits (see ``hub_index/api.py``)."""
     home.require()
     settings = home.settings()
     index_port = index_port or free_port(host)
@@ -121,7 +126,14 @@ def embedded_hub(
             index_url=index_url,
             packages=home.packages,
         )
-        api = ApiServer(service, host, api_port).start()
+        api = ApiServer(
+            service,
+            host,
+            api_port,
+            max_body_bytes=max_body_bytes,
+            read_timeout_s=read_timeout_s,
+            max_connections=max_connections,
+        ).start()
         write_serve_info(home, ServeInfo(api_url=api.url, index_url=index_url, pid=os.getpid()))
         yield RunningHub(home, api.url, index_url)
     finally:

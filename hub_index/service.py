@@ -25,6 +25,7 @@ from hub_index.signing import ArtifactSigner, BundleVerifier, sha256_hex
 from plan_pipeline.capability_names import validate_capability_name
 from plan_pipeline.trust import Tier
 
+MAX_HOLDER_CHARS = 200
 _WHEEL = re.compile(r"^(?P<name>[A-Za-z0-9_.]+)-(?P<version>[^-]+)-[^-]+-[^-]+-[^-]+\.whl$")
 
 
@@ -156,7 +157,21 @@ class HubService:
         self.db.record_usage(usage)
 
     def claim(self, capability: str, holder: str, ttl_s: float) -> bool:
-        return self.db.claim(capability, holder, ttl_s)
+        """Claim ``capability`` for ``holder`` for ``ttl_s`` (at most ``MAX_CLAIM_TTL_S``)."""
+        return self.db.claim(validate_capability_name(capability), check_holder(holder), ttl_s)
+
+    def heartbeat(self, capability: str, holder: str, ttl_s: float) -> bool:
+        """Keep ``holder``'s claim alive ``ttl_s`` longer; False if it is no longer theirs."""
+        return self.db.heartbeat(validate_capability_name(capability), check_holder(holder), ttl_s)
 
     def release(self, capability: str, holder: str) -> None:
-        self.db.release(capability, holder)
+        self.db.release(validate_capability_name(capability), check_holder(holder))
+
+
+def check_holder(holder: str) -> str:
+    """``holder`` if it names a claim holder: 1 to ``MAX_HOLDER_CHARS`` printable characters."""
+    if not isinstance(holder, str) or not 0 < len(holder) <= MAX_HOLDER_CHARS:
+        raise ValueError(f"a claim holder must be 1 to {MAX_HOLDER_CHARS} characters")
+    if not holder.isprintable():
+        raise ValueError("a claim holder must be printable characters only (no control characters)")
+    return holder

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from plan_pipeline.capability_names import package_slug
@@ -27,7 +27,12 @@ from plan_pipeline.spec import PluginSpec
 from plan_pipeline.synthesis import SynthesisMode, SynthesisOutcome, SynthesisRequest
 from synthesizer.audit import DEFAULT_ADVISORIES, dependency_audit_gate
 from synthesizer.build import BuiltArtifacts, build_project
-from synthesizer.codegen import DEFAULT_CODEGEN, find_code_generator
+from synthesizer.codegen import (
+    DEFAULT_CODEGEN,
+    CodeGenerator,
+    GeneratedLogic,
+    find_code_generator,
+)
 from synthesizer.contract_tests import contract_test_gate
 from synthesizer.errors import (
     GateFailedError,
@@ -71,6 +76,8 @@ class SynthesisResult:
     report_path: Path
     project: Path
     artifacts: BuiltArtifacts
+    logic: GeneratedLogic | None = None
+    """The logic module the plugin was built from (a publish sends it to the hub)."""
 
     @property
     def wheel(self) -> Path:
@@ -105,8 +112,12 @@ def synthesize_plugin(
     out_dir: Path,
     options: SynthesisOptions | None = None,
     progress: Progress = lambda _line: None,
+    logic: GeneratedLogic | None = None,
 ) -> SynthesisResult:
     """Generate, render, check, build and test the plugin for ``spec`` under ``out_dir``.
+
+    ``logic``: code written elsewhere (the hub re-verifying a published plugin passes the
+    publisher's); every gate runs on it as on generated code.
 
     Raises ``GateFailedError`` (after writing the report) when any gate fails and
     ``UnsupportedSpecError`` when the code generator cannot express the spec.
@@ -115,7 +126,9 @@ def synthesize_plugin(
     spec = revalidated(spec)
     _check_out_dir(out_dir)
     names = PluginNames.for_capability(spec.capability)
-    generator = find_code_generator(options.codegen)
+    generator: CodeGenerator = (
+        _GivenLogic(logic) if logic is not None else find_code_generator(options.codegen)
+    )
     report = TestReport(
         capability=spec.capability,
         dist_name=names.dist_name,
@@ -210,7 +223,18 @@ def synthesize_plugin(
     step("dependency audit", audit.duration_s, audit.summary)
     step("contract tests", tests.duration_s, tests.summary)
     report.timings["checks (audit and tests in parallel)"] = round(checks_took[0], 4)
-    return _finish(report, report_path, project, artifacts, progress)
+    return replace(_finish(report, report_path, project, artifacts, progress), logic=logic)
+
+
+class _GivenLogic:
+    """Code written before the synthesis (by a publisher), re-checked like generated code."""
+
+    def __init__(self, logic: GeneratedLogic) -> None:
+        self.logic = logic
+        self.name = logic.generator
+
+    def generate(self, spec: PluginSpec) -> GeneratedLogic:
+        return self.logic
 
 
 def _finish(

@@ -8,6 +8,7 @@ PostgreSQL tests; it never skips them.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import queue
 import time
@@ -22,7 +23,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from pydantic import ValidationError
 
-from hub_index.db import VERSION_TABLE, HubDatabase, metadata
+from hub_index.db import MAX_CLAIM_TTL_S, VERSION_TABLE, HubDatabase, metadata
 from hub_index.errors import (
     DuplicateVersionError,
     HubError,
@@ -40,6 +41,7 @@ HUB_TABLES = {
     "plugin_hub_revocations",
     "plugin_hub_tokens",
     "plugin_hub_claims",
+    "plugin_hub_metadata",
 }
 RACERS = 4
 
@@ -140,7 +142,7 @@ def test_upgrade_twice_is_a_no_op(db_url: str) -> None:
         hub.upgrade()
         stored = hub.add_plugin(plugin())
         hub.upgrade()
-        assert _revision(hub) == ["0001"]
+        assert _revision(hub) == ["0002"]
         assert _tables(hub) == HUB_TABLES | {VERSION_TABLE}
         assert hub.get_plugin(stored.plugin_id) == stored
 
@@ -325,6 +327,38 @@ def test_claims(db: HubDatabase) -> None:
     assert db.claim("risk.score_matrix", "worker-b", 60)
     with pytest.raises(ValueError, match="positive"):
         db.claim("risk.score_matrix", "worker-b", 0)
+
+
+@pytest.mark.parametrize(
+    "ttl_s", [0, -1, MAX_CLAIM_TTL_S + 0.001, 1e8, math.inf, -math.inf, math.nan, True, "5"]
+)
+def test_a_claim_lifetime_out_of_bounds_is_refused(db: HubDatabase, ttl_s: Any) -> None:
+    with pytest.raises(
+        ValueError, match=f"positive, finite number of seconds, at most {MAX_CLAIM_TTL_S:g}"
+    ):
+        db.claim("risk.score_matrix", "worker-a", ttl_s)
+    assert db.claim("risk.score_matrix", "worker-a", MAX_CLAIM_TTL_S)
+    with pytest.raises(ValueError, match="positive, finite"):
+        db.heartbeat("risk.score_matrix", "worker-a", ttl_s)
+
+
+def test_a_heartbeat_keeps_only_the_holders_claim_alive(db: HubDatabase) -> None:
+    assert db.claim("risk.score_matrix", "worker-a", 0.5)
+    deadline = time.monotonic() + 1.5  # three TTLs, kept alive by heartbeats only
+    while time.monotonic() < deadline:
+        assert db.heartbeat("risk.score_matrix", "worker-a", 0.5)
+        assert not db.claim("risk.score_matrix", "worker-b", 60)
+        time.sleep(0.1)
+    assert not db.heartbeat("risk.score_matrix", "worker-b", 60)  # never creates a claim
+    assert not db.heartbeat("risk.unclaimed", "worker-b", 60)
+    time.sleep(0.6)
+    assert db.heartbeat("risk.score_matrix", "worker-a", 0.2)  # lapsed but nobody took it
+    time.sleep(0.3)
+    assert db.claim("risk.score_matrix", "worker-b", 60)  # taken over
+    assert not db.heartbeat("risk.score_matrix", "worker-a", 60)
+    assert not db.claim("risk.score_matrix", "worker-a", 60)
+    db.release("risk.score_matrix", "worker-b")
+    assert not db.heartbeat("risk.score_matrix", "worker-b", 60)  # released
 
 
 def test_an_expired_claim_is_taken_over(db: HubDatabase) -> None:

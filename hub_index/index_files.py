@@ -1,0 +1,114 @@
+"""The index's files: only recorded, active releases are in the folder pypiserver serves.
+
+Three folders of the hub home:
+
+- ``staging/``: uploads and the hub's own rebuilds before they become records. Not served.
+- ``packages/``: what pypiserver serves (``/simple/``, ``/packages/``) and the API's
+  ``/files/``. A file gets here only after its record was written, by a rename.
+- ``revoked/``: files of revoked releases. Never served again.
+
+Nobody but the hub writes these folders: pypiserver's upload password is kept nowhere, so
+its upload and remove calls are refused to everyone. ``reconcile`` runs when the hub starts:
+a served file that no active record vouches for (an upload that never became a record, a
+crash between two steps, bytes that differ from the record's) moves out of the served
+folder, and a recorded file still in staging moves in.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from hub_index.errors import HubError
+from hub_index.signing import sha256_hex
+
+_WHEEL = re.compile(
+    r"[A-Za-z0-9_.]+-[A-Za-z0-9_.!+]+-[A-Za-z0-9_.]+-[A-Za-z0-9_.]+-[A-Za-z0-9_.]+\.whl"
+)
+
+
+def check_wheel_name(filename: str) -> str:
+    """``filename`` if it is a plain wheel file name (never a path), else ``HubError``."""
+    if not _WHEEL.fullmatch(filename) or filename.startswith("."):
+        raise HubError(
+            f"{filename[:120]!r} is not a wheel file name",
+            "Send the wheel's own file name, e.g. name-1.0.0-py3-none-any.whl",
+        )
+    return filename
+
+
+@dataclass(frozen=True)
+class IndexFiles:
+    packages: Path
+    staging: Path
+    revoked: Path
+
+    def served(self, filename: str) -> Path:
+        return self.packages / check_wheel_name(filename)
+
+    def staged(self, filename: str) -> Path:
+        return self.staging / check_wheel_name(filename)
+
+    def stage(self, filename: str, data: bytes) -> Path:
+        """Write ``data`` to staging as ``filename`` (atomically); the same name with other
+        bytes already staged is replaced: nothing points at a staged file yet."""
+        path = self.staged(filename)
+        self.staging.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        return path
+
+    def serve(self, filename: str, sha256: str) -> None:
+        """Move a staged file into the served folder once its record exists. Idempotent: a
+        file already served with those bytes stays."""
+        target = self.served(filename)
+        if target.is_file() and sha256_hex(target.read_bytes()) == sha256:
+            self.staged(filename).unlink(missing_ok=True)
+            return
+        staged = self.staged(filename)
+        if not staged.is_file() or sha256_hex(staged.read_bytes()) != sha256:
+            raise HubError(
+                f"the hub has no staged {filename} with sha256 {sha256}",
+                "Upload or publish the release again",
+            )
+        self.packages.mkdir(parents=True, exist_ok=True)
+        staged.replace(target)
+
+    def withdraw(self, filename: str) -> None:
+        """Move a served file to ``revoked/``: it is never served again."""
+        source = self.served(filename)
+        self.revoked.mkdir(parents=True, exist_ok=True)
+        if source.is_file():
+            source.replace(self.revoked / source.name)
+        self.staged(filename).unlink(missing_ok=True)
+
+    def reconcile(self, active: Mapping[str, str]) -> list[str]:
+        """Make the served folder hold exactly the files of ``active`` (file name -> sha256)
+        that exist; what it moved, one line each."""
+        moved = []
+        if self.packages.is_dir():
+            for path in sorted(self.packages.iterdir()):
+                if not path.is_file():
+                    continue
+                wanted = active.get(path.name)
+                if wanted is not None and sha256_hex(path.read_bytes()) == wanted:
+                    continue
+                self.staging.mkdir(parents=True, exist_ok=True)
+                quarantine = self.staging / f"unrecorded-{path.name}"
+                shutil.move(str(path), quarantine)
+                why = "differs from its record" if wanted else "has no active record"
+                moved.append(f"{path.name} {why}: moved out of the served folder")
+        for filename, sha256 in sorted(active.items()):
+            if self.served(filename).is_file():
+                continue
+            try:
+                self.serve(filename, sha256)
+                moved.append(f"{filename} was recorded but not served: now served")
+            except HubError:
+                moved.append(f"{filename} is recorded but its file is missing")
+        return moved

@@ -1,0 +1,157 @@
+"""The client's side of the hub's signed metadata: python-tuf's ``ngclient``.
+
+``TrustedReleases`` answers one question, "what do the keys of my own policy say about this
+release?", and trusts nothing else the hub says. The trusted root comes from the client's
+policy (never from the hub); ngclient fetches timestamp, snapshot and targets, checks every
+signature against the root's keys, every version against the ones it saw before (rollback)
+and every expiry (freeze), and keeps what it verified in a cache folder per root, which is
+what makes a later replay detectable. The API's records are hints: a release the signed
+metadata does not state, or states differently, is refused.
+
+``offline=True`` answers from that cache alone, still checking expiry, for verification
+without a hub.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tuf.api import exceptions as tuf_errors
+from tuf.api.metadata import Metadata, Targets
+from tuf.ngclient import FetcherInterface, Updater
+
+from hub_index.errors import HubUnavailableError, VerificationError
+from hub_index.records import PluginStatus
+from hub_index.release_metadata import GENERATED_ROLE, PluginRelease, release_path
+from plan_pipeline.trust import Tier
+
+
+@dataclass(frozen=True)
+class SignedRelease:
+    """A release as verified metadata states it, and whether the admin key stated it."""
+
+    release: PluginRelease
+    admin_signed: bool
+
+    @property
+    def tier(self) -> Tier:
+        if self.release.status is PluginStatus.REVOKED:
+            return Tier.QUARANTINED
+        return self.release.tier
+
+    @property
+    def signed_by(self) -> str:
+        return "the admin key" if self.admin_signed else "the hub's online key"
+
+
+class TrustedReleases:
+    """Releases stated by a hub's metadata, verified against ``root`` (the policy's)."""
+
+    def __init__(
+        self, metadata_url: str, root: bytes, cache_dir: Path, *, offline: bool = False
+    ) -> None:
+        self.metadata_url = metadata_url.rstrip("/") + "/"
+        self._root = root
+        self.offline = offline
+        self.cache = cache_dir / hashlib.sha256(root).hexdigest()[:24]
+        self._updater: Updater | None = None
+        self._admin_paths: frozenset[str] = frozenset()
+
+    def refresh(self) -> None:
+        """Fetch and verify the newest metadata (once per object)."""
+        if self._updater is not None:
+            return
+        self.cache.mkdir(parents=True, exist_ok=True)
+        with _locked(self.cache / ".lock"), _translated(self.metadata_url):
+            fetcher = _CacheFetcher(self.cache) if self.offline else None
+            updater = Updater(
+                str(self.cache), self.metadata_url, fetcher=fetcher, bootstrap=self._root
+            )
+            updater.refresh()
+            top = Metadata[Targets].from_bytes((self.cache / "targets.json").read_bytes())
+        self._admin_paths = frozenset(top.signed.targets)
+        self._updater = updater
+
+    def admin_targets(self) -> bytes:
+        """The newest verified ``targets`` document (an admin signs its changes on top)."""
+        self.refresh()
+        return (self.cache / "targets.json").read_bytes()
+
+    def release(self, dist_name: str, version: str) -> SignedRelease | None:
+        """What the verified metadata states about ``dist_name`` ``version`` (None: nothing)."""
+        self.refresh()
+        assert self._updater is not None
+        path = release_path(dist_name, version)
+        with _locked(self.cache / ".lock"), _translated(self.metadata_url):
+            target = self._updater.get_targetinfo(path)
+        if target is None:
+            return None
+        release = PluginRelease.from_target(target)
+        admin_signed = path in self._admin_paths
+        if not admin_signed and (
+            release.tier is not Tier.GENERATED or not release.is_generated_name
+        ):
+            raise VerificationError(
+                f"the {GENERATED_ROLE} role states {release.dist_name} {release.version} as "
+                f"{release.tier.value}: only the admin key may state that tier"
+            )
+        return SignedRelease(release, admin_signed)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One process at a time in a cache folder (ngclient rewrites files and a symlink)."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+@contextmanager
+def _translated(url: str) -> Iterator[None]:
+    """TUF's errors as the hub's: one line naming what failed."""
+    try:
+        yield
+    except tuf_errors.ExpiredMetadataError as exc:
+        raise VerificationError(
+            f"the hub's signed metadata has expired ({exc}): refusing a frozen or stale hub",
+            "Ask the hub's operator; a running hub re-signs its metadata before it expires",
+        ) from None
+    except tuf_errors.BadVersionNumberError as exc:
+        raise VerificationError(
+            f"the hub's signed metadata is older than what this client saw before ({exc}): "
+            "refusing a rollback",
+            "Check which hub PLANEXE_HUB_URL points at",
+        ) from None
+    except tuf_errors.UnsignedMetadataError as exc:
+        raise VerificationError(
+            f"the hub's metadata is not signed by the keys of the local policy's root ({exc})",
+            "Check that the policy's metadata root belongs to this hub",
+        ) from None
+    except tuf_errors.RepositoryError as exc:
+        raise VerificationError(f"the hub's signed metadata is not acceptable: {exc}") from None
+    except tuf_errors.DownloadError as exc:
+        raise HubUnavailableError(
+            f"cannot fetch the hub's signed metadata from {url}: {exc}",
+            "Start the hub or check PLANEXE_HUB_URL",
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise VerificationError(f"the hub's signed metadata cannot be read: {exc}") from None
+
+
+class _CacheFetcher(FetcherInterface):
+    """Serves the cached, already verified documents: the client's offline mode. ngclient
+    asks only for the timestamp (then finds it current) and the next root (none)."""
+
+    def __init__(self, cache: Path) -> None:
+        self.cache = cache
+
+    def _fetch(self, url: str) -> Iterator[bytes]:
+        name = url.rsplit("/", 1)[-1]
+        if name == "timestamp.json" and (self.cache / name).is_file():
+            return iter([(self.cache / name).read_bytes()])
+        raise tuf_errors.DownloadHTTPError(f"offline: no {name}", 404)

@@ -1,0 +1,304 @@
+"""The API's limits, attacked over raw sockets: body size and framing, read timeouts, bounded
+connections; and the client's quoting of every value it puts in a URL."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import socket
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from hub_index.api import MAX_BODY_BYTES
+from hub_index.client import PluginHubClient
+from hub_index.db import HubDatabase
+from hub_index.errors import HubError
+from hub_index.home import init_home
+from hub_index.records import PluginRecord
+from hub_index.server import RunningHub, embedded_hub
+from plan_pipeline.trust import Tier
+
+READ_TIMEOUT_S = 2.0
+MAX_CONNECTIONS = 8
+INFO = b"GET /api/info HTTP/1.1\r\nHost: hub\r\n\r\n"
+
+
+@pytest.fixture
+def small_hub(tmp_path: Path) -> Iterator[RunningHub]:
+    """A hub whose API handles 8 connections at once and drops one stalled for 2 s."""
+    home = init_home(tmp_path / "hub")
+    with embedded_hub(
+        home, max_connections=MAX_CONNECTIONS, read_timeout_s=READ_TIMEOUT_S
+    ) as running:
+        yield running
+
+
+def _connect(hub: RunningHub) -> socket.socket:
+    parts = urlsplit(hub.api_url)
+    assert parts.hostname is not None and parts.port is not None
+    return socket.create_connection((parts.hostname, parts.port), timeout=10)
+
+
+def _post(hub: RunningHub, headers: dict[str, str] | list[tuple[str, str]], body: bytes) -> bytes:
+    """A raw POST /api/claims with the publish token and exactly these other headers."""
+    token = hub.home.credentials().publish_token
+    pairs = [("Host", "hub"), ("Authorization", f"Bearer {token}")]
+    pairs += list(headers.items()) if isinstance(headers, dict) else headers
+    head = "".join(f"{name}: {value}\r\n" for name, value in pairs)
+    return f"POST /api/claims HTTP/1.1\r\n{head}\r\n".encode() + body
+
+
+def _answer(sock: socket.socket, timeout: float = 5.0) -> tuple[int, Any]:
+    """The status and JSON body of the answer, read until the server closes the connection."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:  # closed with part of the request unread: the answer came
+        if not data:
+            raise
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/"), data[:200]
+    return int(head.split()[1]), json.loads(body)
+
+
+def _exchange(hub: RunningHub, raw: bytes) -> tuple[int, Any]:
+    with _connect(hub) as sock:
+        sock.sendall(raw)
+        return _answer(sock)
+
+
+def _claim_body(size: int | None = None) -> bytes:
+    """A valid claim, padded with an ignored field to exactly ``size`` bytes."""
+    body = {"capability": "a.b", "holder": "h", "ttl_s": 10, "pad": ""}
+    base = len(json.dumps(body).encode())
+    body["pad"] = "x" * ((size or base) - base)
+    return json.dumps(body).encode()
+
+
+CLAIM = _claim_body()
+
+
+def _is_one_line_error(answer: Any) -> bool:
+    return set(answer) == {"error"} and answer["error"] and "\n" not in answer["error"]
+
+
+# body size and framing
+
+
+def test_a_huge_body_is_refused_before_any_of_it_is_read(hub: RunningHub) -> None:
+    with _connect(hub) as sock:
+        started = time.monotonic()
+        sock.sendall(_post(hub, {"Content-Length": "400000000"}, b""))  # headers only
+        status, answer = _answer(sock)  # answered and closed without waiting for a body
+        assert time.monotonic() - started < 2
+    assert status == 413
+    assert answer == {
+        "error": f"the request body is 400000000 bytes; the hub accepts at most {MAX_BODY_BYTES}"
+    }
+    assert MAX_BODY_BYTES == 1024 * 1024
+
+
+def test_the_body_limit_is_exact(hub: RunningHub) -> None:
+    largest = _claim_body(MAX_BODY_BYTES)
+    assert _exchange(hub, _post(hub, {"Content-Length": str(len(largest))}, largest)) == (
+        200,
+        {"granted": True},
+    )
+    one_more = _claim_body(MAX_BODY_BYTES + 1)
+    status, answer = _exchange(hub, _post(hub, {"Content-Length": str(len(one_more))}, b""))
+    assert status == 413
+    assert f"at most {MAX_BODY_BYTES}" in answer["error"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "expected"),
+    [
+        ([("Content-Length", "-1")], 400, "one non-negative integer"),
+        ([("Content-Length", "abc")], 400, "one non-negative integer"),
+        ([("Content-Length", "1e3")], 400, "one non-negative integer"),
+        ([("Content-Length", "+52")], 400, "one non-negative integer"),
+        ([("Content-Length", f"{len(CLAIM)}, {len(CLAIM)}")], 400, "one non-negative integer"),
+        (
+            [("Content-Length", str(len(CLAIM))), ("Content-Length", str(len(CLAIM)))],
+            400,
+            "one non-negative integer",
+        ),
+        ([("Content-Length", "9" * 5000)], 413, "at most"),
+        ([], 411, "needs a Content-Length"),
+        ([("Transfer-Encoding", "chunked")], 411, "chunked request bodies are not supported"),
+        (
+            [("Transfer-Encoding", "chunked"), ("Content-Length", str(len(CLAIM)))],
+            411,
+            "chunked request bodies are not supported",
+        ),
+    ],
+)
+def test_a_bad_content_length_is_refused(
+    hub: RunningHub, headers: list[tuple[str, str]], status: int, expected: str
+) -> None:
+    body = CLAIM
+    if any(name == "Transfer-Encoding" for name, _ in headers):
+        body = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+    got, answer = _exchange(hub, _post(hub, headers, body))
+    assert got == status, answer
+    assert _is_one_line_error(answer)
+    assert expected in answer["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"", "not valid JSON"),
+        (b'{"capability": "a.b"', "not valid JSON"),
+        (b"\xff\xfe\xfa", "not valid JSON"),
+        (b"[" * 100_000, "not valid JSON"),  # nested deeper than the decoder's recursion limit
+        (b'{"a":' * 100_000, "not valid JSON"),
+        (b'{"ttl_s": NaN}', "NaN is not a JSON number"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b'"a.b"', "must be a JSON object"),
+        (b"null", "must be a JSON object"),
+    ],
+)
+def test_a_body_that_is_not_a_json_object_is_refused(
+    hub: RunningHub, body: bytes, expected: str
+) -> None:
+    status, answer = _exchange(hub, _post(hub, {"Content-Length": str(len(body))}, body))
+    assert status == 400, answer
+    assert _is_one_line_error(answer)
+    assert expected in answer["error"]
+
+
+@pytest.mark.parametrize(
+    ("request_text", "status"),
+    [
+        (b"PUT /api/claims HTTP/1.1\r\nHost: hub\r\n\r\n", 501),
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414),
+        (b"GET /api/info HTTP/1.1\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n", 431),
+    ],
+)
+def test_the_servers_own_refusals_are_json_too(
+    hub: RunningHub, request_text: bytes, status: int
+) -> None:
+    got, answer = _exchange(hub, request_text)
+    assert got == status, answer
+    assert _is_one_line_error(answer)
+
+
+# read timeouts
+
+
+@pytest.mark.parametrize(
+    "stalled",
+    [
+        pytest.param(b"GET /api/info HTTP/1.1\r\nHost: hu", id="headers"),
+        pytest.param(b"", id="nothing"),
+        pytest.param(None, id="body"),  # Content-Length 100, then 10 bytes only
+    ],
+)
+def test_a_stalled_request_is_dropped_after_the_read_timeout_and_others_are_served(
+    small_hub: RunningHub,
+    stalled: bytes | None,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.INFO, logger="planexe.hub")
+    if stalled is None:
+        stalled = _post(small_hub, {"Content-Length": "100"}, b'{"capabili')
+    with _connect(small_hub) as slow:
+        slow.sendall(stalled)
+        started = time.monotonic()
+        assert _exchange(small_hub, INFO)[0] == 200  # the others are served meanwhile
+        slow.settimeout(READ_TIMEOUT_S + 10)
+        assert slow.recv(1000) == b""  # dropped without an answer
+        waited = time.monotonic() - started
+    assert READ_TIMEOUT_S * 0.75 <= waited < READ_TIMEOUT_S + 5
+    assert _exchange(small_hub, INFO)[0] == 200
+    timeouts = [r for r in caplog.records if "timed out" in r.getMessage()]
+    assert len(timeouts) == 1
+    assert "\n" not in timeouts[0].getMessage()
+    assert not any(r.exc_info for r in caplog.records)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+# bounded connections
+
+
+def _outcome(sock: socket.socket) -> str:
+    sock.settimeout(READ_TIMEOUT_S + 10)
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    if data.startswith(b"HTTP/1.0 503 "):
+        return "busy"
+    return "dropped" if not data else f"unexpected: {data[:80]!r}"
+
+
+def test_idle_connections_cannot_stall_the_hub(small_hub: RunningHub) -> None:
+    started = time.monotonic()
+    idle = [_connect(small_hub) for _ in range(300)]
+    try:
+        asked = time.monotonic()
+        status, answer = _exchange(small_hub, INFO)
+        assert time.monotonic() - asked < 1  # answered at once
+        assert (status, answer) == (
+            503,
+            {"error": "the hub is busy: 8 connections are open; retry shortly"},
+        )
+        while (status := _exchange(small_hub, INFO)[0]) != 200:  # the idle ones time out
+            assert status == 503
+            assert time.monotonic() - started < READ_TIMEOUT_S + 10, "the slots were never freed"
+            time.sleep(0.1)
+        assert time.monotonic() - started >= READ_TIMEOUT_S * 0.75
+        outcomes = Counter(_outcome(sock) for sock in idle)
+    finally:
+        for sock in idle:
+            sock.close()
+    assert outcomes == {"busy": 300 - MAX_CONNECTIONS, "dropped": MAX_CONNECTIONS}
+
+
+# the client quotes every value it puts in a URL
+
+
+def test_values_with_url_characters_round_trip(hub: RunningHub, client: PluginHubClient) -> None:
+    wheel = b"not really a wheel"
+    record = PluginRecord(
+        capability="geometry.area",
+        version="1.0.0+x",  # a local version: '+' is a space in a query string
+        dist_name="planexe-gen-geometry-area",
+        filename="planexe_gen_geometry_area-1.0.0+x-py3-none-any.whl",
+        checksum=hashlib.sha256(wheel).hexdigest(),
+        trust_tier=Tier.GENERATED,
+        owner="test",
+        signer_identity="test",
+    )
+    with HubDatabase(hub.home.settings().database_url) as db:
+        db.add_plugin(record)
+    (hub.home.packages / record.filename).write_bytes(wheel)
+
+    found = client.by_dist("planexe-gen-geometry-area", "1.0.0+x")
+    assert found is not None and found.plugin_id == record.plugin_id
+    assert client.by_dist("planexe-gen-geometry-area", "1.0.0") is None
+    assert client.next_version("planexe-gen-geometry-area", "1.0.0+x") == "1.0.1"
+    for dist_name in (
+        "planexe-gen-geometry-area&version=1.0.0%2Bx",  # no query parameter smuggled in
+        "planexe-gen-geometry-area#x",
+        "planexe gen geometry area",
+    ):
+        assert client.by_dist(dist_name, "9.9") is None
+    assert client.show(record.plugin_id) == found
+    with pytest.raises(HubError, match=r"HTTP 404.*no plugin with id a/b\?c#d \+e"):
+        client.show("a/b?c#d +e")
+    assert "%2B" in client.file_url(record)
+    with urllib.request.urlopen(client.file_url(record), timeout=10) as response:
+        assert response.read() == wheel
