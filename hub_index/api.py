@@ -1,17 +1,23 @@
 """The hub's metadata API over HTTP (JSON), on loopback by default.
 
 Reads are open; writes need ``Authorization: Bearer <token>`` with the ``publish`` scope
-(``admin`` to promote, revoke or record another tier than ``generated``; 401 without a token,
-403 with a wrong one).
+(``admin`` for uploads and signed statements; 401 without a token, 403 with a wrong one).
+Records are hints for finding things: clients act only on the signed metadata.
 
     GET  /api/info                                  index URL
     GET  /api/plugins?capability=C[&include_revoked=1]
     GET  /api/plugins?dist_name=D&version=V
     GET  /api/plugins/<id>
     GET  /api/next-version?dist_name=D&wanted=V
-    POST /api/plugins                               record an uploaded wheel (PublishRequest)
-    POST /api/plugins/<id>/promote  {"tier": ...}
-    POST /api/plugins/<id>/revoke   {"reason": ...}
+    GET  /metadata/<name>.json                      signed metadata (TUF): timestamp.json,
+                                                    <version>.<role>.json
+    POST /api/publish                               a generated plugin: spec, logic source and
+                                                    wheel sha256 (GeneratedPublish); the hub
+                                                    rebuilds and re-checks it (publish scope)
+    POST /api/uploads/<filename>                    a maintainer's wheel into staging (admin;
+                                                    raw bytes, at most 64 MiB)
+    POST /api/metadata/targets                      an admin-signed targets document: new
+                                                    releases, promotions, revocations (admin)
     POST /api/usage                                 a UsageRecord
     POST /api/claims   {"capability", "holder", "ttl_s"}  -> {"granted": bool}
     POST /api/claims/heartbeat {"capability", "holder", "ttl_s"} -> {"held": bool}
@@ -55,12 +61,14 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from hub_index.db import MAX_CLAIM_TTL_S
 from hub_index.errors import DuplicateVersionError, HubError, RecordNotFoundError
 from hub_index.home import token_digest
+from hub_index.metadata_repository import MetadataConflictError
 from hub_index.records import CapabilityName, PluginRecord, UsageRecord
-from hub_index.service import HubService, PublishRequest, check_holder
+from hub_index.reverify import GatesFailedOnHubError, GeneratedPublish
+from hub_index.service import HubService, check_holder
 from plan_pipeline.errors import PlanPipelineError
-from plan_pipeline.trust import Tier
 
 MAX_BODY_BYTES = 1024 * 1024
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 READ_TIMEOUT_S = 10.0
 MAX_CONNECTIONS = 64
 
@@ -82,13 +90,11 @@ class _Refused(Exception):
         self.message = message
 
 
-class _Promote(BaseModel):
-    tier: Tier
-
-
-class _Revoke(BaseModel):
-    reason: str
-    by: str = "api"
+class _TargetsChange(BaseModel):
+    targets: str
+    owner: str = Field(min_length=1, max_length=200)
+    summary: str = Field(default="", max_length=2000)
+    signature_bundle: str | None = None
 
 
 class _Release(BaseModel):
@@ -152,7 +158,7 @@ class _Handler(BaseHTTPRequestHandler):
         reason = message or self.responses.get(code, ("error",))[0]
         self._error(code, _one_line(reason) or "error")
 
-    def _content_length(self) -> int:
+    def _content_length(self, limit: int) -> int:
         """The POST body's length, checked before any of it is read (``_Refused`` if bad)."""
         if "Transfer-Encoding" in self.headers:
             raise _Refused(411, "chunked request bodies are not supported: send a Content-Length")
@@ -162,20 +168,24 @@ class _Handler(BaseHTTPRequestHandler):
         text = values[0].strip()
         if len(values) > 1 or not _DIGITS.fullmatch(text):
             raise _Refused(400, "the Content-Length header must be one non-negative integer")
-        limit = self.max_body_bytes
         if len(text.lstrip("0")) > len(str(limit)) or int(text) > limit:
             raise _Refused(
                 413, f"the request body is {text[:24]} bytes; the hub accepts at most {limit}"
             )
         return int(text)
 
-    def _body(self) -> dict[str, Any]:
-        """The request's JSON object (a stalled body raises ``TimeoutError``: dropped)."""
+    def _raw_body(self) -> bytes:
+        """The request's bytes (a stalled body raises ``TimeoutError``: dropped)."""
         raw = self.rfile.read(self._body_length)
         if len(raw) < self._body_length:
             raise _Refused(
                 400, f"the request body ended after {len(raw)} of {self._body_length} bytes"
             )
+        return raw
+
+    def _body(self) -> dict[str, Any]:
+        """The request's JSON object."""
+        raw = self._raw_body()
         try:
             body = json.loads(raw, parse_constant=_refuse_constant)
         except (ValueError, RecursionError) as exc:
@@ -202,7 +212,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "unknown file")
             return
         try:
-            data = self.service.artifact_path(parts[2]).read_bytes()
+            data = self.service.served_file(parts[2]).read_bytes()
         except (HubError, OSError):
             self._error(404, f"the index has no file {parts[2]}")
             return
@@ -226,7 +236,11 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             scopes: list[str] = []
             if method == "POST":
-                self._body_length = self._content_length()
+                upload = parts[:2] == ["api", "uploads"]
+                limit = (
+                    max(self.max_body_bytes, MAX_UPLOAD_BYTES) if upload else self.max_body_bytes
+                )
+                self._body_length = self._content_length(limit)
                 found = self._scopes()
                 if found is None:
                     return
@@ -239,8 +253,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise  # a stalled or vanished client: the server drops it with one log line
         except RecordNotFoundError as exc:
             self._error(404, str(exc))
-        except DuplicateVersionError as exc:
+        except (DuplicateVersionError, MetadataConflictError) as exc:
             self._error(409, str(exc))
+        except GatesFailedOnHubError as exc:
+            self._error(422, str(exc))
         except KeyError as exc:
             self._error(400, f"missing query parameter {exc}")
         except ValidationError as exc:
@@ -263,6 +279,9 @@ class _Handler(BaseHTTPRequestHandler):
         svc = self.service
         if method == "POST" and not self._require(scopes, "publish"):
             return
+        if method == "GET" and len(parts) == 2 and parts[0] == "metadata":
+            self._send_metadata(parts[1])
+            return
         if parts[:1] != ["api"]:
             self._error(404, "unknown path")
             return
@@ -279,22 +298,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, _record(svc.get(route[1])))
         elif method == "GET" and route == ["next-version"]:
             self._send(200, {"version": svc.next_version(query["dist_name"], query["wanted"])})
-        elif method == "POST" and route == ["plugins"]:
-            request = PublishRequest.model_validate(self._body())
-            if request.tier is not Tier.GENERATED and not self._require(scopes, "admin"):
-                return
-            self._send(201, _record(svc.record(request)))
-        elif method == "POST" and len(route) == 3 and route[0] == "plugins":
-            if not self._require(scopes, "admin"):
-                return
-            if route[2] == "promote":
-                tier = _Promote.model_validate(self._body()).tier
-                self._send(200, _record(svc.promote(route[1], tier)))
-            elif route[2] == "revoke":
-                body = _Revoke.model_validate(self._body())
-                self._send(200, _record(svc.revoke(route[1], body.reason, body.by)))
-            else:
-                self._error(404, "unknown action")
+        elif method == "POST" and route == ["publish"]:
+            publish = GeneratedPublish.model_validate(self._body())
+            self._send(201, _record(svc.publish_generated(publish)))
+        elif method == "POST" and len(route) == 2 and route[0] == "uploads":
+            if self._require(scopes, "admin"):
+                self._send(201, {"sha256": svc.stage_upload(route[1], self._raw_body())})
+        elif method == "POST" and route == ["metadata", "targets"]:
+            if self._require(scopes, "admin"):
+                change = _TargetsChange.model_validate(self._body())
+                records = svc.apply_targets(
+                    change.targets.encode(), change.owner, change.summary, change.signature_bundle
+                )
+                self._send(200, [_record(r) for r in records])
         elif method == "POST" and route == ["usage"]:
             svc.record_usage(UsageRecord.model_validate(self._body()))
             self._send(201, {"ok": True})
@@ -310,6 +326,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"ok": True})
         else:
             self._error(404, "unknown path")
+
+    def _send_metadata(self, filename: str) -> None:
+        body = None
+        if filename.endswith(".json"):
+            body = self.service.metadata.document(filename.removesuffix(".json"))
+        if body is None:
+            self._error(404, f"no metadata {filename}")
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def do_GET(self) -> None:
         self._dispatch("GET")

@@ -15,11 +15,8 @@ and uv run without configuration files and with ``--index-url`` set to the hub.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -29,11 +26,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
+from securesystemslib.signer import CryptoSigner
 
 from hub_index.errors import (
     DuplicateVersionError,
@@ -43,10 +43,17 @@ from hub_index.errors import (
     VerificationError,
 )
 from hub_index.home import HubHome
+from hub_index.metadata_client import SignedRelease, TrustedReleases
+from hub_index.metadata_repository import signed_targets_change
 from hub_index.policy import TrustPolicy
 from hub_index.records import PluginRecord, PluginStatus, UsageRecord
+from hub_index.release_metadata import PluginRelease, tuf_signer
 from hub_index.signing import sha256_hex
+from plan_pipeline.spec import PluginSpec
 from plan_pipeline.trust import Tier
+
+if TYPE_CHECKING:
+    from synthesizer.codegen import GeneratedLogic
 
 
 def _cache_dir() -> Path:
@@ -60,8 +67,8 @@ class PluginHubClient:
     policy: TrustPolicy
     policy_base: Path
     token: str | None = None
-    upload_user: str | None = None
-    upload_password: str | None = None
+    admin_key: Path | None = None
+    """The admin key (maintainers only): promotions, revocations, core/verified releases."""
     cache_dir: Path | None = None
 
     # -- construction ------------------------------------------------------------------------
@@ -78,8 +85,7 @@ class PluginHubClient:
             policy=home.policy(),
             policy_base=home.root,
             token=creds.api_token if role == "admin" else creds.publish_token,
-            upload_user=creds.upload_user,
-            upload_password=creds.upload_password,
+            admin_key=home.admin_key if role == "admin" else None,
         )
 
     @classmethod
@@ -87,8 +93,8 @@ class PluginHubClient:
         cls, environ: dict[str, str] | None = None, role: str = "admin"
     ) -> PluginHubClient:
         """``PLANEXE_HUB_HOME`` (same machine), else ``PLANEXE_HUB_URL`` with
-        ``PLANEXE_HUB_POLICY`` (a local policy file), ``PLANEXE_HUB_TOKEN`` and
-        ``PLANEXE_HUB_UPLOAD`` (``user:password``) for writes."""
+        ``PLANEXE_HUB_POLICY`` (a local policy file), ``PLANEXE_HUB_TOKEN`` for writes and
+        ``PLANEXE_HUB_ADMIN_KEY`` (a key file) for a maintainer's signed statements."""
         env = dict(os.environ if environ is None else environ)
         if env.get("PLANEXE_HUB_HOME"):
             home = HubHome(Path(env["PLANEXE_HUB_HOME"]))
@@ -99,22 +105,22 @@ class PluginHubClient:
                 "Set PLANEXE_HUB_HOME, or PLANEXE_HUB_URL and PLANEXE_HUB_POLICY",
             )
         policy_file = Path(env["PLANEXE_HUB_POLICY"])
-        user, _, password = env.get("PLANEXE_HUB_UPLOAD", "").partition(":")
+        admin_key = env.get("PLANEXE_HUB_ADMIN_KEY")
         return cls(
             api_url=env["PLANEXE_HUB_URL"],
             policy=TrustPolicy.load(policy_file),
             policy_base=policy_file.parent,
             token=env.get("PLANEXE_HUB_TOKEN"),
-            upload_user=user or None,
-            upload_password=password or None,
+            admin_key=Path(admin_key) if admin_key else None,
         )
 
     # -- HTTP --------------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
+    def _call(self, method: str, path: str, body: Any = None, raw: bytes | None = None) -> Any:
+        data = raw if raw is not None else None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(f"{self.api_url}{path}", data=data, method=method)
-        request.add_header("Content-Type", "application/json")
+        kind = "application/octet-stream" if raw is not None else "application/json"
+        request.add_header("Content-Type", kind)
         if self.token and method == "POST":
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
@@ -169,47 +175,87 @@ class PluginHubClient:
         answer = self._call("GET", _path("api", "next-version", query=query))
         return str(answer["version"])
 
+    @cached_property
+    def trusted(self) -> TrustedReleases:
+        """The hub's signed metadata, verified against the root in the local policy."""
+        root = self.policy.root_bytes(self.policy_base)
+        cache = (self.cache_dir or _cache_dir()).parent / "metadata"
+        return TrustedReleases(self.api_url + "/metadata/", root, cache)
+
+    def signed(self, record: PluginRecord) -> SignedRelease:
+        """What the signed metadata states about ``record``'s release; ``VerificationError``
+        if it states nothing, or states another capability, file or sha256."""
+        signed = self.trusted.release(record.dist_name, record.version)
+        if signed is None:
+            raise VerificationError(
+                f"{record.dist_name} {record.version} is not in the hub's signed metadata: "
+                "refusing a record no key of the local policy signed"
+            )
+        release = signed.release
+        for what, said, stated in (
+            ("capability", record.capability, release.capability),
+            ("file", record.filename, release.filename),
+            ("sha256", record.checksum, release.sha256),
+        ):
+            if said != stated:
+                raise VerificationError(
+                    f"the hub's record of {record.dist_name} {record.version} says {what} "
+                    f"{said[:80]!r}, but its signed metadata says {stated[:80]!r}: refusing it"
+                )
+        return signed
+
     def best(self, capability: str, version: str | None = None) -> PluginRecord | None:
-        """The record the policy would install for ``capability``: best tier, then version."""
+        """The record the policy would install for ``capability``: best signed tier, then
+        version. The hub's records are hints; tiers and revocations come from the signed
+        metadata, and a record that contradicts it is refused."""
         spec = SpecifierSet(version or "")
-        allowed = [
-            r
-            for r in self.records(capability)
-            if r.status is PluginStatus.ACTIVE
-            and r.trust_tier in self.policy.auto_install_tiers
-            and spec.contains(Version(r.version), prereleases=True)
-        ]
+        allowed: list[tuple[PluginRecord, SignedRelease]] = []
+        for record in self.records(capability):
+            if record.capability != capability:
+                raise VerificationError(
+                    f"the hub answered a search for {capability} with a record of "
+                    f"{record.capability}: refusing it"
+                )
+            if not spec.contains(Version(record.version), prereleases=True):
+                continue
+            if self.trusted.release(record.dist_name, record.version) is None:
+                continue  # a record no key signed (yet): never a candidate, never a blocker
+            signed = self.signed(record)
+            if signed.tier in self.policy.auto_install_tiers:
+                allowed.append((record, signed))
         if not allowed:
             return None
-        return max(allowed, key=lambda r: (r.trust_tier.rank, Version(r.version)))
+        record, _ = max(allowed, key=lambda r: (r[1].tier.rank, Version(r[0].version)))
+        return record
+
+    def tier_of(self, dist_name: str, version: str) -> Tier | None:
+        """The signed tier of an installed distribution (None: the hub never stated it)."""
+        signed = self.trusted.release(dist_name, version)
+        return None if signed is None else signed.tier
 
     # -- verification and install ------------------------------------------------------------
 
-    def check_record(self, record: PluginRecord) -> None:
-        """Refuse a record the policy does not allow, or whose file name is not its wheel's."""
-        stem = re.escape(record.dist_name.replace("-", "_"))
-        wheel = (
-            rf"{stem}-{re.escape(record.version)}-[A-Za-z0-9_.]+-[A-Za-z0-9_.]+-[A-Za-z0-9_.]+\.whl"
-        )
-        if not re.fullmatch(wheel, record.filename):
+    def check_record(self, record: PluginRecord) -> SignedRelease:
+        """Refuse a record the signed metadata or the policy does not allow."""
+        signed = self.signed(record)
+        if signed.tier is Tier.QUARANTINED:
             raise VerificationError(
-                f"the record's file name {record.filename!r} is not the wheel of "
-                f"{record.dist_name} {record.version}"
+                f"{record.dist_name} {record.version} is revoked in the hub's signed metadata: "
+                f"{signed.release.revoked_reason or 'no reason given'}"
             )
-        if record.status is not PluginStatus.ACTIVE:
-            raise VerificationError(
-                f"{record.dist_name} {record.version} is revoked: {record.revoked_reason}"
-            )
-        self.policy.check_capability(record.capability)
-        self.policy.check_tier(record.trust_tier)
+        self.policy.check_capability(signed.release.capability)
+        self.policy.check_tier(signed.tier)
+        return signed
 
     def verify(self, record: PluginRecord, artifact: bytes) -> str:
-        """Check ``artifact`` against ``record``: sha256, then signature; the signer identity."""
+        """Check ``artifact`` against the signed release and ``record``'s signature bundle;
+        the signer identity."""
+        signed = self.signed(record)
         actual = sha256_hex(artifact)
-        if actual != record.checksum:
+        if actual != signed.release.sha256 or len(artifact) != signed.release.length:
             raise VerificationError(
-                f"{record.filename} has sha256 {actual}, but the hub record says "
-                f"{record.checksum}: refusing it",
+                f"{record.filename} has sha256 {actual}, but the hub's signed metadata says "
+                f"{signed.release.sha256}: refusing it",
                 "The file in the index was changed; revoke and republish the plugin",
             )
         identity = self.policy.verifier(self.policy_base).verify(artifact, record.signature_bundle)
@@ -283,34 +329,19 @@ class PluginHubClient:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def upload(self, wheel: Path) -> None:
-        from requests.exceptions import HTTPError
-        from twine.commands.upload import upload
-        from twine.exceptions import TwineException
-        from twine.settings import Settings
-
-        if not (self.upload_user and self.upload_password):
-            raise HubConfigError(
-                "no upload credentials", "Set PLANEXE_HUB_UPLOAD=user:password or use the hub home"
-            )
-        settings = Settings(
-            repository_url=self.index_root + "/",
-            username=self.upload_user,
-            password=self.upload_password,
-            non_interactive=True,
-            disable_progress_bar=True,
-        )
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):  # twine's own progress lines
-                upload(settings, [str(wheel)])
-        except HTTPError as exc:
-            status = exc.response.status_code if exc.response is not None else "?"
-            raise HubError(
-                f"the index refused the upload of {wheel.name} (HTTP {status})",
-                "Check the upload credentials" if status in (401, 403) else None,
-            ) from None
-        except TwineException as exc:
-            raise HubError(f"uploading {wheel.name} failed: {exc}") from None
+    def publish_generated(
+        self, spec: PluginSpec, logic: GeneratedLogic, wheel: Path, owner: str
+    ) -> PluginRecord:
+        """Publish a generated plugin: its spec and sources, and the sha256 of the wheel they
+        built here. The hub rebuilds and re-checks it and serves its own build."""
+        body = {
+            "spec": spec.model_dump(mode="json"),
+            "generator": logic.generator,
+            "logic_source": logic.source,
+            "wheel_sha256": sha256_hex(wheel.read_bytes()),
+            "owner": owner,
+        }
+        return PluginRecord.model_validate(self._call("POST", "/api/publish", body))
 
     def publish(
         self,
@@ -320,59 +351,74 @@ class PluginHubClient:
         tier: Tier,
         owner: str,
         summary: str = "",
-        report_json: str | None = None,
-        pass_rate: float | None = None,
         signature_bundle: str | None = None,
     ) -> PluginRecord:
-        """Upload ``wheel`` and record it; the hub verifies and signs before recording.
-
-        A name and version the hub has seen is refused before anything is uploaded. If an
-        earlier attempt uploaded the same bytes but crashed before recording, the upload is
-        skipped and the record made now.
-        """
-        checksum = sha256_hex(wheel.read_bytes())
+        """A maintainer's release: upload ``wheel`` to the hub's staging, then state it with
+        the admin key; the hub checks the statement against the upload and records it."""
+        data = wheel.read_bytes()
         dist_name, version = wheel.name.split("-")[:2]
-        if self.next_version(dist_name, version) != version:
+        if self.next_version(dist_name, version) != Version(version).public:
             raise DuplicateVersionError(
                 f"{dist_name} {version} is already on the hub (or was revoked); a name and "
                 "version is never reused",
                 "Build a new version",
             )
-        try:
-            self.upload(wheel)
-        except HubError:
-            if self._served_checksum(wheel.name) != checksum:
-                raise
-        body = {
-            "filename": wheel.name,
-            "capability": capability,
-            "checksum": checksum,
-            "owner": owner,
-            "tier": tier.value,
-            "summary": summary,
-            "signature_bundle": signature_bundle,
-            "report_json": report_json,
-            "pass_rate": pass_rate,
-        }
-        return PluginRecord.model_validate(self._call("POST", "/api/plugins", body))
-
-    def _served_checksum(self, filename: str) -> str | None:
-        try:
-            with urllib.request.urlopen(self.index_root + _path("packages", filename)) as response:
-                return sha256_hex(response.read())
-        except OSError:
-            return None
+        release = PluginRelease(
+            dist_name=dist_name,
+            version=version,
+            capability=capability,
+            filename=wheel.name,
+            sha256=sha256_hex(data),
+            length=len(data),
+            tier=tier,
+        )
+        self._call("POST", _path("api", "uploads", wheel.name), raw=data)
+        return self._state(release, owner, summary, signature_bundle)[0]
 
     def promote(self, plugin_id: str, tier: Tier) -> PluginRecord:
-        path = _path("api", "plugins", plugin_id, "promote")
-        answer = self._call("POST", path, {"tier": tier.value})
-        return PluginRecord.model_validate(answer)
+        """Change a release's tier: a statement signed with the admin key."""
+        signed = self.signed(self.show(plugin_id))
+        release = signed.release.model_copy(update={"tier": tier})
+        return self._state(release, "admin")[0]
 
     def revoke(self, plugin_id: str, reason: str, by: str = "cli") -> PluginRecord:
-        body = {"reason": reason, "by": by}
-        return PluginRecord.model_validate(
-            self._call("POST", _path("api", "plugins", plugin_id, "revoke"), body)
-        )
+        """Revoke a release for good: a statement signed with the admin key."""
+        signed = self.signed(self.show(plugin_id))
+        update = {"status": PluginStatus.REVOKED, "revoked_reason": reason}
+        return self._state(signed.release.model_copy(update=update), by)[0]
+
+    def _state(
+        self,
+        release: PluginRelease,
+        owner: str,
+        summary: str = "",
+        signature_bundle: str | None = None,
+    ) -> list[PluginRecord]:
+        release = PluginRelease.model_validate(release.model_dump())
+        body = signed_targets_change(self.trusted.admin_targets(), [release], self._admin())
+        change = {
+            "targets": body.decode(),
+            "owner": owner,
+            "summary": summary,
+            "signature_bundle": signature_bundle,
+        }
+        answer = self._call("POST", "/api/metadata/targets", change)
+        self.trusted.refresh(again=True)  # this client sees its own statement from now on
+        return [PluginRecord.model_validate(r) for r in answer]
+
+    def _admin(self) -> CryptoSigner:
+        if self.admin_key is None:
+            raise HubConfigError(
+                "this needs the hub's admin key (it signs releases, promotions and revocations)",
+                "Set PLANEXE_HUB_ADMIN_KEY to the admin key file, or run on the hub's machine",
+            )
+        try:
+            key = serialization.load_pem_private_key(self.admin_key.read_bytes(), password=None)
+        except (OSError, ValueError) as exc:
+            raise HubConfigError(f"cannot read the admin key {self.admin_key}: {exc}") from None
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise HubConfigError(f"{self.admin_key} is not an ECDSA private key")
+        return tuf_signer(key)
 
     def record_usage(self, usage: UsageRecord) -> None:
         self._call("POST", "/api/usage", usage.model_dump(mode="json"))

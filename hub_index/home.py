@@ -5,8 +5,9 @@
     HOME/
       hub.json            settings (database URL, host, ports)
       policy.yaml         trust policy (tiers, signers, capability patterns)
-      credentials.json    upload user and password, the API tokens (mode 600)
-      htpasswd            the index's upload credentials (pypiserver)
+      credentials.json    the API tokens: admin and publish (mode 600)
+      htpasswd            pypiserver's upload credentials: a random password kept nowhere,
+                          so nobody can upload to or remove from the index through it
       keys/               the hub's online key (signs wheels, generated releases, snapshot
                           and timestamp), the admin key (root and targets; move it off the
                           hub's machine, see 'plugin-hub init'), root.json (the metadata's
@@ -49,8 +50,6 @@ class HubSettings(BaseModel):
 class HubCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    upload_user: str = UPLOAD_USER
-    upload_password: str
     api_token: str
     """Admin token: any tier, promote, revoke."""
     publish_token: str
@@ -186,13 +185,12 @@ def init_home(root: Path, database_url: str | None = None) -> HubHome:
     key = generate_key(home.signing_key)
     admin_key = generate_key(home.admin_key)
     credentials = HubCredentials(
-        upload_password=secrets.token_urlsafe(32),
         api_token=secrets.token_urlsafe(32),
         publish_token=secrets.token_urlsafe(32),
     )
     _write_private(home.credentials_file, credentials.model_dump_json(indent=2) + "\n")
     htpasswd = HtpasswdFile(str(home.htpasswd), new=True, default_scheme="sha256_crypt")
-    htpasswd.set_password(UPLOAD_USER, credentials.upload_password)
+    htpasswd.set_password(UPLOAD_USER, secrets.token_urlsafe(32))  # never written down
     htpasswd.save()
     os.chmod(home.htpasswd, 0o600)
     documents = MetadataRepository.initial_documents(tuf_signer(admin_key), tuf_signer(key))

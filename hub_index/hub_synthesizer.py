@@ -33,7 +33,6 @@ from hub_index.records import PluginRecord
 from plan_pipeline.capability_names import package_slug
 from plan_pipeline.spec import PluginSpec
 from plan_pipeline.synthesis import SynthesisOutcome, SynthesisRequest
-from plan_pipeline.trust import Tier
 
 CLAIM_TTL_S = 15.0
 """A claim's lifetime without a heartbeat: how long a dead holder blocks the capability."""
@@ -107,18 +106,15 @@ class HubSynthesizer:
         result = synthesize_plugin(
             spec, out_dir, SynthesisOptions.from_env(), progress=lambda line: _say(spec, line)
         )
-        record = client.publish(
-            result.wheel,
-            spec.capability,
-            tier=Tier.GENERATED,
-            owner=f"synthesizer@{holder}",
-            summary=spec.summary,
-            report_json=result.report.model_dump_json(),
-            pass_rate=result.report.pass_rate,
+        assert result.logic is not None
+        _say(spec, "publishing: the hub rebuilds and re-checks the plugin before it signs it")
+        record = client.publish_generated(
+            spec, result.logic, result.wheel, owner=f"synthesizer@{holder}"
         )
         _say(
             spec,
-            f"published {record.dist_name} {record.version} (signed by {record.signer_identity})",
+            f"published {record.dist_name} {record.version} (rebuilt, checked and signed by "
+            f"the hub: {record.signer_identity})",
         )
         client.install(record)
         return _outcome(record, "synthesized")

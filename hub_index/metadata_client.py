@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuf.api import exceptions as tuf_errors
-from tuf.api.metadata import Metadata, Targets
+from tuf.api.metadata import Metadata, TargetFile, Targets
 from tuf.ngclient import FetcherInterface, Updater
 
 from hub_index.errors import HubUnavailableError, VerificationError
@@ -62,9 +62,9 @@ class TrustedReleases:
         self._updater: Updater | None = None
         self._admin_paths: frozenset[str] = frozenset()
 
-    def refresh(self) -> None:
-        """Fetch and verify the newest metadata (once per object)."""
-        if self._updater is not None:
+    def refresh(self, again: bool = False) -> None:
+        """Fetch and verify the newest metadata: once, or ``again``."""
+        if self._updater is not None and not again:
             return
         self.cache.mkdir(parents=True, exist_ok=True)
         with _locked(self.cache / ".lock"), _translated(self.metadata_url):
@@ -79,16 +79,17 @@ class TrustedReleases:
 
     def admin_targets(self) -> bytes:
         """The newest verified ``targets`` document (an admin signs its changes on top)."""
-        self.refresh()
+        self.refresh(again=not self.offline)
         return (self.cache / "targets.json").read_bytes()
 
     def release(self, dist_name: str, version: str) -> SignedRelease | None:
-        """What the verified metadata states about ``dist_name`` ``version`` (None: nothing)."""
-        self.refresh()
-        assert self._updater is not None
+        """What the verified metadata states about ``dist_name`` ``version`` (None: nothing).
+        A release not found is looked up once more in newer metadata, if there is any."""
         path = release_path(dist_name, version)
-        with _locked(self.cache / ".lock"), _translated(self.metadata_url):
-            target = self._updater.get_targetinfo(path)
+        target = self._lookup(path)
+        if target is None and not self.offline:
+            self.refresh(again=True)
+            target = self._lookup(path)
         if target is None:
             return None
         release = PluginRelease.from_target(target)
@@ -101,6 +102,12 @@ class TrustedReleases:
                 f"{release.tier.value}: only the admin key may state that tier"
             )
         return SignedRelease(release, admin_signed)
+
+    def _lookup(self, path: str) -> TargetFile | None:
+        self.refresh()
+        assert self._updater is not None
+        with _locked(self.cache / ".lock"), _translated(self.metadata_url):
+            return self._updater.get_targetinfo(path)
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
 import signal
 import socket
@@ -24,13 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hub_index.api import MAX_BODY_BYTES, MAX_CONNECTIONS, READ_TIMEOUT_S, ApiServer
-from hub_index.db import HubDatabase
+from hub_index.db import DatabaseMetadataStore, HubDatabase
 from hub_index.errors import HubUnavailableError
 from hub_index.home import HubHome, ServeInfo, write_serve_info
+from hub_index.index_files import IndexFiles
+from hub_index.metadata_repository import MetadataRepository
 from hub_index.service import HubService
 from hub_index.signing import HubKeySigner
 
 _PR_SET_PDEATHSIG = 1
+_log = logging.getLogger("planexe.hub")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -118,14 +122,19 @@ def embedded_hub(
         _wait_ready(index_url + "/simple/", proc, log)
         db.upgrade()
         policy = home.policy()
+        signer = HubKeySigner.from_file(home.signing_key)
         service = HubService(
             db=db,
             policy=policy,
             verifier=policy.verifier(home.root),
-            signer=HubKeySigner.from_file(home.signing_key),
+            signer=signer,
             index_url=index_url,
-            packages=home.packages,
+            files=IndexFiles(home.packages, home.staging, home.revoked),
+            metadata=MetadataRepository(DatabaseMetadataStore(db), signer.tuf_signer()),
+            work=home.work,
         )
+        for line in service.reconcile():
+            _log.warning("index: %s", line)
         api = ApiServer(
             service,
             host,

@@ -1,48 +1,50 @@
 """The hub's metadata service: what the API does, independent of HTTP.
 
-Recording a plugin is the last step of publishing and checks everything first: the artifact
-must be in the index's folder with the claimed sha256,
-its name and version must never have been used, the tier and capability must be allowed, and
-the signature must verify (the hub signs with its key when the client sends no bundle). So a
-record never points at a missing or different artifact, whatever crashed in between.
+Two ways in, one per credential:
+
+- ``publish_generated`` (publish token, pipeline workers): the worker sends the spec, the
+  logic source and the sha256 of its wheel, never a wheel. The hub rebuilds and re-checks the
+  plugin itself (``hub_index/reverify.py``) and records, signs and serves only its own build,
+  with its own test report, stated in the signed metadata by the online key.
+- ``stage_upload`` and ``apply_targets`` (admin token, maintainers): a wheel is uploaded to
+  staging, then a ``targets`` document signed by the admin key states it (or promotes or
+  revokes a release); the hub verifies the signature against its root, checks every release
+  it adds against the staged file, and applies the statement to its records.
+
+Order of the steps, so that a crash anywhere leaves nothing served that no record vouches for:
+the file waits in staging, the record is written, the signed metadata states it, and only then
+the file moves into the served folder (``hub_index/index_files.py``; ``reconcile`` finishes or
+undoes a half-done publish when the hub starts).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
-from pydantic import BaseModel, ConfigDict
 
 from hub_index.db import HubDatabase
-from hub_index.errors import DuplicateVersionError, HubError, RecordNotFoundError
+from hub_index.errors import DuplicateVersionError, HubError, PolicyError, RecordNotFoundError
+from hub_index.index_files import IndexFiles, check_wheel_name
+from hub_index.metadata_repository import MetadataRepository, releases_of
 from hub_index.policy import TrustPolicy
-from hub_index.records import PluginRecord, TestReportRecord, UsageRecord
+from hub_index.records import (
+    PluginRecord,
+    PluginStatus,
+    TestReportRecord,
+    UsageRecord,
+)
+from hub_index.release_metadata import GENERATED_PREFIX, PluginRelease
+from hub_index.reverify import GeneratedPublish, reverify
 from hub_index.signing import ArtifactSigner, BundleVerifier, sha256_hex
 from plan_pipeline.capability_names import validate_capability_name
 from plan_pipeline.trust import Tier
 
 MAX_HOLDER_CHARS = 200
-_WHEEL = re.compile(r"^(?P<name>[A-Za-z0-9_.]+)-(?P<version>[^-]+)-[^-]+-[^-]+-[^-]+\.whl$")
-
-
-class PublishRequest(BaseModel):
-    """What a client sends to record an uploaded wheel."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    filename: str
-    capability: str
-    checksum: str
-    owner: str
-    tier: Tier = Tier.GENERATED
-    summary: str = ""
-    signature_bundle: str | None = None
-    report_json: str | None = None
-    pass_rate: float | None = None
+HOST_DISTRIBUTIONS = frozenset({"planexe-plugin-hub"})
+"""Names no plugin may take: this project's own distribution provides the core built-ins."""
 
 
 @dataclass
@@ -52,71 +54,167 @@ class HubService:
     verifier: BundleVerifier
     signer: ArtifactSigner
     index_url: str
-    packages: Path
+    files: IndexFiles
+    metadata: MetadataRepository
+    work: Path
 
-    def artifact_path(self, filename: str) -> Path:
-        """The index's file ``filename`` (a plain wheel name, never a path)."""
-        if not _WHEEL.match(filename) or "/" in filename or filename.startswith("."):
-            raise HubError(f"{filename!r} is not a wheel file name")
-        return self.packages / filename
+    # -- publishing ------------------------------------------------------------------------
 
-    def _fetch_artifact(self, filename: str) -> bytes:
-        try:
-            return self.artifact_path(filename).read_bytes()
-        except FileNotFoundError:
-            raise HubError(
-                f"the index has no file {filename}",
-                "Upload the wheel to the index before recording it",
-            ) from None
+    def publish_generated(self, publish: GeneratedPublish) -> PluginRecord:
+        """Rebuild and re-check a worker's plugin; record, sign and serve the hub's build."""
+        from synthesizer.render import PluginNames
 
-    def record(self, request: PublishRequest) -> PluginRecord:
-        match = _WHEEL.match(request.filename)
-        if not match or "/" in request.filename:
-            raise HubError(f"{request.filename!r} is not a wheel file name")
-        dist_name = canonicalize_name(match["name"])
-        version = match["version"]
-        validate_capability_name(request.capability)
-        self.policy.check_capability(request.capability)
-        if request.tier is Tier.QUARANTINED:
-            raise HubError("a plugin cannot be published as quarantined")
-        if self.db.is_burned(dist_name, version) or self.db.find_by_dist(dist_name, version):
-            raise DuplicateVersionError(
-                f"{dist_name} {version} was published before (or revoked); a name and version "
-                "is never reused",
-                "Publish a new version",
-            )
-        artifact = self._fetch_artifact(request.filename)
-        actual = sha256_hex(artifact)
-        if actual != request.checksum:
-            raise HubError(
-                f"the index serves {request.filename} with sha256 {actual}, not the claimed "
-                f"{request.checksum}",
-                "Upload the file again; nothing was recorded",
-            )
-        bundle = request.signature_bundle or self.signer.sign(artifact)
-        identity = self.verifier.verify(artifact, bundle)
+        spec = publish.spec
+        capability = validate_capability_name(spec.capability)
+        self.policy.check_capability(capability)
+        dist_name = PluginNames.for_capability(capability).dist_name
+        version = self._check_new_release(dist_name, spec.version)
+        rebuilt = reverify(publish, self.work)
+        filename = check_wheel_name(rebuilt.filename)
+        self.files.stage(filename, rebuilt.wheel)
         record = PluginRecord(
-            capability=request.capability,
+            capability=capability,
             version=version,
             dist_name=dist_name,
-            filename=request.filename,
-            checksum=actual,
-            trust_tier=request.tier,
-            owner=request.owner,
-            signer_identity=identity,
-            signature_bundle=bundle,
-            summary=request.summary,
+            filename=filename,
+            checksum=sha256_hex(rebuilt.wheel),
+            trust_tier=Tier.GENERATED,
+            owner=publish.owner,
+            signer_identity=self.signer.identity,
+            signature_bundle=self.signer.sign(rebuilt.wheel),
+            summary=spec.summary,
         )
         record = self.db.add_plugin(record)
-        if request.report_json is not None:
-            self.db.add_test_report(
-                TestReportRecord(
-                    plugin_id=record.plugin_id,
-                    pass_rate=request.pass_rate if request.pass_rate is not None else 0.0,
-                    report_json=request.report_json,
-                )
-            )
+        report = TestReportRecord(
+            plugin_id=record.plugin_id, pass_rate=rebuilt.pass_rate, report_json=rebuilt.report_json
+        )
+        self.db.add_test_report(report)
+        self.metadata.add_generated(_release(record, report.report_json, len(rebuilt.wheel)))
+        self.files.serve(filename, record.checksum)
         return record
+
+    def stage_upload(self, filename: str, data: bytes) -> str:
+        """Keep a maintainer's wheel in staging until a signed statement records it."""
+        self.files.stage(check_wheel_name(filename), data)
+        return sha256_hex(data)
+
+    def apply_targets(
+        self, body: bytes, owner: str, summary: str = "", bundle: str | None = None
+    ) -> list[PluginRecord]:
+        """Store an admin-signed ``targets`` document and apply what it states: new releases
+        (from staging), tier changes and revocations. The records it changed."""
+        planned: list[tuple[PluginRelease, PluginRecord | None]] = []
+
+        def check(changed: list[PluginRelease]) -> None:
+            for release in changed:
+                planned.append((release, self._check_statement(release, bundle)))
+
+        self.metadata.accept_targets(body, check)
+        done = []
+        for release, existing in planned:
+            if existing is None:
+                data = self.files.staged(release.filename).read_bytes()
+                record = self.db.add_plugin(
+                    PluginRecord(
+                        capability=release.capability,
+                        version=release.version,
+                        dist_name=release.dist_name,
+                        filename=release.filename,
+                        checksum=release.sha256,
+                        trust_tier=release.tier,
+                        owner=owner,
+                        signer_identity=self.verifier.verify(
+                            data, bundle or self.signer.sign(data)
+                        ),
+                        signature_bundle=bundle or self.signer.sign(data),
+                        summary=summary,
+                    )
+                )
+                if release.status is PluginStatus.ACTIVE:
+                    self.files.serve(release.filename, release.sha256)
+                done.append(record)
+            elif release.status is PluginStatus.REVOKED:
+                reason = release.revoked_reason or "revoked by the admin key"
+                done.append(self.db.revoke(existing.plugin_id, reason, owner))
+                self.files.withdraw(existing.filename)
+            else:
+                done.append(self.db.set_tier(existing.plugin_id, release.tier))
+        return done
+
+    def _check_statement(self, release: PluginRelease, bundle: str | None) -> PluginRecord | None:
+        """Refuse an admin statement the hub cannot apply; the record it changes, if any."""
+        existing = self.db.find_by_dist(release.dist_name, release.version)
+        if existing is not None:
+            same = (existing.capability, existing.filename, existing.checksum)
+            if same != (release.capability, release.filename, release.sha256):
+                raise PolicyError(
+                    f"the statement about {release.dist_name} {release.version} changes its "
+                    "capability, file or sha256: a release never changes",
+                    "Publish a new version instead",
+                )
+            if existing.status is PluginStatus.REVOKED:
+                raise PolicyError(f"{release.dist_name} {release.version} is revoked for good")
+            return existing
+        if release.status is not PluginStatus.ACTIVE:
+            raise PolicyError(f"{release.dist_name} {release.version} is not on the hub")
+        if release.tier not in (Tier.CORE, Tier.VERIFIED):
+            raise PolicyError(
+                f"maintainers publish tiers core and verified, not {release.tier.value}",
+                "Generated plugins are published by pipelines, with their spec and sources",
+            )
+        if release.dist_name.startswith(GENERATED_PREFIX):
+            raise PolicyError(
+                f"{release.dist_name} is in the generated namespace ({GENERATED_PREFIX}*), "
+                "which only the hub's own rebuilds may use",
+                "Name hand-made plugins e.g. planexe-plugin-<name>",
+            )
+        validate_capability_name(release.capability)
+        self.policy.check_capability(release.capability)
+        self._check_new_release(release.dist_name, release.version)
+        staged = self.files.staged(release.filename)
+        if not staged.is_file():
+            raise HubError(
+                f"the hub has no staged upload {release.filename}", "Upload the wheel first"
+            )
+        data = staged.read_bytes()
+        if sha256_hex(data) != release.sha256 or len(data) != release.length:
+            raise HubError(
+                f"the staged {release.filename} is not the file the statement names "
+                f"(sha256 {sha256_hex(data)})",
+                "Upload the wheel again, then sign the statement again",
+            )
+        if bundle is not None:
+            self.verifier.verify(data, bundle)
+        return None
+
+    def _check_new_release(self, dist_name: str, version: str) -> str:
+        """The normalized version if ``dist_name`` may publish it now, else the reason."""
+        dist_name = canonicalize_name(dist_name)
+        if dist_name in HOST_DISTRIBUTIONS:
+            raise PolicyError(
+                f"{dist_name} is this project's own distribution: no plugin may use its name",
+                "Choose another distribution name",
+            )
+        try:
+            parsed = Version(version)
+        except InvalidVersion:
+            raise HubError(f"{version[:40]!r} is not a PEP 440 version") from None
+        if parsed.local is not None:
+            raise PolicyError(
+                f"{dist_name} {parsed} has a local version label (+{parsed.local}); the hub "
+                "publishes public versions only",
+                f"Publish it as {parsed.public} or a higher public version",
+            )
+        for used in self.db.versions_of(dist_name):
+            if Version(Version(used).public) == parsed:
+                raise DuplicateVersionError(
+                    f"{dist_name} {parsed} was published before (or revoked) as {used}; a "
+                    "name and version is never reused, under any spelling",
+                    f"Publish a new version, e.g. {self.next_version(dist_name, str(parsed))}",
+                )
+        return str(parsed)
+
+    # -- reading -----------------------------------------------------------------------------
 
     def find(self, capability: str, include_revoked: bool = False) -> list[PluginRecord]:
         return self.db.find_plugins(capability, include_revoked=include_revoked)
@@ -134,24 +232,46 @@ class HubService:
         return record
 
     def next_version(self, dist_name: str, wanted: str) -> str:
-        """``wanted`` if never used, else the next patch version above every used one."""
-        used = self.db.versions_of(canonicalize_name(dist_name))
-        if wanted not in used:
-            return wanted
-        parsed = []
-        for v in used:
+        """``wanted`` if no equal public version was used, else the next patch version above
+        every used one."""
+        used = []
+        for v in self.db.versions_of(canonicalize_name(dist_name)):
             try:
-                parsed.append(Version(v))
+                used.append(Version(Version(v).public))
             except InvalidVersion:
                 continue
-        top = max(parsed, default=Version(wanted))
+        try:
+            asked = Version(Version(wanted).public)
+        except InvalidVersion:
+            raise HubError(f"{wanted[:40]!r} is not a PEP 440 version") from None
+        if asked not in used:
+            return str(asked)
+        top = max(used)
         return f"{top.major}.{top.minor}.{top.micro + 1}"
 
-    def promote(self, plugin_id: str, tier: Tier) -> PluginRecord:
-        return self.db.set_tier(plugin_id, tier)
+    def served_file(self, filename: str) -> Path:
+        """A served file of the index (recorded and active), by its plain name."""
+        return self.files.served(filename)
 
-    def revoke(self, plugin_id: str, reason: str, by: str) -> PluginRecord:
-        return self.db.revoke(plugin_id, reason, by)
+    def reconcile(self) -> list[str]:
+        """Serve exactly the active records' files, and state every active generated record
+        in the signed metadata (a crash between the record and the statement)."""
+        active = self.db.list_plugins(include_revoked=False)
+        stated = {r.path for r in releases_of_store(self.metadata)}
+        lines = []
+        for record in active:
+            if record.trust_tier is Tier.GENERATED and _path(record) not in stated:
+                reports = self.db.test_reports(record.plugin_id)
+                length = _length(self.files, record)
+                if length is None:
+                    continue
+                report = reports[-1].report_json if reports else None
+                self.metadata.add_generated(_release(record, report, length))
+                lines.append(f"{record.filename} was recorded but not signed: now stated")
+        lines += self.files.reconcile({r.filename: r.checksum for r in active})
+        return lines
+
+    # -- usage and claims --------------------------------------------------------------------
 
     def record_usage(self, usage: UsageRecord) -> None:
         self.db.record_usage(usage)
@@ -166,6 +286,44 @@ class HubService:
 
     def release(self, capability: str, holder: str) -> None:
         self.db.release(validate_capability_name(capability), check_holder(holder))
+
+
+def _release(record: PluginRecord, report_json: str | None, length: int) -> PluginRelease:
+    return PluginRelease(
+        dist_name=record.dist_name,
+        version=record.version,
+        capability=record.capability,
+        filename=record.filename,
+        sha256=record.checksum,
+        length=length,
+        tier=record.trust_tier,
+        report_sha256=sha256_hex(report_json.encode()) if report_json is not None else None,
+    )
+
+
+def _path(record: PluginRecord) -> str:
+    from hub_index.release_metadata import release_path
+
+    return release_path(record.dist_name, record.version)
+
+
+def _length(files: IndexFiles, record: PluginRecord) -> int | None:
+    for path in (files.served(record.filename), files.staged(record.filename)):
+        if path.is_file():
+            return path.stat().st_size
+    return None
+
+
+def releases_of_store(metadata: MetadataRepository) -> list[PluginRelease]:
+    """Every release the newest targets and generated documents state."""
+    from tuf.api.metadata import Metadata
+
+    found = []
+    for role in ("targets", "generated"):
+        body = metadata.store.document(role)
+        if body is not None:
+            found += list(releases_of(Metadata.from_bytes(body)))
+    return found
 
 
 def check_holder(holder: str) -> str:

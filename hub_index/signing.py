@@ -30,6 +30,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
+from securesystemslib.signer import CryptoSigner
 from sigstore_models.bundle.v1 import Bundle as BundleModel
 
 from hub_index.errors import SigningError, VerificationError
@@ -116,6 +117,12 @@ class HubKeySigner:
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise VerificationError(f"{path} is not an ECDSA private key")
         return cls(key)
+
+    def tuf_signer(self) -> CryptoSigner:
+        """The same key as the signer of the hub's online metadata roles."""
+        from hub_index.release_metadata import tuf_signer
+
+        return tuf_signer(self._key)
 
     def sign(self, artifact: bytes) -> str:
         digest = hashlib.sha256(artifact).digest()

@@ -1,4 +1,4 @@
-"""Tiers of installed plugins from the hub's records.
+"""Tiers of installed plugins from the hub's signed metadata.
 
 Used by the pipeline's registry when a hub is configured: a plugin the hub revoked is
 ``quarantined`` and never loaded, even where it is still installed; a plugin the hub does not
@@ -9,7 +9,6 @@ own built-ins: the registry ranks them ``core`` itself.
 from __future__ import annotations
 
 from hub_index.client import PluginHubClient
-from hub_index.records import PluginRecord, PluginStatus
 from plan_pipeline.trust import LocalTierPolicy, Tier
 
 
@@ -17,20 +16,13 @@ class HubTierPolicy:
     def __init__(self, client: PluginHubClient) -> None:
         self.client = client
         self._local = LocalTierPolicy()
-        self._records: dict[tuple[str, str], PluginRecord | None] = {}
+        self._tiers: dict[tuple[str, str], Tier | None] = {}
         self.in_process_tiers = frozenset(client.policy.in_process_tiers)
 
-    def record_of(self, dist_name: str, version: str) -> PluginRecord | None:
-        """The hub's record of an installed distribution, asked once per process."""
-        key = (dist_name, version)
-        if key not in self._records:
-            self._records[key] = self.client.by_dist(dist_name, version)
-        return self._records[key]
-
     def tier_of(self, dist_name: str, version: str) -> Tier:
-        record = self.record_of(dist_name, version)
-        if record is None:
-            return self._local.tier_of(dist_name, version)
-        if record.status is PluginStatus.REVOKED:
-            return Tier.QUARANTINED
-        return record.trust_tier
+        """The tier the hub's signed metadata states (checked against the local policy's
+        root), once per process; a distribution it never stated keeps the local default."""
+        key = (dist_name, version)
+        if key not in self._tiers:
+            self._tiers[key] = self.client.tier_of(dist_name, version)
+        return self._tiers[key] or self._local.tier_of(dist_name, version)

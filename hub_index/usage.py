@@ -40,7 +40,7 @@ class HubUsageReporter:
         try:
             plugin_id = None
             if result is not None and result.dist_name:
-                record = self._tiers.record_of(result.dist_name, result.version)
+                record = self.client.by_dist(result.dist_name, result.version)
                 plugin_id = record.plugin_id if record else None
             self.client.record_usage(
                 UsageRecord(

@@ -10,11 +10,13 @@ import sqlalchemy as sa
 
 from hub_index.client import PluginHubClient
 from hub_index.home import HubHome, init_home
+from hub_index.records import PluginRecord
 from hub_index.server import RunningHub, embedded_hub
 from plan_pipeline.spec import PluginSpec
 from synthesizer.build import build_project
 from synthesizer.render import render_project
 from synthesizer.rules_codegen import RulesCodeGenerator
+from tests.plugin_factory import PluginSource, build_plugin_wheel
 from tests.venvs import overlay_venv
 
 PG_URL = os.environ.get(
@@ -59,8 +61,10 @@ def pg_admin() -> Iterator[tuple[sa.Engine, sa.URL]]:
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Iterator[RunningHub]:
-    """A fresh hub home served on loopback for one test."""
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningHub]:
+    """A fresh hub home served on loopback for one test (its re-verification runs 10
+    property examples per plugin, as the test pipelines do)."""
+    monkeypatch.setenv("PLANEXE_PROPERTY_EXAMPLES", "10")
     home = init_home(tmp_path / "hub")
     with embedded_hub(home) as running:
         yield running
@@ -102,6 +106,34 @@ def build_wheel(tmp_path: Path, capability: str = "geometry.area", version: str 
     folder = tmp_path / f"build-{capability}-{version}"
     project = render_project(spec, RulesCodeGenerator().generate(spec), folder / "src")
     return build_project(project, folder / "dist").wheel
+
+
+def publish_generated(
+    client: PluginHubClient,
+    tmp_path: Path,
+    capability: str = "geometry.area",
+    version: str = "1.0.0",
+) -> tuple[Path, PluginRecord]:
+    """Build a generated plugin as a pipeline worker does and publish its spec and sources."""
+    spec = area_spec(capability, version)
+    logic = RulesCodeGenerator().generate(spec)
+    folder = tmp_path / f"gen-{capability}-{version}"
+    wheel = build_project(render_project(spec, logic, folder / "src"), folder / "dist").wheel
+    return wheel, client.publish_generated(spec, logic, wheel, owner="test")
+
+
+def maintainer_wheel(
+    tmp_path: Path,
+    dist: str = "planexe-plugin-geometry-area",
+    version: str = "1.0.0",
+    capability: str = "geometry.area",
+) -> Path:
+    """A hand-made plugin wheel (hatchling project, built with pypa/build)."""
+    module = dist.replace("-", "_")
+    source = PluginSource(dist=dist, module=module, capabilities={capability: "{'ok': True}"},
+                          version=version)  # fmt: skip
+    folder = tmp_path / f"hand-{dist}-{version}"
+    return build_plugin_wheel(folder / "src", source, folder / "dist")
 
 
 @pytest.fixture

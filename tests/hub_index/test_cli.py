@@ -14,7 +14,7 @@ from pathlib import Path
 from hub_index.home import HubHome
 from hub_index.server import RunningHub
 from tests.conftest import ROOT, CliRunner
-from tests.hub_index.conftest import build_wheel, hub_env
+from tests.hub_index.conftest import hub_env, maintainer_wheel
 
 PROD = ROOT.parent / "shared" / "testdata" / "sigstore-production"
 PROD_WHEEL = PROD / "rfc8785-0.1.2-py3-none-any.whl"
@@ -66,7 +66,9 @@ def test_serve_runs_until_interrupted(tmp_path: Path, run_cli: CliRunner) -> Non
 def test_maintainer_publishes_a_hand_built_wheel_then_search_show_verify(
     hub: RunningHub, tmp_path: Path, run_cli: CliRunner
 ) -> None:
-    wheel = build_wheel(tmp_path, capability="geometry.volume")
+    wheel = maintainer_wheel(
+        tmp_path, "planexe-plugin-geometry-volume", capability="geometry.volume"
+    )
     env = hub_env(hub.home)
     published = run_cli("publish", wheel, env=env)
     assert published.code == 0, published.stderr
@@ -86,7 +88,7 @@ def test_maintainer_publishes_a_hand_built_wheel_then_search_show_verify(
     tampered.write_bytes(wheel.read_bytes() + b"\0")
     refused = run_cli("verify", tampered, env=env)
     assert refused.code == 1
-    assert "but the hub record says" in refused.stderr
+    assert "but the hub's signed metadata says" in refused.stderr
 
     core = run_cli("promote", plugin_id, "--tier", "core", env=env)
     assert "tier=core" in core.stdout
@@ -101,7 +103,7 @@ def test_maintainer_publishes_a_hand_built_wheel_then_search_show_verify(
 def test_generated_tier_is_not_for_maintainer_publishing(
     hub: RunningHub, tmp_path: Path, run_cli: CliRunner
 ) -> None:
-    wheel = build_wheel(tmp_path)
+    wheel = maintainer_wheel(tmp_path)
     result = run_cli("publish", wheel, "--tier", "generated", env=hub_env(hub.home))
     assert result.code == 2
     assert "tiers core and verified" in result.stderr
@@ -110,13 +112,13 @@ def test_generated_tier_is_not_for_maintainer_publishing(
 def test_install_command_installs_verified(
     hub: RunningHub, tmp_path: Path, run_cli: CliRunner, fresh_python: str
 ) -> None:
-    wheel = build_wheel(tmp_path)
+    wheel = maintainer_wheel(tmp_path)
     env = hub_env(hub.home)
     assert run_cli("publish", wheel, env=env).code == 0
     installed = run_cli("install", "geometry.area", env=env, python=fresh_python)
     assert installed.code == 0, installed.stderr
     listed = run_cli("capabilities", python=fresh_python)
-    assert "geometry.area: planexe-gen-geometry-area 1.0.0" in listed.stdout
+    assert "geometry.area: planexe-plugin-geometry-area 1.0.0" in listed.stdout
     missing = run_cli("install", "geometry.nothing", env=env)
     assert missing.code == 2
     assert "no installable plugin" in missing.stderr

@@ -3,6 +3,7 @@ refusal the trust model promises."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -17,10 +18,15 @@ import sqlalchemy as sa
 from hub_index.client import PluginHubClient
 from hub_index.errors import HubError, PolicyError, VerificationError
 from hub_index.home import init_home
+from hub_index.records import PluginRecord
 from hub_index.server import RunningHub, embedded_hub
 from hub_index.signing import HubKeySigner, generate_key, sha256_hex
 from plan_pipeline.trust import Tier
-from tests.hub_index.conftest import build_wheel
+from synthesizer.build import build_project
+from synthesizer.codegen import GeneratedLogic
+from synthesizer.render import render_project
+from synthesizer.rules_codegen import RulesCodeGenerator
+from tests.hub_index.conftest import area_spec, build_wheel, maintainer_wheel, publish_generated
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "sigstore-production"
 
@@ -32,10 +38,22 @@ def _sql(hub: RunningHub, statement: str, **params: object) -> None:
     engine.dispose()
 
 
-def _publish(client: PluginHubClient, tmp_path: Path, tier: Tier = Tier.GENERATED, **kw: str):  # type: ignore[no-untyped-def]
-    wheel = build_wheel(tmp_path, **kw)
-    return wheel, client.publish(wheel, kw.get("capability", "geometry.area"), tier=tier,
-                                 owner="test")  # fmt: skip
+def _publish(client: PluginHubClient, tmp_path: Path, **kw: str) -> tuple[Path, PluginRecord]:
+    return publish_generated(client, tmp_path, **kw)
+
+
+def _served(hub: RunningHub) -> list[str]:
+    return sorted(p.name for p in hub.home.packages.iterdir())
+
+
+def _pip(hub: RunningHub, python: str, requirement: str) -> subprocess.CompletedProcess[str]:
+    """Plain pip, as the README shows it: the hub's /simple/ as the only index."""
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "--python", python, "--isolated", "install",
+         "--no-deps", "--index-url", hub.simple_url, requirement],
+        capture_output=True, text=True, check=False,
+        env={"PATH": "/usr/bin:/bin", "PIP_CONFIG_FILE": "/dev/null"},
+    )  # fmt: skip
 
 
 def test_publish_records_a_signed_verified_plugin(
@@ -44,6 +62,11 @@ def test_publish_records_a_signed_verified_plugin(
     wheel, record = _publish(client, tmp_path)
     assert record.dist_name == "planexe-gen-geometry-area"
     assert record.signer_identity == hub.home.signer_identity()
+    signed = client.signed(record)
+    assert (signed.tier, signed.admin_signed) == (Tier.GENERATED, False)
+    (report,) = sa_reports(hub, record.plugin_id)
+    assert signed.release.report_sha256 == sha256_hex(report.encode())
+    assert json.loads(report)["generator"] == "rules"  # the hub's own run of the gates
     assert json.loads(record.signature_bundle)["mediaType"].endswith("v0.3+json")
     assert (hub.home.packages / wheel.name).read_bytes() == wheel.read_bytes()
     assert client.verify(record, wheel.read_bytes()) == record.signer_identity
@@ -60,13 +83,7 @@ def test_plain_pip_install_from_the_hub_then_discovery(
     client: PluginHubClient, hub: RunningHub, tmp_path: Path, fresh_python: str
 ) -> None:
     _publish(client, tmp_path)
-    # plain pip (this environment's, aimed at the fresh interpreter), the hub as only index
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", fresh_python, "--isolated", "install",
-         "--no-deps", "--index-url", hub.simple_url, "planexe-gen-geometry-area"],
-        capture_output=True, text=True, check=False,
-        env={"PATH": "/usr/bin:/bin", "PIP_CONFIG_FILE": "/dev/null"},
-    )  # fmt: skip
+    proc = _pip(hub, fresh_python, "planexe-gen-geometry-area")
     assert proc.returncode == 0, proc.stderr
     listed = subprocess.run(
         [fresh_python, "-m", "plan_pipeline.cli", "capabilities"],
@@ -139,21 +156,32 @@ def test_record_checksum_differing_from_the_artifact_is_refused(
     _, record = _publish(client, tmp_path)
     _sql(hub, "UPDATE plugin_hub_plugins SET checksum = :c WHERE plugin_id = :p",
          c="0" * 64, p=record.plugin_id)  # fmt: skip
-    with pytest.raises(VerificationError, match=r"does not have the sha256 of its record \(0000"):
+    with pytest.raises(VerificationError, match=r"says sha256 '0000.*signed metadata says"):
         client.download(client.show(record.plugin_id))
 
 
 def test_revoked_plugin_is_refused_and_its_version_never_reused(
-    client: PluginHubClient, tmp_path: Path
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path, fresh_python: str
 ) -> None:
     wheel, record = _publish(client, tmp_path)
     revoked = client.revoke(record.plugin_id, "wrong risk thresholds")
     assert revoked.trust_tier is Tier.QUARANTINED
-    with pytest.raises(VerificationError, match="is revoked: wrong risk thresholds"):
+    with pytest.raises(VerificationError, match="revoked in the hub's signed metadata: wrong"):
         client.install(client.show(record.plugin_id))
     assert client.best("geometry.area") is None
-    with pytest.raises(HubError, match="never reused"):
-        client.publish(wheel, "geometry.area", tier=Tier.GENERATED, owner="test")
+    # the file left the served folder: plain pip cannot install it, not even by ===
+    assert _served(hub) == []
+    assert (hub.home.revoked / wheel.name).is_file()
+    assert _pip(hub, fresh_python, "planexe-gen-geometry-area===1.0.0").returncode != 0
+    # never reused, under any spelling PEP 440 makes equal, local versions refused
+    for spelling in ("1.0.0", "1.0", "1.0.0.0"):
+        with pytest.raises(HubError, match="never reused"):
+            _publish(client, tmp_path / spelling, version=spelling)
+    spec = area_spec().model_dump(mode="json") | {"version": "1.0.0+fix"}
+    local = {"spec": spec, "generator": "rules", "logic_source": "", "wheel_sha256": "0" * 64,
+             "owner": "w"}  # fmt: skip
+    with pytest.raises(HubError, match=r"HTTP 400.*spec.version"):
+        client._call("POST", "/api/publish", local)
     assert client.next_version("planexe-gen-geometry-area", "1.0.0") == "1.0.1"
 
 
@@ -168,24 +196,119 @@ def test_tier_the_policy_does_not_allow_is_refused(client: PluginHubClient, tmp_
     assert client.best("geometry.area") is not None
 
 
-def test_upload_without_or_with_wrong_credentials(
+def test_a_lying_hub_cannot_raise_a_tier_unrevoke_or_move_a_capability(
     client: PluginHubClient, hub: RunningHub, tmp_path: Path
 ) -> None:
+    """The records behind the API say what an attacker wants; the signed metadata wins."""
+    strict = client.policy.model_copy(update={"auto_install_tiers": [Tier.CORE, Tier.VERIFIED]})
+    _, record = _publish(client, tmp_path)
+    client.policy = strict
+    _sql(hub, "UPDATE plugin_hub_plugins SET trust_tier = 'core'")
+    assert client.show(record.plugin_id).trust_tier is Tier.CORE  # the lie
+    assert client.best("geometry.area") is None
+    with pytest.raises(PolicyError, match="does not install tier 'generated'"):
+        client.install(client.show(record.plugin_id))
+
+    _, other = _publish(client, tmp_path, capability="geometry.volume")
+    client.revoke(other.plugin_id, "malicious")
+    _sql(hub, "UPDATE plugin_hub_plugins SET status = 'active', trust_tier = 'core' "
+              "WHERE plugin_id = :p", p=other.plugin_id)  # fmt: skip
+    with pytest.raises(VerificationError, match="revoked in the hub's signed metadata"):
+        client.install(client.show(other.plugin_id))
+
+    # a record no key signed is no candidate, and blocks nothing
+    _sql(hub, "INSERT INTO plugin_hub_plugins SELECT 'unsigned', capability, '9.0.0', dist_name, "
+              "filename, checksum, 'core', owner, signer_identity, signature_bundle, summary, "
+              "created_at, 'active', NULL FROM plugin_hub_plugins WHERE plugin_id = :p",
+         p=record.plugin_id)  # fmt: skip
+    client.policy = client.policy.model_copy(
+        update={"auto_install_tiers": [Tier.CORE, Tier.VERIFIED, Tier.GENERATED]}
+    )
+    best = client.best("geometry.area")
+    assert best is not None and best.plugin_id == record.plugin_id
+    _sql(hub, "UPDATE plugin_hub_plugins SET capability = 'budget.rollup' WHERE plugin_id = :p",
+         p=record.plugin_id)  # fmt: skip
+    with pytest.raises(VerificationError, match=r"says capability 'budget\.rollup'"):
+        client.best("budget.rollup")
+
+
+def test_a_worker_token_gets_no_unchecked_code_signed(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path
+) -> None:
+    worker = PluginHubClient.from_home(hub.home, role="publish")
+    worker.cache_dir = tmp_path / "worker-cache"
+    spec = area_spec()
+    # a malicious logic module: the hub's own gates refuse it, nothing is signed or recorded
+    evil = GeneratedLogic(generator="rules", source="import os\n\ndef compute(input):\n"
+                          "    os.system('id')\n    return {'area': 1}\n")  # fmt: skip
+    folder = tmp_path / "evil"
+    wheel = build_project(render_project(spec, evil, folder / "src"), folder / "dist").wheel
+    with pytest.raises(HubError, match=r"HTTP 422.*the hub's own gates refused"):
+        worker.publish_generated(spec, evil, wheel, owner="worker")
+    # an honest spec and logic with another (ungated) wheel: the rebuild differs, refused
+    honest = RulesCodeGenerator().generate(spec)
+    other = maintainer_wheel(tmp_path, dist="planexe-gen-geometry-area")
+    with pytest.raises(HubError, match="not what its spec and sources build"):
+        worker.publish_generated(spec, honest, other, owner="worker")
+    # no route for a worker's wheel: uploads and signed statements are admin-only
+    for call in (
+        lambda: worker._call("POST", "/api/uploads/" + wheel.name, raw=wheel.read_bytes()),
+        lambda: worker._call("POST", "/api/metadata/targets", {"targets": "{}", "owner": "w"}),
+        lambda: worker._call("POST", "/api/plugins", {"filename": wheel.name}),
+    ):
+        with pytest.raises(HubError, match=r"HTTP (403|404)"):
+            call()
+    assert client.records("geometry.area") == [] and _served(hub) == []
+    assert set(json.loads(hub.home.credentials_file.read_text())) == {"api_token", "publish_token"}
+
+
+def test_the_index_takes_no_upload_and_serves_only_recorded_files(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path, fresh_python: str
+) -> None:
     wheel = build_wheel(tmp_path)
-    anonymous = PluginHubClient(client.api_url, client.policy, client.policy_base,
-                                upload_user="nobody", upload_password="")  # fmt: skip
-    with pytest.raises(HubError, match="no upload credentials"):
-        anonymous.upload(wheel)
-    # the index itself answers 401 to an upload without credentials
-    request = urllib.request.Request(hub.index_url + "/", data=b"", method="POST")
-    with pytest.raises(urllib.error.HTTPError) as no_auth:
-        urllib.request.urlopen(request)
-    assert no_auth.value.code == 401
-    wrong = PluginHubClient(client.api_url, client.policy, client.policy_base,
-                            upload_user=client.upload_user, upload_password="wrong")  # fmt: skip
-    with pytest.raises(HubError, match=r"refused the upload .*HTTP 403"):
-        wrong.upload(wheel)
-    assert not list(hub.home.packages.iterdir())
+    body = b'--x\r\nContent-Disposition: form-data; name=":action"\r\n\r\nfile_upload\r\n--x--\r\n'
+    for auth in (None, "hub-uploader:guess"):
+        request = urllib.request.Request(hub.index_url + "/", data=body, method="POST")
+        request.add_header("Content-Type", "multipart/form-data; boundary=x")
+        if auth:
+            request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request)
+        assert refused.value.code in (401, 403)
+    # a file dropped into the served folder behind the hub's back (or left by a crash)
+    (hub.home.packages / wheel.name).write_bytes(wheel.read_bytes())
+    hub_home = hub.home
+    with embedded_hub(hub_home) as restarted:
+        assert _served(restarted) == []
+        assert _pip(restarted, fresh_python, "planexe-gen-geometry-area").returncode != 0
+
+
+def test_maintainer_releases_are_admin_signed_and_names_are_guarded(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path
+) -> None:
+    wheel = maintainer_wheel(tmp_path)
+    record = client.publish(wheel, "geometry.area", tier=Tier.VERIFIED, owner="maintainer")
+    signed = client.signed(record)
+    assert (signed.tier, signed.admin_signed) == (Tier.VERIFIED, True)
+    assert _served(hub) == [wheel.name]
+    refusals = {
+        "planexe-plugin-hub": "this project's own distribution",
+        "planexe-gen-geometry-area": "generated namespace",
+    }
+    for dist, message in refusals.items():
+        with pytest.raises(HubError, match=message):
+            client.publish(maintainer_wheel(tmp_path, dist=dist), "geometry.area",
+                           tier=Tier.CORE, owner="m")  # fmt: skip
+    with pytest.raises(HubError, match="local version label"):
+        client.publish(maintainer_wheel(tmp_path, version="2.0.0+x"), "geometry.area",
+                       tier=Tier.CORE, owner="m")  # fmt: skip
+    with pytest.raises(HubError, match="tiers core and verified"):
+        client.publish(maintainer_wheel(tmp_path, version="3.0.0"), "geometry.area",
+                       tier=Tier.GENERATED, owner="m")  # fmt: skip
+    no_key = PluginHubClient.from_home(hub.home)
+    no_key.admin_key = None
+    with pytest.raises(HubError, match="needs the hub's admin key"):
+        no_key.promote(record.plugin_id, Tier.CORE)
 
 
 def test_api_writes_need_a_token(client: PluginHubClient, hub: RunningHub) -> None:
@@ -224,43 +347,18 @@ def test_hub_on_postgresql_publishes_and_serves(
     assert stored == record.checksum
 
 
-def test_no_record_without_the_exact_artifact_and_recovery_after_a_crash(
-    client: PluginHubClient, hub: RunningHub, tmp_path: Path
-) -> None:
-    wheel = build_wheel(tmp_path)
-    claim = {
-        "filename": wheel.name,
-        "capability": "geometry.area",
-        "checksum": sha256_hex(wheel.read_bytes()),
-        "owner": "test",
-    }
-    # recording before the upload: refused, nothing recorded
-    with pytest.raises(HubError, match="the index has no file"):
-        client._call("POST", "/api/plugins", claim)
-    assert client.records("geometry.area") == []
-    # a crash after the upload, before the record: the file is there, no record points at it
-    client.upload(wheel)
-    assert client.records("geometry.area") == []
-    # recording with a checksum that is not the uploaded file's: refused
-    with pytest.raises(HubError, match="not the claimed"):
-        client._call("POST", "/api/plugins", claim | {"checksum": "1" * 64})
-    assert client.records("geometry.area") == []
-    # publishing again recovers: same bytes already uploaded, so the hub records them
-    record = client.publish(wheel, "geometry.area", tier=Tier.GENERATED, owner="test")
-    assert record.checksum == claim["checksum"]
-    assert [r.plugin_id for r in client.records("geometry.area")] == [record.plugin_id]
-
-
 def test_publish_token_cannot_promote_revoke_or_publish_higher_tiers(
     client: PluginHubClient, hub: RunningHub, tmp_path: Path
 ) -> None:
     _, record = _publish(client, tmp_path)
     pipeline = PluginHubClient.from_home(hub.home, role="publish")
+    pipeline.admin_key = hub.home.admin_key  # even with the key, the token is refused
+    pipeline.cache_dir = tmp_path / "pipeline-cache"
     for call in (
         lambda: pipeline.promote(record.plugin_id, Tier.CORE),
         lambda: pipeline.revoke(record.plugin_id, "mine now"),
         lambda: pipeline.publish(
-            build_wheel(tmp_path, version="2.0.0"), "geometry.area", tier=Tier.CORE, owner="w"
+            maintainer_wheel(tmp_path, version="2.0.0"), "geometry.area", tier=Tier.CORE, owner="w"
         ),
     ):
         with pytest.raises(HubError, match=r"HTTP 403.*'admin' scope"):
@@ -269,11 +367,23 @@ def test_publish_token_cannot_promote_revoke_or_publish_higher_tiers(
     assert pipeline.claim("geometry.area", "worker") is True
 
 
+def sa_reports(hub: RunningHub, plugin_id: str) -> list[str]:
+    engine = sa.create_engine(hub.home.settings().database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT report_json FROM plugin_hub_test_reports WHERE plugin_id = :p"),
+            {"p": plugin_id},
+        ).scalars()
+        found = list(rows)
+    engine.dispose()
+    return found
+
+
 def test_record_with_a_foreign_file_name_is_refused(
     client: PluginHubClient, hub: RunningHub, tmp_path: Path
 ) -> None:
     _, record = _publish(client, tmp_path)
     _sql(hub, "UPDATE plugin_hub_plugins SET filename = :f WHERE plugin_id = :p",
          f="../../../tmp/evil-1.0.0-py3-none-any.whl", p=record.plugin_id)  # fmt: skip
-    with pytest.raises(VerificationError, match="is not the wheel of planexe-gen-geometry-area"):
+    with pytest.raises(VerificationError, match=r"says file '\.\./\.\./\.\./tmp/evil"):
         client.download(client.show(record.plugin_id))
