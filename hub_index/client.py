@@ -228,11 +228,6 @@ class PluginHubClient:
         record, _ = max(allowed, key=lambda r: (r[1].tier.rank, Version(r[0].version)))
         return record
 
-    def tier_of(self, dist_name: str, version: str) -> Tier | None:
-        """The signed tier of an installed distribution (None: the hub never stated it)."""
-        signed = self.trusted.release(dist_name, version)
-        return None if signed is None else signed.tier
-
     # -- verification and install ------------------------------------------------------------
 
     def check_record(self, record: PluginRecord) -> SignedRelease:

@@ -303,7 +303,7 @@ class HubDatabase:
     def find_by_dist(self, dist_name: str, version: str) -> PluginRecord | None:
         """The plugin published as ``dist_name`` at ``version`` (any equal spelling), or None."""
         wanted = Version(version)
-        for record in self._plugins_of_dist(dist_name):
+        for record in self.plugins_of_dist(dist_name):
             if Version(record.version) == wanted:
                 return record
         return None
@@ -364,7 +364,7 @@ class HubDatabase:
 
     def versions_of(self, dist_name: str) -> list[str]:
         """Every version of ``dist_name`` ever published, revoked ones included, oldest first."""
-        published = [record.version for record in self._plugins_of_dist(dist_name)]
+        published = [record.version for record in self.plugins_of_dist(dist_name)]
         return sorted({*published, *self._burned_versions(dist_name)}, key=Version)
 
     # usage and test reports
@@ -497,7 +497,8 @@ class HubDatabase:
         records = self._plugins(query)
         return records[0] if records else None
 
-    def _plugins_of_dist(self, dist_name: str) -> list[PluginRecord]:
+    def plugins_of_dist(self, dist_name: str) -> list[PluginRecord]:
+        """Every plugin ever published as ``dist_name`` (any version, revoked included)."""
         dist = normalize_dist_name(dist_name)
         return self._plugins(sa.select(plugins_table).where(plugins_table.c.dist_name == dist))
 

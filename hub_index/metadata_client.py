@@ -99,7 +99,8 @@ class TrustedReleases:
         ):
             raise VerificationError(
                 f"the {GENERATED_ROLE} role states {release.dist_name} {release.version} as "
-                f"{release.tier.value}: only the admin key may state that tier"
+                f"{release.tier.value} for '{release.capability}': only the admin key may state "
+                "that tier or name"
             )
         return SignedRelease(release, admin_signed)
 

@@ -38,10 +38,11 @@ from hub_index.records import (
     normalize_dist_name,
     normalize_version,
 )
+from plan_pipeline.capability_names import GENERATED_DIST_PREFIX, generated_dist_name
 from plan_pipeline.trust import Tier
 
 GENERATED_ROLE = "generated"
-GENERATED_PREFIX = "planexe-gen-"
+GENERATED_PREFIX = GENERATED_DIST_PREFIX
 GENERATED_PATHS = [f"{GENERATED_PREFIX}*/*"]
 ADMIN_ROLES = ("root", "targets")
 ONLINE_ROLES = ("snapshot", "timestamp", GENERATED_ROLE)
@@ -99,7 +100,8 @@ class PluginRelease(BaseModel):
 
     @property
     def is_generated_name(self) -> bool:
-        return self.dist_name.startswith(GENERATED_PREFIX)
+        """Whether the release is named as the generated plugin of its own capability."""
+        return self.dist_name == generated_dist_name(self.capability)
 
     def to_target(self) -> TargetFile:
         custom = self.model_dump(mode="json", exclude={"sha256", "length"}, exclude_none=True)

@@ -39,7 +39,7 @@ from hub_index.records import (
 from hub_index.release_metadata import GENERATED_PREFIX, PluginRelease
 from hub_index.reverify import GeneratedPublish, reverify
 from hub_index.signing import ArtifactSigner, BundleVerifier, sha256_hex
-from plan_pipeline.capability_names import validate_capability_name
+from plan_pipeline.capability_names import generated_dist_name, validate_capability_name
 from plan_pipeline.trust import Tier
 
 MAX_HOLDER_CHARS = 200
@@ -62,12 +62,17 @@ class HubService:
 
     def publish_generated(self, publish: GeneratedPublish) -> PluginRecord:
         """Rebuild and re-check a worker's plugin; record, sign and serve the hub's build."""
-        from synthesizer.render import PluginNames
-
         spec = publish.spec
         capability = validate_capability_name(spec.capability)
         self.policy.check_capability(capability)
-        dist_name = PluginNames.for_capability(capability).dist_name
+        dist_name = generated_dist_name(capability)
+        for other in self.db.plugins_of_dist(dist_name):
+            if other.capability != capability:
+                raise PolicyError(
+                    f"{dist_name} already provides '{other.capability}': '{capability}' maps "
+                    "to the same distribution name",
+                    "Choose a capability name whose package name is not taken",
+                )
         version = self._check_new_release(dist_name, spec.version)
         rebuilt = reverify(publish, self.work)
         filename = check_wheel_name(rebuilt.filename)

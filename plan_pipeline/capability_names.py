@@ -42,3 +42,12 @@ def validate_capability_name(name: object) -> str:
 def package_slug(name: str) -> str:
     """The capability as an identifier: ``risk.score_matrix`` -> ``risk_score_matrix``."""
     return validate_capability_name(name).replace(".", "_")
+
+
+GENERATED_DIST_PREFIX = "planexe-gen-"
+"""Generated plugins live in one namespace, apart from public package names."""
+
+
+def generated_dist_name(capability: str) -> str:
+    """The distribution a generated plugin for ``capability`` is published as."""
+    return GENERATED_DIST_PREFIX + package_slug(capability).replace("_", "-")

@@ -17,14 +17,11 @@ from cookiecutter.main import cookiecutter
 from jinja2 import TemplateError
 from pydantic import ValidationError
 
-from plan_pipeline.capability_names import package_slug
+from plan_pipeline.capability_names import generated_dist_name, package_slug
 from plan_pipeline.spec import PluginSpec
 from synthesizer.codegen import GeneratedLogic
 from synthesizer.errors import BuildError
 from synthesizer.expressions import translate
-
-GENERATED_DIST_PREFIX = "planexe-gen-"
-"""Generated plugins live in one namespace, apart from public package names."""
 
 
 def template_dir() -> Path:
@@ -46,7 +43,7 @@ class PluginNames:
     @classmethod
     def for_capability(cls, capability: str) -> PluginNames:
         slug = package_slug(capability)
-        return cls(GENERATED_DIST_PREFIX + slug.replace("_", "-"), "planexe_gen_" + slug)
+        return cls(generated_dist_name(capability), "planexe_gen_" + slug)
 
 
 def revalidated(spec: PluginSpec) -> PluginSpec:

@@ -262,6 +262,14 @@ def test_a_worker_token_gets_no_unchecked_code_signed(
     assert set(json.loads(hub.home.credentials_file.read_text())) == {"api_token", "publish_token"}
 
 
+def test_two_capabilities_cannot_share_one_distribution(
+    client: PluginHubClient, tmp_path: Path
+) -> None:
+    publish_generated(client, tmp_path, capability="risk.score_matrix")
+    with pytest.raises(HubError, match=r"already provides 'risk\.score_matrix'"):
+        publish_generated(client, tmp_path / "other", capability="risk_score.matrix")
+
+
 def test_the_index_takes_no_upload_and_serves_only_recorded_files(
     client: PluginHubClient, hub: RunningHub, tmp_path: Path, fresh_python: str
 ) -> None:

@@ -134,6 +134,8 @@ def test_the_online_key_states_only_generated_names_and_tier(hub: _Hub) -> None:
         hub.repo.add_generated(_release(tier=Tier.CORE))
     with pytest.raises(PolicyError, match="only generated releases"):
         hub.repo.add_generated(_release("planexe-plugin-hub", "0.1.0"))
+    with pytest.raises(PolicyError, match="only generated releases"):  # another capability's name
+        hub.repo.add_generated(_release("planexe-gen-budget-rollup"))
 
 
 def test_a_forged_tier_in_the_online_role_is_refused_by_the_client(hub: _Hub) -> None:
@@ -147,6 +149,20 @@ def test_a_forged_tier_in_the_online_role_is_refused_by_the_client(hub: _Hub) ->
     hub.repo.add_generated(_release("planexe-gen-other-thing", capability="other.thing"))
     with pytest.raises(VerificationError, match="only the admin key may state that tier"):
         hub.client().release("planexe-gen-geometry-area", "1.0.0")
+
+
+def test_an_online_key_entry_naming_another_capability_is_refused(hub: _Hub) -> None:
+    """A hub holding the online key states a generated release under another capability."""
+    forged = Metadata.from_bytes(hub.repo.document(f"1.{GENERATED_ROLE}") or b"")
+    squatter = _release("planexe-gen-budget-rollup")  # capability geometry.area
+    forged.signed.targets[squatter.path] = squatter.to_target()
+    forged.signed.version = 2
+    forged.sign(hub.online)
+    with hub.repo.store.transaction() as tx:
+        tx.save(GENERATED_ROLE, 2, forged.to_bytes(), forged.signed.expires)
+    hub.repo.add_generated(_release("planexe-gen-other-thing", capability="other.thing"))
+    with pytest.raises(VerificationError, match="only the admin key may state that"):
+        hub.client().release("planexe-gen-budget-rollup", "1.0.0")
 
 
 def test_admin_promotion_and_revocation_override_the_online_key(hub: _Hub) -> None:
