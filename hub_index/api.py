@@ -212,7 +212,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "unknown file")
             return
         try:
-            data = self.service.served_file(parts[2]).read_bytes()
+            data = self.service.files.served(parts[2]).read_bytes()
         except (HubError, OSError):
             self._error(404, f"the index has no file {parts[2]}")
             return

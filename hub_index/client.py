@@ -146,10 +146,6 @@ class PluginHubClient:
         info = self._call("GET", "/api/info")
         return str(info["index_url"])
 
-    @property
-    def index_root(self) -> str:
-        return self.simple_url.removesuffix("simple/").rstrip("/")
-
     # -- reading -----------------------------------------------------------------------------
 
     def records(self, capability: str, include_revoked: bool = False) -> list[PluginRecord]:
@@ -191,18 +187,7 @@ class PluginHubClient:
                 f"{record.dist_name} {record.version} is not in the hub's signed metadata: "
                 "refusing a record no key of the local policy signed"
             )
-        release = signed.release
-        for what, said, stated in (
-            ("capability", record.capability, release.capability),
-            ("file", record.filename, release.filename),
-            ("sha256", record.checksum, release.sha256),
-        ):
-            if said != stated:
-                raise VerificationError(
-                    f"the hub's record of {record.dist_name} {record.version} says {what} "
-                    f"{said[:80]!r}, but its signed metadata says {stated[:80]!r}: refusing it"
-                )
-        return signed
+        return _matched(record, signed)
 
     def best(self, capability: str, version: str | None = None) -> PluginRecord | None:
         """The record the policy would install for ``capability``: best signed tier, then
@@ -218,9 +203,10 @@ class PluginHubClient:
                 )
             if not spec.contains(Version(record.version), prereleases=True):
                 continue
-            if self.trusted.release(record.dist_name, record.version) is None:
+            found = self.trusted.release(record.dist_name, record.version)
+            if found is None:
                 continue  # a record no key signed (yet): never a candidate, never a blocker
-            signed = self.signed(record)
+            signed = _matched(record, found)
             if signed.tier in self.policy.auto_install_tiers:
                 allowed.append((record, signed))
         if not allowed:
@@ -242,10 +228,12 @@ class PluginHubClient:
         self.policy.check_tier(signed.tier)
         return signed
 
-    def verify(self, record: PluginRecord, artifact: bytes) -> str:
-        """Check ``artifact`` against the signed release and ``record``'s signature bundle;
-        the signer identity."""
-        signed = self.signed(record)
+    def verify(
+        self, record: PluginRecord, artifact: bytes, signed: SignedRelease | None = None
+    ) -> str:
+        """Check ``artifact`` against the signed release (looked up unless given) and
+        ``record``'s signature bundle; the signer identity."""
+        signed = signed or self.signed(record)
         actual = sha256_hex(artifact)
         if actual != signed.release.sha256 or len(artifact) != signed.release.length:
             raise VerificationError(
@@ -267,11 +255,11 @@ class PluginHubClient:
 
     def download(self, record: PluginRecord) -> Path:
         """The verified wheel of ``record``, from the cache or the hub's index."""
-        self.check_record(record)
+        signed = self.check_record(record)
         cache = (self.cache_dir or _cache_dir()) / record.checksum
         path = cache / record.filename
         if path.is_file():
-            self.verify(record, path.read_bytes())
+            self.verify(record, path.read_bytes(), signed)
             return path
         try:
             with urllib.request.urlopen(self.file_url(record), timeout=60) as response:
@@ -286,7 +274,7 @@ class PluginHubClient:
             raise HubUnavailableError(f"cannot download {record.filename}: {exc}") from None
         except OSError as exc:
             raise HubUnavailableError(f"cannot download {record.filename}: {exc}") from None
-        self.verify(record, data)
+        self.verify(record, data, signed)
         cache.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".part")
         tmp.write_bytes(data)
@@ -432,6 +420,22 @@ class PluginHubClient:
 
     def release(self, capability: str, holder: str) -> None:
         self._call("POST", "/api/claims/release", {"capability": capability, "holder": holder})
+
+
+def _matched(record: PluginRecord, signed: SignedRelease) -> SignedRelease:
+    """``signed`` if the record says what it states, else ``VerificationError``."""
+    release = signed.release
+    for what, said, stated in (
+        ("capability", record.capability, release.capability),
+        ("file", record.filename, release.filename),
+        ("sha256", record.checksum, release.sha256),
+    ):
+        if said != stated:
+            raise VerificationError(
+                f"the hub's record of {record.dist_name} {record.version} says {what} "
+                f"{said[:80]!r}, but its signed metadata says {stated[:80]!r}: refusing it"
+            )
+    return signed
 
 
 def _path(*segments: str, query: Mapping[str, str] | None = None) -> str:

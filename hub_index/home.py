@@ -193,7 +193,8 @@ def init_home(root: Path, database_url: str | None = None) -> HubHome:
     htpasswd.set_password(UPLOAD_USER, secrets.token_urlsafe(32))  # never written down
     htpasswd.save()
     os.chmod(home.htpasswd, 0o600)
-    documents = MetadataRepository.initial_documents(tuf_signer(admin_key), tuf_signer(key))
+    online = tuf_signer(key)
+    documents = MetadataRepository.initial_documents(tuf_signer(admin_key), online)
     home.metadata_root.write_bytes(documents["root"].to_bytes())
     policy = TrustPolicy(
         metadata_root="keys/root.json",
@@ -210,7 +211,7 @@ def init_home(root: Path, database_url: str | None = None) -> HubHome:
     db = HubDatabase(url)
     try:
         db.upgrade()
-        MetadataRepository(DatabaseMetadataStore(db), tuf_signer(key)).store_initial(documents)
+        MetadataRepository(DatabaseMetadataStore(db), online).store_initial(documents)
         db.add_token("hub-admin", token_digest(credentials.api_token), ["publish", "admin"])
         db.add_token("hub-publish", token_digest(credentials.publish_token), ["publish"])
     finally:

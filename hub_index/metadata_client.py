@@ -44,10 +44,6 @@ class SignedRelease:
             return Tier.QUARANTINED
         return self.release.tier
 
-    @property
-    def signed_by(self) -> str:
-        return "the admin key" if self.admin_signed else "the hub's online key"
-
 
 class TrustedReleases:
     """Releases stated by a hub's metadata, verified against ``root`` (the policy's)."""

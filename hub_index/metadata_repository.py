@@ -13,7 +13,7 @@ timestamp, so a change between two of their requests never mixes two states.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +37,7 @@ from hub_index.errors import DuplicateVersionError, HubError, PolicyError
 from hub_index.release_metadata import (
     GENERATED_PATHS,
     GENERATED_ROLE,
+    ONLINE_ROLES,
     Lifetimes,
     PluginRelease,
     expiry,
@@ -181,11 +182,14 @@ class MetadataRepository:
             return None
         return self.store.document(role, int(version_text))
 
-    def root(self) -> bytes:
-        body = self.store.document("root")
-        if body is None:
-            raise HubError("the hub has no signed metadata", "Run 'plugin-hub init'")
-        return body
+    def stated_paths(self) -> set[str]:
+        """The path of every release the newest targets and generated documents state."""
+        paths: set[str] = set()
+        for role in ("targets", GENERATED_ROLE):
+            body = self.store.document(role)
+            if body is not None:
+                paths |= set(cast(Targets, Metadata.from_bytes(body).signed).targets)
+        return paths
 
     # -- changes -------------------------------------------------------------------------------
 
@@ -264,16 +268,17 @@ class MetadataRepository:
     def refresh_expiring(self) -> None:
         """Re-sign the online roles whose documents are past half their lifetime."""
         now = datetime.now(UTC)
-        if not any(self._half_gone(role, now, self.store.expires(role)) for role in ONLINE):
+        if not any(self._half_gone(role, now, self.store.expires(role)) for role in ONLINE_ROLES):
             return
         with self.store.transaction() as tx:
             state = _State.load(tx)
-            due = [r for r in ONLINE if self._half_gone(r, now, state.docs[r].signed.expires)]
-            if not due:
+            if not any(self._half_gone(r, now, state.docs[r].signed.expires) for r in ONLINE_ROLES):
                 return
-            if GENERATED_ROLE in due:
+            changed = []
+            if self._half_gone(GENERATED_ROLE, now, state.docs[GENERATED_ROLE].signed.expires):
                 self._resign(state, GENERATED_ROLE)
-            self._commit(state, [GENERATED_ROLE] if GENERATED_ROLE in due else [])
+                changed.append(GENERATED_ROLE)
+            self._commit(state, changed)
 
     def _half_gone(self, role: str, now: datetime, expires: datetime | None) -> bool:
         if expires is None:
@@ -300,9 +305,6 @@ class MetadataRepository:
             state.tx.save(role, doc.signed.version, doc.to_bytes(), doc.signed.expires)
 
 
-ONLINE = ("timestamp", "snapshot", GENERATED_ROLE)
-
-
 def _public(signer: Signer) -> SSlibKey:
     key = signer.public_key
     if not isinstance(key, SSlibKey):
@@ -325,9 +327,3 @@ def signed_targets_change(
     doc.signed.expires = expiry("targets", lifetimes or Lifetimes())
     doc.sign(admin)
     return doc.to_bytes()
-
-
-def releases_of(doc: Metadata[Any]) -> Iterator[PluginRelease]:
-    """Every release a verified targets document states."""
-    for target in cast(Targets, doc.signed).targets.values():
-        yield PluginRelease.from_target(target)

@@ -44,7 +44,6 @@ from plan_pipeline.trust import Tier
 GENERATED_ROLE = "generated"
 GENERATED_PREFIX = GENERATED_DIST_PREFIX
 GENERATED_PATHS = [f"{GENERATED_PREFIX}*/*"]
-ADMIN_ROLES = ("root", "targets")
 ONLINE_ROLES = ("snapshot", "timestamp", GENERATED_ROLE)
 
 

@@ -28,7 +28,7 @@ from packaging.version import InvalidVersion, Version
 from hub_index.db import HubDatabase
 from hub_index.errors import DuplicateVersionError, HubError, PolicyError, RecordNotFoundError
 from hub_index.index_files import IndexFiles, check_wheel_name
-from hub_index.metadata_repository import MetadataRepository, releases_of
+from hub_index.metadata_repository import MetadataRepository
 from hub_index.policy import TrustPolicy
 from hub_index.records import (
     PluginRecord,
@@ -36,7 +36,7 @@ from hub_index.records import (
     TestReportRecord,
     UsageRecord,
 )
-from hub_index.release_metadata import GENERATED_PREFIX, PluginRelease
+from hub_index.release_metadata import GENERATED_PREFIX, PluginRelease, release_path
 from hub_index.reverify import GeneratedPublish, reverify
 from hub_index.signing import ArtifactSigner, BundleVerifier, sha256_hex
 from plan_pipeline.capability_names import generated_dist_name, validate_capability_name
@@ -108,7 +108,7 @@ class HubService:
     ) -> list[PluginRecord]:
         """Store an admin-signed ``targets`` document and apply what it states: new releases
         (from staging), tier changes and revocations. The records it changed."""
-        planned: list[tuple[PluginRelease, PluginRecord | None]] = []
+        planned: list[tuple[PluginRelease, PluginRecord | bytes]] = []
 
         def check(changed: list[PluginRelease]) -> None:
             for release in changed:
@@ -117,8 +117,8 @@ class HubService:
         self.metadata.accept_targets(body, check)
         done = []
         for release, existing in planned:
-            if existing is None:
-                data = self.files.staged(release.filename).read_bytes()
+            if isinstance(existing, bytes):  # a new release: the staged bytes it was checked on
+                signed_bundle = bundle or self.signer.sign(existing)
                 record = self.db.add_plugin(
                     PluginRecord(
                         capability=release.capability,
@@ -128,10 +128,8 @@ class HubService:
                         checksum=release.sha256,
                         trust_tier=release.tier,
                         owner=owner,
-                        signer_identity=self.verifier.verify(
-                            data, bundle or self.signer.sign(data)
-                        ),
-                        signature_bundle=bundle or self.signer.sign(data),
+                        signer_identity=self.verifier.verify(existing, signed_bundle),
+                        signature_bundle=signed_bundle,
                         summary=summary,
                     )
                 )
@@ -146,8 +144,9 @@ class HubService:
                 done.append(self.db.set_tier(existing.plugin_id, release.tier))
         return done
 
-    def _check_statement(self, release: PluginRelease, bundle: str | None) -> PluginRecord | None:
-        """Refuse an admin statement the hub cannot apply; the record it changes, if any."""
+    def _check_statement(self, release: PluginRelease, bundle: str | None) -> PluginRecord | bytes:
+        """Refuse an admin statement the hub cannot apply; the record it changes, or for a new
+        release the staged file's bytes."""
         existing = self.db.find_by_dist(release.dist_name, release.version)
         if existing is not None:
             same = (existing.capability, existing.filename, existing.checksum)
@@ -190,7 +189,7 @@ class HubService:
             )
         if bundle is not None:
             self.verifier.verify(data, bundle)
-        return None
+        return data
 
     def _check_new_release(self, dist_name: str, version: str) -> str:
         """The normalized version if ``dist_name`` may publish it now, else the reason."""
@@ -210,8 +209,8 @@ class HubService:
                 "publishes public versions only",
                 f"Publish it as {parsed.public} or a higher public version",
             )
-        for used in self.db.versions_of(dist_name):
-            if Version(Version(used).public) == parsed:
+        for used, public in self._used_public(dist_name):
+            if public == parsed:
                 raise DuplicateVersionError(
                     f"{dist_name} {parsed} was published before (or revoked) as {used}; a "
                     "name and version is never reused, under any spelling",
@@ -239,12 +238,7 @@ class HubService:
     def next_version(self, dist_name: str, wanted: str) -> str:
         """``wanted`` if no equal public version was used, else the next patch version above
         every used one."""
-        used = []
-        for v in self.db.versions_of(canonicalize_name(dist_name)):
-            try:
-                used.append(Version(Version(v).public))
-            except InvalidVersion:
-                continue
+        used = [public for _, public in self._used_public(dist_name)]
         try:
             asked = Version(Version(wanted).public)
         except InvalidVersion:
@@ -254,18 +248,25 @@ class HubService:
         top = max(used)
         return f"{top.major}.{top.minor}.{top.micro + 1}"
 
-    def served_file(self, filename: str) -> Path:
-        """A served file of the index (recorded and active), by its plain name."""
-        return self.files.served(filename)
+    def _used_public(self, dist_name: str) -> list[tuple[str, Version]]:
+        """Every version ``dist_name`` ever used (revoked included), with its public version."""
+        used = []
+        for text in self.db.versions_of(canonicalize_name(dist_name)):
+            try:
+                used.append((text, Version(Version(text).public)))
+            except InvalidVersion:
+                continue
+        return used
 
     def reconcile(self) -> list[str]:
         """Serve exactly the active records' files, and state every active generated record
         in the signed metadata (a crash between the record and the statement)."""
         active = self.db.list_plugins(include_revoked=False)
-        stated = {r.path for r in releases_of_store(self.metadata)}
+        stated = self.metadata.stated_paths()
         lines = []
         for record in active:
-            if record.trust_tier is Tier.GENERATED and _path(record) not in stated:
+            path = release_path(record.dist_name, record.version)
+            if record.trust_tier is Tier.GENERATED and path not in stated:
                 reports = self.db.test_reports(record.plugin_id)
                 length = _length(self.files, record)
                 if length is None:
@@ -306,29 +307,11 @@ def _release(record: PluginRecord, report_json: str | None, length: int) -> Plug
     )
 
 
-def _path(record: PluginRecord) -> str:
-    from hub_index.release_metadata import release_path
-
-    return release_path(record.dist_name, record.version)
-
-
 def _length(files: IndexFiles, record: PluginRecord) -> int | None:
     for path in (files.served(record.filename), files.staged(record.filename)):
         if path.is_file():
             return path.stat().st_size
     return None
-
-
-def releases_of_store(metadata: MetadataRepository) -> list[PluginRelease]:
-    """Every release the newest targets and generated documents state."""
-    from tuf.api.metadata import Metadata
-
-    found = []
-    for role in ("targets", "generated"):
-        body = metadata.store.document(role)
-        if body is not None:
-            found += list(releases_of(Metadata.from_bytes(body)))
-    return found
 
 
 def check_holder(holder: str) -> str:

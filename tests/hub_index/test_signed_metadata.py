@@ -113,7 +113,7 @@ def hub(tmp_path: Path) -> Iterator[_Hub]:
     served = _Served(repo)
     server, url = _serve(served.get)
     try:
-        yield _Hub(repo, admin, online, url, served, repo.root(), tmp_path)
+        yield _Hub(repo, admin, online, url, served, repo.store.document("root") or b"", tmp_path)
     finally:
         server.shutdown()
         server.server_close()
