@@ -1,10 +1,10 @@
 """The hub's hot paths, on loopback with a real pypiserver.
 
 1. Reuse: a stage misses a capability the hub already has; measured from the miss to the
-   stage output (find on the hub, download, sha256 and signature check, uv install from the
-   hub's index pinned by hash, registry refresh, stage run), each time in a fresh process and
-   a fresh virtualenv with an empty wheel and metadata cache, with an empty index and with
-   10,000 other files in it. The signed-metadata check (TUF refresh against the policy's
+   stage output (find on the hub, download, sha256 and signature check, install of the
+   verified bytes, registry refresh, stage run in a sandboxed worker), each time in a fresh
+   process and a fresh virtualenv with an empty wheel and metadata cache, with an empty index
+   and with 10,000 other files in it. The signed-metadata check (TUF refresh against the policy's
    root, then the release's lookup) is timed inside the same runs, so the path without it
    is measured beside it. Target: median at most 100 ms.
 2. Index listing: the time of one project page (``/simple/<name>/``, what an installer reads)

@@ -1,16 +1,18 @@
 """``PluginHubClient``: publish plugins to a hub and fetch them from it, verified.
 
-Publish: upload the wheel to the hub's index (twine's API, the standard upload protocol, with
-the upload credentials), then ask the hub to record it; the hub checks the uploaded file and
-signs it (see ``hub_index/service.py``), so a record never points at a missing or different
-artifact.
+Publish: a worker (publish token) sends a generated plugin's spec and sources and the sha256
+of the wheel it built; the hub rebuilds and re-checks it and signs only its own build. A
+maintainer (admin token and admin key) uploads a wheel to the hub's staging and states the
+release in an admin-signed ``targets`` document (see ``hub_index/service.py``).
 
-Fetch: find the best record for a capability and version range that the trust policy allows,
-download the wheel from the hub (the index's file, by content address), check its sha256
-against the record and its signature against the policy's signers, then install it with uv (or
-pip) from that same URL, ``--index-url`` the hub's index for anything else, pinned by that
-hash. Downloads are cached by sha256. The client never asks another index: pip
-and uv run without configuration files and with ``--index-url`` set to the hub.
+Fetch: find the candidates for a capability and version range through the API, keep those the
+hub's signed metadata states (TUF, verified against the root in the local policy) with a tier
+the policy allows, download the best one by content address, check its sha256 and length
+against the signed metadata and its signature bundle against the policy's signers, then
+install those bytes (``hub_index/wheel_install.py``; uv or pip from that same URL, pinned by
+its sha256 and ``--index-url`` the hub's index, for another interpreter or an upgrade).
+Downloads are cached by sha256. The client never asks another index: pip and uv run without
+configuration files.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 from securesystemslib.signer import CryptoSigner
 
+from hub_index import wheel_install
 from hub_index.errors import (
     DuplicateVersionError,
     HubConfigError,
@@ -255,15 +258,21 @@ class PluginHubClient:
 
     def download(self, record: PluginRecord) -> Path:
         """The verified wheel of ``record``, from the cache or the hub's index."""
+        return self._verified(record)[0]
+
+    def _verified(self, record: PluginRecord) -> tuple[Path, bytes]:
+        """``record``'s wheel in the cache and its bytes, checked against the signed
+        metadata (downloaded from its content address on the hub when not cached)."""
         signed = self.check_record(record)
         cache = (self.cache_dir or _cache_dir()) / record.checksum
         path = cache / record.filename
         if path.is_file():
-            self.verify(record, path.read_bytes(), signed)
-            return path
+            data = path.read_bytes()
+            self.verify(record, data, signed)
+            return path, data
         try:
             with urllib.request.urlopen(self.file_url(record), timeout=60) as response:
-                data: bytes = response.read()
+                data = response.read()
         except urllib.error.HTTPError as exc:
             if exc.code == 409:
                 raise VerificationError(
@@ -276,15 +285,30 @@ class PluginHubClient:
             raise HubUnavailableError(f"cannot download {record.filename}: {exc}") from None
         self.verify(record, data, signed)
         cache.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
         tmp.write_bytes(data)
         tmp.replace(path)
-        return path
+        return path, data
 
     def install(self, record: PluginRecord, python: str | None = None) -> None:
-        """Verify, then install ``record`` from the hub's index only, pinned by its sha256."""
-        self.download(record)
-        python = python or sys.executable
+        """Verify ``record``'s wheel, then install exactly those bytes: in this process when
+        the target is this virtualenv and holds no version of the plugin yet (see
+        ``hub_index/wheel_install.py``), else with uv (or pip) from the hub's index only,
+        pinned by its sha256."""
+        _, data = self._verified(record)
+        if wheel_install.installs_here(python):
+            with wheel_install.environment_lock():
+                here = wheel_install.installed_version(record.dist_name)
+                if here is None:
+                    wheel_install.install_verified(
+                        data, record.filename, self.file_url(record), record.checksum
+                    )
+                    return
+                if Version(here) == Version(record.version):
+                    return  # installed meanwhile, by another process
+        self._install_with_installer(record, python or sys.executable)
+
+    def _install_with_installer(self, record: PluginRecord, python: str) -> None:
         with tempfile.TemporaryDirectory(prefix="planexe-install-") as tmp:
             requirements = Path(tmp) / "requirements.txt"
             # the file's own address on the hub: the installer reads no project page, so

@@ -54,6 +54,7 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 _WRITE_OPTION = "planexe_hub_write"
 _MIGRATION_LOCK_KEY = 0x706C7567696E6875  # any constant: serializes concurrent upgrades
 _METADATA_LOCK_KEY = 0x6D65746164617461  # serializes changes of the signed metadata
+_PLUGINS_LOCK_KEY = 0x706C7567696E73  # serializes new plugin records (check, then insert)
 _CLAIM_ATTEMPTS = 3
 MAX_CLAIM_TTL_S = 60.0
 """The longest a claim lives without a heartbeat: a holder that dies frees it within this."""
@@ -284,6 +285,10 @@ class HubDatabase:
         """Store a new plugin; ``DuplicateVersionError`` if its name and version were ever used."""
         try:
             with self._writer.begin() as conn:
+                # equal versions have many spellings ("1.0", "1.0.0"), so no unique key can
+                # catch them: on PostgreSQL writers take turns here (SQLite: BEGIN IMMEDIATE)
+                if conn.dialect.name == "postgresql":
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PLUGINS_LOCK_KEY)))
                 self._refuse_reuse(conn, record)
                 conn.execute(plugins_table.insert().values(_plain(record.model_dump())))
         except IntegrityError as exc:

@@ -37,6 +37,10 @@ class VerificationError(HubError):
     """An artifact failed its checksum or signature check against the hub record."""
 
 
+class WheelInstallError(HubError):
+    """A verified wheel could not be installed; nothing of it was left behind."""
+
+
 class SigningError(HubError):
     """Signing failed: the identity token was refused or a signing service failed."""
 

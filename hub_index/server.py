@@ -48,8 +48,10 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def index_command(home: HubHome, host: str, port: int, backend: str = "auto") -> list[str]:
-    """pypiserver's command line (``backend``: auto, simple-dir or cached-dir)."""
+def index_command(home: HubHome, host: str, port: int, backend: str = "simple-dir") -> list[str]:
+    """pypiserver's command line. ``backend``: ``simple-dir`` (the default) reads the folder
+    on every request, so what it lists is what is on disk; ``cached-dir`` caches the listing
+    and follows the folder with watchdog (``bench/bench_hub_reuse.py`` compares them)."""
     return [
         sys.executable, "-m", "pypiserver", "run",
         "--host", host, "--port", str(port),
@@ -95,7 +97,7 @@ def embedded_hub(
     host: str = "127.0.0.1",
     index_port: int = 0,
     api_port: int = 0,
-    backend: str = "auto",
+    backend: str = "simple-dir",
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
     read_timeout_s: float = READ_TIMEOUT_S,

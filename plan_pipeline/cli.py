@@ -198,12 +198,20 @@ def serve_command(
     index_port: Annotated[int, typer.Option("--index-port")] = 8808,
     api_port: Annotated[int, typer.Option("--api-port")] = 8809,
 ) -> None:
-    """Run the hub (package index and metadata API) until interrupted."""
+    """Run the hub (package index and metadata API) until interrupted (Ctrl-C or SIGTERM)."""
+    import signal
     import time
 
     from hub_index.home import HubHome
     from hub_index.server import embedded_hub
 
+    def _stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # also when started with SIGINT ignored (in the background of a shell) or stopped by a
+    # service manager's SIGTERM: the hub always shuts down cleanly
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
     try:
         with embedded_hub(HubHome(home), host, index_port, api_port) as hub:
             _out.print(f"[bold green]hub running[/] index {hub.simple_url}  api {hub.api_url}")

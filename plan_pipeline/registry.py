@@ -25,7 +25,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from plan_pipeline import hookspecs
+from plan_pipeline import hookspecs, installed_entry_points
 from plan_pipeline.capability_names import is_valid_capability_name, validate_capability_name
 from plan_pipeline.errors import (
     CapabilityNotFoundError,
@@ -166,7 +166,7 @@ class CapabilityRegistry:
         if self._providers is None:
             providers: dict[str, list[Provider]] = {}
             ignored: list[str] = []
-            for ep in metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP):
+            for ep in installed_entry_points.entry_points(hookspecs.ENTRY_POINT_GROUP):
                 if not is_valid_capability_name(ep.name):
                     ignored.append(
                         f"entry point {ep.name!r} -> {ep.value}: invalid capability name"

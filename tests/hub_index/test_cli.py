@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from hub_index.home import HubHome
 from hub_index.server import RunningHub
 from tests.conftest import ROOT, CliRunner
@@ -40,13 +42,18 @@ def test_init_creates_a_complete_home(tmp_path: Path, run_cli: CliRunner) -> Non
     assert "is already a hub home" in again.stderr
 
 
-def test_serve_runs_until_interrupted(tmp_path: Path, run_cli: CliRunner) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_serve_runs_until_interrupted(
+    tmp_path: Path, run_cli: CliRunner, stop: signal.Signals
+) -> None:
     assert run_cli("init", tmp_path / "hub").code == 0
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLANEXE_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "plan_pipeline.cli", "serve", str(tmp_path / "hub"),
          "--index-port", "0", "--api-port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        # as from a shell's background: SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )  # fmt: skip
     serve_file = tmp_path / "hub" / "serve.json"
     for _ in range(200):
@@ -56,7 +63,7 @@ def test_serve_runs_until_interrupted(tmp_path: Path, run_cli: CliRunner) -> Non
     info = json.loads(serve_file.read_text())
     assert info["api_url"].startswith("http://127.0.0.1:")
     assert info["index_url"].startswith("http://127.0.0.1:")
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0
     assert "hub stopped" in out

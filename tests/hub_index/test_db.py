@@ -8,9 +8,11 @@ PostgreSQL tests; it never skips them.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import queue
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -179,6 +181,39 @@ def test_duplicate_name_and_version_is_refused(db: HubDatabase) -> None:
     first = db.list_plugins()[0]
     with pytest.raises(HubError, match=r"plugin id .* is already in the hub"):
         db.add_plugin(plugin(plugin_id=first.plugin_id, version="9.0.0"))
+
+
+def test_concurrent_spellings_of_one_version_give_one_record(
+    db: HubDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two publishes of ``1.0`` and ``1.0.0`` at once: whichever checks second sees the
+    first. Each check waits (up to 2 s) for the other to have checked too, so without the
+    writers taking turns both would pass their checks before either inserted."""
+    both_checked = threading.Barrier(2)
+    check = HubDatabase._refuse_reuse
+
+    def slow_check(self: HubDatabase, conn: Any, record: PluginRecord) -> None:
+        check(self, conn, record)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_checked.wait(timeout=2)
+
+    monkeypatch.setattr(HubDatabase, "_refuse_reuse", slow_check)
+    outcomes: list[str] = []
+
+    def publish(version: str) -> None:
+        try:
+            db.add_plugin(plugin(version=version))
+            outcomes.append("stored")
+        except DuplicateVersionError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=publish, args=(v,)) for v in ("1.0", "1.0.0")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["refused", "stored"]
+    assert len(db.list_plugins()) == 1
 
 
 def test_revoked_name_and_version_is_never_reusable(db: HubDatabase) -> None:

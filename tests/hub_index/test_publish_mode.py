@@ -3,6 +3,7 @@ concurrent misses give one synthesis; a revoked plugin is never loaded again."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -62,8 +63,8 @@ def test_publish_then_reuse_in_a_fresh_environment(hub: RunningHub, tmp_path: Pa
     assert first.stdout.count(": published planexe-gen-") == 2
 
     client = PluginHubClient.from_home(hub.home)
-    for capability in ("energy.solar_yield", "risk.score_matrix"):
-        (record,) = client.records(capability)
+    (solar,), (risk,) = client.records("energy.solar_yield"), client.records("risk.score_matrix")
+    for record in (solar, risk):
         assert record.trust_tier.value == "generated"
         assert record.signer_identity == hub.home.signer_identity()
     assert _count(hub, "plugin_hub_test_reports") == 2
@@ -75,12 +76,18 @@ def test_publish_then_reuse_in_a_fresh_environment(hub: RunningHub, tmp_path: Pa
     assert "synthesized '" not in second.stdout
     assert second.stdout.count("reused '") == 2
     assert not (tmp_path / "run-b" / ".synth").exists()
-    versions = subprocess.run(
-        [python_b, "-c", "import importlib.metadata as m; print(m.version("
-         "'planexe-gen-risk-score-matrix'), m.version('planexe-gen-energy-solar-yield'))"],
+    installed = subprocess.run(
+        [python_b, "-c", "import importlib.metadata as m\n"
+         "for n in ('planexe-gen-risk-score-matrix', 'planexe-gen-energy-solar-yield'):\n"
+         "    d = m.distribution(n)\n"
+         "    print(d.version, d.read_text('INSTALLER').strip(), d.read_text('direct_url.json'))"],
         capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
-    assert versions == ["1.0.0", "1.0.0"]
+    ).stdout.splitlines()  # fmt: skip
+    for line, record in zip(installed, (risk, solar), strict=True):
+        version, installer, direct_url = line.split(" ", 2)
+        # the verified bytes, installed in-process, from the release's content address
+        assert (version, installer) == ("1.0.0", "planexe-plugin-hub")
+        assert json.loads(direct_url)["url"] == client.file_url(record)
     assert (tmp_path / "run-b" / "007-report.md").read_text() == (
         tmp_path / "run-a" / "007-report.md"
     ).read_text()
