@@ -59,7 +59,12 @@ from urllib.parse import parse_qs, unquote, urlparse
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from hub_index.db import MAX_CLAIM_TTL_S
-from hub_index.errors import DuplicateVersionError, HubError, RecordNotFoundError
+from hub_index.errors import (
+    DuplicateVersionError,
+    HubError,
+    HubUnavailableError,
+    RecordNotFoundError,
+)
 from hub_index.home import token_digest
 from hub_index.metadata_repository import MetadataConflictError
 from hub_index.records import CapabilityName, PluginRecord, UsageRecord
@@ -257,6 +262,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(409, str(exc))
         except GatesFailedOnHubError as exc:
             self._error(422, str(exc))
+        except HubUnavailableError as exc:  # busy, or the database is down: retry later
+            self._error(503, str(exc))
         except KeyError as exc:
             self._error(400, f"missing query parameter {exc}")
         except ValidationError as exc:

@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -34,12 +35,14 @@ from urllib.parse import quote, urlencode
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from packaging.specifiers import SpecifierSet
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 from securesystemslib.signer import CryptoSigner
 
 from hub_index import wheel_install
 from hub_index.errors import (
     DuplicateVersionError,
+    HubBusyError,
     HubConfigError,
     HubError,
     HubUnavailableError,
@@ -59,6 +62,10 @@ if TYPE_CHECKING:
     from synthesizer.codegen import GeneratedLogic
 
 
+PUBLISH_TIMEOUT_S = 900.0
+"""A publish waits for the hub's whole rebuild and re-check of the plugin."""
+
+
 def _cache_dir() -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "planexe-plugin-hub" / "wheels"
@@ -73,27 +80,34 @@ class PluginHubClient:
     admin_key: Path | None = None
     """The admin key (maintainers only): promotions, revocations, core/verified releases."""
     cache_dir: Path | None = None
+    offline: bool = False
+    """Answer from the signed metadata verified here before, never asking the hub."""
+    busy_wait_s: float = 600.0
+    """How long a publish keeps asking a busy hub (HTTP 503) before it gives up."""
 
     # -- construction ------------------------------------------------------------------------
 
     @classmethod
     def from_home(
-        cls, home: HubHome, api_url: str | None = None, role: str = "admin"
+        cls, home: HubHome, api_url: str | None = None, role: str = "admin", offline: bool = False
     ) -> PluginHubClient:
         """A client with the credentials of a hub home: the admin token (maintainers), or
         the publish token (``role="publish"``: pipelines)."""
         creds = home.credentials()
+        if api_url is None and not home.serve_file.is_file() and offline:
+            api_url = ""  # offline: a hub that is not running is never asked
         return cls(
-            api_url=api_url or home.serve_info().api_url,
+            api_url=api_url if api_url is not None else home.serve_info().api_url,
             policy=home.policy(),
             policy_base=home.root,
             token=creds.api_token if role == "admin" else creds.publish_token,
             admin_key=home.admin_key if role == "admin" else None,
+            offline=offline,
         )
 
     @classmethod
     def from_env(
-        cls, environ: dict[str, str] | None = None, role: str = "admin"
+        cls, environ: dict[str, str] | None = None, role: str = "admin", offline: bool = False
     ) -> PluginHubClient:
         """``PLANEXE_HUB_HOME`` (same machine), else ``PLANEXE_HUB_URL`` with
         ``PLANEXE_HUB_POLICY`` (a local policy file), ``PLANEXE_HUB_TOKEN`` for writes and
@@ -101,7 +115,7 @@ class PluginHubClient:
         env = dict(os.environ if environ is None else environ)
         if env.get("PLANEXE_HUB_HOME"):
             home = HubHome(Path(env["PLANEXE_HUB_HOME"]))
-            return cls.from_home(home, env.get("PLANEXE_HUB_URL"), role)
+            return cls.from_home(home, env.get("PLANEXE_HUB_URL"), role, offline)
         if not env.get("PLANEXE_HUB_URL") or not env.get("PLANEXE_HUB_POLICY"):
             raise HubConfigError(
                 "no hub is configured",
@@ -115,11 +129,19 @@ class PluginHubClient:
             policy_base=policy_file.parent,
             token=env.get("PLANEXE_HUB_TOKEN"),
             admin_key=Path(admin_key) if admin_key else None,
+            offline=offline,
         )
 
     # -- HTTP --------------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, body: Any = None, raw: bytes | None = None) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        raw: bytes | None = None,
+        timeout: float = 60,
+    ) -> Any:
         data = raw if raw is not None else None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(f"{self.api_url}{path}", data=data, method=method)
         kind = "application/octet-stream" if raw is not None else "application/json"
@@ -127,13 +149,18 @@ class PluginHubClient:
         if self.token and method == "POST":
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
             try:
                 message = json.loads(exc.read()).get("error", exc.reason)
             except ValueError:
                 message = exc.reason
+            if exc.code == 503:
+                raise HubBusyError(
+                    f"the hub cannot take {method} {path} now (HTTP 503): {message}",
+                    "Try again in a little while",
+                ) from None
             raise HubError(
                 f"the hub refused {method} {path} (HTTP {exc.code}): {message}"
             ) from None
@@ -179,7 +206,13 @@ class PluginHubClient:
         """The hub's signed metadata, verified against the root in the local policy."""
         root = self.policy.root_bytes(self.policy_base)
         cache = (self.cache_dir or _cache_dir()).parent / "metadata"
-        return TrustedReleases(self.api_url + "/metadata/", root, cache)
+        return TrustedReleases(
+            self.api_url + "/metadata/",
+            root,
+            cache,
+            offline=self.offline,
+            fall_back_offline=True,
+        )
 
     def signed(self, record: PluginRecord) -> SignedRelease:
         """What the signed metadata states about ``record``'s release; ``VerificationError``
@@ -191,6 +224,36 @@ class PluginHubClient:
                 "refusing a record no key of the local policy signed"
             )
         return _matched(record, signed)
+
+    def check_file(self, filename: str, data: bytes) -> SignedRelease:
+        """Check a wheel against the signed metadata alone (no record, no bundle: works
+        offline): its release must be stated with this file name, sha256 and length, not
+        revoked, for a capability and tier the local policy allows."""
+        try:
+            name, version, *_ = parse_wheel_filename(filename)
+        except InvalidWheelFilename as exc:
+            raise VerificationError(f"{filename} is not a wheel file name: {exc}") from None
+        signed = self.trusted.release(name, str(version))
+        if signed is None:
+            raise VerificationError(
+                f"{name} {version} is not in the hub's signed metadata: no key of the local "
+                "policy vouches for it"
+            )
+        release = signed.release
+        actual = sha256_hex(data)
+        if (filename, actual, len(data)) != (release.filename, release.sha256, release.length):
+            raise VerificationError(
+                f"{filename} has sha256 {actual}, but the hub's signed metadata states "
+                f"{release.filename} with sha256 {release.sha256}: refusing it"
+            )
+        if signed.tier is Tier.QUARANTINED:
+            raise VerificationError(
+                f"{name} {version} is revoked in the hub's signed metadata: "
+                f"{release.revoked_reason or 'no reason given'}"
+            )
+        self.policy.check_capability(release.capability)
+        self.policy.check_tier(signed.tier)
+        return signed
 
     def best(self, capability: str, version: str | None = None) -> PluginRecord | None:
         """The record the policy would install for ``capability``: best signed tier, then
@@ -292,20 +355,19 @@ class PluginHubClient:
 
     def install(self, record: PluginRecord, python: str | None = None) -> None:
         """Verify ``record``'s wheel, then install exactly those bytes: in this process when
-        the target is this virtualenv and holds no version of the plugin yet (see
+        the target is this virtualenv and holds no other copy of the plugin (see
         ``hub_index/wheel_install.py``), else with uv (or pip) from the hub's index only,
         pinned by its sha256."""
         _, data = self._verified(record)
-        if wheel_install.installs_here(python):
-            with wheel_install.environment_lock():
-                here = wheel_install.installed_version(record.dist_name)
-                if here is None:
-                    wheel_install.install_verified(
-                        data, record.filename, self.file_url(record), record.checksum
-                    )
-                    return
-                if Version(here) == Version(record.version):
-                    return  # installed meanwhile, by another process
+        if wheel_install.installs_here(python) and wheel_install.install_here(
+            data,
+            record.filename,
+            self.file_url(record),
+            record.checksum,
+            record.dist_name,
+            record.version,
+        ):
+            return
         self._install_with_installer(record, python or sys.executable)
 
     def _install_with_installer(self, record: PluginRecord, python: str) -> None:
@@ -348,7 +410,17 @@ class PluginHubClient:
             "wheel_sha256": sha256_hex(wheel.read_bytes()),
             "owner": owner,
         }
-        return PluginRecord.model_validate(self._call("POST", "/api/publish", body))
+        deadline = time.monotonic() + self.busy_wait_s
+        delay = 1.0
+        while True:  # a busy hub (503) is asked again, less and less often, until the deadline
+            try:
+                answer = self._call("POST", "/api/publish", body, timeout=PUBLISH_TIMEOUT_S)
+                return PluginRecord.model_validate(answer)
+            except HubBusyError:
+                if time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
     def publish(
         self,

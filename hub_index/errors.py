@@ -51,3 +51,7 @@ class PolicyError(HubError):
 
 class HubUnavailableError(HubError):
     """The hub's index or API cannot be reached or refused the request."""
+
+
+class HubBusyError(HubUnavailableError):
+    """The hub is at a limit (connections, or rebuilds of published plugins): retry later."""

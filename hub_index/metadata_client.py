@@ -9,13 +9,17 @@ what makes a later replay detectable. The API's records are hints: a release the
 metadata does not state, or states differently, is refused.
 
 ``offline=True`` answers from that cache alone, still checking expiry, for verification
-without a hub.
+without a hub. ``fall_back_offline=True`` does so only when the hub cannot be reached (and
+says so once on standard error): a pipeline keeps running the plugins it has, under metadata
+it verified before, until that metadata expires (the timestamp lives a day), which bounds how
+long an unreachable hub can hide a revocation.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,11 +53,18 @@ class TrustedReleases:
     """Releases stated by a hub's metadata, verified against ``root`` (the policy's)."""
 
     def __init__(
-        self, metadata_url: str, root: bytes, cache_dir: Path, *, offline: bool = False
+        self,
+        metadata_url: str,
+        root: bytes,
+        cache_dir: Path,
+        *,
+        offline: bool = False,
+        fall_back_offline: bool = False,
     ) -> None:
         self.metadata_url = metadata_url.rstrip("/") + "/"
         self._root = root
         self.offline = offline
+        self.fall_back_offline = fall_back_offline
         self.cache = cache_dir / hashlib.sha256(root).hexdigest()[:24]
         self._updater: Updater | None = None
         self._admin_paths: frozenset[str] = frozenset()
@@ -63,6 +74,25 @@ class TrustedReleases:
         if self._updater is not None and not again:
             return
         self.cache.mkdir(parents=True, exist_ok=True)
+        try:
+            self._refresh()
+        except HubUnavailableError as exc:
+            if self.offline or not self.fall_back_offline:
+                raise
+            if not (self.cache / "timestamp.json").is_file():
+                raise HubUnavailableError(
+                    f"{exc.problem}; and no signed metadata of this hub was verified here "
+                    "before, so nothing can be checked offline",
+                    exc.fix,
+                ) from None
+            self.offline = True
+            self._refresh()
+            sys.stderr.write(
+                f"warning: {exc.problem}; using the hub's signed metadata verified here before "
+                f"(valid until {self._timestamp_expiry()})\n"
+            )
+
+    def _refresh(self) -> None:
         with _locked(self.cache / ".lock"), _translated(self.metadata_url):
             fetcher = _CacheFetcher(self.cache) if self.offline else None
             updater = Updater(
@@ -72,6 +102,10 @@ class TrustedReleases:
             top = Metadata[Targets].from_bytes((self.cache / "targets.json").read_bytes())
         self._admin_paths = frozenset(top.signed.targets)
         self._updater = updater
+
+    def _timestamp_expiry(self) -> str:
+        timestamp = Metadata.from_bytes((self.cache / "timestamp.json").read_bytes())
+        return timestamp.signed.expires.strftime("%Y-%m-%d %H:%M UTC")
 
     def admin_targets(self) -> bytes:
         """The newest verified ``targets`` document (an admin signs its changes on top)."""
@@ -149,13 +183,19 @@ def _translated(url: str) -> Iterator[None]:
 
 class _CacheFetcher(FetcherInterface):
     """Serves the cached, already verified documents: the client's offline mode. ngclient
-    asks only for the timestamp (then finds it current) and the next root (none)."""
+    checks them again as if they were new (signatures, versions, expiry), so an expired
+    cache is refused as expired."""
 
     def __init__(self, cache: Path) -> None:
         self.cache = cache
 
     def _fetch(self, url: str) -> Iterator[bytes]:
         name = url.rsplit("/", 1)[-1]
-        if name == "timestamp.json" and (self.cache / name).is_file():
-            return iter([(self.cache / name).read_bytes()])
-        raise tuf_errors.DownloadHTTPError(f"offline: no {name}", 404)
+        version, _, unversioned = name.partition(".")
+        if version.isdigit():  # "<version>.<role>.json"; offline there is never a next root
+            cached = None if unversioned == "root.json" else self.cache / unversioned
+        else:
+            cached = self.cache / name
+        if cached is None or not cached.is_file():
+            raise tuf_errors.DownloadHTTPError(f"offline: no {name}", 404)
+        return iter([cached.read_bytes()])

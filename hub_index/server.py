@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hub_index.api import MAX_BODY_BYTES, MAX_CONNECTIONS, READ_TIMEOUT_S, ApiServer
@@ -30,7 +30,7 @@ from hub_index.errors import HubUnavailableError
 from hub_index.home import HubHome, ServeInfo, write_serve_info
 from hub_index.index_files import IndexFiles
 from hub_index.metadata_repository import MetadataRepository
-from hub_index.service import HubService
+from hub_index.service import MAX_REBUILDS, HubService
 from hub_index.signing import HubKeySigner
 
 _PR_SET_PDEATHSIG = 1
@@ -85,6 +85,8 @@ class RunningHub:
     home: HubHome
     api_url: str
     index_url: str
+    service: HubService | None = field(default=None, repr=False, compare=False)
+    """The service behind the API (in this process)."""
 
     @property
     def simple_url(self) -> str:
@@ -102,6 +104,7 @@ def embedded_hub(
     max_body_bytes: int = MAX_BODY_BYTES,
     read_timeout_s: float = READ_TIMEOUT_S,
     max_connections: int = MAX_CONNECTIONS,
+    max_rebuilds: int = MAX_REBUILDS,
 ) -> Iterator[RunningHub]:
     """Run the hub of ``home`` for the duration of the block (port 0: a free port); the
     keyword options are the API's limits (see ``hub_index/api.py``)."""
@@ -134,6 +137,7 @@ def embedded_hub(
             files=IndexFiles(home.packages, home.staging, home.revoked),
             metadata=MetadataRepository(DatabaseMetadataStore(db), signer.tuf_signer()),
             work=home.work,
+            max_rebuilds=max_rebuilds,
         )
         for line in service.reconcile():
             _log.warning("index: %s", line)
@@ -146,7 +150,7 @@ def embedded_hub(
             max_connections=max_connections,
         ).start()
         write_serve_info(home, ServeInfo(api_url=api.url, index_url=index_url, pid=os.getpid()))
-        yield RunningHub(home, api.url, index_url)
+        yield RunningHub(home, api.url, index_url, service)
     finally:
         if api is not None:
             api.stop()

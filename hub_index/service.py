@@ -19,14 +19,21 @@ undoes a half-done publish when the hub starts).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from hub_index.db import HubDatabase
-from hub_index.errors import DuplicateVersionError, HubError, PolicyError, RecordNotFoundError
+from hub_index.errors import (
+    DuplicateVersionError,
+    HubBusyError,
+    HubError,
+    PolicyError,
+    RecordNotFoundError,
+)
 from hub_index.index_files import IndexFiles, check_wheel_name
 from hub_index.metadata_repository import MetadataRepository
 from hub_index.policy import TrustPolicy
@@ -43,6 +50,8 @@ from plan_pipeline.capability_names import generated_dist_name, validate_capabil
 from plan_pipeline.trust import Tier
 
 MAX_HOLDER_CHARS = 200
+MAX_REBUILDS = 2
+"""Publishes the hub rebuilds and re-checks at once (each is a whole synthesis)."""
 HOST_DISTRIBUTIONS = frozenset({"planexe-plugin-hub"})
 """Names no plugin may take: this project's own distribution provides the core built-ins."""
 
@@ -57,11 +66,30 @@ class HubService:
     files: IndexFiles
     metadata: MetadataRepository
     work: Path
+    max_rebuilds: int = MAX_REBUILDS
+    rebuilds: threading.BoundedSemaphore = field(init=False, repr=False)
+    """Taken by each publish's rebuild; one more publish is refused as busy at once."""
+
+    def __post_init__(self) -> None:
+        self.rebuilds = threading.BoundedSemaphore(self.max_rebuilds)
 
     # -- publishing ------------------------------------------------------------------------
 
     def publish_generated(self, publish: GeneratedPublish) -> PluginRecord:
-        """Rebuild and re-check a worker's plugin; record, sign and serve the hub's build."""
+        """Rebuild and re-check a worker's plugin; record, sign and serve the hub's build.
+        At most ``max_rebuilds`` at once: a rebuild is a whole synthesis, so a flood of
+        publishes must not take every request thread and core of the hub."""
+        if not self.rebuilds.acquire(blocking=False):
+            raise HubBusyError(
+                f"the hub is rebuilding {self.max_rebuilds} published plugins already",
+                "Publish again in a little while (pipelines retry by themselves)",
+            )
+        try:
+            return self._publish_generated(publish)
+        finally:
+            self.rebuilds.release()
+
+    def _publish_generated(self, publish: GeneratedPublish) -> PluginRecord:
         spec = publish.spec
         capability = validate_capability_name(spec.capability)
         self.policy.check_capability(capability)

@@ -7,9 +7,11 @@ reuse path's install. ``installer`` is the PyPA's reference wheel installer; it 
 outside the scheme's folders.
 
 Used only where it is the whole job: the target is this interpreter's virtualenv, and no
-version of the distribution is installed there (an upgrade needs an uninstall, which uv does).
+copy of the distribution is installed there (replacing one needs an uninstall, which uv does).
 The environment's lock file is held meanwhile (the one uv locks), so concurrent installs into
-one environment take turns. A failed install removes every file and folder it created.
+one environment take turns. The wheel's own metadata must name the release's distribution and
+version, as uv and pip require. A failed or interrupted install removes every file and folder
+it created.
 ``direct_url.json`` records the hub's content address, as uv and pip write it for the pinned
 URL install.
 """
@@ -17,6 +19,7 @@ URL install.
 from __future__ import annotations
 
 import contextlib
+import email.parser
 import fcntl
 import io
 import json
@@ -35,6 +38,8 @@ from installer.destinations import SchemeDictionaryDestination
 from installer.records import RecordEntry
 from installer.sources import WheelFile
 from installer.utils import Scheme
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from hub_index.errors import WheelInstallError
 
@@ -46,8 +51,28 @@ def installs_here(python: str | None) -> bool:
     return (python is None or python == sys.executable) and sys.prefix != sys.base_prefix
 
 
+def install_here(
+    data: bytes, filename: str, url: str, sha256: str, dist_name: str, version: str
+) -> bool:
+    """Install the verified wheel ``data`` into this virtualenv unless another copy of the
+    distribution is there; True when these bytes are installed here now (also by another
+    process meanwhile), False when an installer must replace another copy."""
+    try:
+        with _environment_lock():
+            present = _installed(dist_name)
+            if present is not None:
+                return installed_from(present, sha256)
+            install_verified(data, filename, url, sha256, expect=(dist_name, version))
+            return True
+    except OSError as exc:  # the lock file: a read-only or vanished environment
+        raise WheelInstallError(
+            f"cannot install {filename} into {sys.prefix}: {exc.strerror or exc}",
+            "Check that the virtualenv is writable",
+        ) from None
+
+
 @contextlib.contextmanager
-def environment_lock() -> Iterator[None]:
+def _environment_lock() -> Iterator[None]:
     """This virtualenv's lock (``<prefix>/.lock``, the file uv locks for its installs)."""
     with open(Path(sys.prefix) / ".lock", "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -57,23 +82,42 @@ def environment_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def installed_version(dist_name: str) -> str | None:
-    """The version of ``dist_name`` importable here, if any."""
+def _installed(dist_name: str) -> metadata.Distribution | None:
     try:
-        return metadata.version(dist_name)
+        return metadata.distribution(dist_name)
     except metadata.PackageNotFoundError:
         return None
 
 
+def installed_from(dist: metadata.Distribution, sha256: str) -> bool:
+    """Whether ``dist`` was installed from the wheel with ``sha256``: its ``direct_url.json``
+    states that hash (this module and pip write it) or the hub's content address of it (uv
+    installs ``name @ .../files/<sha256>/<file>`` pinned by that hash, but records no hash)."""
+    try:
+        direct = json.loads(dist.read_text("direct_url.json") or "{}")
+        info = direct.get("archive_info") or {}
+        hashes = info.get("hashes") or {}
+        url = str(direct.get("url", ""))
+    except (ValueError, AttributeError, TypeError):
+        return False
+    stated = hashes.get("sha256") == sha256 or info.get("hash") == f"sha256={sha256}"
+    return stated or f"/files/{sha256}/" in url
+
+
 def install_verified(
-    data: bytes, filename: str, url: str, sha256: str, scheme: dict[str, str] | None = None
+    data: bytes,
+    filename: str,
+    url: str,
+    sha256: str,
+    scheme: dict[str, str] | None = None,
+    expect: tuple[str, str] | None = None,
 ) -> None:
     """Install the wheel ``data`` (``filename``, already checked to have ``sha256``) into this
-    virtualenv (or the folders of ``scheme``), recording ``url`` as where it came from. Call
-    under ``environment_lock`` after checking that no version of it is installed."""
+    virtualenv (or the folders of ``scheme``), recording ``url`` as where it came from. Its
+    metadata must name the distribution and version of its file name (or ``expect``)."""
     direct_url = {"url": url, "archive_info": {"hashes": {"sha256": sha256}}}
     destination = _RecordingDestination(
-        scheme_dict=scheme or sysconfig.get_paths(),
+        scheme_dict=scheme or _scheme(filename.split("-")[0]),
         interpreter=sys.executable,
         script_kind="posix",
     )
@@ -82,6 +126,7 @@ def install_verified(
             archive.filename = filename
             source = WheelFile(archive)
             source.validate_record()
+            _check_metadata(source, expect or (source.distribution, source.version))
             install(
                 source,
                 destination,
@@ -90,12 +135,51 @@ def install_verified(
                     "direct_url.json": json.dumps(direct_url).encode(),
                 },
             )
-    except Exception as exc:  # a bad archive, a path outside the scheme, a full disk
+    except BaseException as exc:  # interrupted too: nothing half-installed stays
         destination.undo()
+        if not isinstance(exc, Exception):
+            raise
+        if isinstance(exc, FileExistsError):
+            raise WheelInstallError(
+                f"installing {filename} failed: {exc}",
+                "Nothing of it was installed; another distribution owns that file: uninstall it",
+            ) from None
+        if isinstance(exc, OSError):
+            raise WheelInstallError(
+                f"installing {filename} failed: {exc.strerror or exc}",
+                "Nothing of it was installed; check that the virtualenv is writable and has space",
+            ) from None
         raise WheelInstallError(
             f"installing {filename} failed: {type(exc).__name__}: {exc}",
-            "Nothing of it was installed; revoke the plugin on the hub and publish it again",
+            "Nothing of it was installed; the wheel is broken: revoke it on the hub",
         ) from None
+
+
+def _scheme(dist_name: str) -> dict[str, str]:
+    """This environment's install folders; C headers where pip puts them in a virtualenv."""
+    paths = sysconfig.get_paths()
+    python = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    paths.setdefault("headers", os.path.join(sys.prefix, "include", "site", python, dist_name))
+    return paths
+
+
+def _check_metadata(source: WheelFile, expect: tuple[str, str]) -> None:
+    """The wheel's own ``METADATA`` must name ``expect``'s distribution and version, as uv and
+    pip require: the registry takes a plugin's name from there."""
+    fields = email.parser.HeaderParser().parsestr(
+        source.read_dist_info("METADATA") if "METADATA" in source.dist_info_filenames else ""
+    )
+    name, version = fields.get("Name") or "", fields.get("Version") or ""
+    try:
+        same = canonicalize_name(name) == canonicalize_name(expect[0]) and Version(
+            version
+        ) == Version(expect[1])
+    except InvalidVersion:
+        same = False
+    if not same:
+        raise ValueError(
+            f"its METADATA names {name[:80]!r} {version[:40]!r}, not {expect[0]} {expect[1]}"
+        )
 
 
 @dataclass

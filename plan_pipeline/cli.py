@@ -153,13 +153,13 @@ HomeOption = Annotated[
 ]
 
 
-def _client(home: Path | None) -> PluginHubClient:
+def _client(home: Path | None, offline: bool = False) -> PluginHubClient:
     from hub_index.client import PluginHubClient
     from hub_index.home import HubHome
 
     if home is not None:
-        return PluginHubClient.from_home(HubHome(home))
-    return PluginHubClient.from_env()
+        return PluginHubClient.from_home(HubHome(home), offline=offline)
+    return PluginHubClient.from_env(offline=offline)
 
 
 def _show(record: PluginRecord) -> None:
@@ -330,6 +330,13 @@ def verify_command(
     trust: Annotated[str, typer.Option("--trust", help="production, staging or a path.")] = (
         "production"
     ),
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            help="Check against the hub's signed metadata verified here before; no network.",
+        ),
+    ] = False,
 ) -> None:
     """Verify a wheel: against its hub record, or a keyless bundle against an identity."""
     from hub_index.signing import SigstoreIdentity, SigstoreVerifier
@@ -341,6 +348,12 @@ def verify_command(
                 raise PlanPipelineError("--bundle needs --identity and --issuer")
             verifier = SigstoreVerifier([SigstoreIdentity(identity, issuer)], trust)
             proven = verifier.verify(data, bundle.read_text(encoding="utf-8"))
+        elif offline:
+            signed = _client(home, offline=True).check_file(wheel.name, data)
+            proven = (
+                f"the hub's metadata verified here before: {signed.tier.value} release of "
+                f"'{signed.release.capability}' (offline)"
+            )
         else:
             client = _client(home)
             name, version = wheel.name.split("-")[:2]

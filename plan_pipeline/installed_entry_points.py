@@ -30,8 +30,8 @@ def entry_points(group: str) -> list[metadata.EntryPoint]:
     found: list[metadata.EntryPoint] = []
     seen: set[str] = set()
     for folder in dict.fromkeys(entry or "." for entry in sys.path):
-        try:
-            names = sorted(n for n in os.listdir(folder) if n.endswith(_METADATA_SUFFIXES))
+        try:  # in listing order, suffixes in any case: as importlib's own search
+            names = [n for n in os.listdir(folder) if n.lower().endswith(_METADATA_SUFFIXES)]
         except OSError:
             continue  # a zip file, or a folder that is gone
         for name in names:

@@ -236,7 +236,9 @@ class CapabilityRegistry:
         ``generated`` for an entry point outside the built-in modules."""
         if canonicalize_name(provider.dist_name) == BUILTIN_DISTRIBUTION:
             return Tier.CORE if provider.target.startswith(BUILTIN_MODULES) else Tier.GENERATED
-        return self._tier_policy.tier_of(provider.dist_name, provider.version)
+        return self._tier_policy.tier_of(
+            provider.dist_name, provider.version, provider.entry_point.dist
+        )
 
     # -- loading (imports the chosen provider only) ----------------------------------------
 

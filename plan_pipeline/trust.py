@@ -8,6 +8,7 @@ records (tiers, revocations) through the same ``TierPolicy`` protocol.
 from __future__ import annotations
 
 from enum import StrEnum
+from importlib import metadata
 from typing import Protocol
 
 BUILTIN_DISTRIBUTION = "planexe-plugin-hub"
@@ -39,8 +40,11 @@ class TierPolicy(Protocol):
 
     in_process_tiers: frozenset[Tier]
 
-    def tier_of(self, dist_name: str, version: str) -> Tier:
-        """The tier of ``dist_name`` at ``version``."""
+    def tier_of(
+        self, dist_name: str, version: str, installed: metadata.Distribution | None = None
+    ) -> Tier:
+        """The tier of ``dist_name`` at ``version``; ``installed`` is the very distribution
+        whose entry point is considered (a policy may ask where it was installed from)."""
         ...
 
 
@@ -54,5 +58,7 @@ class LocalTierPolicy:
 
     in_process_tiers = IN_PROCESS_TIERS
 
-    def tier_of(self, dist_name: str, version: str) -> Tier:
+    def tier_of(
+        self, dist_name: str, version: str, installed: metadata.Distribution | None = None
+    ) -> Tier:
         return Tier.GENERATED

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import socket
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -20,11 +21,12 @@ import pytest
 from hub_index.api import MAX_BODY_BYTES
 from hub_index.client import PluginHubClient
 from hub_index.db import HubDatabase
-from hub_index.errors import HubError
+from hub_index.errors import HubBusyError, HubError
 from hub_index.home import init_home
 from hub_index.records import PluginRecord
 from hub_index.server import RunningHub, embedded_hub
 from plan_pipeline.trust import Tier
+from tests.hub_index.conftest import publish_generated
 
 READ_TIMEOUT_S = 2.0
 MAX_CONNECTIONS = 8
@@ -302,3 +304,28 @@ def test_values_with_url_characters_round_trip(hub: RunningHub, client: PluginHu
     assert "%2B" in client.file_url(record)
     with urllib.request.urlopen(client.file_url(record), timeout=10) as response:
         assert response.read() == wheel
+
+
+def test_publishes_beyond_the_rebuild_limit_are_refused_as_busy_and_retried(
+    hub: RunningHub, client: PluginHubClient, tmp_path: Path
+) -> None:
+    """Every rebuild slot taken (as by a flood of publishes): one more publish is answered
+    503 at once and nothing is recorded; the pipeline's client keeps asking until a slot is
+    free, within its wait."""
+    assert hub.service is not None
+    slots = hub.service.rebuilds
+    for _ in range(hub.service.max_rebuilds):
+        assert slots.acquire(blocking=False)
+    client.busy_wait_s = 2.0
+    started = time.monotonic()
+    with pytest.raises(HubBusyError, match=r"HTTP 503\): the hub is rebuilding 2 published"):
+        publish_generated(client, tmp_path)
+    assert time.monotonic() - started >= 1.0  # asked again before giving up
+    assert client.records("geometry.area") == []
+
+    client.busy_wait_s = 120.0
+    freed = threading.Timer(1.5, lambda: [slots.release() for _ in range(2)])
+    freed.start()
+    _, record = publish_generated(client, tmp_path / "again")
+    freed.join()
+    assert [r.plugin_id for r in client.records("geometry.area")] == [record.plugin_id]

@@ -97,6 +97,17 @@ def test_maintainer_publishes_a_hand_built_wheel_then_search_show_verify(
     assert refused.code == 1
     assert "but the hub's signed metadata says" in refused.stderr
 
+    # offline: the signed metadata verified above, with the hub out of reach
+    offline_env = env | {"PLANEXE_HUB_URL": "http://127.0.0.1:9"}
+    offline = run_cli("verify", wheel, "--offline", env=offline_env)
+    assert offline.code == 0, offline.stderr
+    assert "verified:" in offline.stdout and "verified release of 'geometry.volume'" in (
+        offline.stdout
+    )
+    refused = run_cli("verify", tampered, "--offline", env=offline_env)
+    assert refused.code == 1
+    assert "but the hub's signed metadata states" in refused.stderr
+
     core = run_cli("promote", plugin_id, "--tier", "core", env=env)
     assert "tier=core" in core.stdout
     revoked = run_cli("revoke", plugin_id, "--reason", "superseded", env=env)

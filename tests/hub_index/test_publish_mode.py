@@ -35,8 +35,11 @@ stages:
 """
 
 
-def _run(python: str, plan: Path, run_dir: Path, hub: RunningHub, mode: str = "publish"):  # type: ignore[no-untyped-def]
+def _run(python: str, plan: Path, run_dir: Path, hub: RunningHub, mode: str = "publish",  # type: ignore[no-untyped-def]
+         hub_url: str | None = None):  # fmt: skip
     env = hub_env(hub.home) | {"PLANEXE_PROPERTY_EXAMPLES": "10"}
+    if hub_url is not None:
+        env["PLANEXE_HUB_URL"] = hub_url
     return subprocess.run(
         [python, "-m", "plan_pipeline.cli", "run", str(plan), "--run-dir", str(run_dir),
          "--synthesis", mode],
@@ -124,9 +127,18 @@ def test_revoked_plugin_is_not_loaded_even_where_installed(hub: RunningHub, tmp_
     plan.write_text(AREA_PLAN)
     python = _venv(tmp_path, "v")
     assert _run(python, plan, tmp_path / "run-1", hub).returncode == 0
+    # the hub out of reach: the installed plugin runs under the metadata verified before
+    gone = "http://127.0.0.1:9"
+    offline = _run(python, plan, tmp_path / "run-offline", hub, mode="suggest", hub_url=gone)
+    assert offline.returncode == 0, offline.stderr
+    assert "using the hub's signed metadata verified here before" in offline.stderr
     client = PluginHubClient.from_home(hub.home)
     (record,) = client.records("geometry.area")
     client.revoke(record.plugin_id, "found a bug")
     again = _run(python, plan, tmp_path / "run-2", hub, mode="suggest")
     assert again.returncode == 3, again.stderr
     assert "planexe-gen-geometry-area 1.0.0 is quarantined" in again.stderr
+    # once seen, a revocation holds offline too
+    later = _run(python, plan, tmp_path / "run-3", hub, mode="suggest", hub_url=gone)
+    assert later.returncode == 3, later.stderr
+    assert "planexe-gen-geometry-area 1.0.0 is quarantined" in later.stderr

@@ -6,6 +6,7 @@ metadata."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -273,3 +274,33 @@ def test_offline_answers_from_the_verified_cache(hub: _Hub) -> None:
     assert found is not None and found.release == _release()
     with pytest.raises((VerificationError, HubUnavailableError)):
         hub.client("never-online", offline=True).release("planexe-gen-geometry-area", "1.0.0")
+
+
+def test_an_unreachable_hub_falls_back_to_the_verified_cache_until_it_expires(
+    hub: _Hub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.repo.add_generated(_release())
+    assert hub.client().release("planexe-gen-geometry-area", "1.0.0") is not None
+    gone = "http://127.0.0.1:9/metadata/"  # nothing listens there
+
+    def unreachable(cache: str = "cache", fall_back: bool = True) -> TrustedReleases:
+        return TrustedReleases(gone, hub.root, tmp_path / cache, fall_back_offline=fall_back)
+
+    with pytest.raises(HubUnavailableError, match="cannot fetch the hub's signed metadata"):
+        unreachable(fall_back=False).release("planexe-gen-geometry-area", "1.0.0")
+    found = unreachable().release("planexe-gen-geometry-area", "1.0.0")
+    assert found is not None and found.release == _release()
+    assert "using the hub's signed metadata verified here before (valid until" in (
+        capsys.readouterr().err
+    )
+    with pytest.raises(HubUnavailableError, match="no signed metadata of this hub was verified"):
+        unreachable("never-online").release("planexe-gen-geometry-area", "1.0.0")
+
+    # the cached timestamp expires: a hub gone for longer than that is not trusted
+    short = MetadataRepository(hub.repo.store, hub.online, Lifetimes(timestamp_s=1))
+    short.add_generated(_release(version="2.0.0"))
+    hub.served.repo = short
+    assert hub.client("short-lived").release("planexe-gen-geometry-area", "2.0.0") is not None
+    time.sleep(1.5)
+    with pytest.raises(VerificationError, match="expired"):
+        unreachable("short-lived").release("planexe-gen-geometry-area", "2.0.0")

@@ -10,6 +10,7 @@ import pytest
 from hub_index.client import PluginHubClient
 from hub_index.server import RunningHub
 from hub_index.tier_policy import HubTierPolicy
+from plan_pipeline.registry import CapabilityRegistry
 from plan_pipeline.trust import Tier
 from tests.hub_index.conftest import publish_generated
 from tests.plugin_factory import PluginSource, install_plugin
@@ -48,3 +49,28 @@ def test_a_promoted_tier_counts_only_for_the_wheel_it_was_signed_for(
         assert HubTierPolicy(client).tier_of("planexe-gen-geometry-area", "1.0.0") is (
             Tier.QUARANTINED
         )
+
+
+def test_a_distribution_borrowing_a_promoted_name_gets_no_tier(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub's wheel is installed, and beside it another distribution whose METADATA takes
+    the same name and version: the registry asks about that very distribution, which was not
+    installed from the signed wheel, so it stays ``generated`` (sandboxed)."""
+    _, record = publish_generated(client, tmp_path)
+    client.promote(record.plugin_id, Tier.VERIFIED)
+    real = tmp_path / "real"
+    _install_same_name(real, client.file_url(record))
+    impostor = tmp_path / "impostor"
+    source = PluginSource(dist="impostor", module="impostor_mod",
+                          capabilities={"geometry.perimeter": "{'p': 1}"})  # fmt: skip
+    install_plugin(impostor, source)
+    meta = impostor / "impostor-1.0.0.dist-info" / "METADATA"
+    meta.write_text(meta.read_text().replace("Name: impostor", "Name: planexe-gen-geometry-area"))
+    monkeypatch.syspath_prepend(str(impostor))
+    monkeypatch.syspath_prepend(str(real))
+    registry = CapabilityRegistry(HubTierPolicy(client))
+    assert registry.select("geometry.area").tier is Tier.VERIFIED
+    chosen = registry.select("geometry.perimeter")
+    assert chosen.chosen.dist_name == "planexe-gen-geometry-area"  # the borrowed name
+    assert chosen.tier is Tier.GENERATED

@@ -7,13 +7,16 @@ import base64
 import hashlib
 import io
 import json
+import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from hub_index import wheel_install
 from hub_index.errors import WheelInstallError
 from hub_index.wheel_install import INSTALLER_NAME, install_verified
+from tests.venvs import overlay_venv
 
 URL = "http://127.0.0.1:1/files/abc/demo-1.0-py3-none-any.whl"
 
@@ -23,13 +26,18 @@ def _scheme(root: Path) -> dict[str, str]:
     return {name: str(root / name) for name in names}
 
 
-def _wheel(files: dict[str, bytes], name: str = "demo", version: str = "1.0") -> bytes:
+def _wheel(
+    files: dict[str, bytes], name: str = "demo", version: str = "1.0", states: str | None = None
+) -> bytes:
     """A wheel holding ``files`` with a RECORD that matches them (so only the paths are
-    hostile, never a hash mismatch)."""
+    hostile, never a hash mismatch); its METADATA names ``states`` ("name version") if given."""
     info = f"{name}-{version}.dist-info"
+    stated_name, stated_version = (states or f"{name} {version}").split()
     contents = {
         **files,
-        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        f"{info}/METADATA": (
+            f"Metadata-Version: 2.1\nName: {stated_name}\nVersion: {stated_version}\n"
+        ).encode(),
         f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
         b"Tag: py3-none-any\n",
     }
@@ -87,7 +95,7 @@ def test_a_failure_halfway_removes_what_it_wrote_and_keeps_what_was_there(
     (purelib / "shared").mkdir(parents=True)
     (purelib / "shared" / "taken.py").write_text("theirs\n")
     data = _wheel({"demo/__init__.py": b"", "demo/sub/x.py": b"", "shared/taken.py": b"ours\n"})
-    with pytest.raises(WheelInstallError, match="FileExistsError"):
+    with pytest.raises(WheelInstallError, match=r"File already exists.*another distribution owns"):
         install_verified(data, "demo-1.0-py3-none-any.whl", URL, "abc", scheme)
     assert _tree(tmp_path) == ["purelib", "purelib/shared", "purelib/shared/taken.py"]
     assert (purelib / "shared" / "taken.py").read_text() == "theirs\n"
@@ -107,3 +115,66 @@ def test_a_wheel_whose_record_lies_is_refused(tmp_path: Path) -> None:
     with pytest.raises(WheelInstallError, match="installing demo"):
         install_verified(bytes(data), "demo-1.0-py3-none-any.whl", URL, "abc", _scheme(tmp_path))
     assert not (tmp_path / "purelib").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "problem"),
+    [("some-core-plugin", "1.0", "names 'some-core-plugin'"), ("demo", "9.9", "'9.9', not")],
+)
+def test_a_wheel_whose_metadata_names_another_release_is_refused(
+    tmp_path: Path, name: str, version: str, problem: str
+) -> None:
+    """The registry takes a plugin's name and version from METADATA: a wheel may not claim
+    another distribution's (whose signed tier it would borrow) or another version."""
+    data = _wheel({"demo/__init__.py": b""}, states=f"{name} {version}")
+    with pytest.raises(WheelInstallError, match=problem):
+        install_verified(data, "demo-1.0-py3-none-any.whl", URL, "abc", _scheme(tmp_path))
+    assert not (tmp_path / "purelib").exists()
+
+
+def test_an_interrupted_install_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written: list[str] = []
+    write = wheel_install._RecordingDestination.write_to_fs
+
+    def interrupted(self: object, scheme: str, path: str, stream: object, is_exec: bool) -> object:
+        if written:
+            raise KeyboardInterrupt
+        written.append(path)
+        return write(self, scheme, path, stream, is_exec)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(wheel_install._RecordingDestination, "write_to_fs", interrupted)
+    data = _wheel({"demo/__init__.py": b"", "demo/more.py": b""})
+    with pytest.raises(KeyboardInterrupt):
+        install_verified(data, "demo-1.0-py3-none-any.whl", URL, "abc", _scheme(tmp_path))
+    assert written and _tree(tmp_path) == []
+
+
+INSTALL_HERE = """
+import json, sys
+from pathlib import Path
+from hub_index.wheel_install import install_here
+data = Path(sys.argv[1]).read_bytes()
+print(json.dumps(install_here(data, "demo-1.0-py3-none-any.whl", sys.argv[2], sys.argv[3],
+                              "demo", "1.0")))
+"""
+
+
+def test_into_a_virtualenv_with_headers_and_never_over_another_copy(tmp_path: Path) -> None:
+    """In a real virtualenv: a wheel with C headers installs; installing it again is a no-op;
+    a copy of the same version from other bytes is left for an installer to replace (False)."""
+    python = overlay_venv(tmp_path / "venv")
+    wheel = tmp_path / "demo-1.0-py3-none-any.whl"
+    wheel.write_bytes(_wheel({"demo/__init__.py": b"", "demo-1.0.data/headers/demo.h": b"int x;"}))
+
+    def install_here(sha256: str) -> bool:
+        out = subprocess.run([python, "-c", INSTALL_HERE, str(wheel), URL, sha256],
+                             capture_output=True, text=True, check=True)  # fmt: skip
+        return bool(json.loads(out.stdout))
+
+    assert install_here("abc") is True
+    headers = list((tmp_path / "venv" / "include").rglob("demo.h"))
+    assert [h.read_text() for h in headers] == ["int x;"]
+    assert install_here("abc") is True  # these bytes are there already
+    assert install_here("other") is False  # another copy: not these bytes

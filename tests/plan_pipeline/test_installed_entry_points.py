@@ -73,3 +73,24 @@ def test_the_first_distribution_of_a_name_on_the_path_wins(
     monkeypatch.syspath_prepend(str(front))
     assert not [e for e in _listed("planexe.plugins") if e[2] == "demo-shadow"]
     assert sorted(_listed("planexe.plugins")) == sorted(_importlib("planexe.plugins"))
+
+
+def test_precedence_within_one_folder_is_importlibs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two metadata folders of one name in one folder (an egg-info beside a dist-info, a
+    suffix in capitals): the same one counts as for importlib."""
+    site = tmp_path / "site"
+    for folder, module in (("demo_twice-1.1.egg-info", "mod_1_1"),
+                           ("demo_twice-1.0.dist-info", "mod_1_0"),
+                           ("Demo_Caps-1.0.DIST-INFO", "mod_caps")):  # fmt: skip
+        info = site / folder
+        info.mkdir(parents=True)
+        name = folder.partition("-")[0]
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1\n")
+        (info / "entry_points.txt").write_text(f"[planexe.plugins]\ndemo.{module} = {module}\n")
+    monkeypatch.syspath_prepend(str(site))
+    ours = sorted(e for e in _listed("planexe.plugins") if e[1].startswith("mod_"))
+    theirs = sorted(e for e in _importlib("planexe.plugins") if e[1].startswith("mod_"))
+    assert ours == theirs
+    assert len(ours) == 2

@@ -102,8 +102,8 @@ class _Tiers(LocalTierPolicy):
     def __init__(self, core: set[str] | None = None) -> None:
         self.core = core or set()
 
-    def tier_of(self, dist_name: str, version: str) -> Tier:
-        return Tier.CORE if dist_name in self.core else super().tier_of(dist_name, version)
+    def tier_of(self, dist_name: str, version: str, installed: object = None) -> Tier:
+        return Tier.CORE if dist_name in self.core else Tier.GENERATED
 
 
 @pytest.fixture

@@ -135,7 +135,7 @@ def test_conflict_prefers_the_better_tier_over_the_newer_version(
     install_plugin(site, PluginSource("fresh", f"{mod}_b", {"tier.thing": "{}"}, "9.0.0"))
 
     class Policy:
-        def tier_of(self, dist_name: str, version: str) -> Tier:
+        def tier_of(self, dist_name: str, version: str, installed: object = None) -> Tier:
             return Tier.VERIFIED if dist_name == "reviewed" else Tier.GENERATED
 
     selection = CapabilityRegistry(Policy()).select("tier.thing")
@@ -157,7 +157,7 @@ def test_quarantined_and_out_of_range_providers_are_excluded(site: Path, tmp_pat
     install_plugin(site, PluginSource("old", f"{mod}_old", {"q.thing": "{}"}, "0.5.0"))
 
     class Policy:
-        def tier_of(self, dist_name: str, version: str) -> Tier:
+        def tier_of(self, dist_name: str, version: str, installed: object = None) -> Tier:
             return Tier.QUARANTINED if dist_name == "bad" else Tier.GENERATED
 
     with pytest.raises(CapabilityNotFoundError) as err:
