@@ -216,6 +216,13 @@ def serve_command(
         with embedded_hub(HubHome(home), host, index_port, api_port) as hub:
             _out.print(f"[bold green]hub running[/] index {hub.simple_url}  api {hub.api_url}")
             _out.print(f"  pipelines: export PLANEXE_HUB_HOME={escape(str(home))}")
+            if hub.home.admin_key.exists():
+                _out.print(
+                    f"[yellow]warning:[/] the admin key is on the hub's machine "
+                    f"({escape(str(hub.home.admin_key))}): whoever takes this machine can sign "
+                    "core plugins. Move it to a maintainer's machine and point "
+                    "PLANEXE_HUB_ADMIN_KEY at it there"
+                )
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:

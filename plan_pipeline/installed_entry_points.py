@@ -9,7 +9,9 @@ A distribution installed, upgraded or removed since shows up at once (new folder
 
 Precedence is importlib's: of several distributions with one name, the first on ``sys.path``
 counts, whether or not it has entry points. Only folders on ``sys.path`` are searched (no
-zipped distributions; the pipeline's environments have none).
+zipped distributions; the pipeline's environments have none). Unlike importlib, a
+distribution whose ``METADATA`` names another distribution than its folder contributes no
+entry points (``disowned`` says which).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from packaging.utils import canonicalize_name
 
 _METADATA_SUFFIXES = (".dist-info", ".egg-info")
 _cache: dict[str, tuple[tuple[int, int, int], metadata.EntryPoints]] = {}
+_disowned: dict[str, str] = {}
 
 
 def entry_points(group: str) -> list[metadata.EntryPoint]:
@@ -39,12 +42,22 @@ def entry_points(group: str) -> list[metadata.EntryPoint]:
             if key in seen:
                 continue
             seen.add(key)
-            found.extend(_of(os.path.join(folder, name)).select(group=group))
+            found.extend(_of(os.path.join(folder, name), key).select(group=group))
     return found
 
 
-def _of(info: str) -> metadata.EntryPoints:
-    """The entry points of the distribution whose metadata folder is ``info``."""
+def disowned() -> list[str]:
+    """Why the entry points of some distributions were left out (see ``_of``)."""
+    return sorted(_disowned.values())
+
+
+def _of(info: str, key: str) -> metadata.EntryPoints:
+    """The entry points of the distribution whose metadata folder is ``info`` (named ``key``).
+
+    None when its ``METADATA`` names another distribution than its folder does: no installer
+    writes that, and the registry ranks providers by the ``METADATA`` name (this project's
+    own, a host's), which a second distribution could otherwise borrow beside the real one.
+    """
     try:
         stat = os.stat(os.path.join(info, "entry_points.txt"))
     except OSError:
@@ -52,6 +65,16 @@ def _of(info: str) -> metadata.EntryPoints:
     stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
     cached = _cache.get(info)
     if cached is None or cached[0] != stamp:
-        cached = (stamp, metadata.PathDistribution(Path(info)).entry_points)
+        dist = metadata.PathDistribution(Path(info))
+        named = str(dist.metadata["Name"] or "")
+        _disowned.pop(info, None)
+        if canonicalize_name(named) == key:
+            cached = (stamp, dist.entry_points)
+        else:
+            _disowned[info] = (
+                f"{info}: its METADATA names {named[:80]!r}, not the distribution its folder "
+                "names; its entry points are ignored"
+            )
+            cached = (stamp, metadata.EntryPoints(()))
         _cache[info] = cached
     return cached[1]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata as metadata
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -43,6 +43,9 @@ from plan_pipeline.trust import (
     Tier,
     TierPolicy,
 )
+
+HOST_DISTRIBUTIONS_ENV = "PLANEXE_HOST_DISTRIBUTIONS"
+"""Comma-separated distributions of the host application whose plugins rank ``core``."""
 
 
 @dataclass(frozen=True)
@@ -149,8 +152,17 @@ class CapabilityRegistry:
     """Installed capabilities, seen from metadata; providers imported only on demand."""
 
     def __init__(
-        self, tier_policy: TierPolicy | None = None, limits: SandboxLimits | None = None
+        self,
+        tier_policy: TierPolicy | None = None,
+        limits: SandboxLimits | None = None,
+        host_distributions: Iterable[str] | None = None,
     ) -> None:
+        if host_distributions is None:
+            host_distributions = os.environ.get(HOST_DISTRIBUTIONS_ENV, "").split(",")
+        # the host application's distributions (e.g. PlanExe's): trusted like it, ``core``
+        self._host = frozenset(
+            canonicalize_name(n.strip()) for n in host_distributions if n.strip()
+        )
         self._tier_policy: TierPolicy = tier_policy or LocalTierPolicy()
         self._limits = limits or SandboxLimits()
         self._sandbox: Sandbox | None = None
@@ -174,7 +186,7 @@ class CapabilityRegistry:
                     continue
                 providers.setdefault(ep.name, []).append(Provider(ep.name, ep.value, ep))
             self._providers = providers
-            self._ignored = ignored
+            self._ignored = ignored + installed_entry_points.disowned()
         return self._providers
 
     def refresh(self) -> None:
@@ -231,11 +243,15 @@ class CapabilityRegistry:
         return Selection(capability, chosen, tier, losers)
 
     def _tier_of(self, provider: Provider) -> Tier:
-        """The policy's tier; but this project's built-ins are ``core`` whatever a policy or a
-        hub says, and only they: a distribution taking this project's name ranks
-        ``generated`` for an entry point outside the built-in modules."""
-        if canonicalize_name(provider.dist_name) == BUILTIN_DISTRIBUTION:
+        """The policy's tier; but this project's built-ins and the host's distributions are
+        ``core`` whatever a policy or a hub says: a distribution taking this project's name
+        ranks ``generated`` for an entry point outside the built-in modules, and one that
+        borrows a name in its METADATA only is never listed (``installed_entry_points``)."""
+        name = canonicalize_name(provider.dist_name)
+        if name == BUILTIN_DISTRIBUTION:
             return Tier.CORE if provider.target.startswith(BUILTIN_MODULES) else Tier.GENERATED
+        if name in self._host:
+            return Tier.CORE
         return self._tier_policy.tier_of(
             provider.dist_name, provider.version, provider.entry_point.dist
         )

@@ -67,6 +67,7 @@ def test_serve_runs_until_interrupted(
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0
     assert "hub stopped" in out
+    assert "warning: the admin key is on the hub's machine" in " ".join(out.split())
     assert not serve_file.exists()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -55,8 +56,8 @@ def test_a_distribution_borrowing_a_promoted_name_gets_no_tier(
     client: PluginHubClient, hub: RunningHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The hub's wheel is installed, and beside it another distribution whose METADATA takes
-    the same name and version: the registry asks about that very distribution, which was not
-    installed from the signed wheel, so it stays ``generated`` (sandboxed)."""
+    the same name and version: it is not listed at all; and asked about directly, the tier
+    policy checks that very distribution, which was not installed from the signed wheel."""
     _, record = publish_generated(client, tmp_path)
     client.promote(record.plugin_id, Tier.VERIFIED)
     real = tmp_path / "real"
@@ -65,12 +66,16 @@ def test_a_distribution_borrowing_a_promoted_name_gets_no_tier(
     source = PluginSource(dist="impostor", module="impostor_mod",
                           capabilities={"geometry.perimeter": "{'p': 1}"})  # fmt: skip
     install_plugin(impostor, source)
-    meta = impostor / "impostor-1.0.0.dist-info" / "METADATA"
+    info = impostor / "impostor-1.0.0.dist-info"
+    meta = info / "METADATA"
     meta.write_text(meta.read_text().replace("Name: impostor", "Name: planexe-gen-geometry-area"))
     monkeypatch.syspath_prepend(str(impostor))
     monkeypatch.syspath_prepend(str(real))
     registry = CapabilityRegistry(HubTierPolicy(client))
     assert registry.select("geometry.area").tier is Tier.VERIFIED
-    chosen = registry.select("geometry.perimeter")
-    assert chosen.chosen.dist_name == "planexe-gen-geometry-area"  # the borrowed name
-    assert chosen.tier is Tier.GENERATED
+    assert not registry.has("geometry.perimeter")
+    assert any("impostor-1.0.0.dist-info: its METADATA names" in line for line in registry.ignored)
+    borrowed = metadata.PathDistribution(info)
+    tiers = HubTierPolicy(client)
+    assert tiers.tier_of("planexe-gen-geometry-area", "1.0.0", borrowed) is Tier.GENERATED
+    assert tiers.tier_of("planexe-gen-geometry-area", "1.0.0") is Tier.VERIFIED

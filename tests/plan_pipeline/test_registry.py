@@ -211,3 +211,35 @@ def test_capabilities_command_reports_conflicts(tmp_path: Path, run_cli: CliRunn
     assert result.code == 0
     assert "wbs.build: planexe-plugin-hub 0.1.0 (core)" in result.stdout
     assert "ignoring other-wbs 7.0.0 (generated)" in result.stdout
+
+
+def test_the_hosts_distributions_rank_core_and_their_names_cannot_be_borrowed(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host (PlanExe) names its distributions: their plugins rank ``core``, also when
+    named through the environment. A distribution whose METADATA borrows the host's name
+    beside another folder name is not listed at all."""
+    mod = _unique(tmp_path, "host")
+    install_plugin(site, PluginSource("hostapp", f"{mod}_host", {"host.thing": "{}"}, "1.0.0"))
+    install_plugin(site, PluginSource("other", f"{mod}_other", {"host.thing": "{}"}, "9.0.0"))
+    install_plugin(site, PluginSource("borrower", f"{mod}_b", {"host.borrowed": "{}"}, "1.0.0"))
+    meta = site / "borrower-1.0.0.dist-info" / "METADATA"
+    meta.write_text(meta.read_text().replace("Name: borrower", "Name: hostapp"))
+
+    plain = CapabilityRegistry(host_distributions=[]).select("host.thing")
+    assert (plain.chosen.dist_name, plain.tier) == ("other", Tier.GENERATED)  # newer wins
+    for registry in (
+        CapabilityRegistry(host_distributions=["HostApp"]),
+        _with_env(monkeypatch, "planexe, hostapp"),
+    ):
+        chosen = registry.select("host.thing")
+        assert (chosen.chosen.dist_name, chosen.tier) == ("hostapp", Tier.CORE)
+        with pytest.raises(CapabilityNotFoundError):
+            registry.select("host.borrowed")
+        assert any("borrower-1.0.0.dist-info: its METADATA names 'hostapp'" in line
+                   for line in registry.ignored)  # fmt: skip
+
+
+def _with_env(monkeypatch: pytest.MonkeyPatch, names: str) -> CapabilityRegistry:
+    monkeypatch.setenv("PLANEXE_HOST_DISTRIBUTIONS", names)
+    return CapabilityRegistry()
