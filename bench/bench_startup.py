@@ -54,9 +54,11 @@ def make_site(root: Path, count: int) -> Path:
         info.mkdir()
         (info / "METADATA").write_text(
             f"Metadata-Version: 2.1\nName: bench-plugin-{i:05d}\nVersion: 1.0.0\n"
+            "Requires-Dist: pluggy\n"
         )
         (info / "entry_points.txt").write_text(f"[planexe.plugins]\nbench.cap_{i:05d} = {module}\n")
-        (info / "RECORD").write_text("")
+        record = [f"{module}.py,,", *(f"{info.name}/{n},," for n in ("METADATA", "RECORD"))]
+        (info / "RECORD").write_text("\n".join(record) + "\n")
     return site
 
 
