@@ -229,11 +229,8 @@ class PluginHubClient:
         """Check a wheel against the signed metadata alone (no record, no bundle: works
         offline): its release must be stated with this file name, sha256 and length, not
         revoked, for a capability and tier the local policy allows."""
-        try:
-            name, version, *_ = parse_wheel_filename(filename)
-        except InvalidWheelFilename as exc:
-            raise VerificationError(f"{filename} is not a wheel file name: {exc}") from None
-        signed = self.trusted.release(name, str(version))
+        name, version = wheel_release(filename)
+        signed = self.trusted.release(name, version)
         if signed is None:
             raise VerificationError(
                 f"{name} {version} is not in the hub's signed metadata: no key of the local "
@@ -435,7 +432,7 @@ class PluginHubClient:
         """A maintainer's release: upload ``wheel`` to the hub's staging, then state it with
         the admin key; the hub checks the statement against the upload and records it."""
         data = wheel.read_bytes()
-        dist_name, version = wheel.name.split("-")[:2]
+        dist_name, version = wheel_release(wheel.name)
         if self.next_version(dist_name, version) != Version(version).public:
             raise DuplicateVersionError(
                 f"{dist_name} {version} is already on the hub (or was revoked); a name and "
@@ -516,6 +513,19 @@ class PluginHubClient:
 
     def release(self, capability: str, holder: str) -> None:
         self._call("POST", "/api/claims/release", {"capability": capability, "holder": holder})
+
+
+def wheel_release(filename: str) -> tuple[str, str]:
+    """The distribution name and version a wheel's file name states; ``HubError`` if it is
+    not a wheel file name."""
+    try:
+        name, version, *_ = parse_wheel_filename(filename)
+    except InvalidWheelFilename as exc:
+        raise HubError(
+            f"{filename[:120]!r} is not a wheel file name: {exc}",
+            "Give the wheel under the name its build gave it",
+        ) from None
+    return str(name), str(version)
 
 
 def _matched(record: PluginRecord, signed: SignedRelease) -> SignedRelease:

@@ -235,7 +235,8 @@ def _newest_first(records: Iterable[PluginRecord]) -> list[PluginRecord]:
     return sorted(records, key=lambda r: (Version(r.version), r.created_at), reverse=True)
 
 
-def _next_version(used: Iterable[str]) -> str:
+def next_version_after(used: Iterable[str]) -> str:
+    """The next patch version above every version in ``used`` (its epoch kept)."""
     top = max((Version(v) for v in used), default=Version("0"))
     epoch = f"{top.epoch}!" if top.epoch else ""
     return f"{epoch}{top.major}.{top.minor}.{top.micro + 1}"
@@ -269,6 +270,10 @@ class HubDatabase:
     def close(self) -> None:
         """Close every pooled connection."""
         self._engine.dispose()
+
+    def metadata_store(self) -> DatabaseMetadataStore:
+        """The signed metadata's store in this database (see ``hub_index/metadata_repository``)."""
+        return DatabaseMetadataStore(self._engine, self._writer)
 
     def upgrade(self) -> None:
         """Create or migrate the schema to the newest revision; a no-op when it is current."""
@@ -528,7 +533,7 @@ class HubDatabase:
         burned = self._versions_in(conn, revocations_table, record.dist_name)
         published = self._versions_in(conn, plugins_table, record.dist_name)
         wanted = Version(record.version)
-        suggestion = _next_version([*burned, *published])
+        suggestion = next_version_after([*burned, *published])
         if any(Version(v) == wanted for v in burned):
             raise DuplicateVersionError(
                 f"{record.dist_name} {record.version} was revoked and can never be published again",
@@ -622,7 +627,8 @@ class _MetadataTransaction:
         self._conn = conn
 
     def latest(self, role: str) -> bytes | None:
-        return _latest_metadata(self._conn, role)
+        body = _latest_of(self._conn, metadata_table.c.body, role)
+        return None if body is None else bytes(body)
 
     def save(self, role: str, version: int, body: bytes, expires: datetime) -> None:
         self._conn.execute(
@@ -632,51 +638,48 @@ class _MetadataTransaction:
         )
 
 
-def _latest_metadata(conn: Connection, role: str) -> bytes | None:
-    table = metadata_table
+def _latest_of(conn: Connection, column: sa.Column[Any], role: str) -> Any:
+    """``column`` of ``role``'s newest version, or None."""
     query = (
-        sa.select(table.c.body)
-        .where(table.c.role == role)
-        .order_by(table.c.version.desc())
+        sa.select(column)
+        .where(metadata_table.c.role == role)
+        .order_by(metadata_table.c.version.desc())
         .limit(1)
     )
-    body = conn.execute(query).scalar_one_or_none()
-    return None if body is None else bytes(body)
+    return conn.execute(query).scalar_one_or_none()
 
 
 class DatabaseMetadataStore:
     """The hub's signed metadata documents in its database (``plugin_hub_metadata``): every
-    version of every role, so clients can fetch the exact versions a snapshot names."""
+    version of every role, so clients can fetch the exact versions a snapshot names. Made by
+    ``HubDatabase.metadata_store``."""
 
-    def __init__(self, db: HubDatabase) -> None:
-        self._db = db
+    def __init__(self, engine: Engine, writer: Engine) -> None:
+        self._engine = engine
+        self._writer = writer
 
     @contextmanager
     def transaction(self) -> Iterator[_MetadataTransaction]:
-        with self._db._writer.begin() as conn:
+        with self._writer.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_METADATA_LOCK_KEY)))
             yield _MetadataTransaction(conn)
 
     def document(self, role: str, version: int | None = None) -> bytes | None:
         table = metadata_table
-        with self._db._engine.connect() as conn:
+        with self._engine.connect() as conn:
             if version is None:
-                return _latest_metadata(conn, role)
-            query = sa.select(table.c.body).where(table.c.role == role, table.c.version == version)
-            body = conn.execute(query).scalar_one_or_none()
+                body = _latest_of(conn, table.c.body, role)
+            else:
+                query = sa.select(table.c.body).where(
+                    table.c.role == role, table.c.version == version
+                )
+                body = conn.execute(query).scalar_one_or_none()
         return None if body is None else bytes(body)
 
     def expires(self, role: str) -> datetime | None:
-        table = metadata_table
-        query = (
-            sa.select(table.c.expires_at)
-            .where(table.c.role == role)
-            .order_by(table.c.version.desc())
-            .limit(1)
-        )
-        with self._db._engine.connect() as conn:
-            found = conn.execute(query).scalar_one_or_none()
+        with self._engine.connect() as conn:
+            found = _latest_of(conn, metadata_table.c.expires_at, role)
         return None if found is None else as_utc(found)
 
 

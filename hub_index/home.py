@@ -169,7 +169,7 @@ def init_home(root: Path, database_url: str | None = None) -> HubHome:
     """Create a hub home: key, credentials, htpasswd, policy, settings, migrated database."""
     from passlib.apache import HtpasswdFile
 
-    from hub_index.db import DatabaseMetadataStore, HubDatabase
+    from hub_index.db import HubDatabase
     from hub_index.metadata_repository import MetadataRepository
     from hub_index.release_metadata import tuf_signer
 
@@ -211,7 +211,7 @@ def init_home(root: Path, database_url: str | None = None) -> HubHome:
     db = HubDatabase(url)
     try:
         db.upgrade()
-        MetadataRepository(DatabaseMetadataStore(db), online).store_initial(documents)
+        MetadataRepository(db.metadata_store(), online).store_initial(documents)
         db.add_token("hub-admin", token_digest(credentials.api_token), ["publish", "admin"])
         db.add_token("hub-publish", token_digest(credentials.publish_token), ["publish"])
     finally:

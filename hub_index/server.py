@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hub_index.api import MAX_BODY_BYTES, MAX_CONNECTIONS, READ_TIMEOUT_S, ApiServer
-from hub_index.db import DatabaseMetadataStore, HubDatabase
+from hub_index.db import HubDatabase
 from hub_index.errors import HubUnavailableError
 from hub_index.home import HubHome, ServeInfo, write_serve_info
 from hub_index.index_files import IndexFiles
@@ -135,7 +135,7 @@ def embedded_hub(
             signer=signer,
             index_url=index_url,
             files=IndexFiles(home.packages, home.staging, home.revoked),
-            metadata=MetadataRepository(DatabaseMetadataStore(db), signer.tuf_signer()),
+            metadata=MetadataRepository(db.metadata_store(), signer.tuf_signer()),
             work=home.work,
             max_rebuilds=max_rebuilds,
         )

@@ -26,7 +26,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from hub_index.db import HubDatabase
+from hub_index.db import HubDatabase, next_version_after
 from hub_index.errors import (
     DuplicateVersionError,
     HubBusyError,
@@ -273,8 +273,7 @@ class HubService:
             raise HubError(f"{wanted[:40]!r} is not a PEP 440 version") from None
         if asked not in used:
             return str(asked)
-        top = max(used)
-        return f"{top.major}.{top.minor}.{top.micro + 1}"
+        return next_version_after(str(v) for v in used)
 
     def _used_public(self, dist_name: str) -> list[tuple[str, Version]]:
         """Every version ``dist_name`` ever used (revoked included), with its public version."""

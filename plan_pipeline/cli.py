@@ -362,8 +362,10 @@ def verify_command(
                 f"'{signed.release.capability}' (offline)"
             )
         else:
+            from hub_index.client import wheel_release
+
             client = _client(home)
-            name, version = wheel.name.split("-")[:2]
+            name, version = wheel_release(wheel.name)
             record = client.by_dist(name, version)
             if record is None:
                 raise PlanPipelineError(f"the hub has no record of {name} {version}")

@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from tuf.api.metadata import Metadata
 
-from hub_index.db import DatabaseMetadataStore, HubDatabase
+from hub_index.db import HubDatabase
 from hub_index.errors import HubUnavailableError, PolicyError, VerificationError
 from hub_index.metadata_client import TrustedReleases
 from hub_index.metadata_repository import (
@@ -109,7 +109,7 @@ def hub(tmp_path: Path) -> Iterator[_Hub]:
     db.upgrade()
     admin = tuf_signer(ec.generate_private_key(ec.SECP256R1()))
     online = tuf_signer(ec.generate_private_key(ec.SECP256R1()))
-    repo = MetadataRepository(DatabaseMetadataStore(db), online)
+    repo = MetadataRepository(db.metadata_store(), online)
     repo.store_initial(MetadataRepository.initial_documents(admin, online))
     served = _Served(repo)
     server, url = _serve(served.get)
@@ -205,7 +205,7 @@ def test_a_spoofed_hub_with_its_own_keys_is_refused(hub: _Hub, tmp_path: Path) -
     db.upgrade()
     evil_admin = tuf_signer(ec.generate_private_key(ec.SECP256R1()))
     evil_online = tuf_signer(ec.generate_private_key(ec.SECP256R1()))
-    evil = MetadataRepository(DatabaseMetadataStore(db), evil_online)
+    evil = MetadataRepository(db.metadata_store(), evil_online)
     evil.store_initial(MetadataRepository.initial_documents(evil_admin, evil_online))
     evil.accept_targets(
         signed_targets_change(
@@ -243,7 +243,7 @@ def test_frozen_metadata_expires(hub: _Hub, tmp_path: Path) -> None:
     """A replay of metadata the client never saw newer is caught by its expiry."""
     db = HubDatabase(f"sqlite:///{tmp_path / 'old.db'}")
     db.upgrade()
-    old = MetadataRepository(DatabaseMetadataStore(db), hub.online, Lifetimes(timestamp_s=-60))
+    old = MetadataRepository(db.metadata_store(), hub.online, Lifetimes(timestamp_s=-60))
     docs = MetadataRepository.initial_documents(hub.admin, hub.online, Lifetimes(timestamp_s=-60))
     old.store_initial(docs)
     hub.served.override.update({"timestamp": docs["timestamp"].to_bytes()})
