@@ -258,7 +258,13 @@ class PluginHubClient:
         metadata, and a record that contradicts it is refused."""
         spec = SpecifierSet(version or "")
         allowed: list[tuple[PluginRecord, SignedRelease]] = []
-        for record in self.records(capability):
+        records = self.records(capability)
+        trusted = self.trusted
+        # the newest metadata once, then every record against it: a hub answering with many
+        # records no key signed costs one refresh, not one per record
+        if records:
+            trusted.refresh(again=not trusted.offline)
+        for record in records:
             if record.capability != capability:
                 raise VerificationError(
                     f"the hub answered a search for {capability} with a record of "
@@ -266,7 +272,7 @@ class PluginHubClient:
                 )
             if not spec.contains(Version(record.version), prereleases=True):
                 continue
-            found = self.trusted.release(record.dist_name, record.version)
+            found = trusted.release(record.dist_name, record.version, refresh_on_miss=False)
             if found is None:
                 continue  # a record no key signed (yet): never a candidate, never a blocker
             signed = _matched(record, found)
@@ -356,6 +362,7 @@ class PluginHubClient:
         ``hub_index/wheel_install.py``), else with uv (or pip) from the hub's index only,
         pinned by its sha256."""
         _, data = self._verified(record)
+        wheel_install.check_startup_code(data, record.filename)
         if wheel_install.installs_here(python) and wheel_install.install_here(
             data,
             record.filename,

@@ -66,6 +66,10 @@ class ServeInfo(BaseModel):
 class HubHome:
     root: Path
 
+    def __post_init__(self) -> None:
+        # absolute: nothing the hub does may depend on the working directory
+        object.__setattr__(self, "root", Path(self.root).absolute())
+
     @property
     def settings_file(self) -> Path:
         return self.root / "hub.json"

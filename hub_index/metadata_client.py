@@ -112,12 +112,15 @@ class TrustedReleases:
         self.refresh(again=not self.offline)
         return (self.cache / "targets.json").read_bytes()
 
-    def release(self, dist_name: str, version: str) -> SignedRelease | None:
+    def release(
+        self, dist_name: str, version: str, refresh_on_miss: bool = True
+    ) -> SignedRelease | None:
         """What the verified metadata states about ``dist_name`` ``version`` (None: nothing).
-        A release not found is looked up once more in newer metadata, if there is any."""
+        A release not found is looked up once more in newer metadata, if there is any (unless
+        the caller refreshed just before: ``refresh_on_miss=False``)."""
         path = release_path(dist_name, version)
         target = self._lookup(path)
-        if target is None and not self.offline:
+        if target is None and refresh_on_miss and not self.offline:
             self.refresh(again=True)
             target = self._lookup(path)
         if target is None:

@@ -39,7 +39,11 @@ class HubTierPolicy:
         ``installed`` (else the importable ``dist_name``) must come from those bytes."""
         key = (dist_name, version)
         if key not in self._signed:
-            self._signed[key] = self.client.trusted.release(dist_name, version)
+            # refreshed at this process's first lookup; a release published since is one of
+            # this run's own, whose tier is the local default anyway (generated)
+            self._signed[key] = self.client.trusted.release(
+                dist_name, version, refresh_on_miss=False
+            )
         signed = self._signed[key]
         if signed is None:
             return self._local.tier_of(dist_name, version, installed)

@@ -71,6 +71,47 @@ def install_here(
         ) from None
 
 
+_STARTUP_MODULES = frozenset(
+    {"sitecustomize.py", "usercustomize.py", "sitecustomize", "usercustomize"}
+)
+
+
+def check_startup_code(data: bytes, filename: str) -> None:
+    """Refuse a wheel that would run code whenever the environment's Python starts: a
+    ``.pth`` file or a ``sitecustomize``/``usercustomize`` module in site-packages, data files
+    written into the environment's ``lib`` folder, or a script named like the interpreter.
+    Such code would run in the pipeline's process and in every sandbox worker's interpreter,
+    outside any tier, and would outlive a revocation; uv and pip install all of these."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = archive.namelist()
+    except zipfile.BadZipFile as exc:
+        raise WheelInstallError(f"{filename} is not a wheel: {exc}") from None
+    for name in names:
+        if _runs_at_startup(name):
+            raise WheelInstallError(
+                f"{filename} holds {name[:120]!r}, which would run at every start of the "
+                "environment's Python: refusing it",
+                "Plugins may not ship start-up code (.pth, sitecustomize, data in lib/); "
+                "revoke it on the hub",
+            )
+
+
+def _runs_at_startup(name: str) -> bool:
+    parts = name.split("/")
+    scheme, rest = "purelib", parts
+    if len(parts) > 2 and parts[0].endswith(".data"):
+        scheme, rest = parts[1], parts[2:]
+    top = rest[0]
+    if scheme in ("purelib", "platlib"):
+        return top.endswith(".pth") or top in _STARTUP_MODULES
+    if scheme == "data":
+        return top == "lib"
+    if scheme == "scripts":
+        return top.startswith("python")
+    return False
+
+
 @contextlib.contextmanager
 def _environment_lock() -> Iterator[None]:
     """This virtualenv's lock (``<prefix>/.lock``, the file uv locks for its installs)."""

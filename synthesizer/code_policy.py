@@ -81,9 +81,14 @@ INTERNAL_ATTRIBUTES = frozenset(
      "ag_frame", "ag_code", "co_code", "co_consts", "co_names", "func_globals", "func_code",
      "mro", "currentframe", "_getframe", "get_objects", "get_referrers", "get_referents",
      "modules", "builtins", "system", "popen", "import_module", "load_module", "exec_module",
-     "format_map", "attrgetter", "methodcaller", "get_type_hints", "make_dataclass"}
+     "format_map", "attrgetter", "methodcaller", "get_type_hints", "make_dataclass",
+     "posix_spawn", "posix_spawnp", "execl", "execle", "execlp", "execlpe", "execv", "execve",
+     "execvp", "execvpe", "spawnl", "spawnle", "spawnlp", "spawnlpe", "spawnv", "spawnve",
+     "spawnvp", "spawnvpe", "fork", "forkpty", "kill", "killpg", "startfile"}
 )  # fmt: skip
-"""Attribute names refused on any object: frames, code, interpreter state, code loaders."""
+"""Attribute names refused on any object: frames, code, interpreter state, code loaders, and
+the ways ``os`` starts or signals processes (a module other permissions grant; starting a
+program needs the ``subprocess`` module and its permission)."""
 ALLOWED_DUNDERS = frozenset({"__name__", "__doc__", "__future__", "__all__", "__version__"})
 ALLOWED_DUNDER_METHODS = frozenset(
     {"__init__", "__post_init__", "__repr__", "__str__", "__eq__", "__ne__", "__lt__",

@@ -9,6 +9,7 @@ synthesizer has already validated every name.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,27 +91,36 @@ def template_context(spec: PluginSpec, logic: GeneratedLogic) -> dict[str, objec
     }
 
 
+_RENDERING = threading.Lock()
+
+
 def render_project(spec: PluginSpec, logic: GeneratedLogic, out_dir: Path) -> Path:
-    """Render the plugin project for ``spec`` into ``out_dir``; return the project folder."""
+    """Render the plugin project for ``spec`` into ``out_dir``; return the project folder.
+
+    cookiecutter changes the process's working directory while it renders, so renders take
+    turns and ``out_dir`` is made absolute under the same lock: a hub rebuilding publishes in
+    threads never writes into another render's folder."""
     spec = revalidated(spec)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    config = out_dir / ".cookiecutter-config.yaml"
-    config.write_text(
-        f"replay_dir: {json.dumps(str(out_dir / '.replay'))}\n"
-        f"cookiecutters_dir: {json.dumps(str(out_dir / '.cookiecutters'))}\n",
-        encoding="utf-8",
-    )
     context = template_context(spec, logic)
-    try:
-        project = cookiecutter(
-            str(template_dir()),
-            no_input=True,
-            extra_context=context,
-            output_dir=str(out_dir),
-            config_file=str(config),
-            overwrite_if_exists=True,
-            accept_hooks=False,
+    with _RENDERING:
+        out_dir = out_dir.absolute()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        config = out_dir / ".cookiecutter-config.yaml"
+        config.write_text(
+            f"replay_dir: {json.dumps(str(out_dir / '.replay'))}\n"
+            f"cookiecutters_dir: {json.dumps(str(out_dir / '.cookiecutters'))}\n",
+            encoding="utf-8",
         )
-    except (CookiecutterException, TemplateError) as exc:
-        raise BuildError(f"rendering the plugin template failed: {exc}") from exc
+        try:
+            project = cookiecutter(
+                str(template_dir()),
+                no_input=True,
+                extra_context=context,
+                output_dir=str(out_dir),
+                config_file=str(config),
+                overwrite_if_exists=True,
+                accept_hooks=False,
+            )
+        except (CookiecutterException, TemplateError) as exc:
+            raise BuildError(f"rendering the plugin template failed: {exc}") from exc
     return Path(project)

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from hub_index.client import PluginHubClient
 from hub_index.errors import HubError, PolicyError, VerificationError
 from hub_index.home import init_home
+from hub_index.metadata_client import TrustedReleases
 from hub_index.records import PluginRecord
 from hub_index.server import RunningHub, embedded_hub
 from hub_index.signing import HubKeySigner, generate_key, sha256_hex
@@ -226,6 +227,25 @@ def test_a_lying_hub_cannot_raise_a_tier_unrevoke_or_move_a_capability(
     )
     best = client.best("geometry.area")
     assert best is not None and best.plugin_id == record.plugin_id
+    # many records no key signed cost one refresh of the metadata, not one each
+    for i in range(20):
+        _sql(hub, "INSERT INTO plugin_hub_plugins SELECT :i, capability, :v, dist_name, "
+                  "filename, checksum, 'core', owner, signer_identity, signature_bundle, "
+                  "summary, created_at, 'active', NULL FROM plugin_hub_plugins "
+                  "WHERE plugin_id = :p", i=f"unsigned-{i}", v=f"9.1.{i}",
+             p=record.plugin_id)  # fmt: skip
+    refreshes = []
+    real_refresh = TrustedReleases.refresh
+
+    def counted(self: TrustedReleases, again: bool = False) -> None:
+        refreshes.append(again)
+        real_refresh(self, again)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TrustedReleases, "refresh", counted)
+        best = client.best("geometry.area")
+    assert best is not None and best.plugin_id == record.plugin_id
+    assert refreshes.count(True) == 1
     _sql(hub, "UPDATE plugin_hub_plugins SET capability = 'budget.rollup' WHERE plugin_id = :p",
          p=record.plugin_id)  # fmt: skip
     with pytest.raises(VerificationError, match=r"says capability 'budget\.rollup'"):

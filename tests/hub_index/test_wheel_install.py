@@ -178,3 +178,25 @@ def test_into_a_virtualenv_with_headers_and_never_over_another_copy(tmp_path: Pa
     assert [h.read_text() for h in headers] == ["int x;"]
     assert install_here("abc") is True  # these bytes are there already
     assert install_here("other") is False  # another copy: not these bytes
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "evil.pth",
+        "sitecustomize.py",
+        "usercustomize/__init__.py",
+        "demo-1.0.data/purelib/zz.pth",
+        "demo-1.0.data/platlib/sitecustomize.py",
+        "demo-1.0.data/data/lib/python3.11/site-packages/zz.pth",
+        "demo-1.0.data/scripts/python3",
+    ],
+)
+def test_a_wheel_with_start_up_code_is_refused_before_any_install(path: str) -> None:
+    """Code that would run at every start of the environment's Python (in the pipeline and
+    in every sandbox worker's interpreter, whatever the plugin's tier) never gets in."""
+    data = _wheel({"demo/__init__.py": b"", path: b"import os; os.system('id')\n"})
+    with pytest.raises(WheelInstallError, match="would run at every start"):
+        wheel_install.check_startup_code(data, "demo-1.0-py3-none-any.whl")
+    plain = _wheel({"demo/__init__.py": b"", "demo-1.0.data/scripts/demo-tool": b"#!python\n"})
+    wheel_install.check_startup_code(plain, "demo-1.0-py3-none-any.whl")

@@ -47,6 +47,16 @@ def test_permissions_widen_the_policy(tmp_path: Path) -> None:
     assert check_policy(package.rglob("*.py"), tmp_path, [], [package.name])
 
 
+def test_os_permissions_never_allow_starting_processes(tmp_path: Path) -> None:
+    """A worker's spec may grant ``os`` (environment, files): its process functions stay
+    refused however the spec widens the policy."""
+    source = (Path(__file__).parent / "unsafe_plugins" / "82_os_posix_spawn.py").read_text()
+    package = _package(tmp_path, source)
+    for permissions in (["environment"], ["filesystem_read", "filesystem_write", "network"]):
+        findings = check_policy(package.rglob("*.py"), tmp_path, permissions, [package.name])
+        assert [f.rule for f in findings] == ["module-attribute"], permissions
+
+
 def test_unknown_permission_is_a_finding(tmp_path: Path) -> None:
     package = _package(tmp_path, "def compute(input):\n    return {}\n")
     gate = static_analysis_gate(package, tmp_path, permissions=["root"], dependencies=[])

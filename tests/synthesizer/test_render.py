@@ -1,0 +1,45 @@
+"""Rendering the plugin template from several threads at once, as the hub rebuilds publishes:
+each render gets its own complete project, and the process's working directory is left as
+it was (cookiecutter changes it while it renders)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from synthesizer.render import render_project
+from synthesizer.rules_codegen import RulesCodeGenerator
+from tests.hub_index.conftest import area_spec
+
+
+def test_concurrent_renders_with_relative_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    specs = [area_spec(f"geometry.shape_{i}") for i in range(8)]
+    logic = [RulesCodeGenerator().generate(spec) for spec in specs]
+    projects: dict[int, Path] = {}
+    errors: list[BaseException] = []
+
+    def render(i: int) -> None:
+        try:
+            projects[i] = render_project(specs[i], logic[i], Path(f"out-{i}"))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    for first in range(0, 8, 2):  # pairs at once, as the hub's two rebuild slots
+        threads = [threading.Thread(target=render, args=(i,)) for i in (first, first + 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert errors == []
+    assert Path(os.getcwd()) == tmp_path
+    for i, project in projects.items():
+        assert project.is_relative_to(tmp_path / f"out-{i}")
+        module = f"planexe_gen_geometry_shape_{i}"
+        assert (project / module / "logic.py").read_text() == logic[i].source
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"out-{i}" for i in range(8)]

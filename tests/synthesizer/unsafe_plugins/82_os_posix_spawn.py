@@ -1,0 +1,7 @@
+# expect: module-attribute
+import os
+
+
+def compute(input):
+    os.posix_spawn("/bin/sh", ["sh", "-c", "id"], {})
+    return {}
