@@ -18,13 +18,28 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
+from email.parser import HeaderParser
 from importlib import metadata
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
 _METADATA_SUFFIXES = (".dist-info", ".egg-info")
-_cache: dict[str, tuple[tuple[int, int, int], metadata.EntryPoints]] = {}
+
+
+@dataclass
+class _Installed:
+    """One distribution's entry points, cached under the stat of its ``entry_points.txt``."""
+
+    stamp: tuple[int, int, int]
+    dist: metadata.PathDistribution
+    entry_points: metadata.EntryPoints
+    named_as_folder: bool | None = None
+    """Whether its METADATA names the distribution its folder names (read when first needed)."""
+
+
+_cache: dict[str, _Installed] = {}
 _disowned: dict[str, str] = {}
 
 
@@ -42,7 +57,7 @@ def entry_points(group: str) -> list[metadata.EntryPoint]:
             if key in seen:
                 continue
             seen.add(key)
-            found.extend(_of(os.path.join(folder, name), key).select(group=group))
+            found.extend(_of(os.path.join(folder, name), key, group))
     return found
 
 
@@ -51,30 +66,38 @@ def disowned() -> list[str]:
     return sorted(_disowned.values())
 
 
-def _of(info: str, key: str) -> metadata.EntryPoints:
-    """The entry points of the distribution whose metadata folder is ``info`` (named ``key``).
+def _of(info: str, key: str, group: str) -> list[metadata.EntryPoint]:
+    """The entry points in ``group`` of the distribution whose metadata folder is ``info``
+    (named ``key``).
 
     None when its ``METADATA`` names another distribution than its folder does: no installer
     writes that, and the registry ranks providers by the ``METADATA`` name (this project's
     own, a host's), which a second distribution could otherwise borrow beside the real one.
+    The name is read only for distributions with entry points in a group asked for.
     """
     try:
         stat = os.stat(os.path.join(info, "entry_points.txt"))
     except OSError:
-        return metadata.EntryPoints(())
+        return []
     stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-    cached = _cache.get(info)
-    if cached is None or cached[0] != stamp:
+    installed = _cache.get(info)
+    if installed is None or installed.stamp != stamp:
         dist = metadata.PathDistribution(Path(info))
-        named = str(dist.metadata["Name"] or "")
+        installed = _cache[info] = _Installed(stamp, dist, dist.entry_points)
         _disowned.pop(info, None)
-        if canonicalize_name(named) == key:
-            cached = (stamp, dist.entry_points)
-        else:
+    selected = list(installed.entry_points.select(group=group))
+    if selected and installed.named_as_folder is None:
+        named = _metadata_name(installed.dist)
+        installed.named_as_folder = canonicalize_name(named) == key
+        if not installed.named_as_folder:
             _disowned[info] = (
                 f"{info}: its METADATA names {named[:80]!r}, not the distribution its folder "
                 "names; its entry points are ignored"
             )
-            cached = (stamp, metadata.EntryPoints(()))
-        _cache[info] = cached
-    return cached[1]
+    return selected if installed.named_as_folder else []
+
+
+def _metadata_name(dist: metadata.PathDistribution) -> str:
+    """The ``Name`` header of ``dist``'s metadata, parsing the headers only."""
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    return str(HeaderParser().parsestr(text.partition("\n\n")[0]).get("Name") or "")
