@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tuf.api import exceptions as tuf_errors
 from tuf.api.metadata import Metadata, TargetFile, Targets
-from tuf.ngclient import FetcherInterface, Updater
+from tuf.ngclient import FetcherInterface, Updater, Urllib3Fetcher
 
 from hub_index.errors import HubUnavailableError, VerificationError
 from hub_index.records import PluginStatus
@@ -94,7 +94,7 @@ class TrustedReleases:
 
     def _refresh(self) -> None:
         with _locked(self.cache / ".lock"), _translated(self.metadata_url):
-            fetcher = _CacheFetcher(self.cache) if self.offline else None
+            fetcher = _CacheFetcher(self.cache) if self.offline else _InMemoryFetcher()
             updater = Updater(
                 str(self.cache), self.metadata_url, fetcher=fetcher, bootstrap=self._root
             )
@@ -175,6 +175,11 @@ def _translated(url: str) -> Iterator[None]:
         ) from None
     except tuf_errors.RepositoryError as exc:
         raise VerificationError(f"the hub's signed metadata is not acceptable: {exc}") from None
+    except tuf_errors.DownloadLengthMismatchError as exc:
+        raise VerificationError(
+            f"the hub sent a signed-metadata document longer than allowed ({exc}): refusing it",
+            "Check which hub PLANEXE_HUB_URL points at",
+        ) from None
     except tuf_errors.DownloadError as exc:
         raise HubUnavailableError(
             f"cannot fetch the hub's signed metadata from {url}: {exc}",
@@ -202,3 +207,21 @@ class _CacheFetcher(FetcherInterface):
         if cached is None or not cached.is_file():
             raise tuf_errors.DownloadHTTPError(f"offline: no {name}", 404)
         return iter([cached.read_bytes()])
+
+
+class _InMemoryFetcher(Urllib3Fetcher):
+    """ngclient's own HTTP fetcher, but a metadata document is collected in memory (still cut
+    off at ngclient's length limit) instead of in a temporary file: each file created costs
+    about a millisecond on the reuse path, and the documents are small."""
+
+    def download_bytes(self, url: str, max_length: int) -> bytes:
+        chunks, received = [], 0
+        for chunk in self.fetch(url):
+            received += len(chunk)
+            if received > max_length:
+                raise tuf_errors.DownloadLengthMismatchError(
+                    f"Downloaded {received} bytes exceeding the maximum allowed length of "
+                    f"{max_length}"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)

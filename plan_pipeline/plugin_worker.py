@@ -5,6 +5,12 @@ installation, ``pluggy``, the plugin's own packages and those of its requirement
 read-only, and talks to it in JSON lines over its standard input and output. It stays warm:
 a stage that calls the plugin many times pays the start-up once.
 
+A ``PrestartedWorker`` is started before its plugin is known, when a missing capability is
+about to be fetched or synthesized: Python and pluggy load in the sandbox while the host
+fetches and installs the plugin. Its library folder is a new empty folder of the host's,
+mounted read-only; the plugin's own packages are copied in when it is handed over, so the
+worker still sees nothing else. A plugin that needs more than pluggy gets a worker of its own.
+
 Nothing the worker says is trusted. Every answer must arrive within the time limit, carry the
 identifier of the request, stay under a size limit and be plain JSON; anything else kills the
 worker (and everything it started) and raises ``PluginWorkerError``; an exception the plugin
@@ -19,7 +25,9 @@ import importlib.metadata as metadata
 import json
 import os
 import select
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -45,6 +53,7 @@ HOOKSPECS = Path(__file__).with_name("hookspecs.py")
 _MAIN_IN_SANDBOX = "/sandbox/worker_main.py"
 _HOOKSPECS_IN_SANDBOX = "/sandbox/hookspecs.py"
 _LIB_IN_SANDBOX = "/sandbox/lib"
+_RUNTIME_IN_SANDBOX = "/sandbox/runtime"
 _ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LC_ALL": "C.UTF-8"}
 _SKIPPED_SUFFIXES = (".dist-info", ".data", ".pth", ".egg-info")
 MAX_ANSWER_BYTES = 64 * 1024**2
@@ -60,11 +69,14 @@ class WorkerPlugin:
     """``module`` or ``module:attribute``, as in the entry point."""
     packages: tuple[Path, ...]
     """Top-level packages and modules of the plugin and of everything it requires."""
+    own: tuple[Path, ...] = ()
+    """Those of the plugin's own distribution."""
 
     @classmethod
     def from_distribution(cls, dist: metadata.Distribution, target: str) -> WorkerPlugin:
         label = f"{dist.metadata['Name']} {dist.version}"
-        return cls(label, target, tuple(distribution_packages(dist, label)))
+        own = tuple(_top_levels(dist, label).values())
+        return cls(label, target, tuple(distribution_packages(dist, label)), own)
 
 
 def distribution_packages(dist: metadata.Distribution, label: str) -> list[Path]:
@@ -78,18 +90,8 @@ def distribution_packages(dist: metadata.Distribution, label: str) -> list[Path]
         if name in seen:
             return
         seen.add(name)
-        files = current.files
-        if files is None:
-            raise PluginWorkerError(
-                f"cannot isolate plugin {label}: the installed files of {name} are not listed "
-                "(no RECORD)",
-                "Reinstall it with pip or uv",
-            )
-        for file in files:
-            top = file.parts[0] if file.parts else ""
-            if not top or top in ("..", "__pycache__") or top.endswith(_SKIPPED_SUFFIXES):
-                continue
-            found.setdefault(top, Path(str(current.locate_file(top))))
+        for top, path in _top_levels(current, label).items():
+            found.setdefault(top, path)
         for requirement in _requirements(current):
             try:
                 visit(metadata.distribution(requirement))
@@ -101,6 +103,25 @@ def distribution_packages(dist: metadata.Distribution, label: str) -> list[Path]
 
     visit(dist)
     return list(found.values())
+
+
+def _top_levels(dist: metadata.Distribution, label: str) -> dict[str, Path]:
+    """``dist``'s own top-level packages and modules, from its installed file list."""
+    files = dist.files
+    if files is None:
+        name = canonicalize_name(dist.metadata["Name"] or "")
+        raise PluginWorkerError(
+            f"cannot isolate plugin {label}: the installed files of {name} are not listed "
+            "(no RECORD)",
+            "Reinstall it with pip or uv",
+        )
+    found: dict[str, Path] = {}
+    for file in files:
+        top = file.parts[0] if file.parts else ""
+        if not top or top in ("..", "__pycache__") or top.endswith(_SKIPPED_SUFFIXES):
+            continue
+        found.setdefault(top, Path(str(dist.locate_file(top))))
+    return found
 
 
 def _requirements(dist: metadata.Distribution) -> Iterable[str]:
@@ -130,6 +151,8 @@ class PluginWorker:
         self.max_answer_bytes = max_answer_bytes
         self.starts = 0
         self._process: SandboxProcess | None = None
+        self._loaded = False
+        self._staging: Path | None = None
         self._buffer = b""
         self._next_id = 0
 
@@ -139,35 +162,51 @@ class PluginWorker:
         python = [interpreter(), "-I", "-S", "-B"]
         if not self.sandbox.isolated:
             paths = sorted({str(p.parent) for p in self.plugin.packages})
-            return [*python, str(WORKER_MAIN), str(HOOKSPECS), self.plugin.target, *paths], []
+            return [*python, str(WORKER_MAIN), str(HOOKSPECS), *paths], []
         mounts = [
             *interpreter_mounts(),
             Mount(WORKER_MAIN, _MAIN_IN_SANDBOX),
             Mount(HOOKSPECS, _HOOKSPECS_IN_SANDBOX),
             *(Mount(p, f"{_LIB_IN_SANDBOX}/{p.name}") for p in self.plugin.packages),
         ]
-        argv = [_MAIN_IN_SANDBOX, _HOOKSPECS_IN_SANDBOX, self.plugin.target, _LIB_IN_SANDBOX]
+        argv = [_MAIN_IN_SANDBOX, _HOOKSPECS_IN_SANDBOX, _LIB_IN_SANDBOX]
         return [*python, *argv], mounts
 
     def start(self) -> None:
         """Start the worker (if it is not running) and wait until the plugin is imported."""
-        if self._process is not None:
+        if self._process is None:
+            argv, mounts = self._command()
+            process = self.sandbox.spawn(argv, mounts, _ENV, self.limits, network=self.network)
+            self._adopt(process, None)
+        if self._loaded:
             return
-        argv, mounts = self._command()
-        self._process = self.sandbox.spawn(argv, mounts, _ENV, self.limits, network=self.network)
-        self.starts += 1
-        self._buffer, self._next_id = b"", 0
+        load = json.dumps({"id": 0, "load": self.plugin.target})
+        self._send((load + "\n").encode("utf-8"), "start", gone_ok=True)
         ready = self._receive(0, "start")
         if not ready.get("ok"):
             self._fail(
                 f"could not load the plugin: {printable(str(ready.get('error')))}", kill=True
             )
+        self._loaded = True
+
+    def _adopt(self, process: SandboxProcess, staging: Path | None) -> None:
+        """Take ``process``, a started worker still waiting for its plugin (``staging``: its
+        library folder, removed when the worker stops)."""
+        self._process, self._staging = process, staging
+        self.starts += 1
+        self._loaded, self._buffer, self._next_id = False, b"", 0
 
     def close(self) -> None:
         """Stop the worker and everything it started."""
         if self._process is not None:
             process, self._process = self._process, None
-            process.kill()
+            self._stop(process)
+
+    def _stop(self, process: SandboxProcess) -> None:
+        process.kill()
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None
 
     def __enter__(self) -> PluginWorker:
         self.start()
@@ -206,7 +245,9 @@ class PluginWorker:
             raise PluginWorkerError(f"the worker of plugin {self.plugin.label} is not running")
         return self._process
 
-    def _send(self, data: bytes, what: str) -> None:
+    def _send(self, data: bytes, what: str, *, gone_ok: bool = False) -> None:
+        """Write ``data`` to the worker; ``gone_ok``: a worker that has exited is not an error
+        here (its answer, read next, says why it stopped)."""
         process = self._alive()
         assert process.popen.stdin is not None
         fd = process.popen.stdin.fileno()
@@ -225,6 +266,8 @@ class PluginWorker:
             except BlockingIOError:
                 continue
             except OSError:
+                if gone_ok:
+                    return
                 self._fail(f"stopped while {what} was sent to it", kill=True, exited=True)
             view = view[written:]
 
@@ -281,7 +324,7 @@ class PluginWorker:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.popen.wait(timeout=1)
             returncode = process.popen.poll()
-            process.kill()
+            self._stop(process)
             if exited and returncode is not None:
                 signame = signal_name(returncode)
                 detail = (
@@ -296,6 +339,129 @@ class PluginWorker:
             f"plugin {self.plugin.label}: its sandboxed worker {problem}{detail}",
             "Fix the plugin or its inputs; outputs written before are kept",
         )
+
+
+class PrestartedWorker:
+    """A sandboxed worker started before its plugin is known (see the module's docstring)."""
+
+    def __init__(
+        self, sandbox: Sandbox, limits: SandboxLimits | None = None, *, network: bool = False
+    ) -> None:
+        if not sandbox.isolated:
+            raise PluginWorkerError("a worker can only be started early in a sandbox")
+        self.sandbox = sandbox
+        self.limits = limits or SandboxLimits()
+        self.network = network
+        self.runtime = tuple(distribution_packages(metadata.distribution("pluggy"), "pluggy"))
+        sweep_libraries()
+        self.library = Path(tempfile.mkdtemp(prefix=f"{_LIBRARY_PREFIX}{os.getpid()}-"))
+        """The host's folder (private to this user) the worker imports from, read-only inside:
+        the handed-over plugin's own packages; removed when the worker stops, or by the next
+        early worker on this machine once this process is gone."""
+        mounts = [
+            *interpreter_mounts(),
+            Mount(WORKER_MAIN, _MAIN_IN_SANDBOX),
+            Mount(HOOKSPECS, _HOOKSPECS_IN_SANDBOX),
+            *(Mount(p, f"{_RUNTIME_IN_SANDBOX}/{p.name}") for p in self.runtime),
+            Mount(self.library, _LIB_IN_SANDBOX),
+        ]
+        argv = [
+            interpreter(), "-I", "-S", "-B",
+            _MAIN_IN_SANDBOX, _HOOKSPECS_IN_SANDBOX, _RUNTIME_IN_SANDBOX, _LIB_IN_SANDBOX,
+        ]  # fmt: skip
+        try:
+            self._process: SandboxProcess | None = sandbox.spawn(
+                argv, mounts, _ENV, self.limits, network=network
+            )
+        except BaseException:
+            shutil.rmtree(self.library, ignore_errors=True)
+            raise
+
+    def fits(self, plugin: WorkerPlugin, *, network: bool) -> bool:
+        """Whether ``plugin`` runs here as it would in a worker of its own: it requires exactly
+        the runtime (pluggy) beside its own packages, none of which shadows the runtime or is
+        a symbolic link, and the network grant is the same."""
+        own = set(plugin.own)
+        return (
+            self._process is not None
+            and self._process.popen.poll() is None
+            and network == self.network
+            and set(plugin.packages) - own == set(self.runtime)
+            and not {p.name for p in own} & {p.name for p in self.runtime}
+            and not any(p.is_symlink() for p in own)
+        )
+
+    def hand_over(self, plugin: WorkerPlugin) -> PluginWorker:
+        """A worker for ``plugin`` on this process: its own packages are linked or copied into
+        the library folder (symbolic links inside them stay links: nothing outside is
+        followed), and the plugin is imported on its first call. Any failure stops this
+        worker and removes its folder."""
+        process, self._process = self._process, None
+        if process is None:
+            raise PluginWorkerError("this early worker was handed over or stopped already")
+        try:
+            for package in plugin.own:
+                target = self.library / package.name
+                if package.is_dir():
+                    shutil.copytree(
+                        package,
+                        target,
+                        symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__"),
+                        copy_function=_link_or_copy,
+                    )
+                else:
+                    _link_or_copy(str(package), str(target))
+        except BaseException as exc:
+            process.kill()
+            shutil.rmtree(self.library, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise PluginWorkerError(
+                    f"cannot stage plugin {plugin.label} for its worker: {exc}",
+                    "Reinstall the plugin with pip or uv",
+                ) from None
+            raise
+        worker = PluginWorker(plugin, self.sandbox, self.limits, network=self.network)
+        worker._adopt(process, self.library)
+        return worker
+
+    def close(self) -> None:
+        """Stop it, if it was not handed over."""
+        if self._process is not None:
+            process, self._process = self._process, None
+            process.kill()
+            shutil.rmtree(self.library, ignore_errors=True)
+
+
+_LIBRARY_PREFIX = "planexe-worker-"
+
+
+def sweep_libraries() -> None:
+    """Remove early workers' folders left by processes of this user that are gone (killed, or
+    ended without stopping their workers; the workers die with them, the folders stay)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_LIBRARY_PREFIX}*-*"):
+        pid = folder.name.removeprefix(_LIBRARY_PREFIX).split("-", 1)[0]
+        try:
+            info = folder.lstat()
+            if not pid.isdigit() or info.st_uid != os.geteuid() or not folder.is_dir():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    """A hard link (no data written) where the file system allows it, else a copy; a
+    symbolic link is copied as a link, never followed."""
+    if os.path.islink(source):
+        os.symlink(os.readlink(source), target)
+        return
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(source, target, follow_symlinks=False)
 
 
 def _refuse_constant(name: str) -> Any:

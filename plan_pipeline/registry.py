@@ -15,7 +15,8 @@ from __future__ import annotations
 import importlib
 import importlib.metadata as metadata
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -30,11 +31,12 @@ from plan_pipeline.capability_names import is_valid_capability_name, validate_ca
 from plan_pipeline.errors import (
     CapabilityNotFoundError,
     PlanFileError,
+    PlanPipelineError,
     PluginLoadError,
     PluginRunError,
     PluginWorkerError,
 )
-from plan_pipeline.plugin_worker import PluginWorker, WorkerPlugin
+from plan_pipeline.plugin_worker import PluginWorker, PrestartedWorker, WorkerPlugin
 from plan_pipeline.sandbox import BubblewrapSandbox, Sandbox, SandboxLimits, UnsafeNoSandbox
 from plan_pipeline.trust import (
     BUILTIN_DISTRIBUTION,
@@ -166,6 +168,7 @@ class CapabilityRegistry:
         self._tier_policy: TierPolicy = tier_policy or LocalTierPolicy()
         self._limits = limits or SandboxLimits()
         self._sandbox: Sandbox | None = None
+        self._prestarted: PrestartedWorker | None = None
         self._providers: dict[str, list[Provider]] | None = None
         self._ignored: list[str] = []
         self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
@@ -302,11 +305,21 @@ class CapabilityRegistry:
                 "Reinstall that plugin with pip or uv",
             )
         plugin = WorkerPlugin.from_distribution(dist, chosen.target)
-        worker = PluginWorker(plugin, self.sandbox(), self._limits, network=network)
+        early, self._prestarted = self._prestarted, None
+        worker: PluginWorker | None = None
         try:
+            if early is not None and early.fits(plugin, network=network):
+                worker = early.hand_over(plugin)
+            else:
+                if early is not None:
+                    early.close()
+                worker = PluginWorker(plugin, self.sandbox(), self._limits, network=network)
             description = worker.describe(selection.capability)
-        except (PluginRunError, PluginWorkerError) as exc:
-            worker.close()
+        except BaseException as exc:
+            if worker is not None:
+                worker.close()
+            if not isinstance(exc, PluginRunError | PluginWorkerError):
+                raise
             raise PluginLoadError(
                 f"cannot load plugin {chosen.describe()} ({chosen.target}) for "
                 f"'{selection.capability}': {exc.problem}",
@@ -328,6 +341,26 @@ class CapabilityRegistry:
             else:
                 self._sandbox = BubblewrapSandbox.detect()
         return self._sandbox
+
+    @contextmanager
+    def worker_started_early(self, *, network: bool = False) -> Iterator[None]:
+        """Within the block, a sandboxed worker starts up for the next plugin loaded in one:
+        for a capability about to be installed, so that Python and pluggy load while it is
+        fetched. Not used by the end of the block, it is stopped. Without a sandbox (or when
+        it cannot start) nothing happens here: loading says what is wrong."""
+        if self._prestarted is None:
+            try:
+                sandbox = self.sandbox()
+                if sandbox.isolated:
+                    self._prestarted = PrestartedWorker(sandbox, self._limits, network=network)
+            except (PlanPipelineError, OSError):
+                pass
+        try:
+            yield
+        finally:
+            if self._prestarted is not None:
+                self._prestarted.close()
+                self._prestarted = None
 
     def close(self) -> None:
         """Stop every plugin worker this registry started."""

@@ -72,10 +72,7 @@ class PluginResolver:
             return self._handle_miss(stage, inputs, miss_here)
 
     def _load(self, stage: Stage) -> LoadedCapability:
-        permissions = stage.contract.permissions if stage.contract is not None else []
-        loaded = self.registry.load(
-            stage.capability, stage.version, network="network" in permissions
-        )
+        loaded = self.registry.load(stage.capability, stage.version, network=_network(stage))
         if loaded.worker is not None:
             self._on_event(
                 f"stage '{stage.name}': {loaded.selection.chosen.describe()} "
@@ -118,19 +115,21 @@ class PluginResolver:
             self._on_event(
                 f"synthesizing '{stage.capability}' ({self.mode.value}) from {spec_path}"
             )
-        outcome = self._synthesize(spec, stage.version)
-        how = "reused" if "reused" in outcome.notes else "synthesized"
-        self._on_event(f"{how} '{outcome.capability}'" + _where(outcome))
-        activate_run_plugins(self.run_dir)
-        self.registry.refresh()
-        try:
-            return self._load(stage)
-        except CapabilityNotFoundError as still:
-            raise SynthesisStop(
-                f"the synthesizer reported success but '{stage.capability}' is still missing: "
-                f"{still.problem}",
-                "Check the synthesizer's report",
-            ) from None
+        # the plugin's worker starts up (Python, pluggy) while the plugin is fetched or made
+        with self.registry.worker_started_early(network=_network(stage)):
+            outcome = self._synthesize(spec, stage.version)
+            how = "reused" if "reused" in outcome.notes else "synthesized"
+            self._on_event(f"{how} '{outcome.capability}'" + _where(outcome))
+            activate_run_plugins(self.run_dir)
+            self.registry.refresh()
+            try:
+                return self._load(stage)
+            except CapabilityNotFoundError as still:
+                raise SynthesisStop(
+                    f"the synthesizer reported success but '{stage.capability}' is still "
+                    f"missing: {still.problem}",
+                    "Check the synthesizer's report",
+                ) from None
 
     def _synthesize(self, spec: PluginSpec, version_range: str | None) -> SynthesisOutcome:
         synthesizer = self._synthesizer_factory(self.mode)
@@ -155,6 +154,11 @@ class PluginResolver:
                 mode.value,
             ]
         )
+
+
+def _network(stage: Stage) -> bool:
+    """Whether the stage's contract grants its plugin the network."""
+    return stage.contract is not None and "network" in stage.contract.permissions
 
 
 def _where(outcome: SynthesisOutcome) -> str:

@@ -1,12 +1,14 @@
 """The plugin worker's program: runs inside the sandbox and serves one plugin's hooks.
 
-Started as ``python -I -S -B worker_main.py HOOKSPECS ENTRY_POINT PATH...`` by
-``plugin_worker.py``. It imports nothing of this project but the contract (``HOOKSPECS``, the
-file ``plan_pipeline/hookspecs.py``): only the standard library, ``pluggy`` and the plugin,
-from the folders named on the command line.
+Started as ``python -I -S -B worker_main.py HOOKSPECS PATH...`` by ``plugin_worker.py``. It
+imports nothing of this project but the contract (``HOOKSPECS``, the file
+``plan_pipeline/hookspecs.py``): only the standard library, ``pluggy`` and the plugin, from the
+folders named on the command line.
 
-Protocol: one JSON object per line. The worker first answers ``{"id": 0, "ok": true}`` once the
-plugin is imported (or ``ok: false`` with the error). Then, for every request
+Protocol: one JSON object per line. The worker imports pluggy and the contract, then reads
+``{"id": 0, "load": "module:attribute"}`` (the entry point's target; its files may arrive in
+PATH only after the start) and answers ``{"id": 0, "ok": true}`` once the plugin is imported
+(or ``ok: false`` with the error). Then, for every request
 ``{"id": N, "hook": "planexe_run" | "planexe_describe", "kwargs": {...}}`` it answers
 ``{"id": N, "ok": true, "result": ...}`` or ``{"id": N, "ok": false, "error": "..."}``.
 
@@ -44,7 +46,7 @@ def _contract(path: str) -> Any:
 
 
 def main() -> int:
-    hookspecs_path, target, paths = sys.argv[1], sys.argv[2], sys.argv[3:]
+    hookspecs_path, paths = sys.argv[1], sys.argv[2:]
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # the plugin's prints go to standard error
     sys.stdout = sys.stderr
@@ -53,12 +55,14 @@ def main() -> int:
         import pluggy
 
         hookspecs = _contract(hookspecs_path)
+        manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        manager.add_hookspecs(hookspecs)
+        target = json.loads(sys.stdin.readline() or "null")["load"]
+        importlib.invalidate_caches()  # the plugin's files may be newer than the first lookups
         module_name, _, attribute = target.partition(":")
         plugin = importlib.import_module(module_name)
         for part in filter(None, attribute.split(".")):
             plugin = getattr(plugin, part)
-        manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-        manager.add_hookspecs(hookspecs)
         manager.register(plugin)
         manager.check_pending()
     except BaseException as exc:  # report anything, even SystemExit, as a failed start

@@ -224,6 +224,14 @@ def test_a_spoofed_hub_with_its_own_keys_is_refused(hub: _Hub, tmp_path: Path) -
         db.close()
 
 
+def test_an_oversized_document_from_the_hub_is_cut_off_and_refused(hub: _Hub) -> None:
+    """ngclient's length limit holds with the client's in-memory fetcher: a hub streaming an
+    endless timestamp is refused, not read into memory."""
+    hub.served.override["timestamp"] = b"{" + b" " * (2 * 1024**2)
+    with pytest.raises(VerificationError, match="longer than allowed"):
+        hub.client().release("planexe-gen-geometry-area", "1.0.0")
+
+
 def test_a_rollback_to_before_a_revocation_is_refused(hub: _Hub) -> None:
     hub.repo.add_generated(_release())
     before = {

@@ -7,12 +7,14 @@ as a consumer gets any plugin): the containment must hold on its own.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import re
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +24,9 @@ import pytest
 
 from hub_index.home import init_home
 from plan_pipeline.errors import PluginLoadError, PluginRunError, PluginWorkerError
+from plan_pipeline.plugin_worker import PrestartedWorker, WorkerPlugin, sweep_libraries
 from plan_pipeline.registry import CapabilityRegistry, LoadedCapability
-from plan_pipeline.sandbox import SandboxLimits
+from plan_pipeline.sandbox import BubblewrapSandbox, SandboxLimits
 from plan_pipeline.trust import LocalTierPolicy, Tier
 from tests.conftest import CliRunner
 from tests.plugin_factory import PluginSource, install_plugin
@@ -42,6 +45,8 @@ def attempt(inputs):
     if what == "read":
         with open(inputs["path"], "rb") as f:
             return {"stolen": f.read().decode("utf-8", "replace")}
+    if what == "list":
+        return {"list": sorted(os.listdir(inputs["path"]))}
     if what == "environ":
         return {"environ": dict(os.environ)}
     if what == "proc":
@@ -481,3 +486,192 @@ def test_sigterm_of_the_host_leaves_no_worker(hostile_site: Path, tmp_path: Path
             break
         threading.Event().wait(0.05)
     assert not Path(f"/proc/{worker_pid}").exists()
+
+
+# -- workers started before their plugin is installed (the reuse path) -----------------------
+
+
+@pytest.fixture(autouse=True)
+def _private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Early workers' folders go to this test's own temporary folder."""
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+
+
+def _early_libraries() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("planexe-worker-*"))
+
+
+def _hostile(hostile_site: Path) -> WorkerPlugin:
+    (dist,) = [
+        d for d in importlib.metadata.distributions(path=[str(hostile_site)])
+        if d.metadata["Name"] == "hostile-plugin"
+    ]  # fmt: skip
+    (entry,) = dist.entry_points
+    return WorkerPlugin.from_distribution(dist, entry.value)
+
+
+def test_a_worker_started_early_sees_only_its_plugin_and_pluggy(hostile_site: Path) -> None:
+    plugin = _hostile(hostile_site)
+    early = PrestartedWorker(BubblewrapSandbox.detect(), LIMITS)
+    assert early.fits(plugin, network=False)
+    assert list(early.library.iterdir()) == []
+    worker = early.hand_over(plugin)
+    context = {"run_id": "t", "stage": "attack"}
+    try:
+
+        def attack(**inputs: Any) -> Any:
+            return worker.run("probe.attack", inputs, context)
+
+        assert attack(what="list", path="/sandbox/lib") == {"list": [plugin.own[0].name]}
+        assert attack(what="list", path="/sandbox/runtime") == {"list": ["pluggy"]}
+        other = Path(importlib.metadata.distribution("jsonschema").locate_file("jsonschema"))
+        with pytest.raises(PluginRunError, match="FileNotFoundError"):
+            attack(what="read", path=str(other / "__init__.py"))
+        with pytest.raises(PluginRunError, match=r"Read-only|OSError|Permission"):
+            attack(what="write", path=f"/sandbox/lib/{plugin.own[0].name}")
+        assert worker.starts == 1
+    finally:
+        worker.close()
+    assert not early.library.exists()
+
+
+def test_a_symbolic_link_in_a_plugin_is_not_followed_into_the_early_worker(
+    tmp_path: Path, hostile_site: Path
+) -> None:
+    """The plugin's files are linked or copied into the worker's folder on the host: a link
+    there to a host secret must stay a link (dangling inside), never become the secret."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text(SECRET)
+    package = tmp_path / "pkg" / "linky_plugin"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(_HOSTILE + "\n" + _hook_module())
+    (package / "leak").symlink_to(secret)
+    (package / "leak_dir").symlink_to(tmp_path)
+    hostile = _hostile(hostile_site)
+    runtime = tuple(p for p in hostile.packages if p not in hostile.own)
+    plugin = WorkerPlugin("linky-plugin 1.0", "linky_plugin", (package, *runtime), (package,))
+    early = PrestartedWorker(BubblewrapSandbox.detect(), LIMITS)
+    worker = early.hand_over(plugin)
+    try:
+        for name in ("leak", "leak_dir/secret.txt"):
+            with pytest.raises(PluginRunError, match="FileNotFoundError"):
+                worker.run(
+                    "probe.attack",
+                    {"what": "read", "path": f"/sandbox/lib/linky_plugin/{name}"},
+                    {},
+                )
+        assert (early.library / "linky_plugin" / "leak").is_symlink()
+    finally:
+        worker.close()
+
+
+def _hook_module() -> str:
+    return (
+        "import pluggy\n"
+        "hookimpl = pluggy.HookimplMarker('planexe')\n"
+        "@hookimpl\n"
+        "def planexe_describe(capability):\n"
+        "    return {'summary': 's', 'input_schema': {}, 'output_schema': {}}\n"
+        "@hookimpl\n"
+        "def planexe_run(capability, inputs, context):\n"
+        "    return attempt(inputs)\n"
+    )
+
+
+def test_an_early_worker_fits_only_a_plugin_that_needs_nothing_more(
+    hostile_site: Path,
+) -> None:
+    plugin = _hostile(hostile_site)
+    early = PrestartedWorker(BubblewrapSandbox.detect(), LIMITS)
+    try:
+        assert not early.fits(plugin, network=True)  # the network grant is fixed at the start
+        extra = Path(importlib.metadata.distribution("jsonschema").locate_file("jsonschema"))
+        needs_more = WorkerPlugin(
+            plugin.label, plugin.target, (*plugin.packages, extra), plugin.own
+        )
+        assert not early.fits(needs_more, network=False)
+        # a plugin that does not require pluggy would not run in a worker of its own
+        alone = WorkerPlugin(plugin.label, plugin.target, plugin.own, plugin.own)
+        assert not early.fits(alone, network=False)
+        shadow = hostile_site / "pluggy"
+        shadow.mkdir()
+        shadowing = WorkerPlugin(plugin.label, "pluggy", (*plugin.packages, shadow), (shadow,))
+        assert not early.fits(shadowing, network=False)
+        assert early.fits(plugin, network=False)
+    finally:
+        early.close()
+    assert not early.library.exists()
+
+
+def test_a_plugin_needing_more_gets_its_own_worker_and_the_early_one_stops(
+    hostile_site: Path,
+) -> None:
+    metadata_file = next(hostile_site.glob("hostile_plugin-*.dist-info")) / "METADATA"
+    metadata_file.write_text(metadata_file.read_text() + "Requires-Dist: jsonschema\n")
+    before = _early_libraries()
+    registry = CapabilityRegistry(limits=LIMITS)
+    try:
+        with registry.worker_started_early():
+            assert len(_early_libraries() - before) == 1
+            loaded = registry.load("probe.attack")
+            assert _run(loaded, what="probe")["uid"] != 0
+            assert _early_libraries() == before  # the early worker stopped, its folder gone
+            other = Path(importlib.metadata.distribution("jsonschema").locate_file("jsonschema"))
+            assert (
+                "__init__.py"
+                in _run(loaded, what="list", path=f"/sandbox/lib/{other.name}")["list"]
+            )
+    finally:
+        registry.close()
+
+
+def test_an_unused_early_worker_stops_with_its_block(hostile_site: Path) -> None:
+    before = _early_libraries()
+    registry = CapabilityRegistry(limits=LIMITS)
+    with pytest.raises(RuntimeError), registry.worker_started_early():
+        assert len(_early_libraries() - before) == 1
+        raise RuntimeError("the synthesis failed")
+    assert _early_libraries() == before
+
+
+def test_a_plugin_that_cannot_be_staged_is_a_load_error_and_leaves_nothing(
+    hostile_site: Path,
+) -> None:
+    record = next(hostile_site.glob("hostile_plugin-*.dist-info")) / "RECORD"
+    record.write_text(record.read_text() + "hostile_missing/__init__.py,,\n")
+    registry = CapabilityRegistry(limits=LIMITS)
+    with registry.worker_started_early():
+        with pytest.raises(PluginLoadError, match="cannot stage plugin hostile-plugin"):
+            registry.load("probe.attack")
+        assert _early_libraries() == set()
+
+
+def test_why_an_early_worker_stopped_is_told_even_if_it_stopped_before_its_plugin_came(
+    hostile_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = tmp_path / "hookspecs.py"
+    broken.write_text("raise ImportError('the contract is broken here')\n")
+    monkeypatch.setattr("plan_pipeline.plugin_worker.HOOKSPECS", broken)
+    early = PrestartedWorker(BubblewrapSandbox.detect(), LIMITS)
+    assert early._process is not None
+    early._process.popen.wait(timeout=10)  # gone before the host says which plugin to load
+    worker = early.hand_over(_hostile(hostile_site))
+    with pytest.raises(PluginWorkerError, match="the contract is broken here"):
+        worker.describe("probe.attack")
+    assert not early.library.exists()
+
+
+def test_folders_of_early_workers_whose_process_is_gone_are_swept() -> None:
+    dead_pid = subprocess.Popen(["true"])
+    dead_pid.wait()
+    tmp = Path(tempfile.gettempdir())
+    stale = tmp / f"planexe-worker-{dead_pid.pid}-abc"
+    live = tmp / f"planexe-worker-{os.getpid()}-def"
+    other = tmp / "planexe-worker-notapid-x"
+    for folder in (stale, live, other):
+        folder.mkdir()
+        (folder / "plugin.py").write_text("x = 1\n")
+    sweep_libraries()
+    assert not stale.exists()
+    assert live.exists() and other.exists()
