@@ -7,6 +7,7 @@ as a consumer gets any plugin): the containment must hold on its own.
 
 from __future__ import annotations
 
+import errno
 import importlib.metadata
 import json
 import os
@@ -636,10 +637,12 @@ def test_an_unused_early_worker_stops_with_its_block(hostile_site: Path) -> None
 
 
 def test_a_plugin_that_cannot_be_staged_is_a_load_error_and_leaves_nothing(
-    hostile_site: Path,
+    hostile_site: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    record = next(hostile_site.glob("hostile_plugin-*.dist-info")) / "RECORD"
-    record.write_text(record.read_text() + "hostile_missing/__init__.py,,\n")
+    def disk_full(source: str, target: str) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", target)
+
+    monkeypatch.setattr("plan_pipeline.plugin_worker._link_or_copy", disk_full)
     registry = CapabilityRegistry(limits=LIMITS)
     with registry.worker_started_early():
         with pytest.raises(PluginLoadError, match="cannot stage plugin hostile-plugin"):
