@@ -24,16 +24,18 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
 from securesystemslib.signer import CryptoSigner
-from sigstore_models.bundle.v1 import Bundle as BundleModel
 
 from hub_index.errors import SigningError, VerificationError
+
+if TYPE_CHECKING:  # sigstore's models come with the hub extra: imported where bundles are used
+    from sigstore_models.bundle.v1 import Bundle as BundleModel
 
 BUNDLE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
 HUB_KEY_PREFIX = "hub-key:"
@@ -126,6 +128,8 @@ class HubKeySigner:
 
     def sign(self, artifact: bytes) -> str:
         digest = hashlib.sha256(artifact).digest()
+        from sigstore_models.bundle.v1 import Bundle as BundleModel
+
         signature = self._key.sign(artifact, ec.ECDSA(hashes.SHA256()))
         bundle = BundleModel.from_json(
             json.dumps(
@@ -150,6 +154,8 @@ def _b64(data: bytes) -> str:
 
 
 def _parse(bundle_json: str) -> BundleModel:
+    from sigstore_models.bundle.v1 import Bundle as BundleModel
+
     try:
         return BundleModel.from_json(bundle_json)
     except (ValidationError, ValueError) as exc:

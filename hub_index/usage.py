@@ -56,3 +56,8 @@ class HubUsageReporter:
             )
         except HubError as exc:  # usage is bookkeeping: never fail a stage for it
             log.warning("could not record usage of stage %s: %s", stage.name, exc)
+
+
+def from_environment() -> HubUsageReporter:
+    """The ``hub`` entry point of ``planexe.usage_reporters``."""
+    return HubUsageReporter.from_env()

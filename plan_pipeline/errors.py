@@ -23,6 +23,10 @@ class PlanPipelineError(Exception):
         return f"{self.problem}. {self.fix}" if self.fix else self.problem
 
 
+class MissingExtraError(PlanPipelineError):
+    """A command needs an optional part of this project that is not installed."""
+
+
 class PlanFileError(PlanPipelineError):
     """The plan file cannot be read, parsed or is inconsistent."""
 

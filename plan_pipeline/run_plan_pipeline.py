@@ -33,7 +33,7 @@ from plan_pipeline.registry import CapabilityRegistry
 from plan_pipeline.resolver import PluginResolver, activate_run_plugins
 from plan_pipeline.stage_runner import run_stage
 from plan_pipeline.synthesis import SynthesisMode
-from plan_pipeline.usage import UsageReporter
+from plan_pipeline.usage import UsageReporter, usage_reporter
 
 STATE_DIR = ".planexe"
 LOG_FILE = "log.txt"
@@ -112,11 +112,8 @@ def hub_configured() -> bool:
 
 @cache
 def _usage_reporter() -> UsageReporter | None:
-    if not hub_configured():
-        return None
-    from hub_index.usage import HubUsageReporter
-
-    return HubUsageReporter.from_env()
+    """The hub's reporter when a hub is configured, else none."""
+    return usage_reporter("hub") if hub_configured() else None
 
 
 @cache

@@ -1,0 +1,51 @@
+"""The command extension point: each part of the project adds its own commands to
+``plugin-hub``, so the pipeline's command line never imports the parts above it.
+
+An entry point in the group ``planexe.commands`` names a function ``register(app)`` that adds
+commands to the Typer application. Such a module imports only Typer, Rich and the pipeline at
+module level; a command that needs an optional part (the ``synth`` or ``hub`` extra) imports it
+inside ``needs_extra``, which turns a missing dependency into one line naming the install.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+import typer
+
+from plan_pipeline.errors import MissingExtraError
+from plan_pipeline.installed_entry_points import entry_points
+
+COMMANDS_GROUP = "planexe.commands"
+DISTRIBUTION = "planexe-plugin-hub"
+
+
+class CommandGroup(Protocol):
+    def __call__(self, app: typer.Typer) -> None:
+        """Add this part's commands to ``app``."""
+        ...
+
+
+def add_command_groups(app: typer.Typer) -> None:
+    """Let every installed part add its commands (once per application)."""
+    if getattr(app, "_planexe_groups_added", False):
+        return
+    for ep in entry_points(COMMANDS_GROUP):
+        register: CommandGroup = ep.load()
+        register(app)
+    app._planexe_groups_added = True  # type: ignore[attr-defined]
+
+
+@contextmanager
+def needs_extra(extra: str, command: str) -> Iterator[None]:
+    """Import what ``command`` needs from the ``extra`` inside the block: a missing
+    dependency becomes one line that names the install."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        raise MissingExtraError(
+            f"'{command}' needs the {extra} extra of {DISTRIBUTION} ({exc.name} is not installed)",
+            f"Install it: pip install '{DISTRIBUTION}[{extra}]'",
+        ) from None
