@@ -1,10 +1,12 @@
 """The command extension point: each part of the project adds its own commands to
 ``plugin-hub``, so the pipeline's command line never imports the parts above it.
 
-An entry point in the group ``planexe.commands`` names a function ``register(app)`` that adds
-commands to the Typer application. Such a module imports only Typer, Rich and the pipeline at
-module level; a command that needs an optional part (the ``synth`` or ``hub`` extra) imports it
-inside ``needs_extra``, which turns a missing dependency into one line naming the install.
+An entry point in the group ``planexe.commands`` of this project's own distribution names a
+function ``register(app)`` that adds commands to the Typer application (another
+distribution's are not loaded: they would run in every ``plugin-hub`` call). Such a module
+imports only Typer, Rich and the pipeline at module level; a command that needs an optional
+part (the ``synth`` or ``hub`` extra) imports it inside ``needs_extra``, which turns a missing
+dependency into one line naming the install.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from typing import Protocol
 import typer
 
 from plan_pipeline.errors import MissingExtraError
-from plan_pipeline.installed_entry_points import entry_points
+from plan_pipeline.extension_points import distribution_of, host_entry_points
+from plan_pipeline.trust import BUILTIN_DISTRIBUTION
 
 COMMANDS_GROUP = "planexe.commands"
-DISTRIBUTION = "planexe-plugin-hub"
+DISTRIBUTION = BUILTIN_DISTRIBUTION
 
 
 class CommandGroup(Protocol):
@@ -32,7 +35,9 @@ def add_command_groups(app: typer.Typer) -> None:
     """Let every installed part add its commands (once per application)."""
     if getattr(app, "_planexe_groups_added", False):
         return
-    for ep in entry_points(COMMANDS_GROUP):
+    for ep in host_entry_points(COMMANDS_GROUP):
+        if distribution_of(ep) != DISTRIBUTION:
+            continue
         register: CommandGroup = ep.load()
         register(app)
     app._planexe_groups_added = True  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from plan_pipeline.errors import PlanFileError
-from plan_pipeline.installed_entry_points import entry_points
+from plan_pipeline.extension_points import load_named
 from plan_pipeline.plan import Stage
 from plan_pipeline.stage_runner import StageResult
 from plan_pipeline.trust import TierPolicy
@@ -40,11 +40,11 @@ USAGE_REPORTERS_GROUP = "planexe.usage_reporters"
 
 def usage_reporter(name: str) -> UsageReporter:
     """The reporter registered as ``name``, made from the environment."""
-    for ep in entry_points(USAGE_REPORTERS_GROUP):
-        if ep.name == name:
-            reporter: UsageReporter = ep.load()()
-            return reporter
-    raise PlanFileError(
-        f"no usage reporter '{name}' is installed (entry point group {USAGE_REPORTERS_GROUP})",
-        "Reinstall planexe-plugin-hub, or unset PLANEXE_HUB_HOME and PLANEXE_HUB_URL",
-    )
+    found = load_named(USAGE_REPORTERS_GROUP, name)
+    if found is None:
+        raise PlanFileError(
+            f"no usage reporter '{name}' is installed (entry point group {USAGE_REPORTERS_GROUP})",
+            "Reinstall planexe-plugin-hub, or unset PLANEXE_HUB_HOME and PLANEXE_HUB_URL",
+        )
+    reporter: UsageReporter = found[0]()
+    return reporter
