@@ -159,14 +159,12 @@ class PluginWorker:
     # -- life cycle --------------------------------------------------------------------------
 
     def _command(self) -> tuple[list[str], list[Mount]]:
-        python = [interpreter(), "-I", "-S", "-B"]
+        python = _python()
         if not self.sandbox.isolated:
             paths = sorted({str(p.parent) for p in self.plugin.packages})
             return [*python, str(WORKER_MAIN), str(HOOKSPECS), *paths], []
         mounts = [
-            *interpreter_mounts(),
-            Mount(WORKER_MAIN, _MAIN_IN_SANDBOX),
-            Mount(HOOKSPECS, _HOOKSPECS_IN_SANDBOX),
+            *_worker_mounts(),
             *(Mount(p, f"{_LIB_IN_SANDBOX}/{p.name}") for p in self.plugin.packages),
         ]
         argv = [_MAIN_IN_SANDBOX, _HOOKSPECS_IN_SANDBOX, _LIB_IN_SANDBOX]
@@ -341,6 +339,21 @@ class PluginWorker:
         )
 
 
+def _python() -> list[str]:
+    """The worker's interpreter, isolated from the environment and site-packages."""
+    return [interpreter(), "-I", "-S", "-B"]
+
+
+def _worker_mounts() -> list[Mount]:
+    """What every sandboxed worker sees besides its packages: Python, its program, the
+    contract."""
+    return [
+        *interpreter_mounts(),
+        Mount(WORKER_MAIN, _MAIN_IN_SANDBOX),
+        Mount(HOOKSPECS, _HOOKSPECS_IN_SANDBOX),
+    ]
+
+
 class PrestartedWorker:
     """A sandboxed worker started before its plugin is known (see the module's docstring)."""
 
@@ -359,16 +372,12 @@ class PrestartedWorker:
         the handed-over plugin's own packages; removed when the worker stops, or by the next
         early worker on this machine once this process is gone."""
         mounts = [
-            *interpreter_mounts(),
-            Mount(WORKER_MAIN, _MAIN_IN_SANDBOX),
-            Mount(HOOKSPECS, _HOOKSPECS_IN_SANDBOX),
+            *_worker_mounts(),
             *(Mount(p, f"{_RUNTIME_IN_SANDBOX}/{p.name}") for p in self.runtime),
             Mount(self.library, _LIB_IN_SANDBOX),
         ]
-        argv = [
-            interpreter(), "-I", "-S", "-B",
-            _MAIN_IN_SANDBOX, _HOOKSPECS_IN_SANDBOX, _RUNTIME_IN_SANDBOX, _LIB_IN_SANDBOX,
-        ]  # fmt: skip
+        paths = [_RUNTIME_IN_SANDBOX, _LIB_IN_SANDBOX]
+        argv = [*_python(), _MAIN_IN_SANDBOX, _HOOKSPECS_IN_SANDBOX, *paths]
         try:
             self._process: SandboxProcess | None = sandbox.spawn(
                 argv, mounts, _ENV, self.limits, network=network
