@@ -16,15 +16,18 @@ from packaging.utils import canonicalize_name
 
 from plan_pipeline.capability_names import GENERATED_DIST_PREFIX
 from plan_pipeline.installed_entry_points import entry_points
+from plan_pipeline.trust import BUILTIN_DISTRIBUTION
 
 
 def host_entry_points(group: str) -> list[EntryPoint]:
-    """The entry points of ``group`` that may run in this process."""
-    return [
+    """The entry points of ``group`` that may run in this process; this project's own first,
+    so that another distribution cannot take one of its names (``hub``, ``default``)."""
+    allowed = [
         ep
         for ep in entry_points(group)
         if not distribution_of(ep).startswith(GENERATED_DIST_PREFIX)
     ]
+    return sorted(allowed, key=lambda ep: distribution_of(ep) != BUILTIN_DISTRIBUTION)
 
 
 def distribution_of(ep: EntryPoint) -> str:

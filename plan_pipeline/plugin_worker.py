@@ -118,7 +118,12 @@ def _top_levels(dist: metadata.Distribution, label: str) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for file in files:
         top = file.parts[0] if file.parts else ""
-        if not top or top in ("..", "__pycache__") or top.endswith(_SKIPPED_SUFFIXES):
+        if (
+            not top
+            or top in ("..", "__pycache__")
+            or top.endswith(_SKIPPED_SUFFIXES)
+            or Path(top).is_absolute()  # a RECORD line "/etc/passwd" would mount the host's /
+        ):
             continue
         found.setdefault(top, Path(str(dist.locate_file(top))))
     return found

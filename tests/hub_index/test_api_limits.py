@@ -4,6 +4,7 @@ connections; and the client's quoting of every value it puts in a URL."""
 from __future__ import annotations
 
 import hashlib
+import http.server
 import json
 import logging
 import socket
@@ -21,7 +22,7 @@ import pytest
 from hub_index.api import MAX_BODY_BYTES
 from hub_index.client import PluginHubClient
 from hub_index.db import HubDatabase
-from hub_index.errors import HubBusyError, HubError
+from hub_index.errors import HubBusyError, HubError, VerificationError
 from hub_index.home import init_home
 from hub_index.records import PluginRecord
 from hub_index.server import RunningHub, embedded_hub
@@ -329,3 +330,36 @@ def test_publishes_beyond_the_rebuild_limit_are_refused_as_busy_and_retried(
     _, record = publish_generated(client, tmp_path / "again")
     freed.join()
     assert [r.plugin_id for r in client.records("geometry.area")] == [record.plugin_id]
+
+
+def test_a_wheel_download_that_does_not_end_is_cut_at_the_signed_length(
+    client: PluginHubClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lying hub streams without end: the client reads one byte past the signed length,
+    refuses the file and never holds more in memory."""
+    _, record = publish_generated(client, tmp_path)
+
+    class Endless(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *_: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            try:
+                while True:
+                    self.wfile.write(b"x" * 65536)
+            except OSError:
+                pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/files/{record.checksum}/{record.filename}"
+    monkeypatch.setattr(PluginHubClient, "file_url", lambda self, _record: url)
+    client.cache_dir = tmp_path / "fresh-cache"
+    try:
+        with pytest.raises(VerificationError, match=r"sha256|length|refus"):
+            client.download(record)
+    finally:
+        server.shutdown()
+        server.server_close()

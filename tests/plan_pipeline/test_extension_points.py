@@ -73,3 +73,16 @@ def test_plugin_hub_loads_command_groups_of_this_project_only(
     result = run_cli("capabilities", extra_path=[site])
     assert result.code == 0, result.stderr
     assert not marker.exists()
+
+
+def test_another_distribution_cannot_take_this_projects_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = tmp_path / "marker"
+    monkeypatch.syspath_prepend(str(_site(tmp_path, "acme-tools", marker)))
+    found = load_named("planexe.synthesizers", "hub")
+    assert found is not None and found[1] == "hub_index.hub_synthesizer:HubSynthesizer"
+    reporter = load_named("planexe.usage_reporters", "hub")
+    assert reporter is not None and reporter[1] == "hub_index.usage:from_environment"
+    assert not marker.exists()
+    assert "evil" in names_in("planexe.synthesizers")  # its own names an operator may choose

@@ -678,3 +678,18 @@ def test_folders_of_early_workers_whose_process_is_gone_are_swept() -> None:
     sweep_libraries()
     assert not stale.exists()
     assert live.exists() and other.exists()
+
+
+def test_an_absolute_path_in_a_record_mounts_nothing_of_the_host(hostile_site: Path) -> None:
+    record = next(hostile_site.glob("hostile_plugin-*.dist-info")) / "RECORD"
+    record.write_text(record.read_text() + "/etc/passwd,,\n/root/.ssh/id_rsa,,\n")
+    plugin = _hostile(hostile_site)
+    assert all(p.parent != Path("/") and p != Path("/") for p in plugin.packages)
+    registry = CapabilityRegistry(limits=LIMITS)
+    try:
+        loaded = registry.load("probe.attack")
+        assert _run(loaded, what="list", path="/sandbox/lib") == {
+            "list": sorted(p.name for p in plugin.packages)
+        }
+    finally:
+        registry.close()
