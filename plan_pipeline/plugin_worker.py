@@ -462,7 +462,7 @@ def sweep_libraries() -> None:
             os.kill(int(pid), 0)
         except ProcessLookupError:
             shutil.rmtree(folder, ignore_errors=True)
-        except OSError:
+        except (OSError, OverflowError):  # not ours to judge (another user's, no such pid)
             continue
 
 

@@ -672,12 +672,13 @@ def test_folders_of_early_workers_whose_process_is_gone_are_swept() -> None:
     stale = tmp / f"planexe-worker-{dead_pid.pid}-abc"
     live = tmp / f"planexe-worker-{os.getpid()}-def"
     other = tmp / "planexe-worker-notapid-x"
-    for folder in (stale, live, other):
+    huge = tmp / f"planexe-worker-{10**30}-x"
+    for folder in (stale, live, other, huge):
         folder.mkdir()
         (folder / "plugin.py").write_text("x = 1\n")
     sweep_libraries()
     assert not stale.exists()
-    assert live.exists() and other.exists()
+    assert live.exists() and other.exists() and huge.exists()
 
 
 def test_an_absolute_path_in_a_record_mounts_nothing_of_the_host(hostile_site: Path) -> None:
