@@ -56,7 +56,7 @@ from plan_pipeline.resolver import PluginResolver
 from plan_pipeline.stage_runner import run_stage
 from plan_pipeline.synthesis import SynthesisMode
 plan = load_plan(sys.argv[1]); run_dir = Path(sys.argv[2]); run_dir.mkdir()
-resolver = PluginResolver(CapabilityRegistry(), plan, run_dir, "bench", SynthesisMode.PUBLISH)
+resolver = PluginResolver(CapabilityRegistry(), run_dir, SynthesisMode.PUBLISH, run_id="bench")
 import hub_index.hub_synthesizer  # imported before the miss, as in a running pipeline
 from hub_index import metadata_client
 spent = [0.0]

@@ -60,7 +60,7 @@ from plan_pipeline.synthesis import SynthesisMode
 plan = load_plan(sys.argv[1]); run_dir = Path(sys.argv[2]); stage = plan.stages[sys.argv[3]]
 run_dir.mkdir(parents=True)
 activate_run_plugins(run_dir)
-resolver = PluginResolver(CapabilityRegistry(), plan, run_dir, "bench", SynthesisMode.DRY_RUN)
+resolver = PluginResolver(CapabilityRegistry(), run_dir, SynthesisMode.DRY_RUN, run_id="bench")
 for up in stage.upstream():
     run_stage(plan, plan.stages[up], run_dir, "bench", resolver)
 t0 = time.perf_counter()
@@ -99,7 +99,7 @@ def measure_ours(work: Path) -> tuple[list[float], dict[str, list[float]]]:
 def _replay_file(work: Path, stage_name: str) -> tuple[Path, PluginNames, list[str]]:
     plan = load_plan(PLAN)
     stage = plan.stages[stage_name]
-    spec = draft_spec(stage, {}, plan_name=plan.plan.name, run_id="bench")
+    spec = draft_spec(stage, {}, provenance={"plan": plan.plan.name, "run_id": "bench"})
     names = PluginNames.for_capability(spec.capability)
     context = template_context(spec, RulesCodeGenerator().generate(spec))
     context |= {"_template": str(template_dir()), "_output_dir": str(work)}

@@ -47,13 +47,14 @@ class HubSynthesizer:
 
     client: PluginHubClient | None = None
 
-    def _client(self) -> PluginHubClient:
+    def _client(self, request: SynthesisRequest) -> PluginHubClient:
         if self.client is None:
-            self.client = PluginHubClient.from_env(role="publish")
+            environ = request.hub.environ() if request.hub is not None else None
+            self.client = PluginHubClient.from_env(environ, role="publish")
         return self.client
 
     def synthesize(self, request: SynthesisRequest) -> SynthesisOutcome:
-        client = self._client()
+        client = self._client(request)
         spec = request.spec
         reused = client.fetch(spec.capability, _range(request))
         if reused is not None:

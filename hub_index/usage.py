@@ -8,8 +8,9 @@ from hub_index.client import PluginHubClient
 from hub_index.errors import HubError
 from hub_index.records import UsageRecord
 from hub_index.tier_policy import HubTierPolicy
-from plan_pipeline.plan import Stage
-from plan_pipeline.stage_runner import StageResult
+from plan_pipeline.contract import CapabilityNeed
+from plan_pipeline.hub_settings import HubSettings
+from plan_pipeline.usage import StageResult
 
 log = logging.getLogger("planexe")
 
@@ -20,18 +21,19 @@ class HubUsageReporter:
         self._tiers = HubTierPolicy(client)
 
     @classmethod
-    def from_env(cls) -> HubUsageReporter:
+    def from_env(cls, hub: HubSettings | None = None) -> HubUsageReporter:
         # an unreachable hub is no reason to stop here: installed plugins keep running under
         # the signed metadata verified before (said once on standard error), and a stage that
         # needs the hub fails with the fix
-        return cls(PluginHubClient.from_env(role="publish"))
+        environ = hub.environ() if hub is not None else None
+        return cls(PluginHubClient.from_env(environ, role="publish"))
 
     def tier_policy(self) -> HubTierPolicy:
         return self._tiers
 
     def report(
         self,
-        stage: Stage,
+        stage: CapabilityNeed,
         run_id: str,
         result: StageResult | None,
         seconds: float,
@@ -58,6 +60,6 @@ class HubUsageReporter:
             log.warning("could not record usage of stage %s: %s", stage.name, exc)
 
 
-def from_environment() -> HubUsageReporter:
-    """The ``hub`` entry point of ``planexe.usage_reporters``."""
-    return HubUsageReporter.from_env()
+def from_environment(hub: HubSettings | None = None) -> HubUsageReporter:
+    """The ``hub`` entry point of ``planexe.usage_reporters``: ``hub``, else the environment."""
+    return HubUsageReporter.from_env(hub)

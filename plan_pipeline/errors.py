@@ -22,6 +22,13 @@ class PlanPipelineError(Exception):
     def __str__(self) -> str:
         return f"{self.problem}. {self.fix}" if self.fix else self.problem
 
+    def in_context(self, prefix: str, then: str | None = None) -> PlanPipelineError:
+        """This error with ``prefix`` before its problem and ``then`` after its fix."""
+        self.problem = f"{prefix}: {self.problem}"
+        self.fix = "; ".join(part for part in (self.fix, then) if part) or None
+        self.args = (self.problem,)
+        return self
+
 
 class MissingExtraError(PlanPipelineError):
     """A command needs an optional part of this project that is not installed."""

@@ -27,20 +27,19 @@ optionally narrowed by ``select``) and, for capabilities that may be missing, a 
 
 from __future__ import annotations
 
-import ast
 import json
 from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from plan_pipeline.capability_names import validate_capability_name
-from plan_pipeline.errors import CapabilityNameError, PlanFileError
-from plan_pipeline.registry import parse_version_spec
+from plan_pipeline.contract import CapabilityNeed, Contract, Example, Rule
+from plan_pipeline.errors import PlanFileError
+
+__all__ = ["Contract", "Example", "InputRef", "LoadedPlan", "Plan", "Rule", "Stage", "load_plan"]
 
 STAGE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,47}$"
 
@@ -67,87 +66,14 @@ class InputRef(_Strict):
         return self
 
 
-class Rule(_Strict):
-    """A derived output field: ``set`` is a path in the output, ``expr`` computes it.
-
-    ``risks[*].score`` sets ``score`` on every item of ``risks``; inside such a rule ``item``
-    is the current item. Expressions are a small, side-effect-free Python subset over
-    ``input``, ``output`` and ``item``.
-    """
-
-    set: str = Field(pattern=r"^[a-z_][a-z0-9_]*(\[\*\])?(\.[a-z_][a-z0-9_]*(\[\*\])?)*$")
-    expr: str
-
-    @field_validator("expr")
-    @classmethod
-    def _parses(cls, value: str) -> str:
-        return _check_expression(value)
-
-
-class Example(_Strict):
-    """A golden example: an input and, when known, the exact expected output."""
-
-    input: dict[str, Any]
-    output: dict[str, Any] | None = None
-    note: str = ""
-
-
-class Contract(_Strict):
-    """What a capability must do, stated so that a plugin can be generated and checked."""
-
-    summary: str = ""
-    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
-    output_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
-    rules: list[Rule] = Field(default_factory=list)
-    constraints: list[str] = Field(default_factory=list)
-    examples: list[Example] = Field(default_factory=list)
-    permissions: list[str] = Field(default_factory=list)
-    dependencies: list[str] = Field(default_factory=list)
-
-    @field_validator("input_schema", "output_schema")
-    @classmethod
-    def _valid_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
-        try:
-            jsonschema.Draft202012Validator.check_schema(value)
-        except jsonschema.SchemaError as exc:
-            where = "/".join(str(p) for p in exc.path) or "top level"
-            raise ValueError(f"invalid JSON schema at {where}: {exc.message}") from None
-        return value
-
-    @field_validator("constraints")
-    @classmethod
-    def _constraints_parse(cls, value: list[str]) -> list[str]:
-        return [_check_expression(v) for v in value]
-
-
-class Stage(_Strict):
+class Stage(CapabilityNeed):
     """One step of the plan, run as one Luigi task writing one numbered output file."""
 
     name: str = Field(pattern=STAGE_NAME_PATTERN)
-    capability: str
-    version: str | None = None
     inputs: dict[str, InputRef] = Field(default_factory=dict)
-    contract: Contract | None = None
     text_output: str | None = Field(
         default=None, description="output field also written as NNN-name.md"
     )
-
-    @field_validator("capability")
-    @classmethod
-    def _capability_name(cls, value: str) -> str:
-        try:
-            return validate_capability_name(value)
-        except CapabilityNameError as exc:
-            raise ValueError(str(exc)) from None
-
-    @field_validator("version")
-    @classmethod
-    def _version_range(cls, value: str | None) -> str | None:
-        try:
-            parse_version_spec(value)
-        except PlanFileError as exc:
-            raise ValueError(exc.problem) from None
-        return value
 
     def upstream(self) -> list[str]:
         """Names of the stages whose outputs this stage reads, in input order."""
@@ -344,11 +270,3 @@ def json_compatible(value: Any) -> Any:
     if isinstance(value, date | datetime):
         return value.isoformat()
     return value
-
-
-def _check_expression(expr: str) -> str:
-    try:
-        ast.parse(expr, mode="eval")
-    except SyntaxError as exc:
-        raise ValueError(f"expression {expr!r} is not valid: {exc.msg}") from None
-    return expr

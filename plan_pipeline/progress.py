@@ -15,7 +15,7 @@ from rich.markup import escape
 
 if TYPE_CHECKING:
     from plan_pipeline.plan import LoadedPlan
-    from plan_pipeline.stage_runner import StageResult
+    from plan_pipeline.usage import StageResult
 
 log = logging.getLogger("planexe")
 

@@ -1,16 +1,23 @@
-"""``PluginResolver``: find the plugin a stage needs, or handle its absence by synthesis mode."""
+"""``PluginResolver``: find the plugin a stage needs, or handle its absence by synthesis mode.
+
+The resolver knows no plan format. A caller (the YAML pipeline, a PlanExe task) describes the
+stage's need (``CapabilityNeed``), hands over the stage's inputs and a ``MissGuide``: where the
+plugin spec goes and what command continues the run. Messages name the stage, the capability,
+the spec file and that command, whoever the caller is.
+"""
 
 from __future__ import annotations
 
-import shlex
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from plan_pipeline.errors import CapabilityNotFoundError, SynthesisStop
-from plan_pipeline.plan import LoadedPlan, Stage
+from plan_pipeline.contract import CapabilityNeed
+from plan_pipeline.errors import CapabilityNotFoundError, PlanPipelineError, SynthesisStop
+from plan_pipeline.hub_settings import HubSettings
 from plan_pipeline.registry import CapabilityRegistry, LoadedCapability
 from plan_pipeline.spec import PluginSpec, draft_spec, write_spec
 from plan_pipeline.synthesis import (
@@ -20,6 +27,7 @@ from plan_pipeline.synthesis import (
     SynthesisRequest,
     find_synthesizer,
 )
+from plan_pipeline.usage import configured_reporter
 
 RUN_PLUGIN_DIR = ".plugins"
 """Folder inside a run directory for plugins installed for that run only (dry-run)."""
@@ -36,24 +44,37 @@ def activate_run_plugins(run_dir: Path) -> None:
         sys.path.insert(0, folder)
 
 
+@dataclass(frozen=True)
+class MissGuide:
+    """What the caller tells its user about a missing capability."""
+
+    spec_path: Path
+    """Where the plugin spec is written."""
+    continue_with: Callable[[SynthesisMode], str]
+    """The command that reruns the stage in the given synthesis mode."""
+    provenance: dict[str, str] = field(default_factory=dict)
+    """Where the need arose (plan, pipeline, run), recorded in the spec."""
+
+
 class PluginResolver:
     """Resolves a stage's capability; on a miss acts according to the run's synthesis mode."""
 
     def __init__(
         self,
         registry: CapabilityRegistry,
-        plan: LoadedPlan,
         run_dir: Path,
-        run_id: str,
         mode: SynthesisMode,
+        *,
+        run_id: str | None = None,
+        hub: HubSettings | None = None,
         synthesizer_factory: Callable[[SynthesisMode], PluginSynthesizer] | None = None,
         on_event: Callable[[str], None] = lambda _msg: None,
     ) -> None:
         self.registry = registry
-        self.plan = plan
         self.run_dir = run_dir
-        self.run_id = run_id
+        self.run_id = run_id or run_dir.name
         self.mode = mode
+        self.hub = hub
         self._synthesizer_factory = synthesizer_factory or (
             lambda mode: find_synthesizer(mode=mode)
         )
@@ -61,7 +82,32 @@ class PluginResolver:
         self.time_to_capability_ms: dict[str, float] = {}
         """Per stage: milliseconds from a miss to the capability being loadable."""
 
-    def resolve(self, stage: Stage, inputs: dict[str, Any]) -> LoadedCapability:
+    @classmethod
+    def for_run(
+        cls,
+        run_dir: Path,
+        mode: SynthesisMode,
+        *,
+        hub: HubSettings | None = None,
+        on_event: Callable[[str], None] = lambda _msg: None,
+    ) -> PluginResolver:
+        """A resolver with its own registry, ranking plugins by the hub's records when a hub
+        is configured (``hub``, else ``PLANEXE_HUB_*``), with the run's own plugins visible."""
+        reporter = configured_reporter(hub)
+        registry = CapabilityRegistry(reporter.tier_policy() if reporter else None)
+        activate_run_plugins(run_dir)
+        return cls(registry, run_dir, mode, hub=hub, on_event=on_event)
+
+    def find(self, need: CapabilityNeed) -> LoadedCapability | None:
+        """The installed plugin for ``need``, or ``None``; never synthesizes."""
+        try:
+            return self._load(need)
+        except CapabilityNotFoundError:
+            return None
+
+    def resolve(
+        self, stage: CapabilityNeed, inputs: dict[str, Any], guide: MissGuide
+    ) -> LoadedCapability:
         """The loaded capability for ``stage``, synthesizing it first if the mode allows."""
         try:
             return self._load(stage)
@@ -69,10 +115,10 @@ class PluginResolver:
             miss_here = CapabilityNotFoundError(
                 miss.capability, miss.version, miss.excluded, stage=stage.name
             )
-            return self._handle_miss(stage, inputs, miss_here)
+            return self._handle_miss(stage, inputs, miss_here, guide)
 
-    def _load(self, stage: Stage) -> LoadedCapability:
-        loaded = self.registry.load(stage.capability, stage.version, network=_network(stage))
+    def _load(self, stage: CapabilityNeed) -> LoadedCapability:
+        loaded = self.registry.load(stage.capability, stage.version, network=stage.network)
         if loaded.worker is not None:
             self._on_event(
                 f"stage '{stage.name}': {loaded.selection.chosen.describe()} "
@@ -84,30 +130,39 @@ class PluginResolver:
         return loaded
 
     def _handle_miss(
-        self, stage: Stage, inputs: dict[str, Any], miss: CapabilityNotFoundError
+        self,
+        stage: CapabilityNeed,
+        inputs: dict[str, Any],
+        miss: CapabilityNotFoundError,
+        guide: MissGuide,
     ) -> LoadedCapability:
         started = time.perf_counter()
-        loaded = self._recover(stage, inputs, miss)
+        loaded = self._recover(stage, inputs, miss, guide)
         self.time_to_capability_ms[stage.name] = (time.perf_counter() - started) * 1000
         return loaded
 
     def _recover(
-        self, stage: Stage, inputs: dict[str, Any], miss: CapabilityNotFoundError
+        self,
+        stage: CapabilityNeed,
+        inputs: dict[str, Any],
+        miss: CapabilityNotFoundError,
+        guide: MissGuide,
     ) -> LoadedCapability:
         if self.mode is SynthesisMode.OFF:
             raise SynthesisStop(
                 miss.problem,
-                "Install a plugin that provides it, or rerun with --synthesis suggest to get "
-                "a plugin spec",
+                "Install a plugin that provides it, or get a plugin spec with: "
+                f"{guide.continue_with(SynthesisMode.SUGGEST)}",
             )
-        spec = draft_spec(stage, inputs, plan_name=self.plan.plan.name, run_id=self.run_id)
-        spec_path = self.run_dir / self.plan.spec_name(stage.name)
+        provenance = {"run_id": self.run_id, **guide.provenance}
+        spec = draft_spec(stage, inputs, provenance=provenance)
+        spec_path = guide.spec_path
         write_spec(spec, spec_path)
         if self.mode is SynthesisMode.SUGGEST:
             raise SynthesisStop(
                 f"{miss.problem}; wrote the plugin spec to {spec_path}",
-                f"Continue with: {self.continue_command(SynthesisMode.DRY_RUN)} "
-                "(or install a plugin that provides it and rerun without --synthesis)",
+                f"Continue with: {guide.continue_with(SynthesisMode.DRY_RUN)} "
+                "(or install a plugin that provides it and rerun)",
             )
         if self.mode is SynthesisMode.PUBLISH:
             self._on_event(f"looking up '{stage.capability}' on the hub (publish mode)")
@@ -116,8 +171,15 @@ class PluginResolver:
                 f"synthesizing '{stage.capability}' ({self.mode.value}) from {spec_path}"
             )
         # the plugin's worker starts up (Python, pluggy) while the plugin is fetched or made
-        with self.registry.worker_started_early(network=_network(stage)):
-            outcome = self._synthesize(spec, stage.version)
+        with self.registry.worker_started_early(network=stage.network):
+            try:
+                outcome = self._synthesize(spec, stage.version)
+            except PlanPipelineError as exc:
+                raise exc.in_context(
+                    f"stage '{stage.name}': no plugin for '{stage.capability}' from the spec "
+                    f"{spec_path}",
+                    f"then continue with: {guide.continue_with(self.mode)}",
+                ) from None
             how = "reused" if "reused" in outcome.notes else "synthesized"
             self._on_event(f"{how} '{outcome.capability}'" + _where(outcome))
             activate_run_plugins(self.run_dir)
@@ -126,9 +188,9 @@ class PluginResolver:
                 return self._load(stage)
             except CapabilityNotFoundError as still:
                 raise SynthesisStop(
-                    f"the synthesizer reported success but '{stage.capability}' is still "
-                    f"missing: {still.problem}",
-                    "Check the synthesizer's report",
+                    f"stage '{stage.name}': the synthesizer reported success but "
+                    f"'{stage.capability}' is still missing: {still.problem}",
+                    f"Check the synthesizer's report; the spec is {spec_path}",
                 ) from None
 
     def _synthesize(self, spec: PluginSpec, version_range: str | None) -> SynthesisOutcome:
@@ -139,26 +201,9 @@ class PluginResolver:
             run_dir=self.run_dir,
             plugin_dir=run_plugin_dir(self.run_dir),
             version_range=version_range,
+            hub=self.hub,
         )
         return synthesizer.synthesize(request)
-
-    def continue_command(self, mode: SynthesisMode) -> str:
-        return shlex.join(
-            [
-                "plugin-hub",
-                "run",
-                str(self.plan.path),
-                "--run-dir",
-                str(self.run_dir),
-                "--synthesis",
-                mode.value,
-            ]
-        )
-
-
-def _network(stage: Stage) -> bool:
-    """Whether the stage's contract grants its plugin the network."""
-    return stage.contract is not None and "network" in stage.contract.permissions
 
 
 def _where(outcome: SynthesisOutcome) -> str:

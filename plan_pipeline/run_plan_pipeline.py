@@ -29,11 +29,10 @@ import luigi
 from plan_pipeline.errors import PlanPipelineError, RunDirError
 from plan_pipeline.plan import LoadedPlan, load_plan
 from plan_pipeline.progress import Progress
-from plan_pipeline.registry import CapabilityRegistry
-from plan_pipeline.resolver import PluginResolver, activate_run_plugins
+from plan_pipeline.resolver import PluginResolver
 from plan_pipeline.stage_runner import run_stage
 from plan_pipeline.synthesis import SynthesisMode
-from plan_pipeline.usage import UsageReporter, usage_reporter
+from plan_pipeline.usage import configured_reporter
 
 STATE_DIR = ".planexe"
 LOG_FILE = "log.txt"
@@ -105,34 +104,13 @@ def prepare_run_dir(run_dir: Path) -> Path:
 # -- per-process state (tasks may run in forked worker processes) ---------------------------
 
 
-def hub_configured() -> bool:
-    """Whether this process points at a plugin hub (``PLANEXE_HUB_HOME`` or ``_URL``)."""
-    return bool(os.environ.get("PLANEXE_HUB_HOME") or os.environ.get("PLANEXE_HUB_URL"))
-
-
-@cache
-def _usage_reporter() -> UsageReporter | None:
-    """The hub's reporter when a hub is configured, else none."""
-    return usage_reporter("hub") if hub_configured() else None
-
-
 @cache
 def _context(plan_file: str, run_dir: str, mode: str) -> tuple[LoadedPlan, PluginResolver]:
     plan = load_plan(plan_file)
     root = Path(run_dir)
-    activate_run_plugins(root)
     progress = Progress.for_run(root)
-    reporter = _usage_reporter()
-    registry = CapabilityRegistry(reporter.tier_policy() if reporter else None)
-    atexit.register(registry.close)
-    resolver = PluginResolver(
-        registry,
-        plan,
-        root,
-        run_id=root.name,
-        mode=SynthesisMode(mode),
-        on_event=progress.note,
-    )
+    resolver = PluginResolver.for_run(root, SynthesisMode(mode), on_event=progress.note)
+    atexit.register(resolver.registry.close)
     return plan, resolver
 
 
@@ -170,7 +148,7 @@ class StageTask(luigi.Task):
         progress = Progress.for_run(root)
         failure_file = _failure_path(root, self.stage_name)
         failure_file.unlink(missing_ok=True)
-        reporter = _usage_reporter()
+        reporter = configured_reporter()
         started = time.perf_counter()
         try:
             result = run_stage(plan, stage, root, root.name, resolver)
@@ -237,8 +215,8 @@ def run_pipeline(settings: RunSettings, progress: Progress | None = None) -> Run
     started = time.perf_counter()
     plan = load_plan(settings.plan_file)
     run_dir = prepare_run_dir(settings.run_dir)
-    _usage_reporter.cache_clear()
-    _usage_reporter()  # a configured but unreachable hub fails here, before any stage
+    configured_reporter.cache_clear()
+    configured_reporter()  # a misconfigured hub fails here, before any stage
     progress = progress or Progress.for_run(run_dir)
     _configure_logging(run_dir)
     for stale in (run_dir / STATE_DIR / "failures").glob("*.json"):

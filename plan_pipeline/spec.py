@@ -1,8 +1,8 @@
 """``PluginSpec``: what a missing capability must do, drafted from a stage's contract.
 
 The spec is the hand-off between the pipeline (which finds the gap) and the synthesizer (which
-fills it). It is written next to the stage output as ``NNN-stage.plugin-spec.json`` and is all a
-code generator, a reviewer or a maintainer needs to build the plugin.
+fills it). The caller names its file (a YAML plan: ``NNN-stage.plugin-spec.json`` next to the
+stage output). It is all a code generator, a reviewer or a maintainer needs to build the plugin.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from packaging.specifiers import SpecifierSet
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from plan_pipeline.capability_names import validate_capability_name
+from plan_pipeline.contract import CapabilityNeed, Contract, Example, Rule
 from plan_pipeline.errors import CapabilityNameError, PlanFileError
-from plan_pipeline.plan import Contract, Example, Rule, Stage
 
 SPEC_VERSION = 1
 
@@ -55,8 +55,10 @@ class PluginSpec(BaseModel):
         return cls.model_validate_json(path.read_text(encoding="utf-8"))
 
 
-def draft_spec(stage: Stage, inputs: dict[str, Any], *, plan_name: str, run_id: str) -> PluginSpec:
-    """Draft the spec for ``stage``'s missing capability.
+def draft_spec(
+    stage: CapabilityNeed, inputs: dict[str, Any], *, provenance: dict[str, str]
+) -> PluginSpec:
+    """Draft the spec for ``stage``'s missing capability; ``provenance`` says where it arose.
 
     The contract gives schemas, rules, constraints and golden examples. The stage's actual
     inputs (from upstream outputs) become one more example without an expected output, so the
@@ -79,7 +81,7 @@ def draft_spec(stage: Stage, inputs: dict[str, Any], *, plan_name: str, run_id: 
         examples=examples,
         permissions=list(contract.permissions),
         dependencies=list(contract.dependencies),
-        provenance={"plan": plan_name, "run_id": run_id, "stage": stage.name},
+        provenance={**provenance, "stage": stage.name},
     )
 
 

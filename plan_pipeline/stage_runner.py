@@ -7,13 +7,14 @@ file exists exactly when the stage completed. A failure never touches earlier ou
 from __future__ import annotations
 
 import json
+import shlex
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
+from plan_pipeline.contract import CapabilityNeed
 from plan_pipeline.errors import (
     PlanPipelineError,
     PluginRunError,
@@ -23,20 +24,9 @@ from plan_pipeline.errors import (
 )
 from plan_pipeline.plan import InputRef, LoadedPlan, Stage, read_input_file
 from plan_pipeline.registry import LoadedCapability
-from plan_pipeline.resolver import PluginResolver
-
-
-@dataclass(frozen=True)
-class StageResult:
-    stage: str
-    output: Path
-    seconds: float
-    dist_name: str
-    version: str
-
-    @property
-    def provider(self) -> str:
-        return f"{self.dist_name} {self.version}"
+from plan_pipeline.resolver import MissGuide, PluginResolver
+from plan_pipeline.synthesis import SynthesisMode
+from plan_pipeline.usage import StageResult
 
 
 def gather_inputs(plan: LoadedPlan, stage: Stage, run_dir: Path) -> dict[str, Any]:
@@ -45,7 +35,7 @@ def gather_inputs(plan: LoadedPlan, stage: Stage, run_dir: Path) -> dict[str, An
     for name, ref in stage.inputs.items():
         value = _read_source(plan, stage, name, ref, run_dir)
         if ref.select:
-            value = _select(value, ref.select, stage, name, _source_label(ref))
+            value = select(value, ref.select, stage, name, _source_label(ref))
         inputs[name] = value
     return inputs
 
@@ -76,7 +66,15 @@ def _read_source(plan: LoadedPlan, stage: Stage, name: str, ref: InputRef, run_d
         ) from None
 
 
-def _select(value: Any, path: str, stage: Stage, name: str, source: str) -> Any:
+def select(
+    value: Any,
+    path: str,
+    stage: CapabilityNeed,
+    name: str,
+    source: str,
+    fix: str = "Fix the input's 'select' path in the plan",
+) -> Any:
+    """The part of ``value`` at the dotted ``path`` (mapping keys and list indexes)."""
     node = value
     for part in path.split("."):
         if isinstance(node, dict) and part in node:
@@ -87,7 +85,7 @@ def _select(value: Any, path: str, stage: Stage, name: str, source: str) -> Any:
             raise StageInputError(
                 f"stage '{stage.name}' input '{name}': {source} has no '{path}' "
                 f"(missing at '{part}')",
-                "Fix the input's 'select' path in the plan",
+                fix,
             )
     return node
 
@@ -105,6 +103,20 @@ def _short(message: str, limit: int = 160) -> str:
     return message if len(message) <= limit else message[: limit - 3] + "..."
 
 
+def miss_guide(plan: LoadedPlan, stage: Stage, run_dir: Path) -> MissGuide:
+    """A YAML plan's spec file (``NNN-stage.plugin-spec.json``) and ``plugin-hub run`` hint."""
+
+    def continue_with(mode: SynthesisMode) -> str:
+        command = ["plugin-hub", "run", str(plan.path), "--run-dir", str(run_dir)]
+        return shlex.join([*command, "--synthesis", mode.value])
+
+    return MissGuide(
+        spec_path=run_dir / plan.spec_name(stage.name),
+        continue_with=continue_with,
+        provenance={"plan": plan.plan.name},
+    )
+
+
 def run_stage(
     plan: LoadedPlan,
     stage: Stage,
@@ -115,9 +127,32 @@ def run_stage(
     """Run ``stage`` end to end and write its output file(s)."""
     started = time.perf_counter()
     inputs = gather_inputs(plan, stage, run_dir)
-    loaded = resolver.resolve(stage, inputs)
-    _check_inputs(stage, loaded, inputs)
+    loaded = resolver.resolve(stage, inputs, miss_guide(plan, stage, run_dir))
     context = {"run_id": run_id, "stage": stage.name, "capability": stage.capability}
+    output, text = run_capability(stage, loaded, inputs, context, stage.text_output)
+    out_path = run_dir / plan.output_name(stage.name)
+    if text is not None:
+        _write_atomic(run_dir / plan.text_output_name(stage.name), text)
+    _write_atomic(out_path, text=json.dumps(output, indent=2, ensure_ascii=False) + "\n")
+    chosen = loaded.selection.chosen
+    return StageResult(
+        stage.name, out_path, time.perf_counter() - started, chosen.dist_name, chosen.version
+    )
+
+
+def run_capability(
+    stage: CapabilityNeed,
+    loaded: LoadedCapability,
+    inputs: dict[str, Any],
+    context: dict[str, Any],
+    text_field: str | None = None,
+) -> tuple[dict[str, Any], str | None]:
+    """Run ``loaded`` for ``stage`` on checked inputs; the checked output and its text field.
+
+    Inputs and output are checked against the plugin's schemas and the stage contract's; the
+    output must be plain JSON, and ``text_field`` (when given) a string field of it.
+    """
+    _check_inputs(stage, loaded, inputs)
     provider = loaded.selection.chosen.describe()
     try:
         output = loaded.run(inputs, context)
@@ -128,20 +163,15 @@ def run_stage(
     except Exception as exc:
         raise PluginRunError(
             f"stage '{stage.name}': plugin {provider} failed: {type(exc).__name__}: {exc}",
-            "See log.txt in the run directory; fix the inputs or the plugin",
+            "See the log in the run directory; fix the inputs or the plugin",
         ) from exc
-    text = _check_output(stage, loaded, output, provider)
-    out_path = run_dir / plan.output_name(stage.name)
-    if stage.text_output is not None and text is not None:
-        _write_atomic(run_dir / plan.text_output_name(stage.name), text)
-    _write_atomic(out_path, text=json.dumps(output, indent=2, ensure_ascii=False) + "\n")
-    chosen = loaded.selection.chosen
-    return StageResult(
-        stage.name, out_path, time.perf_counter() - started, chosen.dist_name, chosen.version
-    )
+    text = _check_output(stage, loaded, output, provider, text_field)
+    return output, text
 
 
-def _schema_problem(stage: Stage, loaded: LoadedCapability, instance: Any, kind: str) -> str | None:
+def _schema_problem(
+    stage: CapabilityNeed, loaded: LoadedCapability, instance: Any, kind: str
+) -> str | None:
     """The first violation of the plugin's or the contract's ``kind`` (input/output) schema."""
     plugin_schema = loaded.input_schema if kind == "input" else loaded.output_schema
     schemas = [(f"the plugin's {kind} schema", plugin_schema)]
@@ -155,7 +185,7 @@ def _schema_problem(stage: Stage, loaded: LoadedCapability, instance: Any, kind:
     return None
 
 
-def _check_inputs(stage: Stage, loaded: LoadedCapability, inputs: dict[str, Any]) -> None:
+def _check_inputs(stage: CapabilityNeed, loaded: LoadedCapability, inputs: dict[str, Any]) -> None:
     problem = _schema_problem(stage, loaded, inputs, "input")
     if problem:
         raise StageInputError(
@@ -164,7 +194,13 @@ def _check_inputs(stage: Stage, loaded: LoadedCapability, inputs: dict[str, Any]
         )
 
 
-def _check_output(stage: Stage, loaded: LoadedCapability, output: Any, provider: str) -> str | None:
+def _check_output(
+    stage: CapabilityNeed,
+    loaded: LoadedCapability,
+    output: Any,
+    provider: str,
+    text_field: str | None,
+) -> str | None:
     if not isinstance(output, dict):
         raise StageOutputError(
             f"stage '{stage.name}': plugin {provider} returned {type(output).__name__}, "
@@ -184,14 +220,14 @@ def _check_output(stage: Stage, loaded: LoadedCapability, output: Any, provider:
             f"stage '{stage.name}': output of plugin {provider} violates {problem}",
             "Fix the plugin or the contract; earlier stage outputs are kept",
         )
-    if stage.text_output is None:
+    if text_field is None:
         return None
-    text = output.get(stage.text_output)
+    text = output.get(text_field)
     if not isinstance(text, str):
         raise StageOutputError(
-            f"stage '{stage.name}': text_output field '{stage.text_output}' is not a string "
-            "in the output",
-            "Name a string field of the output in text_output",
+            f"stage '{stage.name}': text field '{text_field}' is not a string in the output of "
+            f"plugin {provider}",
+            "Name a string field of the output (a plan's text_output), or fix the contract",
         )
     return text
 

@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 
 from plan_pipeline.errors import SynthesisUnavailableError
 from plan_pipeline.extension_points import load_named
+from plan_pipeline.hub_settings import HubSettings
 from plan_pipeline.spec import PluginSpec
 
 SYNTHESIZER_GROUP = "planexe.synthesizers"
@@ -44,6 +45,8 @@ class SynthesisRequest:
     """Folder on ``sys.path`` for this run only; a dry-run installs the plugin here."""
     version_range: str | None = None
     """The stage's version range for the capability, if any."""
+    hub: HubSettings | None = None
+    """The hub to use; ``None``: the one the environment names (``PLANEXE_HUB_*``)."""
 
 
 @dataclass(frozen=True)

@@ -3,18 +3,34 @@
 A hub implements it (``hub_index/usage.py``) to record usage rows and to supply the tiers of
 installed plugins from its records; without a hub nothing is reported. The entry point (group
 ``planexe.usage_reporters``) names a function without arguments that makes the reporter from
-the environment (``PLANEXE_HUB_*``).
+the environment (``PLANEXE_HUB_*``), or from the ``HubSettings`` it is given.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Protocol
 
+from plan_pipeline.contract import CapabilityNeed
 from plan_pipeline.errors import PlanFileError
 from plan_pipeline.extension_points import load_named
-from plan_pipeline.plan import Stage
-from plan_pipeline.stage_runner import StageResult
+from plan_pipeline.hub_settings import HubSettings
 from plan_pipeline.trust import TierPolicy
+
+
+@dataclass(frozen=True)
+class StageResult:
+    stage: str
+    output: Path
+    seconds: float
+    dist_name: str
+    version: str
+
+    @property
+    def provider(self) -> str:
+        return f"{self.dist_name} {self.version}"
 
 
 class UsageReporter(Protocol):
@@ -24,7 +40,7 @@ class UsageReporter(Protocol):
 
     def report(
         self,
-        stage: Stage,
+        stage: CapabilityNeed,
         run_id: str,
         result: StageResult | None,
         seconds: float,
@@ -38,13 +54,23 @@ class UsageReporter(Protocol):
 USAGE_REPORTERS_GROUP = "planexe.usage_reporters"
 
 
-def usage_reporter(name: str) -> UsageReporter:
-    """The reporter registered as ``name``, made from the environment."""
+def usage_reporter(name: str, hub: HubSettings | None = None) -> UsageReporter:
+    """The reporter registered as ``name``, made from ``hub`` or else the environment."""
     found = load_named(USAGE_REPORTERS_GROUP, name)
     if found is None:
         raise PlanFileError(
             f"no usage reporter '{name}' is installed (entry point group {USAGE_REPORTERS_GROUP})",
             "Reinstall planexe-plugin-hub, or unset PLANEXE_HUB_HOME and PLANEXE_HUB_URL",
         )
-    reporter: UsageReporter = found[0]()
+    reporter: UsageReporter = found[0]() if hub is None else found[0](hub)
     return reporter
+
+
+@cache
+def configured_reporter(hub: HubSettings | None = None) -> UsageReporter | None:
+    """The hub's reporter when a hub is configured (``hub``, else the environment), else none.
+
+    Made once per process and settings: it holds the hub client and its verified metadata.
+    """
+    settings = hub if hub is not None else HubSettings.from_environ()
+    return usage_reporter("hub", hub) if settings.configured else None

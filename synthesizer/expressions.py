@@ -8,13 +8,20 @@ expression against the subset and returns readable Python that indexes mappings 
 The subset: literals, names bound by the context or a comprehension, ``a.b`` (a mapping key),
 ``a[0]`` / ``a['k']``, arithmetic (``**`` only with a small constant exponent), comparisons,
 ``and``/``or``/``not``, ``x if c else y``, list/tuple/dict displays, list comprehensions and
-generator expressions, and calls of a fixed set of pure built-ins. No other calls, no methods,
-no names starting with an underscore, no lambdas, no assignments.
+generator expressions, calls of a fixed set of pure built-ins, calls of a fixed set of methods
+of ``str`` and ``dict`` that return new values (``", ".join(...)``, ``item.name.upper()``,
+``input.rates.get(k, 0)``), and f-strings whose fields carry at most a short constant format
+spec (``f"{item.cost:,.2f}"``). No other calls or methods, no names starting with an
+underscore, no lambdas, no assignments.
+
+A method is told from a mapping key by the call: ``item.title`` is the key ``title``,
+``item.title()`` the method.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterable
 
 from synthesizer.errors import UnsupportedSpecError
@@ -36,7 +43,17 @@ ALLOWED_FUNCTIONS = frozenset(
         "sum",
     }
 )
+ALLOWED_METHODS = frozenset(
+    {"join", "split", "strip", "lstrip", "rstrip", "lower", "upper", "title", "capitalize",
+     "startswith", "endswith", "replace", "count", "find", "get", "keys", "values", "items"}
+)  # fmt: skip
+"""Methods of ``str`` and ``dict`` that return new values and take no callables."""
 MAX_POWER = 10
+MAX_FORMAT_WIDTH = 64
+_FORMAT_SPEC = re.compile(
+    r"^(?:[^{}]?[<>^=])?[-+ ]?(?P<width>0?\d{1,3})?[,_]?(?:\.(?P<precision>\d{1,3}))?"
+    r"[bcdeEfFgGnosxX%]?$"
+)
 
 _ALLOWED_NODES: tuple[type[ast.AST], ...] = (
     ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div,
@@ -44,7 +61,7 @@ _ALLOWED_NODES: tuple[type[ast.AST], ...] = (
     ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn, ast.Is, ast.IsNot,
     ast.IfExp, ast.Call, ast.Name, ast.Load, ast.Store, ast.Attribute, ast.Subscript,
     ast.Constant, ast.List, ast.Tuple, ast.Dict, ast.ListComp, ast.GeneratorExp,
-    ast.comprehension,
+    ast.comprehension, ast.JoinedStr, ast.FormattedValue,
 )  # fmt: skip
 
 
@@ -76,18 +93,45 @@ class _Checker(ast.NodeVisitor):
         self.visit(node.value)
 
     def visit_Call(self, node: ast.Call) -> None:
-        if not isinstance(node.func, ast.Name) or node.func.id not in ALLOWED_FUNCTIONS:
+        if is_method_call(node):
+            assert isinstance(node.func, ast.Attribute)
+            self.visit(node.func.value)
+        elif not isinstance(node.func, ast.Name) or node.func.id not in ALLOWED_FUNCTIONS:
             shown = ast.unparse(node.func)
             allowed = ", ".join(sorted(ALLOWED_FUNCTIONS))
-            raise self.fail(f"call of {shown!r} is not allowed (allowed: {allowed})")
+            methods = ", ".join(sorted(ALLOWED_METHODS))
+            raise self.fail(
+                f"call of {shown!r} is not allowed (functions: {allowed}; methods: {methods})"
+            )
+        elif node.func.id in self.scopes[-1] - ALLOWED_FUNCTIONS:
+            raise self.fail(f"{node.func.id!r} is shadowed")
         if node.keywords:
             raise self.fail("keyword arguments are not allowed")
-        if node.func.id in self.scopes[-1] - ALLOWED_FUNCTIONS:
-            raise self.fail(f"{node.func.id!r} is shadowed")
         for arg in node.args:
             if isinstance(arg, ast.Starred):
                 raise self.fail("*arguments are not allowed")
             self.visit(arg)
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> None:
+        if node.conversion not in (-1, ord("s")):
+            raise self.fail("f-string conversions other than !s are not allowed")
+        self.visit(node.value)
+        spec = node.format_spec
+        if spec is None:
+            return
+        parts = spec.values if isinstance(spec, ast.JoinedStr) else [spec]
+        if not all(isinstance(p, ast.Constant) and isinstance(p.value, str) for p in parts):
+            raise self.fail("an f-string format spec must be constant (no nested fields)")
+        text = "".join(str(p.value) for p in parts if isinstance(p, ast.Constant))
+        match = _FORMAT_SPEC.match(text)
+        too_wide = match is not None and any(
+            int(match[group] or 0) > MAX_FORMAT_WIDTH for group in ("width", "precision")
+        )
+        if match is None or too_wide:
+            raise self.fail(
+                f"format spec {text!r} is not allowed (use an alignment, sign, width and "
+                f"precision of at most {MAX_FORMAT_WIDTH}, a ',' and a type, e.g. ',.2f')"
+            )
 
     def visit_BinOp(self, node: ast.BinOp) -> None:
         if isinstance(node.op, ast.Pow):
@@ -131,7 +175,20 @@ class _Checker(ast.NodeVisitor):
         self._comprehension(node)
 
 
+def is_method_call(node: ast.Call) -> bool:
+    """Whether ``node`` calls one of the allowed methods (``x.join(...)``)."""
+    return isinstance(node.func, ast.Attribute) and node.func.attr in ALLOWED_METHODS
+
+
 class _ToSubscripts(ast.NodeTransformer):
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        if is_method_call(node):
+            assert isinstance(node.func, ast.Attribute)
+            node.func.value = self.visit(node.func.value)
+            node.args = [self.visit(arg) for arg in node.args]
+            return node
+        return self.generic_visit(node)
+
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
         value = self.visit(node.value)
         return ast.copy_location(

@@ -15,7 +15,9 @@ def example_specs() -> dict[str, PluginSpec]:
     specs = {}
     for stage in plan.plan.stages:
         if stage.contract is not None:
-            specs[stage.capability] = draft_spec(stage, {}, plan_name="solar-microgrid", run_id="t")
+            specs[stage.capability] = draft_spec(
+                stage, {}, provenance={"plan": "solar-microgrid", "run_id": "t"}
+            )
     return specs
 
 

@@ -1,0 +1,119 @@
+"""What a capability must do: the contract a stage states, and ``CapabilityNeed``, the
+plan-free description of one stage's need that the resolver works from.
+
+A YAML plan's stage is one kind of need; a PlanExe task backed by a capability is another
+(``plan_pipeline.planexe``). Neither the resolver nor the spec drafter knows which.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+import jsonschema
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from plan_pipeline.capability_names import validate_capability_name
+from plan_pipeline.errors import CapabilityNameError, PlanFileError
+from plan_pipeline.registry import parse_version_spec
+
+NEED_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Rule(_Strict):
+    """A derived output field: ``set`` is a path in the output, ``expr`` computes it.
+
+    ``risks[*].score`` sets ``score`` on every item of ``risks``; inside such a rule ``item``
+    is the current item. Expressions are a small, side-effect-free Python subset over
+    ``input``, ``output`` and ``item``.
+    """
+
+    set: str = Field(pattern=r"^[a-z_][a-z0-9_]*(\[\*\])?(\.[a-z_][a-z0-9_]*(\[\*\])?)*$")
+    expr: str
+
+    @field_validator("expr")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        return _check_expression(value)
+
+
+class Example(_Strict):
+    """A golden example: an input and, when known, the exact expected output."""
+
+    input: dict[str, Any]
+    output: dict[str, Any] | None = None
+    note: str = ""
+
+
+class Contract(_Strict):
+    """What a capability must do, stated so that a plugin can be generated and checked."""
+
+    summary: str = ""
+    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+    output_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+    rules: list[Rule] = Field(default_factory=list)
+    constraints: list[str] = Field(default_factory=list)
+    examples: list[Example] = Field(default_factory=list)
+    permissions: list[str] = Field(default_factory=list)
+    dependencies: list[str] = Field(default_factory=list)
+
+    @field_validator("input_schema", "output_schema")
+    @classmethod
+    def _valid_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            jsonschema.Draft202012Validator.check_schema(value)
+        except jsonschema.SchemaError as exc:
+            where = "/".join(str(p) for p in exc.path) or "top level"
+            raise ValueError(f"invalid JSON schema at {where}: {exc.message}") from None
+        return value
+
+    @field_validator("constraints")
+    @classmethod
+    def _constraints_parse(cls, value: list[str]) -> list[str]:
+        return [_check_expression(v) for v in value]
+
+
+class CapabilityNeed(_Strict):
+    """One stage's need: the capability, an optional version range and an optional contract.
+
+    ``name`` names the stage in messages, in the spec's provenance and in usage records.
+    """
+
+    name: str = Field(pattern=NEED_NAME_PATTERN)
+    capability: str
+    version: str | None = None
+    contract: Contract | None = None
+
+    @field_validator("capability")
+    @classmethod
+    def _capability_name(cls, value: str) -> str:
+        try:
+            return validate_capability_name(value)
+        except CapabilityNameError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("version")
+    @classmethod
+    def _version_range(cls, value: str | None) -> str | None:
+        try:
+            parse_version_spec(value)
+        except PlanFileError as exc:
+            raise ValueError(exc.problem) from None
+        return value
+
+    @property
+    def network(self) -> bool:
+        """Whether the contract grants the plugin the network."""
+        return self.contract is not None and "network" in self.contract.permissions
+
+
+def _check_expression(expr: str) -> str:
+    try:
+        ast.parse(expr, mode="eval")
+    except SyntaxError as exc:
+        raise ValueError(f"expression {expr!r} is not valid: {exc.msg}") from None
+    return expr

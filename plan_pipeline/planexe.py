@@ -1,0 +1,392 @@
+"""PlanExe stages backed by a capability: ``CapabilityTask`` and the pre-flight check.
+
+A PlanExe stage is a ``PlanTask``: a ``luigi.Task`` with the parameters ``run_id_dir``,
+``speedvsdetail`` and ``llm_models`` that reads its upstream files through ``self.input()``
+(mostly ``{'raw': ...json, 'markdown': ...md}`` pairs) and writes the same pair. Mixing
+``CapabilityTask`` in before ``PlanTask`` makes a stage run a plugin instead of an LLM::
+
+    class RiskScoresTask(CapabilityTask, PlanTask):
+        capability = "risk.score_matrix"
+        version = ">=1.0,<2"
+        contract = load_contract(CONTRACTS / "risk_scores.yaml")
+        plugin_inputs = {"risks": From("identify_risks", select="risks")}
+
+        def requires(self):
+            return {"identify_risks": self.clone(IdentifyRisksTask)}
+
+        def output(self):
+            return {"raw": self.local_target(RISK_SCORES_RAW),
+                    "markdown": self.local_target(RISK_SCORES_MARKDOWN)}
+
+The plugin's output is written as the raw JSON, and its ``markdown`` field as the markdown
+file. A missing capability is handled by the synthesis mode in ``PLANEXE_SYNTHESIS`` (default
+``suggest``) against the hub in ``PLANEXE_HUB_*``; the error PlanExe shows names the stage, the
+capability, the spec file and the command that continues. ``preflight(root_task)`` finds every
+missing capability of a pipeline before any stage runs (and spends LLM money).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import luigi
+import luigi.task
+from pydantic import ValidationError
+
+from plan_pipeline.contract import CapabilityNeed, Contract
+from plan_pipeline.errors import (
+    CapabilityNotFoundError,
+    PlanPipelineError,
+    StageInputError,
+    SynthesisStop,
+)
+from plan_pipeline.registry import CapabilityRegistry
+from plan_pipeline.resolver import MissGuide, PluginResolver
+from plan_pipeline.spec import draft_spec, write_spec
+from plan_pipeline.stage_runner import run_capability, select
+from plan_pipeline.synthesis import SynthesisMode
+from plan_pipeline.usage import StageResult, configured_reporter
+
+SYNTHESIS_ENV = "PLANEXE_SYNTHESIS"
+"""The synthesis mode of capability-backed stages: off, suggest (default), dry-run, publish."""
+PIPELINE_MODULE = "worker_plan_internal.plan.run_plan_pipeline"
+"""The module that runs (and resumes) PlanExe's pipeline; named in "continue with" hints."""
+log = logging.getLogger(__name__)
+
+
+class CapabilityTaskError(PlanPipelineError):
+    """A capability-backed task is declared wrongly (capability, version, contract, inputs)."""
+
+
+@dataclass(frozen=True)
+class From:
+    """A plugin input read from one of the task's requirements.
+
+    ``requirement`` is a key of ``requires()``; ``part`` picks ``raw`` or ``markdown`` of a
+    target pair (ignored for a single target); ``select`` is a dotted path into the JSON.
+    """
+
+    requirement: str
+    part: str = "raw"
+    select: str | None = None
+
+
+@dataclass(frozen=True)
+class Value:
+    """A literal plugin input, e.g. a rate the stage is configured with."""
+
+    value: Any
+
+
+def synthesis_mode(environ: dict[str, str] | None = None) -> SynthesisMode:
+    """The mode named by ``PLANEXE_SYNTHESIS``; ``suggest`` when it is unset."""
+    text = (os.environ if environ is None else environ).get(SYNTHESIS_ENV) or "suggest"
+    try:
+        return SynthesisMode(text)
+    except ValueError:
+        modes = ", ".join(m.value for m in SynthesisMode)
+        raise CapabilityTaskError(
+            f"{SYNTHESIS_ENV}={text!r} is not a synthesis mode", f"Use one of: {modes}"
+        ) from None
+
+
+def load_contract(path: str | Path) -> Contract:
+    """A stage contract from a YAML or JSON file; every problem is one ``CapabilityTaskError``."""
+    import yaml  # a base dependency, imported when a contract file is read
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return Contract.model_validate(data)
+    except (OSError, yaml.YAMLError) as exc:
+        raise CapabilityTaskError(
+            f"cannot read contract file {path}: {exc}", "Check the path and the YAML"
+        ) from None
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "top level"
+        raise CapabilityTaskError(
+            f"contract file {path}: {where}: {first['msg'].removeprefix('Value error, ')}",
+            "Fix the contract; see examples/planexe/contracts/",
+        ) from None
+
+
+class CapabilityTask:
+    """Mixin for a ``PlanTask`` whose work is done by the plugin for ``capability``.
+
+    Put it before ``PlanTask`` in the bases: it replaces ``PlanTask.run()``, so a failure is
+    this project's one-line error, not "Failed to run X with any of the LLMs".
+    """
+
+    capability: ClassVar[str]
+    version: ClassVar[str | None] = None
+    contract: ClassVar[Contract | None] = None
+    plugin_inputs: ClassVar[dict[str, From | Value]] = {}
+    """Plugin input name -> where it comes from; empty: every requirement's raw JSON."""
+    markdown_field: ClassVar[str] = "markdown"
+    """The output field written as the markdown file of the task's output pair."""
+    pipeline_module: ClassVar[str] = PIPELINE_MODULE
+    _need: ClassVar[CapabilityNeed]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "capability" not in vars(cls) and hasattr(cls, "_need"):
+            return  # a subclass of a declared task keeps its need
+        if not isinstance(getattr(cls, "capability", None), str):
+            raise CapabilityTaskError(
+                f"{cls.__name__} declares no capability",
+                "Set capability = 'area.name' on the class",
+            )
+        try:
+            cls._need = CapabilityNeed(
+                name=cls.__name__,
+                capability=cls.capability,
+                version=cls.version,
+                contract=cls.contract,
+            )
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise CapabilityTaskError(
+                f"{cls.__name__}: {where}: {first['msg'].removeprefix('Value error, ')}",
+                "Fix the class attributes of the task",
+            ) from None
+
+    @classmethod
+    def need(cls) -> CapabilityNeed:
+        return cls._need
+
+    if TYPE_CHECKING:  # what PlanTask and the stage provide
+        run_id_dir: Any
+
+        def input(self) -> Any: ...
+
+        def output(self) -> Any: ...
+
+    # -- what the task does -----------------------------------------------------------------
+
+    def run(self) -> None:
+        run_dir = Path(self.run_id_dir).resolve()
+        need = self.need()
+        mode = synthesis_mode()
+        resolver = _resolver(str(run_dir), mode.value, os.getpid())
+        reporter = configured_reporter()
+        started = time.perf_counter()
+        try:
+            inputs = self.read_plugin_inputs()
+            loaded = resolver.resolve(need, inputs, self.miss_guide(run_dir))
+            context = {"run_id": run_dir.name, "stage": need.name, "capability": need.capability}
+            output, text = run_capability(need, loaded, inputs, context, self._text_field())
+            raw_path = self._write(output, text)
+        except PlanPipelineError as exc:
+            log.error("%s", exc)
+            if reporter is not None:
+                reporter.report(
+                    need, run_dir.name, None, time.perf_counter() - started,
+                    type(exc).__name__, resolver.time_to_capability_ms.get(need.name),
+                )  # fmt: skip
+            raise
+        chosen = loaded.selection.chosen
+        result = StageResult(
+            need.name, raw_path, time.perf_counter() - started, chosen.dist_name, chosen.version
+        )
+        log.info("%s: %s ran %s", need.name, need.capability, result.provider)
+        if reporter is not None:
+            reporter.report(
+                need, run_dir.name, result, result.seconds, None,
+                resolver.time_to_capability_ms.get(need.name),
+            )  # fmt: skip
+
+    def on_failure(self, exception: BaseException) -> str:
+        """What Luigi records and shows for a failure: this project's one line, no traceback."""
+        if isinstance(exception, PlanPipelineError):
+            return str(exception)
+        parent = super()
+        handler = getattr(parent, "on_failure", None)
+        return str(handler(exception)) if handler is not None else str(exception)
+
+    def read_plugin_inputs(self) -> dict[str, Any]:
+        """The plugin's inputs, read from the requirements' files (``plugin_inputs``)."""
+        targets = self.input()
+        sources: dict[str, From | Value] = dict(self.plugin_inputs) or {
+            name: From(name) for name in (targets if isinstance(targets, dict) else {})
+        }
+        return {name: self._read_input(name, src, targets) for name, src in sources.items()}
+
+    def _read_input(self, name: str, source: From | Value, targets: Any) -> Any:
+        if isinstance(source, Value):
+            return source.value
+        need = self.need()
+        if not isinstance(targets, dict) or source.requirement not in targets:
+            known = ", ".join(targets) if isinstance(targets, dict) else "(none)"
+            raise CapabilityTaskError(
+                f"{need.name}: plugin input '{name}' reads requirement "
+                f"'{source.requirement}', which requires() does not return",
+                f"Use one of: {known}",
+            )
+        target = targets[source.requirement]
+        if isinstance(target, dict):
+            if source.part not in target:
+                raise CapabilityTaskError(
+                    f"{need.name}: requirement '{source.requirement}' has no '{source.part}' "
+                    "output",
+                    f"Use one of: {', '.join(target)}",
+                )
+            target = target[source.part]
+        path = Path(target.path)
+        try:
+            text = path.read_text(encoding="utf-8")
+            value: Any = json.loads(text) if path.suffix == ".json" else text
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise StageInputError(
+                f"stage '{need.name}' input '{name}': cannot read {path.name}: {exc}",
+                "Fix or delete that file and rerun",
+            ) from None
+        if source.select:
+            value = select(
+                value, source.select, need, name, path.name,
+                fix=f"Fix From({source.requirement!r}, select=...) in {need.name}",
+            )  # fmt: skip
+        return value
+
+    def _text_field(self) -> str | None:
+        return self.markdown_field if isinstance(self.output(), dict) else None
+
+    def _write(self, output: dict[str, Any], text: str | None) -> Path:
+        targets = self.output()
+        raw = targets["raw"] if isinstance(targets, dict) else targets
+        if isinstance(targets, dict) and "markdown" in targets and text is not None:
+            with targets["markdown"].open("w") as handle:  # luigi writes it atomically
+                handle.write(text)
+        with raw.open("w") as handle:
+            handle.write(json.dumps(output, indent=2, ensure_ascii=False) + "\n")
+        return Path(raw.path)
+
+    # -- what a user is told about a missing capability -------------------------------------
+
+    def miss_guide(self, run_dir: Path) -> MissGuide:
+        """The spec file beside the raw output, and PlanExe's resume command as the hint."""
+        module = self.pipeline_module
+
+        def continue_with(mode: SynthesisMode) -> str:
+            return (
+                f"{SYNTHESIS_ENV}={mode.value} RUN_ID_DIR={shlex.quote(str(run_dir))} "
+                f"python -m {module}"
+            )
+
+        return MissGuide(
+            spec_path=spec_path(self, run_dir),
+            continue_with=continue_with,
+            provenance={"pipeline": module, "task": self.need().name},
+        )
+
+
+def spec_path(task: CapabilityTask, run_dir: Path) -> Path:
+    """``003-10-risk_scores_raw.json`` -> ``003-10-risk_scores.plugin-spec.json``."""
+    targets = task.output()
+    raw = targets["raw"] if isinstance(targets, dict) else targets
+    name = Path(raw.path).name
+    stem = name.removesuffix(".json").removesuffix("_raw").removesuffix("-raw")
+    return run_dir / f"{stem}.plugin-spec.json"
+
+
+@cache
+def _resolver(run_dir: str, mode: str, pid: int) -> PluginResolver:
+    """One resolver per process (Luigi workers are forked processes) and run directory."""
+    del pid  # part of the cache key only: a forked worker must not reuse its parent's
+    return PluginResolver.for_run(Path(run_dir), SynthesisMode(mode), on_event=log.info)
+
+
+# -- pre-flight ------------------------------------------------------------------------------
+
+
+class MissingCapabilitiesError(SynthesisStop):
+    """The pre-flight check found capabilities that no installed plugin provides."""
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A capability-backed task whose capability no installed plugin provides."""
+
+    task: CapabilityTask
+    problem: str
+    spec_path: Path
+
+
+def capability_tasks(root: luigi.Task) -> Iterator[CapabilityTask]:
+    """Every capability-backed task that ``root`` needs and that is not complete yet."""
+    seen: set[str] = set()
+    stack = [root]
+    while stack:
+        task = stack.pop()
+        if task.task_id in seen:
+            continue
+        seen.add(task.task_id)
+        if task.complete():  # type: ignore[no-untyped-call]
+            continue
+        if isinstance(task, CapabilityTask):
+            yield task
+        stack.extend(luigi.task.flatten(task.requires()))  # type: ignore[no-untyped-call]
+
+
+def find_gaps(root: luigi.Task, registry: CapabilityRegistry | None = None) -> list[Gap]:
+    """The missing capabilities of ``root``'s pipeline, from installed metadata only."""
+    if registry is None:
+        reporter = configured_reporter()
+        registry = CapabilityRegistry(reporter.tier_policy() if reporter else None)
+    gaps: list[Gap] = []
+    for task in capability_tasks(root):
+        need = task.need()
+        run_dir = Path(getattr(task, "run_id_dir", ".")).resolve()
+        try:
+            registry.select(need.capability, need.version)
+        except CapabilityNotFoundError as miss:
+            found = CapabilityNotFoundError(
+                miss.capability, miss.version, miss.excluded, stage=need.name
+            )
+            gaps.append(Gap(task, found.problem, spec_path(task, run_dir)))
+    return sorted(gaps, key=lambda gap: gap.task.need().name)
+
+
+def preflight(root: luigi.Task, mode: SynthesisMode | None = None) -> list[Gap]:
+    """Check ``root``'s pipeline for missing capabilities before any stage runs.
+
+    In the ``off`` and ``suggest`` modes a gap stops the run here, with one error listing
+    every gap (``suggest`` first writes each spec, from the contract). In ``dry-run`` and
+    ``publish`` the gaps are logged and returned: they are filled when their stage runs.
+    """
+    mode = mode or synthesis_mode()
+    gaps = find_gaps(root)
+    if not gaps:
+        return []
+    lines = [gap.problem for gap in gaps]
+    if mode is SynthesisMode.SUGGEST:
+        for gap in gaps:
+            gap.spec_path.parent.mkdir(parents=True, exist_ok=True)
+            need = gap.task.need()
+            spec = draft_spec(need, {}, provenance={"task": need.name, "check": "preflight"})
+            write_spec(spec, gap.spec_path)
+        lines = [f"{gap.problem} (spec: {gap.spec_path})" for gap in gaps]
+    if mode in (SynthesisMode.OFF, SynthesisMode.SUGGEST):
+        next_mode = (
+            SynthesisMode.DRY_RUN if mode is SynthesisMode.SUGGEST else SynthesisMode.SUGGEST
+        )
+        guide = gaps[0].task.miss_guide(gaps[0].spec_path.parent)
+        raise MissingCapabilitiesError(
+            f"{len(gaps)} missing capabilit{'y' if len(gaps) == 1 else 'ies'} found before any "
+            f"stage ran: {'; '.join(lines)}",
+            f"Install plugins that provide them, or continue with: "
+            f"{guide.continue_with(next_mode)}",
+        )
+    for line in lines:
+        log.warning("pre-flight: %s; %s synthesizes it when its stage runs", line, mode.value)
+    return gaps
