@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import luigi
 import luigi.task
+import luigi.task_register
 from pydantic import ValidationError
 
 from plan_pipeline.contract import CapabilityNeed, Contract
@@ -50,7 +51,7 @@ from plan_pipeline.errors import (
     SynthesisStop,
 )
 from plan_pipeline.registry import CapabilityRegistry
-from plan_pipeline.resolver import MissGuide, PluginResolver
+from plan_pipeline.resolver import MissGuide, PluginResolver, activate_run_plugins
 from plan_pipeline.spec import draft_spec, write_spec
 from plan_pipeline.stage_runner import run_capability, select
 from plan_pipeline.synthesis import SynthesisMode
@@ -85,6 +86,19 @@ class Value:
     """A literal plugin input, e.g. a rate the stage is configured with."""
 
     value: Any
+
+
+def host_task(name: str) -> Any:
+    """The host pipeline's Luigi task class registered as ``name`` (PlanExe's ``PlanTask``,
+    ``IdentifyRisksTask``...), whichever module defined it (``python -m`` runs it as
+    ``__main__``)."""
+    try:
+        return luigi.task_register.Register.get_task_cls(name)  # type: ignore[no-untyped-call]
+    except luigi.task_register.TaskClassException as exc:
+        raise CapabilityTaskError(
+            f"no single Luigi task class named '{name}' is defined: {exc}",
+            "Import the capability stages after the pipeline module defines its tasks",
+        ) from None
 
 
 def synthesis_mode(environ: dict[str, str] | None = None) -> SynthesisMode:
@@ -175,7 +189,7 @@ class CapabilityTask:
     # -- what the task does -----------------------------------------------------------------
 
     def run(self) -> None:
-        run_dir = Path(self.run_id_dir).resolve()
+        run_dir = _run_dir(self)
         need = self.need()
         mode = synthesis_mode()
         resolver = _resolver(str(run_dir), mode.value, os.getpid())
@@ -339,22 +353,29 @@ def capability_tasks(root: luigi.Task) -> Iterator[CapabilityTask]:
 
 
 def find_gaps(root: luigi.Task, registry: CapabilityRegistry | None = None) -> list[Gap]:
-    """The missing capabilities of ``root``'s pipeline, from installed metadata only."""
+    """The missing capabilities of ``root``'s pipeline, from installed metadata only (the
+    environment's plugins and the run's own, from an earlier dry-run)."""
+    tasks = list(capability_tasks(root))
+    for task in tasks:
+        activate_run_plugins(_run_dir(task))
     if registry is None:
         reporter = configured_reporter()
         registry = CapabilityRegistry(reporter.tier_policy() if reporter else None)
     gaps: list[Gap] = []
-    for task in capability_tasks(root):
+    for task in tasks:
         need = task.need()
-        run_dir = Path(getattr(task, "run_id_dir", ".")).resolve()
         try:
             registry.select(need.capability, need.version)
         except CapabilityNotFoundError as miss:
             found = CapabilityNotFoundError(
                 miss.capability, miss.version, miss.excluded, stage=need.name
             )
-            gaps.append(Gap(task, found.problem, spec_path(task, run_dir)))
+            gaps.append(Gap(task, found.problem, spec_path(task, _run_dir(task))))
     return sorted(gaps, key=lambda gap: gap.task.need().name)
+
+
+def _run_dir(task: CapabilityTask) -> Path:
+    return Path(task.run_id_dir).resolve()
 
 
 def preflight(root: luigi.Task, mode: SynthesisMode | None = None) -> list[Gap]:

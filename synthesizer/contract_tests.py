@@ -124,8 +124,10 @@ class ContractCheck:
 
 def _evaluator(code: Any) -> Callable[[Any, Any], Any]:
     def holds(inputs: Any, output: Any) -> Any:
-        # a checked expression of the contract subset: names, indexing and pure built-ins only
-        return eval(code, {"__builtins__": _BUILTINS}, {"input": inputs, "output": output})
+        # a checked expression of the contract subset: names, indexing, pure built-ins and
+        # whitelisted methods only; the names are globals so that comprehensions see them
+        names = {"__builtins__": _BUILTINS, "input": inputs, "output": output}
+        return eval(code, names)
 
     return holds
 

@@ -19,6 +19,9 @@ from synthesizer.report import Finding, GateResult, timed
 
 def run_bandit(files: Iterable[Path], root: Path) -> list[Finding]:
     """bandit's findings for ``files``, through its Python API (no subprocess)."""
+    # bandit loads its formatter plugins on import, and one it does not use here (sarif)
+    # logs an ERROR when its module is missing
+    logging.getLogger("stevedore.extension").setLevel(logging.CRITICAL)
     from bandit.core import config as bandit_config
     from bandit.core import manager as bandit_manager
 

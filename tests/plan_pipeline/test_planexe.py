@@ -1,0 +1,309 @@
+"""Capability-backed PlanExe stages (``plan_pipeline/planexe.py``), run the way PlanExe runs its
+pipeline: ``python -m worker_plan_internal.plan.run_plan_pipeline`` with ``RUN_ID_DIR``, a
+``PlanTask`` that wraps every failure in "Failed to run X with any of the LLMs", two Luigi
+worker processes, and upstream outputs in PlanExe's schemas (see ``tests/planexe_standin``)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Any, ClassVar
+
+import luigi
+import pytest
+
+from plan_pipeline.contract import Contract
+from plan_pipeline.errors import PlanPipelineError, StageInputError
+from plan_pipeline.planexe import (
+    CapabilityTask,
+    CapabilityTaskError,
+    From,
+    Value,
+    find_gaps,
+    load_contract,
+    synthesis_mode,
+)
+from plan_pipeline.spec import PluginSpec
+from tests.planexe_standin.harness import fixture, planexe_checkout, planexe_env, run_planexe
+
+RISKS = "003-1-identify_risks_raw.json"
+WBS = "019-wbs_project_level1_and_level2.json"
+DURATIONS = "022-2-task_durations.json"
+STAGES = {
+    "RiskScoresTask": ("risk.planexe_scores", "003-3-risk_scores"),
+    "PertEstimatesTask": ("schedule.pert_estimates", "022-3-pert_estimates"),
+    "WBSCostRollupTask": ("budget.wbs_cost_rollup", "023-5-wbs_cost_rollup"),
+}
+OUTPUTS = {
+    "RiskScoresTask": ("003-3-risk_scores_raw.json", "003-4-risk_scores.md"),
+    "PertEstimatesTask": ("022-3-pert_estimates_raw.json", "022-4-pert_estimates.md"),
+    "WBSCostRollupTask": ("023-5-wbs_cost_rollup_raw.json", "023-6-wbs_cost_rollup.md"),
+}
+
+
+# -- reference results, computed here from the fixtures, independently of the contracts ------
+
+
+def _risk_scores(raw: dict[str, Any]) -> list[tuple[str, int, str]]:
+    level = {"low": 1, "medium": 2, "high": 3}
+    scored = []
+    for risk in raw["risks"]:
+        score = level[risk["likelihood"]] * level[risk["severity"]]
+        name = "high" if score >= 6 else "medium" if score >= 3 else "low"
+        scored.append((risk["risk_area"], score, name))
+    return scored
+
+
+def _pert(durations: list[dict[str, Any]]) -> tuple[float, float, int]:
+    usable = [d for d in durations if min(d["days_min"], d["days_realistic"], d["days_max"]) >= 0]
+    expected = sum((d["days_min"] + 4 * d["days_realistic"] + d["days_max"]) / 6 for d in usable)
+    variance = sum(((d["days_max"] - d["days_min"]) / 6) ** 2 for d in usable)
+    return round(expected, 2), round(variance**0.5, 2), len(durations) - len(usable)
+
+
+def _cost(wbs: dict[str, Any], durations: list[dict[str, Any]], rate: float) -> dict[str, int]:
+    days = {d["task_id"]: max(d["days_realistic"], 0) for d in durations}
+    phases = {}
+    for phase in wbs["wbs_project"]["task_children"]:
+        leaves = [c["id"] for c in phase.get("task_children", [])] or [phase["id"]]
+        phases[phase["description"]] = sum(days.get(leaf, 0) for leaf in leaves)
+    return phases
+
+
+# -- the pipeline, end to end ----------------------------------------------------------------
+
+
+def test_preflight_lists_every_missing_capability_before_any_llm_call(tmp_path: Path) -> None:
+    root = planexe_checkout(tmp_path)
+    run_dir = tmp_path / "run"
+    result = run_planexe(root, run_dir)  # PLANEXE_SYNTHESIS unset: suggest
+    assert result.returncode == 1
+    assert "3 missing capabilities found before any stage ran" in result.stdout
+    for stage, (capability, spec_stem) in STAGES.items():
+        spec_file = run_dir / f"{spec_stem}.plugin-spec.json"
+        assert f"stage '{stage}' needs capability '{capability}>=1.0,<2'" in result.stdout
+        assert f"(spec: {spec_file})" in result.stdout
+        assert PluginSpec.read(spec_file).capability == capability
+    assert (
+        f"continue with: PLANEXE_SYNTHESIS=dry-run RUN_ID_DIR={run_dir} "
+        "python -m worker_plan_internal.plan.run_plan_pipeline"
+    ) in result.stdout
+    assert not (run_dir / "llm_calls.txt").exists()  # no stage ran, no LLM money spent
+    assert not (run_dir / RISKS).exists()
+
+
+def test_missing_capabilities_stop_with_this_projects_message_then_continue_and_reuse(
+    tmp_path: Path,
+) -> None:
+    root = planexe_checkout(tmp_path)
+    run_dir = tmp_path / "run"
+    first = run_planexe(root, run_dir, STANDIN_SKIP_PREFLIGHT="1")
+    assert first.returncode == 1
+    log = (run_dir / "log.txt").read_text()
+    assert "Failed to run" not in log  # not PlanExe's generic wrapper
+    continue_command = (
+        f"PLANEXE_SYNTHESIS=dry-run RUN_ID_DIR={run_dir} "
+        "python -m worker_plan_internal.plan.run_plan_pipeline"
+    )
+    for stage, (capability, spec_stem) in STAGES.items():
+        spec_file = run_dir / f"{spec_stem}.plugin-spec.json"
+        message = (
+            f"stage '{stage}' needs capability '{capability}>=1.0,<2', which no installed plugin "
+            f"provides; wrote the plugin spec to {spec_file}. Continue with: {continue_command}"
+        )
+        assert f"plan_pipeline.errors.SynthesisStop: {message}" in log
+    # the upstream stages ran once, in PlanExe's shapes; the spec holds the real inputs
+    llm_calls = (run_dir / "llm_calls.txt").read_text().splitlines()
+    assert sorted(llm_calls) == sorted([RISKS, WBS, DURATIONS])
+    risk_spec = PluginSpec.read(run_dir / "003-3-risk_scores.plugin-spec.json")
+    assert risk_spec.examples[-1].input == {"risks": fixture(RISKS)["risks"]}
+
+    # the command the message names continues the run: synthesized, verified, written
+    env = planexe_env(root, run_dir)
+    second = subprocess.run(
+        ["sh", "-c", continue_command], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert second.stdout.count("synthesizing '") == 3
+    assert (run_dir / "999-pipeline_complete.txt").exists()
+    assert (run_dir / "llm_calls.txt").read_text().splitlines() == llm_calls  # not rerun
+    outputs = {stage: _read_pair(run_dir, stage) for stage in STAGES}
+    for raw, markdown in outputs.values():
+        assert raw["markdown"] == markdown
+
+    risks, _ = outputs["RiskScoresTask"]
+    expected_risks = _risk_scores(fixture(RISKS))
+    assert [(r["risk_area"], r["score"], r["level"]) for r in risks["risks"]] == expected_risks
+    assert risks["highest_score"] == max(score for _, score, _ in expected_risks)
+    assert "| Regulatory & Permitting | High | High | 9 | HIGH |" in risks["markdown"]
+
+    pert, _ = outputs["PertEstimatesTask"]
+    expected, stdev, skipped = _pert(fixture(DURATIONS))
+    assert (pert["expected_total_days"], pert["stdev_total_days"]) == (expected, stdev)
+    assert len(pert["skipped"]) == skipped == 1
+    assert f"Expected total: {expected:.1f} days" in pert["markdown"]
+
+    cost, _ = outputs["WBSCostRollupTask"]
+    phases = _cost(fixture(WBS), fixture(DURATIONS), 650)
+    assert {p["description"]: p["days"] for p in cost["phases"]} == phases
+    assert cost["total_cost"] == sum(phases.values()) * 650
+    assert (
+        f"| **Total** | {sum(phases.values())} | {sum(phases.values()) * 650:,.2f} |"
+        in (cost["markdown"])
+    )
+
+    # a rerun of the stages reuses the run's plugins: nothing is synthesized again
+    for raw_name, md_name in OUTPUTS.values():
+        (run_dir / raw_name).unlink()
+        (run_dir / md_name).unlink()
+    (run_dir / "999-pipeline_complete.txt").unlink()
+    third = subprocess.run(
+        ["sh", "-c", continue_command], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert third.returncode == 0, third.stdout[-3000:]
+    assert "synthesiz" not in third.stdout
+    assert "pre-flight" not in third.stdout  # the run's plugins are found
+    assert {stage: _read_pair(run_dir, stage) for stage in STAGES} == outputs
+
+
+def _read_pair(run_dir: Path, stage: str) -> tuple[dict[str, Any], str]:
+    raw_name, md_name = OUTPUTS[stage]
+    raw = json.loads((run_dir / raw_name).read_text())
+    return raw, (run_dir / md_name).read_text()
+
+
+# -- the adapter's parts, in process -----------------------------------------------------------
+
+
+class PxPlanTask(luigi.Task):
+    """The parts of PlanExe's PlanTask the adapter uses."""
+
+    run_id_dir = luigi.Parameter()
+
+    def local_target(self, name: str) -> luigi.LocalTarget:
+        return luigi.LocalTarget(str(Path(self.run_id_dir) / name))
+
+
+class PxUpstream(PxPlanTask):
+    def output(self) -> dict[str, luigi.LocalTarget]:
+        return {
+            "raw": self.local_target("001-1-up_raw.json"),
+            "markdown": self.local_target("001-2-up.md"),
+        }
+
+
+_SHOUT = Contract(
+    input_schema={"type": "object", "required": ["word"],
+                  "properties": {"word": {"type": "string", "maxLength": 20}}},
+    output_schema={"type": "object", "required": ["markdown"],
+                   "properties": {"markdown": {"type": "string"}}},
+    rules=[{"set": "markdown", "expr": "input.word[::-1]"}],  # slicing: outside the rules subset
+)  # fmt: skip
+
+
+class PxShoutTask(CapabilityTask, PxPlanTask):
+    capability = "test.planexe_shout"
+    contract = _SHOUT
+    plugin_inputs: ClassVar[dict[str, From | Value]] = {
+        "word": From("up", select="word"),
+    }
+
+    def requires(self) -> dict[str, luigi.Task]:
+        return {"up": PxUpstream(run_id_dir=self.run_id_dir)}
+
+    def output(self) -> dict[str, luigi.LocalTarget]:
+        return {
+            "raw": self.local_target("002-1-shout_raw.json"),
+            "markdown": self.local_target("002-2-shout.md"),
+        }
+
+
+def _upstream_done(run_dir: Path, raw: Any) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "001-1-up_raw.json").write_text(json.dumps(raw))
+    (run_dir / "001-2-up.md").write_text("up")
+
+
+def test_a_failed_synthesis_names_stage_capability_spec_and_continue_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLANEXE_SYNTHESIS", "dry-run")
+    _upstream_done(tmp_path, {"word": "hey"})
+    task = PxShoutTask(run_id_dir=str(tmp_path))
+    with pytest.raises(PlanPipelineError) as err:
+        task.run()
+    message = task.on_failure(err.value)
+    spec_file = tmp_path / "002-1-shout.plugin-spec.json"
+    assert message.startswith(
+        f"stage 'PxShoutTask': no plugin for 'test.planexe_shout' from the spec {spec_file}: "
+    )
+    assert "Slice is not allowed" in message
+    assert message.endswith(
+        f"then continue with: PLANEXE_SYNTHESIS=dry-run RUN_ID_DIR={tmp_path} "
+        "python -m worker_plan_internal.plan.run_plan_pipeline"
+    )
+    assert "\n" not in message
+    assert spec_file.is_file()
+    assert not (tmp_path / "002-1-shout_raw.json").exists()  # nothing half-written
+    assert (tmp_path / "001-1-up_raw.json").read_text() == '{"word": "hey"}'  # upstream kept
+
+
+def test_an_input_that_is_not_there_is_named(tmp_path: Path) -> None:
+    _upstream_done(tmp_path, {"other": 1})
+    with pytest.raises(
+        StageInputError, match=r"stage 'PxShoutTask' input 'word': 001-1-up_raw.json has no 'word'"
+    ):
+        PxShoutTask(run_id_dir=str(tmp_path)).read_plugin_inputs()
+
+
+def test_pre_flight_needs_only_metadata_and_skips_completed_stages(tmp_path: Path) -> None:
+    _upstream_done(tmp_path, {"word": "hey"})
+    task = PxShoutTask(run_id_dir=str(tmp_path))
+    (gap,) = find_gaps(task)
+    assert gap.spec_path == tmp_path / "002-1-shout.plugin-spec.json"
+    assert "stage 'PxShoutTask' needs capability 'test.planexe_shout'" in gap.problem
+    (tmp_path / "002-1-shout_raw.json").write_text("{}")
+    (tmp_path / "002-2-shout.md").write_text("")
+    assert find_gaps(task) == []
+
+
+def test_wrong_declarations_fail_when_the_class_is_defined(tmp_path: Path) -> None:
+    with pytest.raises(CapabilityTaskError, match="declares no capability"):
+
+        class PxNoCapability(CapabilityTask, PxPlanTask):
+            pass
+
+    with pytest.raises(CapabilityTaskError, match=r"PxBadVersion: version: .*invalid version"):
+
+        class PxBadVersion(CapabilityTask, PxPlanTask):
+            capability = "test.thing"
+            version = "1.0 or later"
+
+    with pytest.raises(CapabilityTaskError, match="PxBadName: capability"):
+
+        class PxBadName(CapabilityTask, PxPlanTask):
+            capability = "Not A Name"
+
+    bad = tmp_path / "contract.yaml"
+    bad.write_text("rules: [{set: x}]\n")
+    with pytest.raises(
+        CapabilityTaskError, match=r"contract file .*: rules.0.expr: Field required"
+    ):
+        load_contract(bad)
+
+
+def test_synthesis_mode_comes_from_the_environment() -> None:
+    assert synthesis_mode({}).value == "suggest"
+    assert synthesis_mode({"PLANEXE_SYNTHESIS": "publish"}).value == "publish"
+    with pytest.raises(
+        CapabilityTaskError, match="PLANEXE_SYNTHESIS='yes' is not a synthesis mode"
+    ):
+        synthesis_mode({"PLANEXE_SYNTHESIS": "yes"})
+
+
+def test_the_continue_hint_quotes_the_run_directory(tmp_path: Path) -> None:
+    odd = tmp_path / "run dir; rm -rf x"
+    hint = PxShoutTask(run_id_dir=str(odd)).miss_guide(odd).continue_with(synthesis_mode({}))
+    assert shlex.split(hint)[1] == f"RUN_ID_DIR={odd}"
