@@ -48,6 +48,7 @@ from plan_pipeline.errors import (
     CapabilityNotFoundError,
     PlanPipelineError,
     StageInputError,
+    StageOutputError,
     SynthesisStop,
 )
 from plan_pipeline.registry import CapabilityRegistry
@@ -96,7 +97,7 @@ def host_task(name: str) -> Any:
         return luigi.task_register.Register.get_task_cls(name)  # type: ignore[no-untyped-call]
     except luigi.task_register.TaskClassException as exc:
         raise CapabilityTaskError(
-            f"no single Luigi task class named '{name}' is defined: {exc}",
+            f"no single Luigi task class named '{name}' is defined: {' '.join(str(exc).split())}",
             "Import the capability stages after the pipeline module defines its tasks",
         ) from None
 
@@ -153,8 +154,13 @@ class CapabilityTask:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "capability" not in vars(cls) and hasattr(cls, "_need"):
-            return  # a subclass of a declared task keeps its need
+        runner = next(klass for klass in cls.__mro__ if "run" in vars(klass))
+        if not issubclass(runner, CapabilityTask):
+            raise CapabilityTaskError(
+                f"{cls.__name__}: {runner.__name__}.run() comes before CapabilityTask.run()",
+                f"Put CapabilityTask first in the bases: class {cls.__name__}(CapabilityTask, "
+                f"{runner.__name__})",
+            )
         if not isinstance(getattr(cls, "capability", None), str):
             raise CapabilityTaskError(
                 f"{cls.__name__} declares no capability",
@@ -273,16 +279,24 @@ class CapabilityTask:
         return value
 
     def _text_field(self) -> str | None:
-        return self.markdown_field if isinstance(self.output(), dict) else None
+        targets = self.output()
+        return self.markdown_field if isinstance(targets, dict) and "markdown" in targets else None
 
     def _write(self, output: dict[str, Any], text: str | None) -> Path:
         targets = self.output()
-        raw = targets["raw"] if isinstance(targets, dict) else targets
-        if isinstance(targets, dict) and "markdown" in targets and text is not None:
-            with targets["markdown"].open("w") as handle:  # luigi writes it atomically
-                handle.write(text)
-        with raw.open("w") as handle:
-            handle.write(json.dumps(output, indent=2, ensure_ascii=False) + "\n")
+        raw = _raw_target(self)
+        try:
+            if isinstance(targets, dict) and "markdown" in targets and text is not None:
+                with targets["markdown"].open("w") as handle:  # luigi writes it atomically
+                    handle.write(text)
+            with raw.open("w") as handle:
+                handle.write(json.dumps(output, indent=2, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            raise StageOutputError(
+                f"stage '{self.need().name}': cannot write {Path(raw.path).name}: "
+                f"{exc.strerror or exc}",
+                "Check that the run directory is writable; earlier outputs are kept",
+            ) from None
         return Path(raw.path)
 
     # -- what a user is told about a missing capability -------------------------------------
@@ -298,19 +312,29 @@ class CapabilityTask:
             )
 
         return MissGuide(
-            spec_path=spec_path(self, run_dir),
+            spec_path=spec_path(self),
             continue_with=continue_with,
             provenance={"pipeline": module, "task": self.need().name},
         )
 
 
-def spec_path(task: CapabilityTask, run_dir: Path) -> Path:
-    """``003-10-risk_scores_raw.json`` -> ``003-10-risk_scores.plugin-spec.json``."""
+def _raw_target(task: CapabilityTask) -> Any:
     targets = task.output()
-    raw = targets["raw"] if isinstance(targets, dict) else targets
-    name = Path(raw.path).name
-    stem = name.removesuffix(".json").removesuffix("_raw").removesuffix("-raw")
-    return run_dir / f"{stem}.plugin-spec.json"
+    if isinstance(targets, dict) and "raw" not in targets:
+        raise CapabilityTaskError(
+            f"{task.need().name}: output() has no 'raw' target",
+            "Return {'raw': ..., 'markdown': ...} or a single target",
+        )
+    return targets["raw"] if isinstance(targets, dict) else targets
+
+
+def spec_path(task: CapabilityTask) -> Path:
+    """The raw output's file with ``.plugin-spec.json`` for ``_raw.json``:
+    ``003-3-risk_scores_raw.json`` -> ``003-3-risk_scores.plugin-spec.json``, in its folder."""
+    raw = Path(_raw_target(task).path)
+    stem = raw.name.removesuffix(".json")
+    stem = stem.removesuffix("_raw") if stem.endswith("_raw") else f"{stem}.raw"
+    return raw.parent.resolve() / f"{stem}.plugin-spec.json"
 
 
 @cache
@@ -370,7 +394,7 @@ def find_gaps(root: luigi.Task, registry: CapabilityRegistry | None = None) -> l
             found = CapabilityNotFoundError(
                 miss.capability, miss.version, miss.excluded, stage=need.name
             )
-            gaps.append(Gap(task, found.problem, spec_path(task, _run_dir(task))))
+            gaps.append(Gap(task, found.problem, spec_path(task)))
     return sorted(gaps, key=lambda gap: gap.task.need().name)
 
 

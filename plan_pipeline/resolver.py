@@ -175,11 +175,12 @@ class PluginResolver:
             try:
                 outcome = self._synthesize(spec, stage.version)
             except PlanPipelineError as exc:
+                # the same error (type, exit code, cause) in this stage's terms
                 raise exc.in_context(
                     f"stage '{stage.name}': no plugin for '{stage.capability}' from the spec "
                     f"{spec_path}",
                     f"then continue with: {guide.continue_with(self.mode)}",
-                ) from None
+                ) from exc.__cause__
             how = "reused" if "reused" in outcome.notes else "synthesized"
             self._on_event(f"{how} '{outcome.capability}'" + _where(outcome))
             activate_run_plugins(self.run_dir)

@@ -7,6 +7,7 @@ stage output). It is all a code generator, a reviewer or a maintainer needs to b
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,9 @@ def infer_schema(value: Any) -> dict[str, Any]:
 
 def write_spec(spec: PluginSpec, path: Path) -> None:
     """Write ``spec`` atomically (a reader never sees half a file)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(spec.to_json(), encoding="utf-8")
-    tmp.replace(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # writers in several processes
+    try:
+        tmp.write_text(spec.to_json(), encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)

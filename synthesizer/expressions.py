@@ -134,6 +134,21 @@ class _Checker(ast.NodeVisitor):
             )
 
     def visit_BinOp(self, node: ast.BinOp) -> None:
+        if (
+            isinstance(node.op, ast.Pow)
+            and any(
+                isinstance(inner, ast.BinOp) and isinstance(inner.op, ast.Pow)
+                for inner in ast.walk(node.left)
+            )
+            and not (
+                isinstance(node.right, ast.Constant)
+                and isinstance(node.right.value, int | float)
+                and abs(node.right.value) <= 1
+            )
+        ):  # a tower such as (9 ** 10) ** 10 ** ... would take the harness minutes
+            raise self.fail(
+                "'**' over a base that holds '**' needs an exponent of at most 1 (a root)"
+            )
         if isinstance(node.op, ast.Pow):
             exponent = node.right
             if not (
@@ -206,14 +221,23 @@ def translate(expr: str, context: Iterable[str]) -> str:
         tree = ast.parse(expr.strip(), mode="eval")
     except SyntaxError as exc:
         raise UnsupportedSpecError(f"expression {expr!r} is not valid Python: {exc.msg}") from None
-    _Checker(expr, frozenset(context)).visit(tree)
-    translated = _ToSubscripts().visit(tree)
-    return ast.unparse(ast.fix_missing_locations(translated))
+    try:
+        _Checker(expr, frozenset(context)).visit(tree)
+        translated = _ToSubscripts().visit(tree)
+        source = ast.unparse(ast.fix_missing_locations(translated))
+        compile(source, "<expression>", "eval")  # what unparse wrote must parse here too
+    except (SyntaxError, RecursionError) as exc:
+        what = "nested too deeply" if isinstance(exc, RecursionError) else "not expressible"
+        raise UnsupportedSpecError(
+            f"expression {expr!r} is {what} in this Python", "Write it more simply"
+        ) from None
+    return source
 
 
-def is_plain_reference(expr: str) -> bool:
-    """True when ``expr`` only names a value (``input.risks``), so the result may alias input."""
+def builds_fresh_value(expr: str) -> bool:
+    """True when ``expr``'s value shares nothing with ``input``: a constant, a comparison, a
+    unary operation or an f-string. Anything else (a reference, ``x.get(...)``, ``a or b``,
+    ``input.rows + []``, a comprehension over input items) may alias the input and is copied."""
     node = ast.parse(expr.strip(), mode="eval").body
-    while isinstance(node, ast.Attribute | ast.Subscript):
-        node = node.value
-    return isinstance(node, ast.Name)
+    fresh = (ast.Constant, ast.JoinedStr, ast.UnaryOp, ast.Compare)
+    return isinstance(node, fresh)

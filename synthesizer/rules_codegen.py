@@ -20,7 +20,7 @@ from typing import Any
 from plan_pipeline.spec import PluginSpec
 from synthesizer.codegen import GeneratedLogic
 from synthesizer.errors import UnsupportedSpecError
-from synthesizer.expressions import is_plain_reference, translate
+from synthesizer.expressions import builds_fresh_value, translate
 
 _SEGMENT = re.compile(r"^(?P<name>[a-z_][a-z0-9_]*)(?P<star>\[\*\])?$")
 
@@ -68,7 +68,7 @@ def _rule_block(index: int, target: str, expr: str) -> list[str]:
     loops = any(star for _, star in segments)
     context = {"input", "output", "item"} if loops else {"input", "output"}
     value = translate(expr, context)
-    if is_plain_reference(expr):
+    if not builds_fresh_value(expr):  # a later rule must never modify the caller's input
         value = f"_clone({value})"
     lines = [f"    # rule {index}: {target} = {' '.join(expr.split())}"]
     indent = "    "

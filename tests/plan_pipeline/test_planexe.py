@@ -15,7 +15,7 @@ import luigi
 import pytest
 
 from plan_pipeline.contract import Contract
-from plan_pipeline.errors import PlanPipelineError, StageInputError
+from plan_pipeline.errors import PlanPipelineError, StageInputError, StageOutputError
 from plan_pipeline.planexe import (
     CapabilityTask,
     CapabilityTaskError,
@@ -246,7 +246,6 @@ def test_a_failed_synthesis_names_stage_capability_spec_and_continue_command(
     )
     assert "\n" not in message
     assert spec_file.is_file()
-    assert not (tmp_path / "002-1-shout_raw.json").exists()  # nothing half-written
     assert (tmp_path / "001-1-up_raw.json").read_text() == '{"word": "hey"}'  # upstream kept
 
 
@@ -292,6 +291,48 @@ def test_wrong_declarations_fail_when_the_class_is_defined(tmp_path: Path) -> No
         CapabilityTaskError, match=r"contract file .*: rules.0.expr: Field required"
     ):
         load_contract(bad)
+
+
+def test_a_subclass_is_its_own_stage_with_its_own_declarations() -> None:
+    class PxShoutV2Task(PxShoutTask):
+        version = ">=2,<3"
+
+    need = PxShoutV2Task.need()
+    assert (need.name, need.capability, need.version) == (
+        "PxShoutV2Task",
+        "test.planexe_shout",
+        ">=2,<3",
+    )
+    assert PxShoutTask.need().name == "PxShoutTask"
+
+
+def test_capability_task_must_come_before_plan_task_in_the_bases() -> None:
+    with pytest.raises(CapabilityTaskError, match=r"Put CapabilityTask first in the bases"):
+
+        class PxReversed(PxPlanTask, CapabilityTask):  # luigi.Task.run() would win
+            capability = "test.thing"
+
+
+def test_spec_files_of_different_outputs_never_collide(tmp_path: Path) -> None:
+    class PxSingleOutput(PxShoutTask):
+        def output(self) -> luigi.LocalTarget:
+            return self.local_target("sub/002-1-shout-raw.json")
+
+    a = PxShoutTask(run_id_dir=str(tmp_path)).miss_guide(tmp_path).spec_path
+    b = PxSingleOutput(run_id_dir=str(tmp_path)).miss_guide(tmp_path).spec_path
+    assert a == tmp_path / "002-1-shout.plugin-spec.json"
+    assert b == tmp_path / "sub" / "002-1-shout-raw.raw.plugin-spec.json"
+
+
+def test_an_output_that_cannot_be_written_is_one_line_and_keeps_the_rest(tmp_path: Path) -> None:
+    (tmp_path / "002-1-shout_raw.json").mkdir(parents=True)  # a folder where the file goes
+    task = PxShoutTask(run_id_dir=str(tmp_path))
+    with pytest.raises(
+        StageOutputError, match=r"stage 'PxShoutTask': cannot write 002-1-shout_raw.json"
+    ):
+        task._write({"markdown": "x"}, "x")
+    assert (tmp_path / "002-2-shout.md").read_text() == "x"
+    assert (tmp_path / "002-1-shout_raw.json").is_dir()
 
 
 def test_synthesis_mode_comes_from_the_environment() -> None:

@@ -9,6 +9,7 @@ import pytest
 from plan_pipeline.plan import Rule
 from plan_pipeline.spec import PluginSpec
 from synthesizer.codegen import find_code_generator
+from synthesizer.contract_tests import ContractCheck
 from synthesizer.errors import SynthesizerError, UnsupportedSpecError
 from synthesizer.expressions import translate
 from synthesizer.rules_codegen import RulesCodeGenerator
@@ -23,6 +24,7 @@ from synthesizer.rules_codegen import RulesCodeGenerator
         ("'high' if item.score >= 15 else 'low'", "'high' if item['score'] >= 15 else 'low'"),
         ("input.rows[0].name", "input['rows'][0]['name']"),
         ("input.x ** 2", "input['x'] ** 2"),
+        ("sum(x ** 2 for x in input.x) ** 0.5", "sum((x ** 2 for x in input['x'])) ** 0.5"),
         ("input.text.split()", "input['text'].split()"),
         ("item.title", "item['title']"),
         ("item.title()", "item.title()"),
@@ -56,6 +58,9 @@ def test_translation(expr: str, python: str) -> None:
         ("f'{input:.999}'", "format spec '.999'"),
         ("f'{input:%Y}'", "format spec '%Y'"),
         ("f'{open(1)}'", "call of 'open'"),
+        ("(9 ** 10) ** 10", "exponent of at most 1"),
+        ("((2 ** 3 + 1) ** 10) ** 2", "exponent of at most 1"),
+        ("-" * 500 + "1", "nested too deeply"),
         ("__import__('os')", "not allowed"),
         ("input.__class__", "no leading underscore"),
         ("open('x')", "call of 'open'"),
@@ -145,3 +150,33 @@ def test_code_generators_are_found_by_entry_point() -> None:
     assert isinstance(find_code_generator("rules"), RulesCodeGenerator)
     with pytest.raises(SynthesizerError, match=r"no code generator named 'llm' .*rules"):
         find_code_generator("llm")
+
+
+@pytest.mark.parametrize(
+    "expr",
+    ["input.get('rows', [])", "input.rows or []", "input.rows + []", "[r for r in input.rows]",
+     "input.rows if input.rows else []"],
+)  # fmt: skip
+def test_a_rule_never_modifies_the_input_through_a_value_it_took_from_it(expr: str) -> None:
+    spec = _spec([{"set": "rows", "expr": expr}, {"set": "rows[*].seen", "expr": "True"}], ["rows"])
+    inputs = {"rows": [{"v": 1}]}
+    out = _compute(RulesCodeGenerator().generate(spec).source, inputs)
+    assert out == {"rows": [{"v": 1, "seen": True}]}
+    assert inputs == {"rows": [{"v": 1}]}
+
+
+def test_constraints_see_input_inside_comprehensions_and_use_methods() -> None:
+    spec = _spec([{"set": "names", "expr": "[r.name.upper() for r in input.rows]"}], ["names"])
+    spec = spec.model_copy(
+        update={
+            "constraints": [
+                "all(n.lower() in [r.name for r in input.rows] for n in output.names)",
+                "', '.join(output.names).startswith('A')",
+            ]
+        }
+    )
+    check = ContractCheck(spec)
+    assert check.problems({"rows": [{"name": "ann"}]}, {"names": ["ANN"]}) == []
+    assert check.problems({"rows": [{"name": "bob"}]}, {"names": ["BOB"]}) == [
+        "constraint does not hold: ', '.join(output.names).startswith('A')"
+    ]
