@@ -8,16 +8,27 @@ A YAML plan's stage is one kind of need; a PlanExe task backed by a capability i
 from __future__ import annotations
 
 import ast
-from typing import Any
+from typing import Annotated, Any
 
 import jsonschema
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from plan_pipeline.capability_names import validate_capability_name
 from plan_pipeline.errors import CapabilityNameError, PlanFileError
 from plan_pipeline.registry import parse_version_spec
 
 NEED_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
+
+
+def _checked_capability_name(value: str) -> str:
+    try:
+        return validate_capability_name(value)
+    except CapabilityNameError as exc:
+        raise ValueError(str(exc)) from None
+
+
+CapabilityName = Annotated[str, AfterValidator(_checked_capability_name)]
+"""A capability name that follows the naming rules (``plan_pipeline.capability_names``)."""
 
 
 class _Strict(BaseModel):
@@ -84,17 +95,9 @@ class CapabilityNeed(_Strict):
     """
 
     name: str = Field(pattern=NEED_NAME_PATTERN)
-    capability: str
+    capability: CapabilityName
     version: str | None = None
     contract: Contract | None = None
-
-    @field_validator("capability")
-    @classmethod
-    def _capability_name(cls, value: str) -> str:
-        try:
-            return validate_capability_name(value)
-        except CapabilityNameError as exc:
-            raise ValueError(str(exc)) from None
 
     @field_validator("version")
     @classmethod

@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from packaging.specifiers import SpecifierSet
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from plan_pipeline.capability_names import validate_capability_name
-from plan_pipeline.contract import CapabilityNeed, Contract, Example, Rule
-from plan_pipeline.errors import CapabilityNameError, PlanFileError
+from plan_pipeline.contract import CapabilityName, CapabilityNeed, Contract, Example, Rule
+from plan_pipeline.errors import PlanFileError
 
 SPEC_VERSION = 1
 
@@ -27,7 +26,7 @@ class PluginSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     spec_version: int = SPEC_VERSION
-    capability: str
+    capability: CapabilityName
     stage_name: str
     version: str = Field(default="1.0.0", pattern=r"^[0-9]{1,6}(\.[0-9]{1,6}){0,3}$")
     summary: str = ""
@@ -39,14 +38,6 @@ class PluginSpec(BaseModel):
     permissions: list[str] = Field(default_factory=list)
     dependencies: list[str] = Field(default_factory=list)
     provenance: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("capability")
-    @classmethod
-    def _capability_name(cls, value: str) -> str:
-        try:
-            return validate_capability_name(value)
-        except CapabilityNameError as exc:
-            raise ValueError(exc.problem) from None
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"
