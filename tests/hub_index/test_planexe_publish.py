@@ -15,9 +15,9 @@ from tests.venvs import overlay_venv
 
 CAPABILITIES = ("risk.planexe_scores", "schedule.pert_estimates", "budget.wbs_cost_rollup")
 OUTPUTS = (
-    "003-3-risk_scores_raw.json",
-    "022-3-pert_estimates_raw.json",
-    "023-5-wbs_cost_rollup_raw.json",
+    ("003-3-risk_scores_raw.json", "003-4-risk_scores.md"),
+    ("022-3-pert_estimates_raw.json", "022-4-pert_estimates.md"),
+    ("023-5-wbs_cost_rollup_raw.json", "023-6-wbs_cost_rollup.md"),
 )
 
 
@@ -44,6 +44,8 @@ def test_planexe_stages_publish_once_and_later_runs_reuse(hub: RunningHub, tmp_p
     assert "synthesizing" not in second.stdout
     assert second.stdout.count("reused '") == 3
     assert not (tmp_path / "run-b" / ".synth").exists()
-    for name in OUTPUTS:
-        a = json.loads((tmp_path / "run-a" / name).read_text())
-        assert json.loads((tmp_path / "run-b" / name).read_text()) == a
+    for raw_name, markdown_name in OUTPUTS:
+        a = json.loads((tmp_path / "run-a" / raw_name).read_text())
+        assert json.loads((tmp_path / "run-b" / raw_name).read_text()) == a
+        for run in ("run-a", "run-b"):  # PlanExe's pair: the raw JSON and its markdown
+            assert (tmp_path / run / markdown_name).read_text() == a["markdown"]
