@@ -52,7 +52,12 @@ from plan_pipeline.errors import (
     SynthesisStop,
 )
 from plan_pipeline.registry import CapabilityRegistry
-from plan_pipeline.resolver import MissGuide, PluginResolver, activate_run_plugins
+from plan_pipeline.resolver import (
+    MissGuide,
+    PluginResolver,
+    activate_run_plugins,
+    hub_ranked_registry,
+)
 from plan_pipeline.spec import draft_spec, write_spec
 from plan_pipeline.stage_runner import run_capability, select
 from plan_pipeline.synthesis import SynthesisMode
@@ -382,9 +387,7 @@ def find_gaps(root: luigi.Task, registry: CapabilityRegistry | None = None) -> l
     tasks = list(capability_tasks(root))
     for task in tasks:
         activate_run_plugins(_run_dir(task))
-    if registry is None:
-        reporter = configured_reporter()
-        registry = CapabilityRegistry(reporter.tier_policy() if reporter else None)
+    registry = registry or hub_ranked_registry()
     gaps: list[Gap] = []
     for task in tasks:
         need = task.need()

@@ -44,6 +44,13 @@ def activate_run_plugins(run_dir: Path) -> None:
         sys.path.insert(0, folder)
 
 
+def hub_ranked_registry(hub: HubSettings | None = None) -> CapabilityRegistry:
+    """A registry that ranks plugins by the hub's records when a hub is configured (``hub``,
+    else ``PLANEXE_HUB_*``), else by what is installed locally."""
+    reporter = configured_reporter(hub)
+    return CapabilityRegistry(reporter.tier_policy() if reporter else None)
+
+
 @dataclass(frozen=True)
 class MissGuide:
     """What the caller tells its user about a missing capability."""
@@ -93,17 +100,8 @@ class PluginResolver:
     ) -> PluginResolver:
         """A resolver with its own registry, ranking plugins by the hub's records when a hub
         is configured (``hub``, else ``PLANEXE_HUB_*``), with the run's own plugins visible."""
-        reporter = configured_reporter(hub)
-        registry = CapabilityRegistry(reporter.tier_policy() if reporter else None)
         activate_run_plugins(run_dir)
-        return cls(registry, run_dir, mode, hub=hub, on_event=on_event)
-
-    def find(self, need: CapabilityNeed) -> LoadedCapability | None:
-        """The installed plugin for ``need``, or ``None``; never synthesizes."""
-        try:
-            return self._load(need)
-        except CapabilityNotFoundError:
-            return None
+        return cls(hub_ranked_registry(hub), run_dir, mode, hub=hub, on_event=on_event)
 
     def resolve(
         self, stage: CapabilityNeed, inputs: dict[str, Any], guide: MissGuide
