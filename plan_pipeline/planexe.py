@@ -428,7 +428,7 @@ def preflight(root: luigi.Task, mode: SynthesisMode | None = None) -> list[Gap]:
         next_mode = (
             SynthesisMode.DRY_RUN if mode is SynthesisMode.SUGGEST else SynthesisMode.SUGGEST
         )
-        guide = gaps[0].task.miss_guide(gaps[0].spec_path.parent)
+        guide = gaps[0].task.miss_guide(_run_dir(gaps[0].task))
         raise MissingCapabilitiesError(
             f"{len(gaps)} missing capabilit{'y' if len(gaps) == 1 else 'ies'} found before any "
             f"stage ran: {'; '.join(lines)}",

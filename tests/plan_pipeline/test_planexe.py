@@ -20,12 +20,15 @@ from plan_pipeline.planexe import (
     CapabilityTask,
     CapabilityTaskError,
     From,
+    MissingCapabilitiesError,
     Value,
     find_gaps,
     load_contract,
+    preflight,
     synthesis_mode,
 )
 from plan_pipeline.spec import PluginSpec
+from plan_pipeline.synthesis import SynthesisMode
 from tests.planexe_standin.harness import fixture, planexe_checkout, planexe_env, run_planexe
 
 RISKS = "003-1-identify_risks_raw.json"
@@ -322,6 +325,20 @@ def test_spec_files_of_different_outputs_never_collide(tmp_path: Path) -> None:
     b = PxSingleOutput(run_id_dir=str(tmp_path)).miss_guide(tmp_path).spec_path
     assert a == tmp_path / "002-1-shout.plugin-spec.json"
     assert b == tmp_path / "sub" / "002-1-shout-raw.raw.plugin-spec.json"
+
+
+def test_pre_flight_names_the_run_directory_when_an_output_sits_in_a_subfolder(
+    tmp_path: Path,
+) -> None:
+    class PxNestedOutput(PxShoutTask):
+        def output(self) -> luigi.LocalTarget:
+            return self.local_target("sub/002-1-shout_raw.json")
+
+    _upstream_done(tmp_path, {"word": "hey"})
+    with pytest.raises(MissingCapabilitiesError) as err:
+        preflight(PxNestedOutput(run_id_dir=str(tmp_path)), SynthesisMode.SUGGEST)
+    assert f"RUN_ID_DIR={tmp_path} python -m" in str(err.value)
+    assert (tmp_path / "sub" / "002-1-shout.plugin-spec.json").is_file()
 
 
 def test_an_output_that_cannot_be_written_is_one_line_and_keeps_the_rest(tmp_path: Path) -> None:
