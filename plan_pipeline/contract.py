@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from plan_pipeline.capability_names import validate_capability_name
 from plan_pipeline.errors import CapabilityNameError, PlanFileError
 from plan_pipeline.registry import parse_version_spec
+from plan_pipeline.schemas import local_refs_only
 
 NEED_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
 
@@ -80,6 +81,7 @@ class Contract(_Strict):
         except jsonschema.SchemaError as exc:
             where = "/".join(str(p) for p in exc.path) or "top level"
             raise ValueError(f"invalid JSON schema at {where}: {exc.message}") from None
+        local_refs_only(value)
         return value
 
     @field_validator("constraints")

@@ -9,23 +9,31 @@ itself fails.
 from __future__ import annotations
 
 
+def one_line(text: str) -> str:
+    """``text`` with every control character (newline, escape...) shown as its escape."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class PlanPipelineError(Exception):
     """Root of all errors the pipeline reports to its user."""
 
     exit_code = 2
 
     def __init__(self, problem: str, fix: str | None = None) -> None:
-        self.problem = problem
-        self.fix = fix
-        super().__init__(problem)
+        # one line whatever a plugin, a file or a distribution's metadata put into the text
+        self.problem = one_line(problem)
+        self.fix = one_line(fix) if fix is not None else None
+        super().__init__(self.problem)
 
     def __str__(self) -> str:
         return f"{self.problem}. {self.fix}" if self.fix else self.problem
 
     def in_context(self, prefix: str, then: str | None = None) -> PlanPipelineError:
         """This error with ``prefix`` before its problem and ``then`` after its fix."""
-        self.problem = f"{prefix}: {self.problem}"
-        self.fix = "; ".join(part for part in (self.fix, then) if part) or None
+        self.problem = one_line(f"{prefix}: {self.problem}")
+        self.fix = one_line("; ".join(part for part in (self.fix, then) if part)) or None
         self.args = (self.problem,)
         return self
 

@@ -37,7 +37,7 @@ from typing import Any, NoReturn
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from plan_pipeline.errors import PluginRunError, PluginWorkerError
+from plan_pipeline.errors import PluginRunError, PluginWorkerError, one_line
 from plan_pipeline.sandbox import (
     Mount,
     Sandbox,
@@ -125,7 +125,11 @@ def _top_levels(dist: metadata.Distribution, label: str) -> dict[str, Path]:
             or Path(top).is_absolute()  # a RECORD line "/etc/passwd" would mount the host's /
         ):
             continue
-        found.setdefault(top, Path(str(dist.locate_file(top))))
+        path = Path(str(dist.locate_file(top)))
+        base = Path(str(dist.locate_file(""))).resolve()
+        if path.is_symlink() or not path.resolve().is_relative_to(base):
+            continue  # a link would bind whatever it points at (/etc) into the sandbox
+        found.setdefault(top, path)
     return found
 
 
@@ -187,9 +191,7 @@ class PluginWorker:
         self._send((load + "\n").encode("utf-8"), "start", gone_ok=True)
         ready = self._receive(0, "start")
         if not ready.get("ok"):
-            self._fail(
-                f"could not load the plugin: {printable(str(ready.get('error')))}", kill=True
-            )
+            self._fail(f"could not load the plugin: {one_line(str(ready.get('error')))}", kill=True)
         self._loaded = True
 
     def _adopt(self, process: SandboxProcess, staging: Path | None) -> None:
@@ -230,7 +232,7 @@ class PluginWorker:
         answer = self._receive(ident, hook)
         if not answer.get("ok"):
             raise PluginRunError(
-                f"plugin {self.plugin.label} failed: {printable(str(answer.get('error')))[:500]}",
+                f"plugin {self.plugin.label} failed: {one_line(str(answer.get('error')))[:500]}",
                 "Fix the inputs or the plugin",
             )
         return answer.get("result")
@@ -304,7 +306,7 @@ class PluginWorker:
             json.dumps(answer, ensure_ascii=False).encode("utf-8")  # no lone surrogates
         except (ValueError, RecursionError, UnicodeError) as exc:
             self._fail(
-                f"its answer to {what} is not plain JSON ({printable(str(exc))})"[:300], kill=True
+                f"its answer to {what} is not plain JSON ({one_line(str(exc))})"[:300], kill=True
             )
         if not isinstance(answer, dict) or answer.get("id") != ident:
             self._fail(f"answered {what} with an answer to another request", kill=True)
@@ -337,7 +339,7 @@ class PluginWorker:
                 )
                 tail = process.stderr_tail().strip().splitlines()
                 if tail:
-                    detail += f": {printable(tail[-1])[:300]}"
+                    detail += f": {one_line(tail[-1])[:300]}"
         raise PluginWorkerError(
             f"plugin {self.plugin.label}: its sandboxed worker {problem}{detail}",
             "Fix the plugin or its inputs; outputs written before are kept",
@@ -487,9 +489,3 @@ def _finite(text: str) -> float:
     if value in (float("inf"), float("-inf")):
         raise ValueError(f"{text[:20]} is not a finite number")
     return value
-
-
-def printable(text: str) -> str:
-    """``text`` on one line with control characters escaped: what a plugin says cannot move
-    the cursor, clear lines or fake another line on the user's terminal."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

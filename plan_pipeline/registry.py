@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -46,6 +47,8 @@ from plan_pipeline.trust import (
     TierPolicy,
 )
 
+RUN_PLUGIN_DIR = ".plugins"
+"""Folder inside a run directory for plugins installed for that run only (dry-run)."""
 HOST_DISTRIBUTIONS_ENV = "PLANEXE_HOST_DISTRIBUTIONS"
 """Comma-separated distributions of the host application whose plugins rank ``core``."""
 
@@ -138,6 +141,12 @@ def parse_version_spec(spec: str | None) -> SpecifierSet | None:
         raise PlanFileError(
             f"invalid version range {spec!r}: {exc}", "Write a range such as '>=1.0,<2'"
         ) from exc
+
+
+def _in_run_folder(provider: Provider) -> bool:
+    """Whether ``provider``'s distribution lies in a run's own plugin folder."""
+    dist = provider.entry_point.dist
+    return dist is not None and Path(str(dist.locate_file(""))).name == RUN_PLUGIN_DIR
 
 
 def _description(selection: Selection, description: object) -> dict[str, Any]:
@@ -250,6 +259,13 @@ class CapabilityRegistry:
         ``core`` whatever a policy or a hub says: a distribution taking this project's name
         ranks ``generated`` for an entry point outside the built-in modules, and one that
         borrows a name in its METADATA only is never listed (``installed_entry_points``)."""
+        if _in_run_folder(provider):
+            # a run's own folder holds what a dry-run installed: never more than generated,
+            # whatever name, metadata or install record a file planted there claims
+            tier = self._tier_policy.tier_of(
+                provider.dist_name, provider.version, provider.entry_point.dist
+            )
+            return tier if tier.rank <= Tier.GENERATED.rank else Tier.GENERATED
         name = canonicalize_name(provider.dist_name)
         if name == BUILTIN_DISTRIBUTION:
             return Tier.CORE if provider.target.startswith(BUILTIN_MODULES) else Tier.GENERATED

@@ -18,7 +18,7 @@ from typing import Any
 from plan_pipeline.contract import CapabilityNeed
 from plan_pipeline.errors import CapabilityNotFoundError, PlanPipelineError, SynthesisStop
 from plan_pipeline.hub_settings import HubSettings
-from plan_pipeline.registry import CapabilityRegistry, LoadedCapability
+from plan_pipeline.registry import RUN_PLUGIN_DIR, CapabilityRegistry, LoadedCapability
 from plan_pipeline.spec import PluginSpec, draft_spec, write_spec
 from plan_pipeline.synthesis import (
     PluginSynthesizer,
@@ -29,19 +29,19 @@ from plan_pipeline.synthesis import (
 )
 from plan_pipeline.usage import configured_reporter
 
-RUN_PLUGIN_DIR = ".plugins"
-"""Folder inside a run directory for plugins installed for that run only (dry-run)."""
-
 
 def run_plugin_dir(run_dir: Path) -> Path:
     return run_dir / RUN_PLUGIN_DIR
 
 
 def activate_run_plugins(run_dir: Path) -> None:
-    """Put the run's own plugin folder on ``sys.path`` so the registry sees its plugins."""
+    """Put the run's own plugin folder on ``sys.path`` so the registry sees its plugins.
+
+    Last, not first: a module in the run's folder never shadows one of the environment's
+    (``synthesizer``, ``json``) in this process; its plugins run sandboxed anyway."""
     folder = str(run_plugin_dir(run_dir))
     if folder not in sys.path:
-        sys.path.insert(0, folder)
+        sys.path.append(folder)
 
 
 def hub_ranked_registry(hub: HubSettings | None = None) -> CapabilityRegistry:

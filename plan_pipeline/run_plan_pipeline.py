@@ -27,6 +27,7 @@ from typing import Any
 import luigi
 
 from plan_pipeline.errors import PlanPipelineError, RunDirError
+from plan_pipeline.files import write_atomic
 from plan_pipeline.plan import LoadedPlan, load_plan
 from plan_pipeline.progress import Progress
 from plan_pipeline.resolver import PluginResolver
@@ -180,9 +181,7 @@ class StageTask(luigi.Task):
 
 def _record_failure(path: Path, stage: str, message: str, exit_code: int) -> None:
     record = {"stage": stage, "message": message, "exit_code": exit_code}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(record))
 
 
 def _configure_logging(run_dir: Path) -> None:

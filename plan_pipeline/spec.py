@@ -7,15 +7,16 @@ stage output). It is all a code generator, a reviewer or a maintainer needs to b
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from packaging.specifiers import SpecifierSet
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from plan_pipeline.contract import CapabilityName, CapabilityNeed, Contract, Example, Rule
 from plan_pipeline.errors import PlanFileError
+from plan_pipeline.files import write_atomic
+from plan_pipeline.schemas import local_refs_only
 
 SPEC_VERSION = 1
 
@@ -38,6 +39,12 @@ class PluginSpec(BaseModel):
     permissions: list[str] = Field(default_factory=list)
     dependencies: list[str] = Field(default_factory=list)
     provenance: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("input_schema", "output_schema")
+    @classmethod
+    def _local_refs(cls, value: dict[str, Any]) -> dict[str, Any]:
+        local_refs_only(value)
+        return value
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"
@@ -118,9 +125,4 @@ def infer_schema(value: Any) -> dict[str, Any]:
 
 def write_spec(spec: PluginSpec, path: Path) -> None:
     """Write ``spec`` atomically (a reader never sees half a file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # writers in several processes
-    try:
-        tmp.write_text(spec.to_json(), encoding="utf-8")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, spec.to_json())

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+from referencing.exceptions import Unresolvable
 
 from plan_pipeline.contract import CapabilityNeed
 from plan_pipeline.errors import (
@@ -21,10 +22,13 @@ from plan_pipeline.errors import (
     PluginWorkerError,
     StageInputError,
     StageOutputError,
+    one_line,
 )
+from plan_pipeline.files import write_atomic
 from plan_pipeline.plan import InputRef, LoadedPlan, Stage, read_input_file
 from plan_pipeline.registry import LoadedCapability
 from plan_pipeline.resolver import MissGuide, PluginResolver
+from plan_pipeline.schemas import validator
 from plan_pipeline.synthesis import SynthesisMode
 from plan_pipeline.usage import StageResult
 
@@ -92,8 +96,10 @@ def select(
 
 def validate(instance: Any, schema: dict[str, Any]) -> str | None:
     """The most relevant schema violation as ``at PATH: message``, or ``None``."""
-    validator = jsonschema.Draft202012Validator(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    try:
+        error = jsonschema.exceptions.best_match(validator(schema).iter_errors(instance))
+    except Unresolvable as exc:
+        return f"at $ref: cannot resolve {one_line(str(exc.ref))[:100]} (only '#...' resolve)"
     if error is None:
         return None
     return f"at {error.json_path}: {_short(error.message)}"
@@ -132,8 +138,8 @@ def run_stage(
     output, text = run_capability(stage, loaded, inputs, context, stage.text_output)
     out_path = run_dir / plan.output_name(stage.name)
     if text is not None:
-        _write_atomic(run_dir / plan.text_output_name(stage.name), text)
-    _write_atomic(out_path, text=json.dumps(output, indent=2, ensure_ascii=False) + "\n")
+        write_atomic(run_dir / plan.text_output_name(stage.name), text)
+    write_atomic(out_path, text=json.dumps(output, indent=2, ensure_ascii=False) + "\n")
     chosen = loaded.selection.chosen
     return StageResult(
         stage.name, out_path, time.perf_counter() - started, chosen.dist_name, chosen.version
@@ -230,12 +236,3 @@ def _check_output(
             "Name a string field of the output (a plan's text_output), or fix the contract",
         )
     return text
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -26,11 +26,13 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.errors import HypothesisException
 from hypothesis_jsonschema import from_schema
+from referencing.exceptions import Unresolvable
 
 from plan_pipeline.errors import PluginRunError, PluginWorkerError
 from plan_pipeline.hookspecs import ENTRY_POINT_GROUP
 from plan_pipeline.plugin_worker import PluginWorker, WorkerPlugin
 from plan_pipeline.sandbox import Sandbox, SandboxLimits
+from plan_pipeline.schemas import validator
 from plan_pipeline.spec import PluginSpec
 from synthesizer.errors import BuildError, UnsupportedSpecError
 from synthesizer.expressions import ALLOWED_FUNCTIONS, translate
@@ -97,7 +99,7 @@ class ContractCheck:
 
     def __init__(self, spec: PluginSpec) -> None:
         self.spec = spec
-        self.output_validator = jsonschema.Draft202012Validator(spec.output_schema)
+        self.output_validator = validator(spec.output_schema)
         self.constraints: list[tuple[str, Callable[[Any, Any], Any]]] = []
         for text in spec.constraints:
             code = compile(translate(text, {"input", "output"}), f"<constraint {text}>", "eval")
@@ -209,9 +211,16 @@ class _Harness:
             self.checks += 1
             name = f"example {number}" + (f" ({example.note})" if example.note else "")
             try:
-                jsonschema.validate(example.input, self.spec.input_schema)
-            except jsonschema.ValidationError as exc:
-                self.fail("spec", f"{name}: the input breaks the input schema: {exc.message}")
+                input_error = jsonschema.exceptions.best_match(
+                    validator(self.spec.input_schema).iter_errors(example.input)
+                )
+            except Unresolvable as exc:
+                self.fail("spec", f"{name}: the input schema's $ref {exc.ref!r} does not resolve")
+                continue
+            if input_error is not None:
+                self.fail(
+                    "spec", f"{name}: the input breaks the input schema: {input_error.message}"
+                )
                 continue
             try:
                 output = self.run(example.input)

@@ -146,3 +146,19 @@ def test_missing_input_file(tmp_path: Path, run_cli: CliRunner) -> None:
     _assert_one_line_error(
         run_cli("run", _plan(tmp_path, body)), "'missing.yaml'", "does not exist"
     )
+
+
+def test_what_a_plugin_puts_in_an_error_cannot_fake_log_lines() -> None:
+    """A plugin's output key (or a distribution's version) reaches error messages through
+    jsonschema's paths and messages; every error stays one line, escapes shown, not sent."""
+    from plan_pipeline.errors import StageOutputError
+    from plan_pipeline.stage_runner import validate
+
+    key = "x\n2026-01-01 - plan_pipeline.planexe - INFO - RiskScoresTask ran\x1b[2K"
+    problem = validate({key: "not a number"}, {"additionalProperties": {"type": "integer"}})
+    assert problem is not None
+    error = StageOutputError(f"stage 's': output violates {problem}", "Fix\nthe plugin")
+    error.in_context("stage 's'", "then\rcontinue")
+    for text in (str(error), error.problem, error.fix or ""):
+        assert text.isprintable(), text
+    assert "\\n2026-01-01" in str(error) and "\\x1b[2K" in str(error)

@@ -694,3 +694,27 @@ def test_an_absolute_path_in_a_record_mounts_nothing_of_the_host(hostile_site: P
         }
     finally:
         registry.close()
+
+
+def test_a_linked_folder_in_a_record_mounts_nothing_of_the_host(
+    hostile_site: Path, tmp_path: Path
+) -> None:
+    """A RECORD that lists ``leak/secret.txt`` beside a link ``leak -> /some/host/folder``
+    would bind that host folder into the sandbox; linked top levels are left out."""
+    host_folder = tmp_path / "host-secrets"
+    host_folder.mkdir()
+    (host_folder / "secret.txt").write_text("hunter2")
+    (hostile_site / "leak").symlink_to(host_folder)
+    (hostile_site / "etc").symlink_to("/etc")
+    record = next(hostile_site.glob("hostile_plugin-*.dist-info")) / "RECORD"
+    record.write_text(record.read_text() + "leak/secret.txt,,\netc/shadow,,\n")
+    plugin = _hostile(hostile_site)
+    assert {p.name for p in plugin.packages}.isdisjoint({"leak", "etc"})
+    registry = CapabilityRegistry(limits=LIMITS)
+    try:
+        loaded = registry.load("probe.attack")
+        assert _run(loaded, what="list", path="/sandbox/lib") == {
+            "list": sorted(p.name for p in plugin.packages)
+        }
+    finally:
+        registry.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 
 from plan_pipeline.errors import CapabilityNotFoundError, PluginLoadError
 from plan_pipeline.registry import CapabilityRegistry
+from plan_pipeline.resolver import activate_run_plugins, run_plugin_dir
 from plan_pipeline.trust import Tier
 from tests.conftest import CliRunner
 from tests.plugin_factory import PluginSource, install_plugin
@@ -243,3 +245,28 @@ def test_the_hosts_distributions_rank_core_and_their_names_cannot_be_borrowed(
 def _with_env(monkeypatch: pytest.MonkeyPatch, names: str) -> CapabilityRegistry:
     monkeypatch.setenv("PLANEXE_HOST_DISTRIBUTIONS", names)
     return CapabilityRegistry()
+
+
+def test_a_run_folder_plugin_claiming_the_hosts_name_ranks_generated_and_shadows_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files planted in a run's plugin folder: a distribution named like the host (or like
+    this project) is never ``core`` there, so it runs sandboxed, and a module named like one
+    of the environment's never shadows it in the pipeline's process."""
+    run_dir = tmp_path / "run"
+    folder = run_plugin_dir(run_dir)
+    mod = _unique(tmp_path, "planted")
+    install_plugin(folder, PluginSource("hostapp", mod, {"host.planted": "{}"}, "1.0.0"))
+    install_plugin(folder, PluginSource("planexe-plugin-hub", f"{mod}_b", {"host.builtin": "{}"}))
+    (folder / "synthesizer").mkdir()
+    (folder / "synthesizer" / "__init__.py").write_text("raise SystemExit('shadowed')\n")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    activate_run_plugins(run_dir)
+
+    registry = CapabilityRegistry(host_distributions=["hostapp"])
+    assert registry.select("host.planted").tier is Tier.GENERATED
+    with pytest.raises(CapabilityNotFoundError):  # this project's real dist comes first
+        registry.select("host.builtin")
+    spec = importlib.util.find_spec("synthesizer")
+    assert spec is not None and spec.origin is not None
+    assert not Path(spec.origin).is_relative_to(folder)
