@@ -11,11 +11,9 @@ nothing the plugin writes, prints or exits with can turn a failure into a pass.
 from __future__ import annotations
 
 import importlib.metadata as metadata
-import math
 import os
 import time
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -34,13 +32,10 @@ from plan_pipeline.plugin_worker import PluginWorker, WorkerPlugin
 from plan_pipeline.sandbox import Sandbox, SandboxLimits
 from plan_pipeline.schemas import validator
 from plan_pipeline.spec import PluginSpec
+from synthesizer.contract_check import ContractCheck, same
 from synthesizer.errors import BuildError, UnsupportedSpecError
-from synthesizer.expressions import ALLOWED_FUNCTIONS, translate
 from synthesizer.report import Finding, GateResult, timed
 
-_BUILTINS: dict[str, Any] = {
-    name: getattr(__import__("builtins"), name) for name in sorted(ALLOWED_FUNCTIONS)
-}
 _MAX_FINDINGS = 20
 
 
@@ -92,69 +87,6 @@ def wheel_plugin(site: Path, capability: str) -> WorkerPlugin:
             f"'{capability}', not one"
         )
     return WorkerPlugin.from_distribution(dist, targets[0])
-
-
-class ContractCheck:
-    """The spec's contract, checked in this process: schemas, constraints, golden outputs."""
-
-    def __init__(self, spec: PluginSpec) -> None:
-        self.spec = spec
-        self.output_validator = validator(spec.output_schema)
-        self.constraints: list[tuple[str, Callable[[Any, Any], Any]]] = []
-        for text in spec.constraints:
-            code = compile(translate(text, {"input", "output"}), f"<constraint {text}>", "eval")
-            self.constraints.append((text, _evaluator(code)))
-
-    def problems(self, inputs: Any, output: Any) -> list[str]:
-        """What is wrong with ``output`` for ``inputs``; empty when it follows the contract."""
-        if not isinstance(output, dict):
-            return [f"the output is {type(output).__name__}, not a JSON object"]
-        error = jsonschema.exceptions.best_match(self.output_validator.iter_errors(output))
-        if error is not None:
-            return [f"the output breaks the output schema at {error.json_path}: {error.message}"]
-        found = []
-        for text, holds in self.constraints:
-            try:
-                ok = bool(holds(inputs, output))
-            except Exception as exc:
-                found.append(f"constraint {text!r} cannot be evaluated: {type(exc).__name__}")
-                continue
-            if not ok:
-                found.append(f"constraint does not hold: {text}")
-        return found
-
-
-def _evaluator(code: Any) -> Callable[[Any, Any], Any]:
-    def holds(inputs: Any, output: Any) -> Any:
-        # a checked expression of the contract subset: names, indexing, pure built-ins and
-        # whitelisted methods only; the names are globals so that comprehensions see them
-        names = {"__builtins__": _BUILTINS, "input": inputs, "output": output}
-        return eval(code, names)
-
-    return holds
-
-
-def same(actual: Any, expected: Any) -> bool:
-    """JSON equality with floats compared to a relative 1e-9 and bools never equal to numbers."""
-    if isinstance(expected, bool) or isinstance(actual, bool):
-        return actual is expected
-    if isinstance(expected, float):
-        return isinstance(actual, int | float) and math.isclose(actual, expected, rel_tol=1e-9)
-    if isinstance(actual, float):  # an integer expected: only the same integer, exactly
-        return isinstance(expected, int) and actual.is_integer() and int(actual) == expected
-    if isinstance(expected, dict):
-        return (
-            isinstance(actual, dict)
-            and actual.keys() == expected.keys()
-            and all(same(actual[k], expected[k]) for k in expected)
-        )
-    if isinstance(expected, list):
-        return (
-            isinstance(actual, list)
-            and len(actual) == len(expected)
-            and all(same(a, e) for a, e in zip(actual, expected, strict=True))
-        )
-    return bool(actual == expected) and type(actual) is type(expected)
 
 
 def _plausible_run_id() -> str:

@@ -10,7 +10,7 @@ import pytest
 from plan_pipeline.plan import Rule
 from plan_pipeline.spec import PluginSpec
 from synthesizer.codegen import find_code_generator
-from synthesizer.contract_tests import ContractCheck
+from synthesizer.contract_check import ContractCheck
 from synthesizer.errors import SynthesizerError, UnsupportedSpecError
 from synthesizer.expressions import translate
 from synthesizer.rules_codegen import RulesCodeGenerator

@@ -17,7 +17,8 @@ from plan_pipeline.sandbox import BubblewrapSandbox, SandboxLimits, UnsafeNoSand
 from plan_pipeline.spec import PluginSpec
 from synthesizer.build import build_project
 from synthesizer.codegen import GeneratedLogic
-from synthesizer.contract_tests import contract_test_gate, same
+from synthesizer.contract_check import same
+from synthesizer.contract_tests import contract_test_gate
 from synthesizer.render import render_project
 from synthesizer.rules_codegen import RulesCodeGenerator
 
