@@ -5,14 +5,27 @@ attribute access on mappings (``item.likelihood * item.impact``). ``translate`` 
 expression against the subset and returns readable Python that indexes mappings instead
 (``item['likelihood'] * item['impact']``).
 
-The subset: literals, names bound by the context or a comprehension, ``a.b`` (a mapping key),
-``a[0]`` / ``a['k']``, arithmetic (``**`` only with a small constant exponent), comparisons,
-``and``/``or``/``not``, ``x if c else y``, list/tuple/dict displays, list comprehensions and
-generator expressions, calls of a fixed set of pure built-ins, calls of a fixed set of methods
-of ``str`` and ``dict`` that return new values (``", ".join(...)``, ``item.name.upper()``,
-``input.rates.get(k, 0)``), and f-strings whose fields carry at most a short constant format
-spec (``f"{item.cost:,.2f}"``). No other calls or methods, no names starting with an
-underscore, no lambdas, no assignments.
+The subset:
+
+- literals; names bound by the context, a comprehension or a ``key=`` lambda;
+- ``a.b`` (the mapping key ``b``), ``a[0]``, ``a['k']`` and slices ``a[1:]``, ``a[::-1]``;
+- arithmetic (``**`` only with a small constant exponent; ``&``, ``|``, ``^`` but no shifts),
+  comparisons, ``and``/``or``/``not``,
+  ``x if c else y``;
+- list, tuple, set and dict displays (``{**a, 'k': 1}``), list, set and dict comprehensions
+  and generator expressions;
+- calls of pure built-ins (``ALLOWED_FUNCTIONS``): ``range`` refuses more than ``MAX_RANGE``
+  numbers; ``sorted``, ``min`` and ``max`` take ``key=lambda r: ...`` (plus ``reverse=`` and
+  ``default=``), ``enumerate`` takes ``start=``;
+- calls of methods of ``str``, ``list`` and ``dict`` that return new values
+  (``ALLOWED_METHODS``: ``", ".join(...)``, ``item.name.upper()``, ``input.rates.get(k, 0)``);
+  ``"{} | {}".format(a, b)`` only on a constant string with plain positional fields;
+- f-strings whose fields carry at most a short constant format spec (``f"{item.cost:,.2f}"``).
+
+No other calls, methods or keywords, no names starting with an underscore, no lambdas but a
+``key=``, no assignments. Every construct's cost is bounded by its operands; what depends on
+the data (``"-" * output.width``, loops over big inputs) is bounded where the expression runs:
+rules in the plugin's sandboxed worker, constraints in the harness's sandboxed evaluator.
 
 A method is told from a mapping key by the call: ``item.title`` is the key ``title``,
 ``item.title()`` the method.
@@ -21,35 +34,45 @@ A method is told from a mapping key by the call: ``item.title`` is the key ``tit
 from __future__ import annotations
 
 import ast
+import difflib
 import re
+import string
 from collections.abc import Iterable
 
 from synthesizer.errors import UnsupportedSpecError
 
 ALLOWED_FUNCTIONS = frozenset(
-    {
-        "abs",
-        "all",
-        "any",
-        "bool",
-        "float",
-        "int",
-        "len",
-        "max",
-        "min",
-        "round",
-        "sorted",
-        "str",
-        "sum",
-    }
-)
-ALLOWED_METHODS = frozenset(
-    {"join", "split", "strip", "lstrip", "rstrip", "lower", "upper", "title", "capitalize",
-     "startswith", "endswith", "replace", "count", "find", "get", "keys", "values", "items"}
+    {"abs", "all", "any", "bool", "dict", "enumerate", "float", "int", "len", "list", "max",
+     "min", "range", "reversed", "round", "set", "sorted", "str", "sum", "tuple", "zip"}
 )  # fmt: skip
-"""Methods of ``str`` and ``dict`` that return new values and take no callables."""
+_KEYWORDS: dict[str, frozenset[str]] = {
+    "sorted": frozenset({"key", "reverse"}),
+    "min": frozenset({"key", "default"}),
+    "max": frozenset({"key", "default"}),
+    "enumerate": frozenset({"start"}),
+}
+"""The keyword arguments a function takes; ``key`` may be a lambda."""
+STR_METHODS = frozenset(
+    {"join", "split", "rsplit", "splitlines", "strip", "lstrip", "rstrip", "lower", "upper",
+     "title", "capitalize", "casefold", "swapcase", "startswith", "endswith", "replace",
+     "count", "find", "rfind", "index", "rindex", "partition", "rpartition", "removeprefix",
+     "removesuffix", "zfill", "ljust", "rjust", "center", "isdigit", "isdecimal", "isnumeric",
+     "isalpha", "isalnum", "isspace", "isupper", "islower", "istitle", "format"}
+)  # fmt: skip
+LIST_METHODS = frozenset({"count", "index", "copy"})
+DICT_METHODS = frozenset({"get", "keys", "values", "items", "copy"})
+SET_METHODS = frozenset(
+    {"union", "intersection", "difference", "symmetric_difference", "issubset", "issuperset",
+     "isdisjoint", "copy"}
+)  # fmt: skip
+ALLOWED_METHODS = STR_METHODS | LIST_METHODS | DICT_METHODS | SET_METHODS
+"""Methods of ``str``, ``list``, ``dict`` and ``set`` that return new values and take no
+callables."""
 MAX_POWER = 10
 MAX_FORMAT_WIDTH = 64
+MAX_RANGE = 100_000
+RANGE_FUNCTION = "bounded_range"
+"""What ``range`` becomes in translated Python: ``range`` refusing more than ``MAX_RANGE``."""
 _FORMAT_SPEC = re.compile(
     r"^(?:[^{}]?[<>^=])?[-+ ]?(?P<width>0?\d{1,3})?[,_]?(?:\.(?P<precision>\d{1,3}))?"
     r"[bcdeEfFgGnosxX%]?$"
@@ -57,12 +80,53 @@ _FORMAT_SPEC = re.compile(
 
 _ALLOWED_NODES: tuple[type[ast.AST], ...] = (
     ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div,
-    ast.FloorDiv, ast.Mod, ast.Pow, ast.UnaryOp, ast.Not, ast.USub, ast.UAdd, ast.Compare,
+    ast.FloorDiv, ast.Mod, ast.Pow, ast.BitAnd, ast.BitOr, ast.BitXor, ast.UnaryOp, ast.Not,
+    ast.USub, ast.UAdd, ast.Compare,
     ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn, ast.Is, ast.IsNot,
     ast.IfExp, ast.Call, ast.Name, ast.Load, ast.Store, ast.Attribute, ast.Subscript,
-    ast.Constant, ast.List, ast.Tuple, ast.Dict, ast.ListComp, ast.GeneratorExp,
-    ast.comprehension, ast.JoinedStr, ast.FormattedValue,
+    ast.Slice, ast.Constant, ast.List, ast.Tuple, ast.Set, ast.Dict, ast.ListComp, ast.SetComp,
+    ast.DictComp, ast.GeneratorExp, ast.comprehension, ast.JoinedStr, ast.FormattedValue,
 )  # fmt: skip
+
+_NODE_HINTS: dict[type[ast.AST], str] = {
+    ast.NamedExpr: "an expression cannot assign; compute the value in a rule of its own",
+    ast.Lambda: "a lambda is allowed only as the key= of sorted, min or max",
+    ast.Starred: "unpacking with * is not allowed; join lists with a + b",
+    ast.Await: "expressions are synchronous",
+    ast.Yield: "use a generator expression: (x for x in xs)",
+    ast.YieldFrom: "use a generator expression: (x for x in xs)",
+    ast.Invert: "use 'not' for conditions, -x - 1 for numbers",
+    ast.LShift: "use '*' with a power of two",
+    ast.RShift: "use '//' with a power of two",
+    ast.MatMult: "use a comprehension",
+}
+_CALL_HINTS: dict[str, str] = {
+    "sort": "sort into a new list with sorted(xs) or sorted(xs, key=lambda r: r.field)",
+    "reverse": "reverse into a new value with reversed(xs) or xs[::-1]",
+    "append": "build a new list: xs + [x], or a comprehension",
+    "extend": "build a new list: xs + ys",
+    "insert": "build a new list: xs[:i] + [x] + xs[i:]",
+    "pop": "take the value with xs[-1] or d.get(k), the rest with a slice or a comprehension",
+    "remove": "filter with a comprehension: [x for x in xs if x != y]",
+    "clear": "use an empty value: [] or {}",
+    "update": "merge into a new dict: {**a, **b}",
+    "setdefault": "read with d.get(k, default)",
+    "format_map": "use an f-string: f'{x.name}'",
+    "map": "use a comprehension: [f(x) for x in xs]",
+    "filter": "use a comprehension: [x for x in xs if ...]",
+    "isinstance": "compare values instead, or describe the type in the output schema",
+    "type": "describe the type in the output schema",
+    "repr": "use str(x) or an f-string",
+    "print": "an expression computes a value; it cannot print",
+    "math.floor": "use int(x) for positive numbers, or x // 1",
+    "math.ceil": "use -(-x // 1)",
+    "math.sqrt": "use x ** 0.5",
+}
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class _Checker(ast.NodeVisitor):
@@ -75,42 +139,138 @@ class _Checker(ast.NodeVisitor):
 
     def generic_visit(self, node: ast.AST) -> None:
         if not isinstance(node, _ALLOWED_NODES):
-            raise self.fail(f"{type(node).__name__} is not allowed in contract expressions")
+            hint = _NODE_HINTS.get(type(node))
+            tail = f" ({hint})" if hint else ""
+            raise self.fail(f"{type(node).__name__} is not allowed in contract expressions{tail}")
         super().generic_visit(node)
+
+    def _known(self) -> set[str]:
+        return set().union(*self.scopes)
 
     def visit_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Store):
             return
         if node.id.startswith("_"):
             raise self.fail(f"name {node.id!r} is not allowed")
-        if not any(node.id in scope for scope in self.scopes) and node.id not in ALLOWED_FUNCTIONS:
+        if node.id not in self._known() and node.id not in ALLOWED_FUNCTIONS:
+            hint = _CALL_HINTS.get(node.id)
+            if hint:
+                raise self.fail(f"{node.id!r} is not allowed ({hint})")
             known = ", ".join(sorted(self.scopes[0]))
-            raise self.fail(f"unknown name {node.id!r} (use {known} or a comprehension variable)")
+            raise self.fail(
+                f"unknown name {node.id!r}{_suggest(node.id, self._known() | ALLOWED_FUNCTIONS)}"
+                f" (use {known} or a comprehension variable)"
+            )
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if node.attr.startswith("_"):
             raise self.fail(f"field {node.attr!r} is not allowed (no leading underscore)")
         self.visit(node.value)
 
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        self.visit(node.value)
+        self.visit(node.slice)
+
     def visit_Call(self, node: ast.Call) -> None:
         if is_method_call(node):
             assert isinstance(node.func, ast.Attribute)
             self.visit(node.func.value)
-        elif not isinstance(node.func, ast.Name) or node.func.id not in ALLOWED_FUNCTIONS:
-            shown = ast.unparse(node.func)
-            allowed = ", ".join(sorted(ALLOWED_FUNCTIONS))
-            methods = ", ".join(sorted(ALLOWED_METHODS))
-            raise self.fail(
-                f"call of {shown!r} is not allowed (functions: {allowed}; methods: {methods})"
-            )
-        elif node.func.id in self.scopes[-1] - ALLOWED_FUNCTIONS:
-            raise self.fail(f"{node.func.id!r} is shadowed")
-        if node.keywords:
-            raise self.fail("keyword arguments are not allowed")
+            if node.func.attr == "format":
+                self._check_format_call(node, node.func)
+        else:
+            self._check_function(node)
         for arg in node.args:
             if isinstance(arg, ast.Starred):
-                raise self.fail("*arguments are not allowed")
+                raise self.fail("*arguments are not allowed (pass the values one by one)")
             self.visit(arg)
+        self._check_keywords(node)
+
+    def _check_function(self, node: ast.Call) -> None:
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in ALLOWED_FUNCTIONS:
+            if func.id in self._known():
+                raise self.fail(f"{func.id!r} is shadowed")
+            return
+        shown = ast.unparse(func)
+        name = func.attr if isinstance(func, ast.Attribute) else shown
+        hint = _CALL_HINTS.get(shown) or _CALL_HINTS.get(name)
+        if isinstance(func, ast.Attribute) and not func.attr.startswith("_"):
+            what = f"method {func.attr!r} is not allowed"
+            choices: frozenset[str] = ALLOWED_METHODS
+        else:
+            what = f"call of {shown!r} is not allowed"
+            choices = ALLOWED_FUNCTIONS
+        if hint:
+            raise self.fail(f"{what} ({hint})")
+        listed = ", ".join(sorted(choices))
+        kind = "methods" if choices is ALLOWED_METHODS else "functions"
+        raise self.fail(f"{what}{_suggest(name, choices)} ({kind}: {listed})")
+
+    def _check_keywords(self, node: ast.Call) -> None:
+        if not node.keywords:
+            return
+        name = node.func.id if isinstance(node.func, ast.Name) else None
+        allowed = _KEYWORDS.get(name or "", frozenset())
+        for keyword in node.keywords:
+            if keyword.arg is None:
+                raise self.fail("**arguments are not allowed")
+            if keyword.arg not in allowed:
+                shown = ast.unparse(node.func)
+                takes = ", ".join(f"{k}=" for k in sorted(allowed)) or "none"
+                raise self.fail(
+                    f"keyword argument {keyword.arg!r} of {shown!r} is not allowed "
+                    f"(keywords it takes: {takes}; pass other arguments by position)"
+                )
+            if keyword.arg == "key" and isinstance(keyword.value, ast.Lambda):
+                self._lambda(keyword.value)
+            else:
+                self.visit(keyword.value)
+
+    def _lambda(self, node: ast.Lambda) -> None:
+        args = node.args
+        if args.vararg or args.kwarg or args.kwonlyargs or args.defaults or args.posonlyargs:
+            raise self.fail("a key= lambda takes plain parameters only: lambda r: r.cost")
+        self.scopes.append({self._bind(arg.arg, "lambda parameter") for arg in args.args})
+        self.visit(node.body)
+        self.scopes.pop()
+
+    def _bind(self, name: str, what: str) -> str:
+        if name.startswith("_") or name in ALLOWED_FUNCTIONS:
+            raise self.fail(f"{what} {name!r} is not allowed (choose another name)")
+        return name
+
+    def _check_format_call(self, node: ast.Call, func: ast.Attribute) -> None:
+        base = func.value
+        if not (isinstance(base, ast.Constant) and isinstance(base.value, str)):
+            raise self.fail(
+                "'.format' is allowed only on a constant string (use an f-string: f'{x}')"
+            )
+        try:
+            fields = list(string.Formatter().parse(base.value))
+        except ValueError:
+            raise self.fail("the format string is not valid") from None
+        for _, field, spec, conversion in fields:
+            if field is None:
+                continue
+            if field and not field.isdigit():
+                raise self.fail(
+                    f"format field '{{{field}}}' is not plain (use '{{}}' or '{{0}}' and pass "
+                    "the value, e.g. '{}'.format(item.name))"
+                )
+            if conversion not in (None, "s"):
+                raise self.fail("format conversions other than !s are not allowed")
+            self._check_format_spec(spec or "")
+
+    def _check_format_spec(self, text: str) -> None:
+        match = _FORMAT_SPEC.match(text)
+        too_wide = match is not None and any(
+            int(match[group] or 0) > MAX_FORMAT_WIDTH for group in ("width", "precision")
+        )
+        if match is None or too_wide:
+            raise self.fail(
+                f"format spec {text!r} is not allowed (use an alignment, sign, width and "
+                f"precision of at most {MAX_FORMAT_WIDTH}, a ',' and a type, e.g. ',.2f')"
+            )
 
     def visit_FormattedValue(self, node: ast.FormattedValue) -> None:
         if node.conversion not in (-1, ord("s")):
@@ -122,16 +282,7 @@ class _Checker(ast.NodeVisitor):
         parts = spec.values if isinstance(spec, ast.JoinedStr) else [spec]
         if not all(isinstance(p, ast.Constant) and isinstance(p.value, str) for p in parts):
             raise self.fail("an f-string format spec must be constant (no nested fields)")
-        text = "".join(str(p.value) for p in parts if isinstance(p, ast.Constant))
-        match = _FORMAT_SPEC.match(text)
-        too_wide = match is not None and any(
-            int(match[group] or 0) > MAX_FORMAT_WIDTH for group in ("width", "precision")
-        )
-        if match is None or too_wide:
-            raise self.fail(
-                f"format spec {text!r} is not allowed (use an alignment, sign, width and "
-                f"precision of at most {MAX_FORMAT_WIDTH}, a ',' and a type, e.g. ',.2f')"
-            )
+        self._check_format_spec("".join(str(p.value) for p in parts if isinstance(p, ast.Constant)))
 
     def visit_BinOp(self, node: ast.BinOp) -> None:
         if (
@@ -158,13 +309,21 @@ class _Checker(ast.NodeVisitor):
                 and abs(exponent.value) <= MAX_POWER
             ):
                 raise self.fail(f"'**' needs a constant exponent of at most {MAX_POWER}")
+        if (
+            isinstance(node.op, ast.Mod)
+            and isinstance(node.left, ast.Constant | ast.JoinedStr)
+            and isinstance(getattr(node.left, "value", ""), str)
+        ):
+            raise self.fail("'%' formatting is not allowed (use an f-string: f'{x:.2f}')")
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
         if not isinstance(node.value, str | int | float | bool | type(None)):
             raise self.fail(f"constant {node.value!r} is not allowed")
 
-    def _comprehension(self, node: ast.ListComp | ast.GeneratorExp) -> None:
+    def _comprehension(
+        self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp
+    ) -> None:
         bound: set[str] = set()
         self.scopes.append(bound)
         for gen in node.generators:
@@ -173,17 +332,25 @@ class _Checker(ast.NodeVisitor):
             self.visit(gen.iter)
             for target in ast.walk(gen.target):
                 if isinstance(target, ast.Name):
-                    if target.id.startswith("_") or target.id in ALLOWED_FUNCTIONS:
-                        raise self.fail(f"comprehension variable {target.id!r} is not allowed")
-                    bound.add(target.id)
+                    bound.add(self._bind(target.id, "comprehension variable"))
                 elif not isinstance(target, ast.Tuple | ast.Store):
                     raise self.fail("comprehension targets must be names")
             for cond in gen.ifs:
                 self.visit(cond)
-        self.visit(node.elt)
+        if isinstance(node, ast.DictComp):
+            self.visit(node.key)
+            self.visit(node.value)
+        else:
+            self.visit(node.elt)
         self.scopes.pop()
 
     def visit_ListComp(self, node: ast.ListComp) -> None:
+        self._comprehension(node)
+
+    def visit_SetComp(self, node: ast.SetComp) -> None:
+        self._comprehension(node)
+
+    def visit_DictComp(self, node: ast.DictComp) -> None:
         self._comprehension(node)
 
     def visit_GeneratorExp(self, node: ast.GeneratorExp) -> None:
@@ -204,6 +371,11 @@ class _ToSubscripts(ast.NodeTransformer):
             return node
         return self.generic_visit(node)
 
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id == "range":  # never a bound name: the checker refuses that
+            return ast.copy_location(ast.Name(id=RANGE_FUNCTION, ctx=node.ctx), node)
+        return node
+
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
         value = self.visit(node.value)
         return ast.copy_location(
@@ -215,12 +387,18 @@ def translate(expr: str, context: Iterable[str]) -> str:
     """Check ``expr`` against the subset and return it as plain Python source.
 
     ``context`` names the variables the expression may use (``input``, ``output``, ``item``).
-    Raises ``UnsupportedSpecError`` naming the construct that is not allowed.
+    Raises ``UnsupportedSpecError`` naming the construct that is not allowed. The source calls
+    ``bounded_range`` where the expression says ``range``.
     """
     try:
         tree = ast.parse(expr.strip(), mode="eval")
     except SyntaxError as exc:
-        raise UnsupportedSpecError(f"expression {expr!r} is not valid Python: {exc.msg}") from None
+        hint = ""
+        if re.search(r"(?<![=!<>])=(?!=)", expr) and "lambda" not in expr:
+            hint = " (compare with '==')"
+        raise UnsupportedSpecError(
+            f"expression {expr!r} is not valid Python: {exc.msg}{hint}"
+        ) from None
     try:
         _Checker(expr, frozenset(context)).visit(tree)
         translated = _ToSubscripts().visit(tree)

@@ -22,7 +22,7 @@ from plan_pipeline.capability_names import generated_dist_name, package_slug
 from plan_pipeline.spec import PluginSpec
 from synthesizer.codegen import GeneratedLogic
 from synthesizer.errors import BuildError
-from synthesizer.expressions import translate
+from synthesizer.expressions import MAX_RANGE, translate
 
 
 def template_dir() -> Path:
@@ -86,6 +86,7 @@ def template_context(spec: PluginSpec, logic: GeneratedLogic) -> dict[str, objec
         "_spec_json": json.dumps(spec.model_dump(mode="json"), indent=2, sort_keys=True),
         "_logic": logic.source.rstrip("\n"),
         "_constraints": constraint_checks(spec),
+        "_max_range": str(MAX_RANGE),
         # a list would be a cookiecutter choice variable: pass ready TOML lines instead
         "_dependency_lines": "".join(f"\n    {json.dumps(d)}," for d in spec.dependencies),
     }

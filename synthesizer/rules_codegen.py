@@ -20,7 +20,7 @@ from typing import Any
 from plan_pipeline.spec import PluginSpec
 from synthesizer.codegen import GeneratedLogic
 from synthesizer.errors import UnsupportedSpecError
-from synthesizer.expressions import builds_fresh_value, translate
+from synthesizer.expressions import MAX_RANGE, RANGE_FUNCTION, builds_fresh_value, translate
 
 _SEGMENT = re.compile(r"^(?P<name>[a-z_][a-z0-9_]*)(?P<star>\[\*\])?$")
 
@@ -41,6 +41,14 @@ def _clone(value: Any) -> Any:
     if isinstance(value, list):
         return [_clone(item) for item in value]
     return value
+
+
+def {range_function}(*bounds: int) -> range:
+    """``range``, refusing more than {max_range} numbers: no rule loops without end."""
+    numbers = range(*bounds)
+    if len(numbers) > {max_range}:
+        raise ValueError(f"range of {{len(numbers)}} numbers is longer than {max_range}")
+    return numbers
 
 
 def compute(input: dict[str, Any]) -> dict[str, Any]:
@@ -118,13 +126,19 @@ class RulesCodeGenerator:
                     "(see synthesizer/expressions.py) or choose another backend with --codegen",
                 ) from None
         summary = repr(" ".join((spec.summary or f"Compute '{spec.capability}'.").split()))
-        header = _HEADER.format(capability=spec.capability, generator=self.name, summary=summary)
+        header = _HEADER.format(
+            capability=spec.capability,
+            generator=self.name,
+            summary=summary,
+            range_function=RANGE_FUNCTION,
+            max_range=MAX_RANGE,
+        )
         source = header + "\n".join(body) + "\n    return output\n"
         _check_structure(source, spec.capability)
         return GeneratedLogic(generator=self.name, source=source)
 
 
-_MODULE_SHAPE = [ast.Expr, ast.ImportFrom, ast.ImportFrom, ast.FunctionDef, ast.FunctionDef]
+_MODULE_SHAPE = [ast.Expr, ast.ImportFrom, ast.ImportFrom, *[ast.FunctionDef] * 3]
 _COMPUTE_STATEMENTS = (ast.AnnAssign, ast.Assign, ast.For, ast.Return)
 
 

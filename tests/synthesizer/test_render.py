@@ -5,11 +5,15 @@ it was (cookiecutter changes it while it renders)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
+from plan_pipeline.plan import Rule
+from plan_pipeline.spec import Example, PluginSpec
 from synthesizer.render import render_project
 from synthesizer.rules_codegen import RulesCodeGenerator
 from tests.hub_index.conftest import area_spec
@@ -43,3 +47,30 @@ def test_concurrent_renders_with_relative_folders(
         module = f"planexe_gen_geometry_shape_{i}"
         assert (project / module / "logic.py").read_text() == logic[i].source
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"out-{i}" for i in range(8)]
+
+
+def test_the_rendered_project_s_own_tests_check_constraints_with_range(tmp_path: Path) -> None:
+    spec = PluginSpec(
+        capability="math.squares",
+        stage_name="squares",
+        input_schema={
+            "type": "object",
+            "properties": {"n": {"type": "integer", "minimum": 0, "maximum": 20}},
+            "required": ["n"],
+        },
+        output_schema={"type": "object", "required": ["squares"]},
+        rules=[Rule(set="squares", expr="[i * i for i in range(input.n)]")],
+        constraints=[
+            "all(output.squares[i] == i * i for i in range(len(output.squares)))",
+            "len(output.squares) == input.n",
+        ],
+        examples=[Example(input={"n": 3}, output={"squares": [0, 1, 4]})],
+    )
+    project = render_project(spec, RulesCodeGenerator().generate(spec), tmp_path / "out")
+    env = {**os.environ, "PYTHONPATH": str(project), "PLANEXE_PROPERTY_EXAMPLES": "10"}
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=project, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert tests.returncode == 0, tests.stdout[-2000:]
+    assert "4 passed" in tests.stdout

@@ -19,12 +19,22 @@ from hypothesis_jsonschema import from_schema
 from {{ cookiecutter.module_name }} import CAPABILITY, planexe_describe, planexe_run
 from {{ cookiecutter.module_name }}.spec import SPEC
 
-# (constraint as written in the spec, the same check in Python)
 {%- if cookiecutter._generated %}
+
+
+def bounded_range(*bounds: int) -> range:
+    """What ``range`` in a constraint means: at most {{ cookiecutter._max_range }} numbers."""
+    numbers = range(*bounds)
+    assert len(numbers) <= {{ cookiecutter._max_range }}, f"range of {len(numbers)} numbers"
+    return numbers
+
+
+# (constraint as written in the spec, the same check in Python)
 CONSTRAINTS: list[tuple[str, Any]] = [
 {{ cookiecutter._constraints }}
 ]
 {%- else %}
+# (constraint as written in the spec, the same check in Python)
 CONSTRAINTS: list[tuple[str, Any]] = [
     ("output.area >= 0", lambda input, output: output["area"] >= 0),
 ]

@@ -1,0 +1,66 @@
+"""The constraint evaluator: the program ``ContractCheck`` runs in a sandbox to judge outputs.
+
+Run as ``python -I -S constraint_child.py`` (standard library only: it sees nothing else). Its
+first input line is ``{"functions", "range_function", "max_range", "constraints"}``: the names
+of the allowed built-ins, what ``range`` became and its longest length, and the constraints
+as translated Python. Each further line is ``[input, output]``;
+the answer is one line with, per constraint, ``true``, ``false`` or ``{"error": "TypeName"}``.
+
+The constraints were checked against the contract subset before they came here, and the data
+is plain JSON; the sandbox and its limits are for what the subset cannot bound statically
+(``"-" * output.width``, a loop over a huge input): that ends this process, not the harness.
+"""
+
+import builtins
+import json
+import sys
+from collections.abc import Callable
+from types import CodeType
+from typing import Any
+
+
+def _bounded_range(longest: int) -> Callable[..., range]:
+    def bounded_range(*bounds: int) -> range:
+        """``range``, refusing more than ``longest`` numbers (what ``range`` translates to)."""
+        numbers = range(*bounds)
+        if len(numbers) > longest:
+            raise ValueError(f"range of {len(numbers)} numbers is longer than {longest}")
+        return numbers
+
+    return bounded_range
+
+
+def _answer(
+    codes: list[CodeType], names: dict[str, Any], inputs: Any, output: Any
+) -> list[bool | dict[str, str]]:
+    results: list[bool | dict[str, str]] = []
+    for code in codes:
+        scope = dict(names, input=inputs, output=output)
+        try:
+            results.append(bool(eval(code, scope)))
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            results.append({"error": type(exc).__name__})
+    return results
+
+
+def main() -> None:
+    setup = json.loads(sys.stdin.readline())
+    functions = {name: getattr(builtins, name) for name in setup["functions"]}
+    functions[setup["range_function"]] = _bounded_range(int(setup["max_range"]))
+    functions.pop("range", None)
+    names = {"__builtins__": functions}
+    codes = [compile(source, "<constraint>", "eval") for source in setup["constraints"]]
+    for line in sys.stdin:
+        try:
+            inputs, output = json.loads(line)
+            results = _answer(codes, names, inputs, output)
+        except MemoryError:
+            results = [{"error": "MemoryError"} for _ in codes]
+        sys.stdout.write(json.dumps(results) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

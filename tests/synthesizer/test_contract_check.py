@@ -1,0 +1,90 @@
+"""The contract's checks: constraints are evaluated in a sandboxed child under its own limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from plan_pipeline.sandbox import BubblewrapSandbox
+from plan_pipeline.spec import PluginSpec
+from synthesizer import contract_check
+from synthesizer.contract_check import ContractCheck
+
+
+def _spec(*constraints: str) -> PluginSpec:
+    return PluginSpec(
+        capability="test.thing",
+        stage_name="thing",
+        input_schema={"type": "object"},
+        output_schema={"type": "object"},
+        constraints=list(constraints),
+    )
+
+
+@pytest.fixture
+def sandbox() -> BubblewrapSandbox:
+    return BubblewrapSandbox.detect()
+
+
+def test_constraints_see_input_inside_comprehensions_and_use_methods(
+    sandbox: BubblewrapSandbox,
+) -> None:
+    with ContractCheck(
+        _spec(
+            "all(n.lower() in [r.name for r in input.rows] for n in output.names)",
+            "', '.join(output.names).startswith('A')",
+            "sorted(output.names, key=lambda n: len(n))[:1] == output.names[:1]",
+            "len(range(len(output.names))) == len({n for n in output.names})",
+        ),
+        sandbox,
+    ) as check:
+        assert check.problems({"rows": [{"name": "ann"}]}, {"names": ["ANN"]}) == []
+        assert check.problems({"rows": [{"name": "bob"}]}, {"names": ["BOB"]}) == [
+            "constraint does not hold: ', '.join(output.names).startswith('A')"
+        ]
+
+
+def test_an_output_that_makes_a_constraint_allocate_without_end_fails_the_check(
+    sandbox: BubblewrapSandbox,
+) -> None:
+    with ContractCheck(_spec("len('-' * output.width) >= 0", "output.width > 0"), sandbox) as c:
+        assert c.problems({}, {"width": 10**12}) == [
+            "constraint \"len('-' * output.width) >= 0\" cannot be evaluated: MemoryError"
+        ]
+        assert c.problems({}, {"width": 3}) == []  # the evaluator still works
+
+
+def test_a_constraint_that_runs_too_long_is_stopped_and_the_next_check_runs(
+    sandbox: BubblewrapSandbox,
+) -> None:
+    endless = "sum(1 for a in range(output.n) for b in range(output.n) for c in range(output.n))"
+    with ContractCheck(_spec(f"{endless} >= 0"), sandbox) as check:
+        assert check.problems({}, {"n": 100_000}) == [
+            "the constraints cannot be evaluated for this output: they took longer than 2 s "
+            "and were stopped"
+        ]
+        assert check.problems({}, {"n": 3}) == []  # a new evaluator started
+
+
+def test_range_in_a_constraint_keeps_its_bound(sandbox: BubblewrapSandbox) -> None:
+    with ContractCheck(_spec("len(range(output.n)) == output.n"), sandbox) as check:
+        assert check.problems({}, {"n": 5}) == []
+        assert check.problems({}, {"n": 10**9}) == [
+            "constraint 'len(range(output.n)) == output.n' cannot be evaluated: ValueError"
+        ]
+
+
+def test_a_hole_in_the_subset_is_contained_by_the_evaluator_s_sandbox(
+    sandbox: BubblewrapSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pretend the checker let 'open' through: the evaluator still sees nothing of the host
+    secret = tmp_path / "secret.txt"
+    secret.write_text("host data", encoding="utf-8")
+    monkeypatch.setattr(contract_check, "ALLOWED_FUNCTIONS", {"open", "len"})
+    monkeypatch.setattr(contract_check, "translate", lambda text, context: text)
+    with ContractCheck(_spec(f"len(open({str(secret)!r}).read()) == 9"), sandbox) as check:
+        assert check.problems({}, {}) == [
+            f'constraint "len(open({str(secret)!r}).read()) == 9" cannot be evaluated: '
+            "FileNotFoundError"
+        ]

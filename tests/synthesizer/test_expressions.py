@@ -1,0 +1,289 @@
+"""The contract expression subset: what it translates, what it refuses and how it says so."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from plan_pipeline.plan import Rule
+from plan_pipeline.spec import PluginSpec
+from synthesizer.code_policy import check_policy
+from synthesizer.errors import UnsupportedSpecError
+from synthesizer.expressions import MAX_RANGE, translate
+from synthesizer.rules_codegen import RulesCodeGenerator
+
+CONTEXT = {"input", "output", "item"}
+
+
+@pytest.mark.parametrize(
+    ("expr", "python"),
+    [
+        ("item.likelihood * item.impact", "item['likelihood'] * item['impact']"),
+        ("round(sum(a.kwh for a in output.arrays), 1)",
+         "round(sum((a['kwh'] for a in output['arrays'])), 1)"),
+        ("'high' if item.score >= 15 else 'low'", "'high' if item['score'] >= 15 else 'low'"),
+        ("input.rows[0].name", "input['rows'][0]['name']"),
+        ("input.x ** 2", "input['x'] ** 2"),
+        ("sum(x ** 2 for x in input.x) ** 0.5", "sum((x ** 2 for x in input['x'])) ** 0.5"),
+        ("input.text.split()", "input['text'].split()"),
+        ("item.title", "item['title']"),
+        ("item.title()", "item.title()"),
+        ("', '.join(r.name for r in input.rows)", "', '.join((r['name'] for r in input['rows']))"),
+        ("input.rates.get(item.kind, 0)", "input['rates'].get(item['kind'], 0)"),
+        ("f'{item.cost:,.2f} {item.unit.upper()}'",
+         "f\"{item['cost']:,.2f} {item['unit'].upper()}\""),
+        ("input.rows[1:]", "input['rows'][1:]"),
+        ("input.text[::-1]", "input['text'][::-1]"),
+        ("[i for i in range(len(input.rows))]", "[i for i in bounded_range(len(input['rows']))]"),
+        ("sorted(input.rows, key=lambda r: r.cost, reverse=True)",
+         "sorted(input['rows'], key=lambda r: r['cost'], reverse=True)"),
+        ("max(input.rows, key=lambda r: r.cost, default=None)",
+         "max(input['rows'], key=lambda r: r['cost'], default=None)"),
+        ("{r.id: r.cost for r in input.rows}", "{r['id']: r['cost'] for r in input['rows']}"),
+        ("{r.kind for r in input.rows}", "{r['kind'] for r in input['rows']}"),
+        ("[f'{n}. {r.name}' for n, r in enumerate(input.rows, start=1)]",
+         "[f\"{n}. {r['name']}\" for n, r in enumerate(input['rows'], start=1)]"),
+        ("[a + b for a, b in zip(input.a, input.b)]",
+         "[a + b for a, b in zip(input['a'], input['b'])]"),
+        ("list(reversed(input.rows))", "list(reversed(input['rows']))"),
+        ("'| {} | {:,.2f} |'.format(item.name, item.cost)",
+         "'| {} | {:,.2f} |'.format(item['name'], item['cost'])"),
+        ("{**item, 'seen': True}", "{**item, 'seen': True}"),
+        ("set(input.a) | set(input.b)", "set(input['a']) | set(input['b'])"),
+        ("input.code.removeprefix('WBS-').zfill(3)", "input['code'].removeprefix('WBS-').zfill(3)"),
+    ],
+)  # fmt: skip
+def test_translation(expr: str, python: str) -> None:
+    # the same program; 3.12 and later unparse f-strings with the quotes of their choice
+    translated = translate(expr, CONTEXT)
+    assert ast.dump(ast.parse(translated, mode="eval")) == ast.dump(ast.parse(python, mode="eval"))
+
+
+@pytest.mark.parametrize(
+    ("expr", "problem"),
+    [
+        ("input.text.join.__self__", "no leading underscore"),
+        ("input.text.__getattribute__('x')", "call of 'input.text.__getattribute__'"),
+        ("input.text.split(*input.parts)", "*arguments"),
+        ("input.rows.get.__call__(1)", "call of 'input.rows.get.__call__'"),
+        ("input.rows.get(1).__class__", "no leading underscore"),
+        ("f'{input.__class__}'", "no leading underscore"),
+        ("f'{input!r}'", "conversions"),
+        ("f'{input:{input.width}}'", "format spec must be constant"),
+        ("f'{input:>1000000000}'", "format spec '>1000000000'"),
+        ("f'{input:.999}'", "format spec '.999'"),
+        ("f'{input:%Y}'", "format spec '%Y'"),
+        ("f'{open(1)}'", "call of 'open'"),
+        ("(9 ** 10) ** 10", "exponent of at most 1"),
+        ("((2 ** 3 + 1) ** 10) ** 2", "exponent of at most 1"),
+        ("-" * 500 + "1", "nested too deeply"),
+        ("__import__('os')", "not allowed"),
+        ("input.__class__", "no leading underscore"),
+        ("open('x')", "call of 'open'"),
+        ("(x := 1)", "NamedExpr is not allowed"),
+        ("input.x ** input.y", "constant exponent"),
+        ("10 ** 100", "constant exponent"),
+        ("secret", "unknown name 'secret'"),
+        ("item.x", "unknown name 'item'"),
+        ("[len for len in input.x]", "comprehension variable 'len'"),
+        ("1 << 10000000", "LShift is not allowed"),
+    ],
+)
+def test_rejected_expressions(expr: str, problem: str) -> None:
+    with pytest.raises(UnsupportedSpecError, match="expression") as err:
+        translate(expr, {"input", "output"})
+    assert problem in str(err.value)
+
+
+# One or more escape attempts through each construct the subset gained: each must be refused
+# when the spec is read, before anything is generated or evaluated.
+ESCAPES = {
+    "slice": [
+        ("input.x[::-1].__class__", "no leading underscore"),
+        ("input.x[input.__class__:]", "no leading underscore"),
+        ("input.x[1:2:__import__('os')]", "not allowed"),
+        ("input.x[:].__getitem__(0)", "call of 'input.x[:].__getitem__'"),
+    ],
+    "range": [
+        ("range.__call__(3)", "call of 'range.__call__' is not allowed"),
+        ("range(*input.x)", "*arguments"),
+        ("[range for range in input.x]", "comprehension variable 'range'"),
+    ],
+    "enumerate, zip, reversed": [
+        ("enumerate(input.x).__next__()", "call of 'enumerate(input.x).__next__'"),
+        ("zip(*input.x)", "*arguments"),
+        ("reversed(input.x).__length_hint__()", "__length_hint__"),
+        ("enumerate(input.x, start=__import__('os'))", "not allowed"),
+        ("zip(input.x, input.y, strict=True)", "keyword argument 'strict' of 'zip'"),
+        ("zip(input.x).gi_frame()", "method 'gi_frame' is not allowed"),
+    ],
+    "dict and set comprehensions": [
+        ("{k: v for k, v in input.__dict__.items()}", "no leading underscore"),
+        ("{__import__('os') for x in input.x}", "not allowed"),
+        ("{x for _x in input.x}", "comprehension variable '_x'"),
+        ("{x: 1 for x in input.x for sorted in x}", "comprehension variable 'sorted'"),
+        ("{x.__class__: x for x in input.x}", "no leading underscore"),
+        ("{y for x in input.x if (y := x)}", "NamedExpr is not allowed"),
+    ],
+    "set displays and bitwise operators": [
+        ("{input.__class__}", "no leading underscore"),
+        ("~input.x", "Invert is not allowed"),
+        ("input.x >> 1", "RShift is not allowed"),
+    ],
+    "key= lambdas": [
+        ("sorted(input.x, key=lambda r: r.__class__)", "no leading underscore"),
+        ("sorted(input.x, key=lambda r, _s=__import__('os'): r)", "plain parameters only"),
+        ("sorted(input.x, key=lambda *a: a)", "plain parameters only"),
+        ("sorted(input.x, key=lambda r, *, k: r)", "plain parameters only"),
+        ("max(input.x, key=lambda r: (lambda: r)())", "call of 'lambda: r' is not allowed"),
+        ("sorted(input.x, key=lambda len: len)", "lambda parameter 'len'"),
+        ("sorted(input.x, key=lambda _r: 1)", "lambda parameter '_r'"),
+        ("min(input.x, default=lambda: 1)", "Lambda is not allowed"),
+        ("sorted(input.x, cmp=lambda a, b: 0)", "keyword argument 'cmp' of 'sorted'"),
+        ("sorted(input.x, **input.opts)", "**arguments"),
+        ("sorted(input.x, key=lambda r: r)(1)", "call of 'sorted(input.x, key=lambda r: r)'"),
+        ("sorted(input.x, key=lambda r: secret)", "unknown name 'secret'"),
+    ],
+    "str, list and dict methods": [
+        ("input.x.copy().__class__", "no leading underscore"),
+        ("input.d.items().mapping", None),  # a key, never the attribute: see below
+        ("input.s.format_map(input)", "method 'format_map' is not allowed"),
+        ("input.s.encode()", "method 'encode' is not allowed"),
+        ("input.x.sort()", "method 'sort' is not allowed (sort into a new list"),
+        ("input.x.append(1)", "method 'append' is not allowed (build a new list"),
+        ("input.d.update(input)", "method 'update' is not allowed (merge into a new dict"),
+        ("input.s.split(sep=',')", "keyword argument 'sep' of 'input.s.split'"),
+    ],
+    "format": [
+        ("input.s.format(input)", "'.format' is allowed only on a constant string"),
+        ("str.format('{0.__class__}', input)", "'.format' is allowed only on a constant string"),
+        ("'{0.__class__}'.format(input)", "format field '{0.__class__}' is not plain"),
+        ("'{0[secret]}'.format(input)", "format field '{0[secret]}' is not plain"),
+        ("'{x}'.format(x=input)", "format field '{x}' is not plain"),
+        ("'{:{}}'.format(1, 10 ** 9)", "format spec '{}'"),
+        ("'{!r}'.format(input)", "conversions other than !s"),
+        ("'{:>1000000}'.format(1)", "format spec '>1000000'"),
+        ("'%s' % input.x", "'%' formatting is not allowed (use an f-string"),
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("expr", "problem"),
+    [case for cases in ESCAPES.values() for case in cases if case[1] is not None],
+    ids=[f"{what}: {case[0]}" for what, cases in ESCAPES.items() for case in cases if case[1]],
+)
+def test_escapes_through_the_new_constructs_are_refused(expr: str, problem: str) -> None:
+    with pytest.raises(UnsupportedSpecError, match="expression") as err:
+        translate(expr, {"input", "output"})
+    assert problem in str(err.value)
+
+
+def _run(exprs: dict[str, str], inputs: dict[str, Any]) -> dict[str, Any]:
+    """The output of generated code for rules ``{field: expr}``, run in this process (test
+    code of our own generator only)."""
+    spec = PluginSpec(
+        capability="test.thing",
+        stage_name="thing",
+        input_schema={"type": "object"},
+        output_schema={"type": "object", "required": list(exprs)},
+        rules=[Rule(set=key, expr=expr) for key, expr in exprs.items()],
+    )
+    scope: dict[str, Any] = {}
+    exec(compile(RulesCodeGenerator().generate(spec).source, "<generated>", "exec"), scope)
+    result: dict[str, Any] = scope["compute"](inputs)
+    return result
+
+
+def test_a_mapping_key_named_like_an_attribute_is_a_key_not_the_attribute() -> None:
+    # dict_items.mapping would be the dict itself; translated, it indexes the view and fails
+    assert "['mapping']" in translate("input.d.items().mapping", CONTEXT)
+    with pytest.raises(TypeError, match="not subscriptable"):
+        _run({"m": "input.d.items().mapping"}, {"d": {"a": 1}})
+
+
+def test_data_that_looks_like_a_format_field_stays_data() -> None:
+    out = _run({"s": "'<{}>'.format(input.s)"}, {"s": "{0.__class__}"})
+    assert out == {"s": "<{0.__class__}>"}
+
+
+def test_range_refuses_more_numbers_than_its_bound() -> None:
+    assert _run({"n": f"len(range({MAX_RANGE}))"}, {}) == {"n": MAX_RANGE}
+    with pytest.raises(ValueError, match=f"longer than {MAX_RANGE}"):
+        _run({"n": "len(range(input.n))"}, {"n": MAX_RANGE + 1})
+
+
+def test_the_new_constructs_compute_what_they_say() -> None:
+    rows = [{"id": "b", "cost": 2.5}, {"id": "a", "cost": 10.0}, {"id": "c", "cost": 2.5}]
+    out = _run(
+        {
+            "by_cost": "[r.id for r in sorted(input.rows, key=lambda r: (-r.cost, r.id))]",
+            "cheapest": "min(input.rows, key=lambda r: r.cost).id",
+            "none": "max([], key=lambda r: r, default=None)",
+            "costs": "{r.id: r.cost for r in input.rows}",
+            "kinds": "sorted({r.cost for r in input.rows})",
+            "numbered": "[f'{n}. {r.id}' for n, r in enumerate(input.rows, start=1)]",
+            "pairs": "[a + b for a, b in zip(input.a, input.b)]",
+            "last_two": "list(reversed(input.rows[-2:]))[0].id",
+            "table": "'\\n'.join(['| id | cost |', '|---|---:|'] + "
+            "['| {} | {:,.2f} |'.format(r.id, r.cost) for r in input.rows])",
+            "slug": "'-'.join(input.title.lower().split())[:12]",
+        },
+        {"rows": rows, "a": [1, 2], "b": [10, 20, 30], "title": "Solar Micro Grid Plan"},
+    )
+    assert out == {
+        "by_cost": ["a", "b", "c"],
+        "cheapest": "b",
+        "none": None,
+        "costs": {"b": 2.5, "a": 10.0, "c": 2.5},
+        "kinds": [2.5, 10.0],
+        "numbered": ["1. b", "2. a", "3. c"],
+        "pairs": [11, 22],
+        "last_two": "c",
+        "table": "| id | cost |\n|---|---:|\n| b | 2.50 |\n| a | 10.00 |\n| c | 2.50 |",
+        "slug": "solar-micro-",
+    }
+
+
+def test_generated_code_with_the_new_constructs_passes_the_code_policy(tmp_path: Path) -> None:
+    spec = PluginSpec(
+        capability="test.thing",
+        stage_name="thing",
+        input_schema={"type": "object"},
+        output_schema={"type": "object", "required": ["a"]},
+        rules=[
+            Rule(set="a", expr="sorted(input.rows, key=lambda r: r.cost)[::-1]"),
+            Rule(set="b", expr="{k: v for k, v in zip(input.k, range(len(input.k)))}"),
+            Rule(set="c", expr="'{} {:.1f}'.format(input.name, 1.25)"),
+        ],
+    )
+    logic = tmp_path / "logic.py"
+    logic.write_text(RulesCodeGenerator().generate(spec).source, encoding="utf-8")
+    assert check_policy([logic], tmp_path, [], ["logic"]) == []
+
+
+@pytest.mark.parametrize(
+    ("expr", "hint"),
+    [
+        ("map(str, input.x)", "use a comprehension: [f(x) for x in xs]"),
+        ("filter(bool, input.x)", "use a comprehension: [x for x in xs if ...]"),
+        ("input.x.reverse()", "reversed(xs) or xs[::-1]"),
+        ("input.x.pop()", "take the value with xs[-1]"),
+        ("lambda: 1", "a lambda is allowed only as the key= of sorted, min or max"),
+        ("[*input.a, *input.b]", "join lists with a + b"),
+        ("math.sqrt(input.x)", "use x ** 0.5"),
+        ("inptu.x", "unknown name 'inptu' (did you mean 'input'?)"),
+        ("sroted(input.x)", "did you mean 'sorted'?"),
+        ("input.name.uper()", "method 'uper' is not allowed (did you mean 'upper'?)"),
+        ("input.x = 1", "compare with '=='"),
+        ("dict(a=1)", "keyword argument 'a' of 'dict' is not allowed"),
+    ],
+)
+def test_a_refused_construct_is_named_with_the_supported_form(expr: str, hint: str) -> None:
+    with pytest.raises(UnsupportedSpecError) as err:
+        translate(expr, {"input", "output"})
+    assert hint in str(err.value)
+    assert "\n" not in str(err.value)
