@@ -209,7 +209,7 @@ def contract_test_gate(
     work.mkdir(parents=True, exist_ok=True)
     with timed() as took:
         try:
-            check = ContractCheck(spec)
+            check = ContractCheck(spec, sandbox)
             plugin = wheel_plugin(unpack_wheel(wheel, work / "site"), spec.capability)
         except (UnsupportedSpecError, BuildError) as exc:
             failed = Finding(rule="harness", message=str(exc))
@@ -224,6 +224,7 @@ def contract_test_gate(
             harness.fail("test-error", exc.problem)
         finally:
             worker.close()
+            check.close()
     if not harness.findings and harness.checks == 0:
         harness.fail("harness", "no check ran")
     where = f"{sandbox.name}, {worker.starts} worker start(s)"
