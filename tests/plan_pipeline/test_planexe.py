@@ -202,7 +202,7 @@ _SHOUT = Contract(
                   "properties": {"word": {"type": "string", "maxLength": 20}}},
     output_schema={"type": "object", "required": ["markdown"],
                    "properties": {"markdown": {"type": "string"}}},
-    rules=[{"set": "markdown", "expr": "input.word[::-1]"}],  # slicing: outside the rules subset
+    rules=[{"set": "markdown", "expr": "input.word.encode()"}],  # outside the rules subset
 )  # fmt: skip
 
 
@@ -242,7 +242,7 @@ def test_a_failed_synthesis_names_stage_capability_spec_and_continue_command(
     assert message.startswith(
         f"stage 'PxShoutTask': no plugin for 'test.planexe_shout' from the spec {spec_file}: "
     )
-    assert "Slice is not allowed" in message
+    assert "method 'encode' is not allowed" in message
     assert message.endswith(
         f"then continue with: PLANEXE_SYNTHESIS=dry-run RUN_ID_DIR={tmp_path} "
         "python -m worker_plan_internal.plan.run_plan_pipeline"
