@@ -6,27 +6,43 @@ pinned set, plus ``pluggy`` at its installed version, is audited with ``pip-audi
 against an OSV-compatible endpoint: ``--osv-url`` if given, else a loopback server over the
 advisories folder. Never the PyPI service: for packages of a private index it would find
 nothing and report a false clean. An unreachable endpoint fails the gate.
+
+A completed audit of the loopback advisories is cached in the user's cache folder
+(``$XDG_CACHE_HOME`` or ``~/.cache``, ``planexe-plugin-hub/audit/``), keyed by everything that
+decides its answer: the pinned set, a digest of the advisory files, the source of the OSV
+server that matches them, pip-audit's version and the command's options. Nothing of the
+plugin but its pins goes into the key. An audit against a remote ``--osv-url`` is never
+cached: the service's advisories cannot be digested and change at any time. An entry that
+does not parse, or whose key or findings are not what this module writes, is ignored (and
+replaced by a new audit). An audit that did not complete (unreachable endpoint, timeout, a
+skipped package) is not cached.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib.metadata as metadata
 import json
+import os
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from synthesizer.osv_server import serve_advisories
 from synthesizer.report import Finding, GateResult, timed
 
 DEFAULT_ADVISORIES = Path(__file__).resolve().parent / "advisories"
 AUDIT_TIMEOUT_S = 60
+_OSV_SERVER = Path(__file__).with_name("osv_server.py")
+_CACHE_FORMAT = 1
+_INCOMPLETE = frozenset({"audit-unavailable", "audit-failed", "audit-skipped"})
 
 ALLOWED_DEPENDENCIES: dict[str, tuple[str, ...]] = {
     "pyyaml": ("yaml",),
@@ -85,20 +101,26 @@ def osv_endpoint(osv_url: str | None, advisories: Path = DEFAULT_ADVISORIES) -> 
     if osv_url:
         yield osv_url
         return
+    from synthesizer.osv_server import serve_advisories  # only when an audit runs
+
     with serve_advisories(advisories) as url:
         yield url
+
+
+def _audit_command(requirements: Path, osv_url: str, cache_dir: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "pip_audit", "--requirement", str(requirements), "--no-deps",
+        "--disable-pip", "--strict", "--vulnerability-service", "osv", "--osv-url", osv_url,
+        "--cache-dir", str(cache_dir), "--progress-spinner", "off",
+        "--format", "json", "--timeout", "10",
+    ]  # fmt: skip
 
 
 def run_pip_audit(pins: list[str], osv_url: str, work: Path) -> list[Finding]:
     """Audit ``pins`` with pip-audit; any failure to audit is a finding (fail closed)."""
     requirements = work / "audit-requirements.txt"
     requirements.write_text("\n".join(pins) + "\n", encoding="utf-8")
-    command = [
-        sys.executable, "-m", "pip_audit", "--requirement", str(requirements), "--no-deps",
-        "--disable-pip", "--strict", "--vulnerability-service", "osv", "--osv-url", osv_url,
-        "--cache-dir", str(work / "pip-audit-cache"), "--progress-spinner", "off",
-        "--format", "json", "--timeout", "10",
-    ]  # fmt: skip
+    command = _audit_command(requirements, osv_url, work / "pip-audit-cache")
     try:
         proc = subprocess.run(
             command, capture_output=True, text=True, timeout=AUDIT_TIMEOUT_S, check=False
@@ -131,23 +153,115 @@ def run_pip_audit(pins: list[str], osv_url: str, work: Path) -> list[Finding]:
     return findings
 
 
+def audit_cache_dir() -> Path:
+    """The user's folder of cached audits."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "planexe-plugin-hub" / "audit"
+
+
+def advisories_digest(folder: Path) -> str | None:
+    """sha256 over the advisory files the loopback server reads (``*.json``, by name), or
+    ``None`` when they cannot all be read (then nothing is cached)."""
+    digest = hashlib.sha256()
+    try:
+        for path in sorted(folder.glob("*.json")):
+            data = path.read_bytes()
+            digest.update(f"{path.name}\0{len(data)}\0".encode())
+            digest.update(data)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def audit_cache_key(pins: list[str], advisories: Path) -> str | None:
+    """The cache key of auditing ``pins`` against the loopback server over ``advisories``:
+    a digest of everything that decides the answer, or ``None`` when one part is unknown."""
+    data = advisories_digest(advisories)
+    try:
+        server = hashlib.sha256(_OSV_SERVER.read_bytes()).hexdigest()
+        pip_audit = metadata.version("pip-audit")
+    except (OSError, metadata.PackageNotFoundError):
+        return None
+    if data is None:
+        return None
+    command = _audit_command(Path("REQUIREMENTS"), "OSV_URL", Path("CACHE"))[1:]
+    parts = {
+        "format": _CACHE_FORMAT,
+        "pins": sorted(pins),
+        "advisories": data,
+        "osv_server": server,
+        "pip_audit": pip_audit,
+        "command": command,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _cached_findings(key: str) -> list[Finding] | None:
+    """The findings of the cached audit ``key``; ``None`` when there is no entry or it is not
+    one this module wrote (unreadable, another key, findings of an incomplete audit)."""
+    path = audit_cache_dir() / f"{key}.json"
+    try:
+        entry: Any = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(entry, dict) or entry.get("key") != key:
+            return None
+        raw = entry.get("findings")
+        if not isinstance(raw, list):
+            return None
+        findings = [Finding.model_validate(item) for item in raw]
+    except (OSError, UnicodeError, ValueError):
+        return None
+    if any(f.rule in _INCOMPLETE or not f.rule.startswith("advisory:") for f in findings):
+        return None
+    return findings
+
+
+def _store_findings(key: str, pins: list[str], findings: list[Finding]) -> None:
+    """Write the entry atomically (a new file renamed over the old); a cache that cannot be
+    written only costs the next audit its time."""
+    folder = audit_cache_dir()
+    entry = {"key": key, "pins": sorted(pins), "findings": [f.model_dump() for f in findings]}
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key}-", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(entry, handle)
+            os.replace(tmp, folder / f"{key}.json")
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
 def dependency_audit_gate(
     dependencies: Iterable[str],
     *,
     osv_url: str | None = None,
     advisories: Path = DEFAULT_ADVISORIES,
 ) -> GateResult:
-    """The whole dependency gate: policy checks, then the audit of the pinned set."""
+    """The whole dependency gate: policy checks, then the audit of the pinned set (from the
+    cache when the same pins were audited against the same advisories before)."""
     with timed() as took:
         pins, findings = check_dependencies(dependencies)
-        with (
-            tempfile.TemporaryDirectory(prefix="planexe-audit-") as tmp,
-            osv_endpoint(osv_url, advisories) as url,
-        ):
-            findings += run_pip_audit(pins, url, Path(tmp))
-    return GateResult.from_findings(
+        key = None if osv_url else audit_cache_key(pins, advisories)
+        audited = _cached_findings(key) if key is not None else None
+        cached = audited is not None
+        if audited is None:
+            with (
+                tempfile.TemporaryDirectory(prefix="planexe-audit-") as tmp,
+                osv_endpoint(osv_url, advisories) as url,
+            ):
+                audited = run_pip_audit(pins, url, Path(tmp))
+            if key is not None and not any(f.rule in _INCOMPLETE for f in audited):
+                _store_findings(key, pins, audited)
+        findings += audited
+    how = " (cached: an earlier audit of the same pins against the same advisories)"
+    gate = GateResult.from_findings(
         "dependency_audit",
         findings,
-        f"{len(pins)} pinned dependencies audited, no advisories",
+        f"{len(pins)} pinned dependencies audited, no advisories" + (how if cached else ""),
         took[0],
     )
+    if cached and findings:
+        gate.summary += how
+    return gate

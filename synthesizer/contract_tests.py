@@ -6,37 +6,122 @@ sends it the spec's golden inputs and inputs that Hypothesis generates from the 
 and checks every answer itself: plain JSON, the output schema, every constraint, and the
 expected output of a golden example. Only the answers to the harness's own requests count, so
 nothing the plugin writes, prints or exits with can turn a failure into a pass.
+
+Speed: hypothesis-jsonschema builds the strategy of an object's property values again at
+every draw (canonicalising the subschema, compiling its validators); during a gate those
+strategies are memoized by subschema, which leaves the examples drawn exactly as they were.
+A failing property is shrunk for at most ``SHRINK_CALLS`` calls or ``SHRINK_SECONDS``, and the
+smallest failing input seen is reported: Hypothesis alone may shrink for minutes.
+
+``ForkedHarness`` runs this same harness in a forked child of the synthesizer's process,
+started before the plugin is generated: the child imports Hypothesis, starts the sandboxed
+worker and the constraint evaluator while the parent renders, checks and builds, then runs
+the gate on the wheel it is handed and sends back the ``GateResult``. Hypothesis is imported
+only where a gate runs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import importlib.metadata as metadata
+import json
 import os
+import signal
+import sys
+import threading
 import time
 import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis.configuration import set_hypothesis_home_dir
-from hypothesis.errors import HypothesisException
-from hypothesis_jsonschema import from_schema
 from referencing.exceptions import Unresolvable
 
-from plan_pipeline.errors import PluginRunError, PluginWorkerError
+from plan_pipeline.errors import PluginRunError, PluginWorkerError, one_line
 from plan_pipeline.hookspecs import ENTRY_POINT_GROUP
-from plan_pipeline.plugin_worker import PluginWorker, WorkerPlugin
+from plan_pipeline.plugin_worker import PluginWorker, PrestartedWorker, WorkerPlugin
 from plan_pipeline.sandbox import Sandbox, SandboxLimits
 from plan_pipeline.schemas import validator
 from plan_pipeline.spec import PluginSpec
-from synthesizer.contract_check import ContractCheck, same
 from synthesizer.errors import BuildError, UnsupportedSpecError
 from synthesizer.report import Finding, GateResult, timed
 
+if TYPE_CHECKING:
+    from synthesizer.contract_check import ContractCheck
+
 _MAX_FINDINGS = 20
+SHRINK_CALLS = 200
+"""Calls of the plugin spent shrinking a failing property, at most."""
+SHRINK_SECONDS = 1.0
+"""Time spent shrinking a failing property, at most (checked before each call)."""
+
+
+# -- memoized strategies -------------------------------------------------------------------
+
+_MEMO = threading.local()
+
+
+def _memoized(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``original`` (a strategy builder of hypothesis-jsonschema taking a schema, or a list of
+    them, and keyword arguments), answered from this thread's memo while one is open."""
+
+    def builder(schema: Any, **kwargs: Any) -> Any:
+        table: dict[tuple[Any, ...], Any] | None = getattr(_MEMO, "table", None)
+        if table is None:
+            return original(schema, **kwargs)
+        try:
+            text = json.dumps(schema, sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError):
+            return original(schema, **kwargs)
+        options = tuple(sorted((name, id(value)) for name, value in kwargs.items()))
+        key = (original.__name__, text, options)
+        if key not in table:
+            table[key] = (original(schema, **kwargs), tuple(kwargs.values()))
+        return table[key][0]
+
+    builder.__name__ = original.__name__
+    return builder
+
+
+@cache
+def _install_memo() -> None:
+    """Put the memo in front of hypothesis-jsonschema's two builders (its own functions call
+    them by their global names); it answers only inside ``_memoized_strategies``."""
+    import hypothesis_jsonschema._from_schema as hjs
+
+    setattr(hjs, "__from_schema", _memoized(getattr(hjs, "__from_schema")))
+    hjs.merged_as_strategies = _memoized(hjs.merged_as_strategies)
+
+
+@contextmanager
+def _memoized_strategies() -> Iterator[None]:
+    """Within the block (in this thread) a schema's strategy is built once. The memo keeps the
+    keyword arguments alive, so their ids in its keys stay unique; it ends with the block."""
+    _install_memo()
+    _MEMO.table = {}
+    try:
+        yield
+    finally:
+        _MEMO.table = None
+
+
+class _ShrinkBudgetSpent(BaseException):
+    """Raised in the property test to end Hypothesis' shrinking (not an ``Exception``, so
+    Hypothesis does not take it for another failure)."""
+
+
+def check_member_paths(archive: zipfile.ZipFile, name: str, root: Path) -> None:
+    """Refuse an archive with a member that would land outside ``root`` (absolute, ``..``,
+    or through a symbolic link already in ``root``)."""
+    for member in archive.namelist():
+        dest = (root / member).resolve()
+        if not dest.is_relative_to(root) or member.startswith("/"):
+            raise BuildError(f"wheel {name} has an unsafe member path {member!r}")
 
 
 def unpack_wheel(wheel: Path, target: Path) -> Path:
@@ -44,10 +129,7 @@ def unpack_wheel(wheel: Path, target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     root = target.resolve()
     with zipfile.ZipFile(wheel) as archive:
-        for member in archive.namelist():
-            dest = (root / member).resolve()
-            if not dest.is_relative_to(root) or member.startswith("/"):
-                raise BuildError(f"wheel {wheel.name} has an unsafe member path {member!r}")
+        check_member_paths(archive, wheel.name, root)
         archive.extractall(root)
     return root
 
@@ -59,6 +141,7 @@ def warm_hypothesis_storage() -> Path:
     Hypothesis computes those tables on first use (about 1 s) and keeps them in its home
     folder: one per user, so later syntheses start warm. Only Hypothesis runs here.
     """
+    from hypothesis.configuration import set_hypothesis_home_dir
     from hypothesis.internal.charmap import charmap, intervals_from_codec
 
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -161,12 +244,26 @@ class _Harness:
                 continue
             for problem in self.check.problems(example.input, output):
                 self.fail("test-failure", f"{name}: {problem}")
-            if example.output is not None and not same(output, example.output):
+            if example.output is not None and not _same(output, example.output):
                 self.fail("test-failure", f"{name}: expected {example.output}, got {output}")
 
     def properties(self, examples: int) -> None:
+        from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+        from hypothesis.errors import HypothesisException
+        from hypothesis_jsonschema import from_schema
+
         warm_hypothesis_storage()
-        problems: list[str] = []
+        smallest: list[tuple[int, str, str]] = []  # (size of the input, rule, message)
+        shrinking: list[float] = []  # when the first failure was seen
+        calls_after = [0]
+
+        def failed(inputs: dict[str, Any], rule: str, problem: str) -> None:
+            size = len(json.dumps(inputs))
+            if not shrinking:
+                shrinking.append(time.monotonic())
+            if not smallest or size <= smallest[0][0]:
+                message = f"property test: input {json.dumps(inputs)[:300]}: {problem}"
+                smallest[:] = [(size, rule, message)]
 
         @settings(
             max_examples=examples,
@@ -176,24 +273,54 @@ class _Harness:
             suppress_health_check=list(HealthCheck),
             phases=[Phase.explicit, Phase.generate, Phase.shrink],
             report_multiple_bugs=False,
+            verbosity=Verbosity.quiet,
         )
         @given(inputs=from_schema(self.spec.input_schema))
         def follows_the_contract(inputs: dict[str, Any]) -> None:
-            self.checks += 1
-            output = self.run(inputs)
+            if shrinking:
+                calls_after[0] += 1
+                spent = time.monotonic() - shrinking[0]
+                if calls_after[0] > SHRINK_CALLS or spent > SHRINK_SECONDS:
+                    raise _ShrinkBudgetSpent
+            else:
+                self.checks += 1
+            try:
+                output = self.run(inputs)
+            except (PluginRunError, PluginWorkerError) as exc:
+                failed(inputs, "test-error", exc.problem)
+                raise
             found = self.check.problems(inputs, output)
             if found:
-                problems[:] = [f"input {inputs}: {found[0]}"]
+                failed(inputs, "test-failure", found[0])
                 raise AssertionError(found[0])
 
-        try:
-            follows_the_contract()
-        except (PluginRunError, PluginWorkerError) as exc:
-            self.fail("test-error", f"property test: {exc.problem}")
-        except AssertionError:
-            self.fail("test-failure", f"property test: {problems[0] if problems else 'failed'}")
-        except HypothesisException as exc:
-            self.fail("spec", f"property test: inputs cannot be generated from the schema: {exc}")
+        with _memoized_strategies():
+            try:
+                follows_the_contract()
+            except (_ShrinkBudgetSpent, PluginRunError, PluginWorkerError, AssertionError):
+                pass  # the smallest failing input seen is reported below
+            except HypothesisException as exc:
+                if not smallest:
+                    self.fail(
+                        "spec",
+                        "property test: inputs cannot be generated from the schema: "
+                        + one_line(str(exc)),
+                    )
+        if smallest:
+            _, rule, message = smallest[0]
+            self.fail(rule, message)
+
+
+def _same(actual: Any, expected: Any) -> bool:
+    from synthesizer.contract_check import same
+
+    return same(actual, expected)
+
+
+def _contract_check(spec: PluginSpec, sandbox: Sandbox) -> ContractCheck:
+    from synthesizer.contract_check import ContractCheck
+
+    return ContractCheck(spec, sandbox)
 
 
 def contract_test_gate(
@@ -204,17 +331,34 @@ def contract_test_gate(
     *,
     limits: SandboxLimits | None = None,
     property_examples: int = 50,
+    early: PrestartedWorker | None = None,
+    check: ContractCheck | None = None,
 ) -> GateResult:
-    """Check the plugin in ``wheel`` against ``spec``: it runs in ``sandbox``, the verdict here."""
+    """Check the plugin in ``wheel`` against ``spec``: it runs in ``sandbox``, the verdict here.
+
+    ``early``: a worker started for this gate before the wheel existed (same sandbox and
+    limits); the plugin is handed to it when it fits (it needs nothing but pluggy), else it
+    is stopped and the plugin gets a worker of its own. ``check``: the spec's contract,
+    made before the wheel existed. The gate stops both."""
     work.mkdir(parents=True, exist_ok=True)
+    limits = limits or SandboxLimits()
     with timed() as took:
         try:
-            check = ContractCheck(spec, sandbox)
             plugin = wheel_plugin(unpack_wheel(wheel, work / "site"), spec.capability)
+            check = check or _contract_check(spec, sandbox)
         except (UnsupportedSpecError, BuildError) as exc:
+            if early is not None:
+                early.close()
+            if check is not None:
+                check.close()
             failed = Finding(rule="harness", message=str(exc))
             return GateResult.from_findings("contract_tests", [failed], "", 0.0)
-        worker = PluginWorker(plugin, sandbox, limits)
+        try:
+            worker = _worker_for(plugin, sandbox, limits, early)
+        except PluginWorkerError as exc:
+            check.close()
+            failed = Finding(rule="harness", message=exc.problem)
+            return GateResult.from_findings("contract_tests", [failed], "", took[0])
         harness = _Harness(spec, worker, check)
         try:
             harness.describe()
@@ -230,3 +374,216 @@ def contract_test_gate(
     where = f"{sandbox.name}, {worker.starts} worker start(s)"
     clean = f"{harness.checks} checks passed, plugin in {where}"
     return GateResult.from_findings("contract_tests", harness.findings, clean, took[0])
+
+
+def _worker_for(
+    plugin: WorkerPlugin, sandbox: Sandbox, limits: SandboxLimits, early: PrestartedWorker | None
+) -> PluginWorker:
+    """``early`` with ``plugin`` handed over when it fits, else a new worker of its own."""
+    if early is not None:
+        if (
+            early.sandbox is sandbox
+            and early.limits == limits
+            and early.fits(plugin, network=False)
+        ):
+            return early.hand_over(plugin)
+        early.close()
+    return PluginWorker(plugin, sandbox, limits)
+
+
+# -- the harness in a forked child ---------------------------------------------------------
+
+
+class ForkedHarness:
+    """The contract-test harness in a forked child of this process (see the module's
+    docstring). Protocol over two pipes, one JSON object per line: the parent sends
+    ``{"spec": ...}`` and then ``{"wheel": ..., "work": ...}``; the child answers the second
+    with the ``GateResult``. Closing the parent's end stops the child and what it started."""
+
+    def __init__(self, pid: int, to_child: int, from_child: int) -> None:
+        self.pid = pid
+        self._to_child: int | None = to_child
+        self._from_child = from_child
+        self._status: int | None = None
+
+    @classmethod
+    def start(
+        cls, sandbox: Sandbox, limits: SandboxLimits, property_examples: int
+    ) -> ForkedHarness | None:
+        """The forked harness, or ``None`` where forking is not safe: no ``fork``, or other
+        threads in this process (their locks would stay held in the child)."""
+        if not hasattr(os, "fork") or threading.active_count() > 1:
+            return None
+        down_read, down_write = os.pipe()
+        up_read, up_write = os.pipe()
+        for stream in (sys.stdout, sys.stderr):  # nothing buffered is written twice
+            with contextlib.suppress(Exception):
+                stream.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into the caller's code
+            code = 1
+            try:
+                os.close(down_write)
+                os.close(up_read)
+                code = _harness_child(down_read, up_write, sandbox, limits, property_examples)
+            finally:
+                os._exit(code)
+        os.close(down_read)
+        os.close(up_write)
+        return cls(pid, down_write, up_read)
+
+    def send_spec(self, spec: PluginSpec) -> None:
+        """The (validated) spec: the child makes its contract check from it at once."""
+        self._send({"spec": spec.model_dump(mode="json")})
+
+    def submit(self, wheel: Path, work: Path) -> None:
+        """Start the gate on ``wheel`` (its result: ``result()``)."""
+        with contextlib.suppress(OSError):  # a child that is gone: told by result()
+            self._send({"wheel": str(wheel), "work": str(work)})
+
+    def result(self) -> GateResult:
+        """The gate's result; a child that stops without one fails the gate."""
+        try:
+            line = self._receive()
+            return GateResult.model_validate_json(line)
+        except (OSError, ValueError) as exc:
+            status = self._reap(wait_s=1.0)
+            why = f"exit status {status}" if status is not None else one_line(str(exc))[:200]
+            failed = Finding(rule="harness", message=f"the contract-test harness stopped ({why})")
+            return GateResult.from_findings("contract_tests", [failed], "", 0.0)
+
+    def close(self) -> None:
+        """Stop the child (it stops its worker and evaluator) and wait for it."""
+        if self._to_child is not None:
+            fd, self._to_child = self._to_child, None
+            os.close(fd)
+        if self._from_child >= 0:
+            os.close(self._from_child)
+            self._from_child = -1
+        if self._reap(wait_s=5.0) is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            self._reap(wait_s=None)
+
+    def _send(self, message: dict[str, Any]) -> None:
+        if self._to_child is None:
+            raise OSError("the harness was stopped")
+        data = (json.dumps(message) + "\n").encode("utf-8")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._to_child, view) :]
+
+    def _receive(self) -> bytes:
+        chunks: list[bytes] = []
+        while not chunks or not chunks[-1].endswith(b"\n"):
+            chunk = os.read(self._from_child, 1024 * 1024)
+            if not chunk:
+                raise OSError("the harness ended without an answer")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _reap(self, wait_s: float | None) -> int | None:
+        """The child's exit status once it ended (``None`` while it runs after ``wait_s``;
+        ``wait_s=None`` waits)."""
+        if self._status is not None:
+            return self._status
+        deadline = None if wait_s is None else time.monotonic() + wait_s
+        pause = 0.001
+        while True:
+            pid, status = os.waitpid(self.pid, 0 if deadline is None else os.WNOHANG)
+            if pid:
+                self._status = os.waitstatus_to_exitcode(status)
+                return self._status
+            if deadline is not None and time.monotonic() > deadline:
+                return None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+
+def _harness_child(
+    down: int, up: int, sandbox: Sandbox, limits: SandboxLimits, property_examples: int
+) -> int:
+    """The forked child: start the worker, load Hypothesis, make the contract check when the
+    spec arrives, run the gate when the wheel does. An error is sent as a failed gate."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # the parent's handlers are not for here
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    gc.freeze()  # the parent's objects: never scanned here, so their pages stay shared
+    early: PrestartedWorker | None = None
+    check: ContractCheck | None = None
+    reader = os.fdopen(down, "rb")
+    try:
+        if sandbox.isolated:
+            with contextlib.suppress(PluginWorkerError, OSError):
+                early = PrestartedWorker(sandbox, limits)
+        _warm_up()
+        first = reader.readline()
+        if not first:
+            return 0
+        spec = PluginSpec.model_validate(json.loads(first)["spec"])
+        try:
+            check = _contract_check(spec, sandbox)
+        except UnsupportedSpecError:
+            check = None  # the gate makes it again and reports why
+        second = reader.readline()
+        if not second:
+            return 0
+        message = json.loads(second)
+        try:
+            gate = contract_test_gate(
+                Path(message["wheel"]),
+                spec,
+                sandbox,
+                Path(message["work"]),
+                limits=limits,
+                property_examples=property_examples,
+                early=early,
+                check=check,
+            )
+        except Exception as exc:  # a bug of the harness: told, never a pass
+            failed = Finding(rule="harness", message=f"{type(exc).__name__}: {exc}"[:500])
+            gate = GateResult.from_findings("contract_tests", [failed], "", 0.0)
+        early = check = None  # the gate stopped them
+        data = (gate.model_dump_json() + "\n").encode("utf-8")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(up, view) :]
+        return 0
+    finally:
+        if early is not None:
+            early.close()
+        if check is not None:
+            check.close()
+        reader.close()
+        os.close(up)
+
+
+def _warm_up() -> None:
+    """What a first property test in a process pays, paid on a schema of no plugin while the
+    parent builds: imports, Hypothesis' scan of the loaded modules for constants, the seeding
+    of its random generator (a full garbage collection), the memo's installation."""
+    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+    from hypothesis_jsonschema import from_schema
+
+    warm_hypothesis_storage()
+    _install_memo()
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}},
+        "required": ["a"],
+    }
+
+    @settings(
+        max_examples=2,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.generate],
+        verbosity=Verbosity.quiet,
+    )
+    @given(value=from_schema(schema))
+    def warm(value: Any) -> None:
+        pass
+
+    with _memoized_strategies():
+        warm()

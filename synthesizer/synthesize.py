@@ -2,26 +2,40 @@
 
 Order matters for safety: the static-analysis gate reads the rendered sources before any of
 the plugin's code is imported or run (building only packs files); the plugin's tests run only
-inside the sandbox; the dependency audit runs next to them (in parallel). A plugin is installed
-(dry-run) only after every gate passed. Every step's result and duration goes into the test
-report.
+inside the sandbox. A plugin is installed (dry-run) only after every gate passed. Every step's
+result and duration goes into the test report.
+
+What depends on the spec alone starts at once, beside code generation, rendering and the
+build: the dependency audit (it reads only the spec's dependencies) in a thread, and the
+contract-test harness in a forked child (``ForkedHarness``: Hypothesis, the sandboxed worker
+the plugin is handed to and the constraint evaluator load meanwhile; the worker's library
+folder stays empty until the plugin is built and has passed static analysis). Where forking
+is not safe (other threads in this process) the harness runs here, with its worker started
+early all the same. The renderer (cookiecutter) is imported after the fork, so the child does
+not wait for it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import shutil
-import subprocess
 import sys
+import time
+import zipfile
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
+from typing import Any, BinaryIO
 
-from plan_pipeline.capability_names import package_slug
-from plan_pipeline.errors import SandboxUnavailableError
+from plan_pipeline.capability_names import generated_dist_name, package_slug
+from plan_pipeline.errors import PlanPipelineError, SandboxUnavailableError
+from plan_pipeline.plugin_worker import PrestartedWorker
 from plan_pipeline.sandbox import BubblewrapSandbox, Sandbox, SandboxLimits, UnsafeNoSandbox
 from plan_pipeline.spec import PluginSpec
 from plan_pipeline.synthesis import SynthesisMode, SynthesisOutcome, SynthesisRequest
@@ -33,13 +47,12 @@ from synthesizer.codegen import (
     GeneratedLogic,
     find_code_generator,
 )
-from synthesizer.contract_tests import contract_test_gate
+from synthesizer.contract_tests import ForkedHarness, check_member_paths, contract_test_gate
 from synthesizer.errors import (
     GateFailedError,
     SpecFileError,
     SynthesizerError,
 )
-from synthesizer.render import PluginNames, render_project, revalidated
 from synthesizer.report import GateResult, TestReport, timed
 from synthesizer.static_analysis import static_analysis_gate
 
@@ -54,12 +67,15 @@ class SynthesisOptions:
     unsafe_no_sandbox: bool = False
     property_examples: int = 50
     limits: SandboxLimits = field(default_factory=SandboxLimits)
+    forked_harness: bool = True
+    """Run the contract-test harness in a forked child started at once (where it is safe)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SynthesisOptions:
         """Options for pipeline runs, from ``PLANEXE_CODEGEN``, ``PLANEXE_OSV_URL``,
-        ``PLANEXE_ADVISORIES``, ``PLANEXE_PROPERTY_EXAMPLES`` and
-        ``PLANEXE_UNSAFE_NO_SANDBOX=1`` (runs plugin tests without isolation)."""
+        ``PLANEXE_ADVISORIES``, ``PLANEXE_PROPERTY_EXAMPLES``, ``PLANEXE_FORKED_HARNESS=0`` (the
+        harness runs in this process) and ``PLANEXE_UNSAFE_NO_SANDBOX=1`` (runs plugin tests
+        without isolation)."""
         env = os.environ if environ is None else environ
         return cls(
             codegen=env.get("PLANEXE_CODEGEN") or DEFAULT_CODEGEN,
@@ -67,6 +83,7 @@ class SynthesisOptions:
             advisories=Path(env.get("PLANEXE_ADVISORIES") or DEFAULT_ADVISORIES),
             unsafe_no_sandbox=env.get("PLANEXE_UNSAFE_NO_SANDBOX") == "1",
             property_examples=int(env.get("PLANEXE_PROPERTY_EXAMPLES") or 50),
+            forked_harness=env.get("PLANEXE_FORKED_HARNESS") != "0",
         )
 
 
@@ -122,19 +139,89 @@ def synthesize_plugin(
     Raises ``GateFailedError`` (after writing the report) when any gate fails and
     ``UnsupportedSpecError`` when the code generator cannot express the spec.
     """
+    started = time.perf_counter()
     options = options or SynthesisOptions()
-    spec = revalidated(spec)
     _check_out_dir(out_dir)
+    sandbox: Sandbox | SandboxUnavailableError
+    try:
+        sandbox = _sandbox(options)
+    except SandboxUnavailableError as exc:
+        sandbox = exc
+    harness = None
+    if options.forked_harness and not isinstance(sandbox, SandboxUnavailableError):
+        harness = ForkedHarness.start(sandbox, options.limits, options.property_examples)
+    early: PrestartedWorker | None = None
+    try:
+        from synthesizer.render import PluginNames, revalidated  # after the fork (cookiecutter)
+
+        spec = revalidated(spec)
+        if harness is not None:
+            harness.send_spec(spec)
+        else:
+            early = _early_worker(sandbox, options)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit") as pool:
+            audit = pool.submit(
+                dependency_audit_gate,
+                spec.dependencies,
+                osv_url=options.osv_url,
+                advisories=options.advisories,
+            )
+            generator: CodeGenerator = (
+                _GivenLogic(logic) if logic is not None else find_code_generator(options.codegen)
+            )
+            report = TestReport(
+                capability=spec.capability,
+                dist_name=PluginNames.for_capability(spec.capability).dist_name,
+                version=spec.version,
+                generator=generator.name,
+            )
+            checks = _Checks(audit, sandbox, harness, early)
+            report.timings["start (harness, audit, renderer loaded)"] = round(
+                time.perf_counter() - started, 4
+            )
+            return _synthesize(spec, out_dir, options, progress, generator, report, checks)
+    finally:
+        if early is not None:
+            early.close()  # unless the contract tests took it
+        if harness is not None:
+            harness.close()
+
+
+@dataclass(frozen=True)
+class _Checks:
+    """The checks started at once: the audit, and the harness or the worker of the tests."""
+
+    audit: Future[GateResult]
+    sandbox: Sandbox | SandboxUnavailableError
+    harness: ForkedHarness | None
+    early: PrestartedWorker | None
+
+
+def _early_worker(
+    sandbox: Sandbox | SandboxUnavailableError, options: SynthesisOptions
+) -> PrestartedWorker | None:
+    """A sandboxed worker for the contract tests, started before the plugin exists (none
+    without isolation, or when it cannot start: the gate then starts one)."""
+    if isinstance(sandbox, SandboxUnavailableError) or not sandbox.isolated:
+        return None
+    try:
+        return PrestartedWorker(sandbox, options.limits)
+    except (PlanPipelineError, OSError):
+        return None
+
+
+def _synthesize(
+    spec: PluginSpec,
+    out_dir: Path,
+    options: SynthesisOptions,
+    progress: Progress,
+    generator: CodeGenerator,
+    report: TestReport,
+    checks: _Checks,
+) -> SynthesisResult:
+    from synthesizer.render import PluginNames, render_project
+
     names = PluginNames.for_capability(spec.capability)
-    generator: CodeGenerator = (
-        _GivenLogic(logic) if logic is not None else find_code_generator(options.codegen)
-    )
-    report = TestReport(
-        capability=spec.capability,
-        dist_name=names.dist_name,
-        version=spec.version,
-        generator=generator.name,
-    )
     dist_dir = out_dir / "dist"
     report_path = dist_dir / f"{names.dist_name}-{spec.version}.report.json"
 
@@ -173,11 +260,7 @@ def synthesize_plugin(
         shutil.rmtree(dist_dir)
     if not static.passed:  # nothing of a plugin that failed the policy is even built
         dist_dir.mkdir(parents=True)
-        report.gates += [
-            _not_run("build"),
-            _not_run("dependency_audit"),
-            _not_run("contract_tests"),
-        ]
+        report.gates += [_not_run("build"), checks.audit.result(), _not_run("contract_tests")]
         return _finish(report, report_path, project, None, progress)
     with timed() as took:
         artifacts = build_project(project, dist_dir)
@@ -196,29 +279,27 @@ def synthesize_plugin(
     work = out_dir / "sandbox"
     if work.exists():
         shutil.rmtree(work)
-    try:
-        sandbox = _sandbox(options)
-    except SandboxUnavailableError as exc:
-        report.gates.append(GateResult(name="contract_tests", passed=False, summary=str(exc)))
-        report.gates.insert(-1, dependency_audit_gate(
-            spec.dependencies, osv_url=options.osv_url, advisories=options.advisories))  # fmt: skip
+    sandbox = checks.sandbox
+    if isinstance(sandbox, SandboxUnavailableError):
+        failed = GateResult(name="contract_tests", passed=False, summary=str(sandbox))
+        report.gates += [checks.audit.result(), failed]
         return _finish(report, report_path, project, artifacts, progress)
-    with timed() as checks_took, ThreadPoolExecutor(max_workers=1) as pool:
-        audit_future = pool.submit(
-            dependency_audit_gate,
-            spec.dependencies,
-            osv_url=options.osv_url,
-            advisories=options.advisories,
-        )
-        tests = contract_test_gate(
-            artifacts.wheel,
-            spec,
-            sandbox,
-            work,
-            limits=options.limits,
-            property_examples=options.property_examples,
-        )
-        audit = audit_future.result()
+    with timed() as checks_took:
+        if checks.harness is not None:
+            checks.harness.submit(artifacts.wheel, work)
+            _prepare_install()  # while the child runs the gate
+            tests = checks.harness.result()
+        else:
+            tests = contract_test_gate(
+                artifacts.wheel,
+                spec,
+                sandbox,
+                work,
+                limits=options.limits,
+                property_examples=options.property_examples,
+                early=checks.early,
+            )
+        audit = checks.audit.result()
     report.gates += [audit, tests]
     step("dependency audit", audit.duration_s, audit.summary)
     step("contract tests", tests.duration_s, tests.summary)
@@ -256,25 +337,94 @@ def _finish(
     return SynthesisResult(report, report_path, project, artifacts)
 
 
-def install_for_run(wheel: Path, target: Path) -> Path:
-    """Install ``wheel`` into ``target`` only (no dependencies, no index) with uv, else pip."""
-    target.mkdir(parents=True, exist_ok=True)
-    try:
-        from uv import find_uv_bin
+INSTALLER_NAME = "planexe-plugin-hub"
 
-        command = [
-            find_uv_bin(), "pip", "install", "--quiet", "--no-deps", "--no-index", "--offline",
-            "--python", sys.executable, "--target", str(target), str(wheel),
-        ]  # fmt: skip
-    except (ImportError, FileNotFoundError):
-        command = [sys.executable, "-m", "pip", "install", "--quiet", "--isolated", "--no-deps",
-                   "--no-index", "--target", str(target), str(wheel)]  # fmt: skip
-    proc = subprocess.run(command, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
+
+def install_for_run(wheel: Path, target: Path) -> Path:
+    """Install ``wheel`` into ``target`` only, as ``pip install --target`` lays it out (no
+    dependencies, no index), in this process with pypa ``installer``: modules in ``target``,
+    scripts in ``target/bin``, and a ``.dist-info`` with RECORD, INSTALLER, REQUESTED and
+    ``direct_url.json``. The wheel's RECORD is checked first; no member may land outside
+    ``target`` and no file is overwritten; a failed install removes what it wrote. Installs
+    into one folder take turns (its ``.lock``, the file uv locks there)."""
+    target.mkdir(parents=True, exist_ok=True)
+    root = target.resolve()
+    scheme = {
+        "purelib": str(root), "platlib": str(root), "scripts": str(root / "bin"),
+        "data": str(root), "headers": str(root / "include"),
+    }  # fmt: skip
+    data = wheel.read_bytes()
+    direct_url = {
+        "url": wheel.resolve().as_uri(),
+        "archive_info": {"hashes": {"sha256": hashlib.sha256(data).hexdigest()}},
+    }
+    from installer import install
+    from installer.sources import WheelFile
+
+    destination = _prepare_install()(
+        scheme_dict=scheme, interpreter=sys.executable, script_kind="posix"
+    )
+    try:
+        with (
+            (root / ".lock").open("a+b") as lock,
+            zipfile.ZipFile(wheel) as archive,
+        ):
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            check_member_paths(archive, wheel.name, root)
+            source = WheelFile(archive)
+            source.validate_record()
+            install(
+                source,
+                destination,
+                {
+                    "INSTALLER": f"{INSTALLER_NAME}\n".encode(),
+                    "REQUESTED": b"",
+                    "direct_url.json": json.dumps(direct_url).encode(),
+                },
+            )
+    except BaseException as exc:  # interrupted too: nothing half-installed stays
+        destination.undo()
+        if not isinstance(exc, Exception):
+            raise
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise SynthesizerError(
-            f"installing {wheel.name} into {target} failed: {proc.stderr.strip()[-300:]}"
-        )
+            f"installing {wheel.name} into {target} failed: {type(exc).__name__}: {detail}"[:400],
+            "Nothing of it was installed; remove the run's plugin folder and rerun",
+        ) from None
     return target
+
+
+@cache
+def _prepare_install() -> Callable[..., Any]:
+    """pypa ``installer`` imported (about 10 ms, once per process) and the destination that
+    remembers the files and folders it creates, so that a failed install can remove them."""
+    from installer.destinations import SchemeDictionaryDestination
+    from installer.records import RecordEntry
+    from installer.utils import Scheme
+
+    @dataclass
+    class RecordingDestination(SchemeDictionaryDestination):
+        created: list[Path] = field(default_factory=list)
+
+        def write_to_fs(
+            self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool
+        ) -> RecordEntry:
+            target = Path(os.path.abspath(Path(self.scheme_dict[scheme]) / path))
+            missing: list[Path] = []
+            for created in (target, *target.parents):
+                if created.exists():
+                    break  # existing files and folders stay as they are
+                missing.append(created)
+            self.created.extend(reversed(missing))  # folders before what they hold
+            return super().write_to_fs(scheme, path, stream, is_executable)
+
+        def undo(self) -> None:
+            for created in reversed(self.created):
+                with contextlib.suppress(OSError):
+                    created.rmdir() if created.is_dir() else created.unlink()
+            self.created.clear()
+
+    return RecordingDestination
 
 
 class DefaultSynthesizer:
@@ -295,8 +445,7 @@ class DefaultSynthesizer:
         # one synthesis per capability and run, whatever the number of Luigi workers
         with (synth_root / f"{slug}.lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            names = PluginNames.for_capability(request.spec.capability)
-            stem = names.dist_name.replace("-", "_")
+            stem = generated_dist_name(request.spec.capability).replace("-", "_")
             if list(request.plugin_dir.glob(f"{stem}-*.dist-info")):
                 return SynthesisOutcome(
                     capability=request.spec.capability,

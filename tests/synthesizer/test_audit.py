@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import shutil
 import socket
 import urllib.request
 from pathlib import Path
 
-from synthesizer.audit import DEFAULT_ADVISORIES, check_dependencies, dependency_audit_gate
+import pytest
+
+from synthesizer.audit import (
+    DEFAULT_ADVISORIES,
+    audit_cache_dir,
+    audit_cache_key,
+    check_dependencies,
+    dependency_audit_gate,
+)
 from synthesizer.osv_server import affects, serve_advisories
 
 PYYAML_ADVISORY = "GHSA-8q59-q68h-6hv4"
@@ -79,3 +89,89 @@ def test_osv_matching_rules() -> None:
     }
     assert affects(last, "x", "1.2") and not affects(last, "x", "1.3")
     assert not affects(last, "x", "0.9")
+
+
+CACHED = "(cached: an earlier audit of the same pins against the same advisories)"
+
+
+def test_a_repeated_audit_is_answered_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = dependency_audit_gate([])
+    assert first.passed and CACHED not in first.summary
+    again = dependency_audit_gate([])
+    assert again.passed and again.summary.endswith(CACHED)
+    # an advisory hit is cached too, and still fails the gate with the advisory named
+    failing = dependency_audit_gate(["pyyaml==5.3"])
+    cached = dependency_audit_gate(["pyyaml==5.3"])
+    assert not cached.passed and cached.summary.endswith(CACHED)
+    assert [f.rule for f in cached.findings] == [f.rule for f in failing.findings]
+
+
+def test_the_cache_key_follows_the_advisories_and_the_pins(tmp_path: Path) -> None:
+    folder = tmp_path / "advisories"
+    folder.mkdir()
+    pins = ["pluggy==1.5.0"]
+    empty = audit_cache_key(pins, folder)
+    shutil.copy(DEFAULT_ADVISORIES / f"{PYYAML_ADVISORY}.json", folder)
+    one = audit_cache_key(pins, folder)
+    (folder / "README.md").write_text("not read by the server")
+    assert audit_cache_key(pins, folder) == one
+    assert len({empty, one, audit_cache_key(["pluggy==1.6.0"], folder)}) == 3
+    assert audit_cache_key(list(reversed(["a==1", "b==2"])), folder) == audit_cache_key(
+        ["a==1", "b==2"], folder
+    )
+
+
+def test_a_new_advisory_is_not_hidden_by_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = tmp_path / "advisories"
+    folder.mkdir()
+    pin = f"pyyaml=={importlib.metadata.version('pyyaml')}"
+    assert dependency_audit_gate([pin], advisories=folder).passed
+    advisory = {
+        "id": "TEST-0001",
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "pyyaml"},
+                      "versions": [importlib.metadata.version("pyyaml")]}],
+    }  # fmt: skip
+    (folder / "TEST-0001.json").write_text(json.dumps(advisory))
+    gate = dependency_audit_gate([pin], advisories=folder)
+    assert not gate.passed
+    assert CACHED not in gate.summary
+    assert any(f.rule == "advisory:TEST-0001" for f in gate.findings)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "{not json",
+        '{"key": "another", "findings": []}',
+        '{"key": "KEY", "findings": "none"}',
+        '{"key": "KEY", "findings": [{"rule": "audit-unavailable", "message": "x"}]}',
+    ],
+    ids=["not json", "another key", "no list", "an incomplete audit"],
+)
+def test_a_corrupt_cache_entry_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entry: str
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    pins, _ = check_dependencies([])
+    key = audit_cache_key(pins, DEFAULT_ADVISORIES)
+    assert key is not None
+    audit_cache_dir().mkdir(parents=True)
+    (audit_cache_dir() / f"{key}.json").write_text(entry.replace("KEY", key))
+    gate = dependency_audit_gate([])
+    assert gate.passed and CACHED not in gate.summary  # audited again, entry replaced
+    assert dependency_audit_gate([]).summary.endswith(CACHED)
+
+
+def test_a_remote_endpoint_is_never_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with serve_advisories(DEFAULT_ADVISORIES) as url:
+        for _ in range(2):
+            gate = dependency_audit_gate([], osv_url=url)
+            assert gate.passed and CACHED not in gate.summary
+    assert not audit_cache_dir().exists()

@@ -7,9 +7,14 @@ and the harness stand between it and a pass.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
 import textwrap
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +23,7 @@ from plan_pipeline.spec import PluginSpec
 from synthesizer.build import build_project
 from synthesizer.codegen import GeneratedLogic
 from synthesizer.contract_check import same
-from synthesizer.contract_tests import contract_test_gate
+from synthesizer.contract_tests import ForkedHarness, _memoized_strategies, contract_test_gate
 from synthesizer.render import render_project
 from synthesizer.rules_codegen import RulesCodeGenerator
 
@@ -175,3 +180,109 @@ def test_golden_outputs_compare_integers_exactly(
     actual: object, expected: object, equal: bool
 ) -> None:
     assert same(actual, expected) is equal
+
+
+_WRONG_FOR_IMPACT_3 = """
+    def compute(input):
+        risks = []
+        for r in input["risks"]:
+            score = r["likelihood"] * r["impact"] + (1 if r["impact"] == 3 else 0)
+            level = "high" if score >= 15 else ("medium" if score >= 8 else "low")
+            risks.append({**r, "score": score, "level": level})
+        return {"risks": risks, "high_count": len([r for r in risks if r["level"] == "high"])}
+"""
+
+
+def test_a_failing_property_reports_a_shrunk_counterexample(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    """Right on the golden example, wrong whenever an impact is 3: only the property test can
+    tell, and its report names a small failing input (shrinking is bounded, not skipped)."""
+    gate = contract_test_gate(
+        _wheel(risk_spec, tmp_path, _WRONG_FOR_IMPACT_3),
+        risk_spec,
+        BubblewrapSandbox.detect(),
+        tmp_path / "work",
+        limits=LIMITS,
+        property_examples=50,
+    )
+    assert not gate.passed
+    assert [f.rule for f in gate.findings] == ["test-failure"]
+    message = gate.findings[0].message
+    assert message.startswith("property test: input ")
+    assert "constraint does not hold: all(r.score == r.likelihood * r.impact" in message
+    found = re.search(r"input (\{.*\}): constraint", message)
+    assert found is not None, message
+    counterexample = json.loads(found.group(1))
+    assert [r["impact"] for r in counterexample["risks"]] == [3]
+
+
+def test_memoized_strategies_draw_the_same_inputs(
+    risk_spec: PluginSpec, solar_spec: PluginSpec
+) -> None:
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis_jsonschema import from_schema
+
+    def draws(schema: dict[str, Any], memo: bool) -> list[str]:
+        seen: list[str] = []
+
+        @settings(max_examples=30, deadline=None, database=None, derandomize=True,
+                  suppress_health_check=list(HealthCheck), phases=[Phase.generate])  # fmt: skip
+        @given(inputs=from_schema(schema))
+        def collect(inputs: Any) -> None:
+            seen.append(json.dumps(inputs, sort_keys=True))
+
+        if memo:
+            with _memoized_strategies():
+                collect()
+        else:
+            collect()
+        return seen
+
+    for spec in (risk_spec, solar_spec):
+        plain = draws(spec.input_schema, memo=False)
+        assert len(set(plain)) > 10
+        assert draws(spec.input_schema, memo=True) == plain
+
+
+def test_the_forked_harness_gives_the_inline_verdict(risk_spec: PluginSpec, tmp_path: Path) -> None:
+    assert threading.active_count() == 1  # otherwise the synthesizer would not fork
+    sandbox = BubblewrapSandbox.detect()
+    wheel = _wheel(risk_spec, tmp_path)
+    harness = ForkedHarness.start(sandbox, LIMITS, 20)
+    assert harness is not None
+    try:
+        harness.send_spec(risk_spec)
+        harness.submit(wheel, tmp_path / "forked")
+        forked = harness.result()
+    finally:
+        harness.close()
+    inline = _gate(risk_spec, wheel, tmp_path)
+    assert forked.passed and inline.passed, (forked.findings, inline.findings)
+    assert forked.summary.split(",")[0] == inline.summary.split(",")[0]
+
+    bad = _wheel(risk_spec, tmp_path / "bad", "def compute(input):\n    return {}\n")
+    harness = ForkedHarness.start(sandbox, LIMITS, 20)
+    assert harness is not None
+    try:
+        harness.send_spec(risk_spec)
+        harness.submit(bad, tmp_path / "forked-bad")
+        failed = harness.result()
+    finally:
+        harness.close()
+    assert not failed.passed
+    assert failed.findings[0].message.startswith("example 1")
+
+
+def test_a_harness_that_dies_fails_the_gate(risk_spec: PluginSpec, tmp_path: Path) -> None:
+    harness = ForkedHarness.start(BubblewrapSandbox.detect(), LIMITS, 20)
+    assert harness is not None
+    try:
+        os.kill(harness.pid, signal.SIGKILL)
+        harness.submit(_wheel(risk_spec, tmp_path), tmp_path / "work")
+        gate = harness.result()
+    finally:
+        harness.close()
+    assert not gate.passed
+    assert gate.findings[0].rule == "harness"
+    assert gate.findings[0].message.startswith("the contract-test harness stopped (exit status -9")

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from plan_pipeline.spec import PluginSpec
-from synthesizer.errors import BuildError, GateFailedError
-from synthesizer.synthesize import SynthesisOptions, synthesize_plugin
+from synthesizer.errors import BuildError, GateFailedError, SynthesizerError
+from synthesizer.synthesize import SynthesisOptions, install_for_run, synthesize_plugin
 from tests.conftest import CliRunner
 from tests.synthesizer.conftest import example_specs, spec_path
 
@@ -209,3 +209,57 @@ def test_allowed_pinned_dependency_reaches_the_wheel_metadata(
     with zipfile.ZipFile(result.wheel) as wheel:
         meta = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
         assert f"Requires-Dist: {pin}" in wheel.read(meta).decode()
+
+
+@pytest.mark.parametrize("forked", [True, False], ids=["forked harness", "harness here"])
+def test_the_harness_runs_forked_or_here_with_the_same_gates(
+    risk_spec: PluginSpec, tmp_path: Path, forked: bool
+) -> None:
+    options = SynthesisOptions(property_examples=10, forked_harness=forked)
+    result = synthesize_plugin(risk_spec, tmp_path / "out", options)
+    assert [g.name for g in result.report.gates] == GATES
+    tests = result.report.gates[-1]
+    assert tests.passed and tests.summary.startswith(
+        f"{1 + len(risk_spec.examples) + 10} checks passed, plugin in bubblewrap, 1 worker"
+    )
+
+
+def test_install_for_run_writes_what_the_resolver_reads(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    import importlib.metadata
+
+    wheel = synthesize_plugin(risk_spec, tmp_path / "out", FAST).wheel
+    target = install_for_run(wheel, tmp_path / "plugins")
+    (info,) = target.glob("*.dist-info")
+    assert (info / "INSTALLER").read_text() == "planexe-plugin-hub\n"
+    assert (info / "REQUESTED").exists()
+    direct = json.loads((info / "direct_url.json").read_text())
+    assert direct["archive_info"]["hashes"]["sha256"] == _sha(wheel)
+    dist = importlib.metadata.PathDistribution(info)
+    assert [ep.name for ep in dist.entry_points if ep.group == "planexe.plugins"] == [
+        risk_spec.capability
+    ]
+    recorded = {str(f) for f in dist.files or []}
+    on_disk = {
+        str(p.relative_to(target)) for p in target.rglob("*") if p.is_file() and p.name != ".lock"
+    }
+    assert recorded == on_disk
+    # a second copy overwrites nothing and leaves the first one whole
+    with pytest.raises(SynthesizerError, match="already exists"):
+        install_for_run(wheel, target)
+    after = {str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()}
+    assert after - {".lock"} == on_disk
+
+
+def test_a_wheel_with_a_member_outside_the_target_installs_nothing(tmp_path: Path) -> None:
+    import zipfile
+
+    wheel = tmp_path / "evil-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("../outside.py", "x = 1\n")
+        archive.writestr("evil-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: evil\n")
+    with pytest.raises(SynthesizerError, match="unsafe member path"):
+        install_for_run(wheel, tmp_path / "plugins")
+    assert not (tmp_path / "outside.py").exists()
+    assert [p.name for p in (tmp_path / "plugins").iterdir()] == [".lock"]
