@@ -57,7 +57,7 @@ STR_METHODS = frozenset(
      "title", "capitalize", "casefold", "swapcase", "startswith", "endswith", "replace",
      "count", "find", "rfind", "index", "rindex", "partition", "rpartition", "removeprefix",
      "removesuffix", "zfill", "ljust", "rjust", "center", "isdigit", "isdecimal", "isnumeric",
-     "isalpha", "isalnum", "isspace", "isupper", "islower", "istitle", "format"}
+     "isalpha", "isalnum", "isascii", "isspace", "isupper", "islower", "istitle", "format"}
 )  # fmt: skip
 LIST_METHODS = frozenset({"count", "index", "copy"})
 DICT_METHODS = frozenset({"get", "keys", "values", "items", "copy"})

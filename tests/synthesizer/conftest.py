@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,10 @@ def spec_path(tmp_path: Path, spec: PluginSpec) -> Path:
     path = tmp_path / f"{spec.capability}.json"
     path.write_text(spec.to_json())
     return path
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The corpus figures (``test_corpus.py``), when the corpus ran in this session."""
+    corpus = sys.modules.get("tests.synthesizer.test_corpus")
+    for line in getattr(corpus, "FIGURES", []):
+        terminalreporter.write_sep("-", line)
