@@ -28,20 +28,16 @@ import sys
 import sysconfig
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import BinaryIO
 
 from installer import install
-from installer.destinations import SchemeDictionaryDestination
-from installer.records import RecordEntry
 from installer.sources import WheelFile
-from installer.utils import Scheme
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from hub_index.errors import WheelInstallError
+from plan_pipeline.wheel_destination import RecordingDestination
 
 INSTALLER_NAME = "planexe-plugin-hub"
 
@@ -157,7 +153,7 @@ def install_verified(
     virtualenv (or the folders of ``scheme``), recording ``url`` as where it came from. Its
     metadata must name the distribution and version of its file name (or ``expect``)."""
     direct_url = {"url": url, "archive_info": {"hashes": {"sha256": sha256}}}
-    destination = _RecordingDestination(
+    destination = RecordingDestination(
         scheme_dict=scheme or _scheme(filename.split("-")[0]),
         interpreter=sys.executable,
         script_kind="posix",
@@ -221,28 +217,3 @@ def _check_metadata(source: WheelFile, expect: tuple[str, str]) -> None:
         raise ValueError(
             f"its METADATA names {name[:80]!r} {version[:40]!r}, not {expect[0]} {expect[1]}"
         )
-
-
-@dataclass
-class _RecordingDestination(SchemeDictionaryDestination):
-    """Remembers the files and folders it creates, so a failed install can remove them."""
-
-    created: list[Path] = field(default_factory=list)
-
-    def write_to_fs(
-        self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool
-    ) -> RecordEntry:
-        target = Path(os.path.abspath(Path(self.scheme_dict[scheme]) / path))
-        missing: list[Path] = []
-        for created in (target, *target.parents):
-            if created.exists():
-                break  # existing files and folders stay as they are
-            missing.append(created)
-        self.created.extend(reversed(missing))  # folders before what they hold
-        return super().write_to_fs(scheme, path, stream, is_executable)
-
-    def undo(self) -> None:
-        for created in reversed(self.created):
-            with contextlib.suppress(OSError):
-                created.rmdir() if created.is_dir() else created.unlink()
-        self.created.clear()

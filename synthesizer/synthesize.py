@@ -17,7 +17,6 @@ not wait for it.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import json
@@ -31,7 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from plan_pipeline.capability_names import generated_dist_name, package_slug
 from plan_pipeline.errors import PlanPipelineError, SandboxUnavailableError
@@ -398,31 +397,7 @@ def install_for_run(wheel: Path, target: Path) -> Path:
 def _prepare_install() -> Callable[..., Any]:
     """pypa ``installer`` imported (about 10 ms, once per process) and the destination that
     remembers the files and folders it creates, so that a failed install can remove them."""
-    from installer.destinations import SchemeDictionaryDestination
-    from installer.records import RecordEntry
-    from installer.utils import Scheme
-
-    @dataclass
-    class RecordingDestination(SchemeDictionaryDestination):
-        created: list[Path] = field(default_factory=list)
-
-        def write_to_fs(
-            self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool
-        ) -> RecordEntry:
-            target = Path(os.path.abspath(Path(self.scheme_dict[scheme]) / path))
-            missing: list[Path] = []
-            for created in (target, *target.parents):
-                if created.exists():
-                    break  # existing files and folders stay as they are
-                missing.append(created)
-            self.created.extend(reversed(missing))  # folders before what they hold
-            return super().write_to_fs(scheme, path, stream, is_executable)
-
-        def undo(self) -> None:
-            for created in reversed(self.created):
-                with contextlib.suppress(OSError):
-                    created.rmdir() if created.is_dir() else created.unlink()
-            self.created.clear()
+    from plan_pipeline.wheel_destination import RecordingDestination
 
     return RecordingDestination
 

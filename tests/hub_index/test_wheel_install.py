@@ -136,7 +136,7 @@ def test_an_interrupted_install_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     written: list[str] = []
-    write = wheel_install._RecordingDestination.write_to_fs
+    write = wheel_install.RecordingDestination.write_to_fs
 
     def interrupted(self: object, scheme: str, path: str, stream: object, is_exec: bool) -> object:
         if written:
@@ -144,7 +144,7 @@ def test_an_interrupted_install_leaves_nothing(
         written.append(path)
         return write(self, scheme, path, stream, is_exec)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(wheel_install._RecordingDestination, "write_to_fs", interrupted)
+    monkeypatch.setattr(wheel_install.RecordingDestination, "write_to_fs", interrupted)
     data = _wheel({"demo/__init__.py": b"", "demo/more.py": b""})
     with pytest.raises(KeyboardInterrupt):
         install_verified(data, "demo-1.0-py3-none-any.whl", URL, "abc", _scheme(tmp_path))
