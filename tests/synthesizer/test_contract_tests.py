@@ -286,3 +286,80 @@ def test_a_harness_that_dies_fails_the_gate(risk_spec: PluginSpec, tmp_path: Pat
     assert not gate.passed
     assert gate.findings[0].rule == "harness"
     assert gate.findings[0].message.startswith("the contract-test harness stopped (exit status -9")
+
+
+def _forked_gate(spec: PluginSpec, wheel: Path, work: Path) -> Any:
+    harness = ForkedHarness.start(BubblewrapSandbox.detect(), LIMITS, 20)
+    assert harness is not None  # one thread: the synthesizer's warm runner, as in a run
+    try:
+        harness.send_spec(spec)
+        harness.submit(wheel, work)
+        return harness.result()
+    finally:
+        harness.close()
+
+
+def test_the_sandbox_holds_in_the_warm_runner(risk_spec: PluginSpec, tmp_path: Path) -> None:
+    """The earlier sandbox attacks, each as the plugin under test in the forked harness (its
+    worker started before the plugin existed): network, a write outside, a fork bomb, memory
+    and an endless loop all fail the gate, leave the host as it was and end in bounded time."""
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    outside = tmp_path / "outside.txt"
+    attacks = {
+        "network": (
+            f"""
+            import socket
+            def compute(input):
+                socket.create_connection(("127.0.0.1", {port}), timeout=2).sendall(b"x")
+                return {{}}
+            """,
+            "OSError|Network is unreachable|Connection refused|PermissionError",
+        ),
+        "write outside": (
+            f"""
+            def compute(input):
+                with open({str(outside)!r}, "w") as f:
+                    f.write("owned")
+                return {{}}
+            """,
+            "OSError|FileNotFoundError|PermissionError|Read-only",
+        ),
+        "fork bomb": (
+            """
+            import os
+            def compute(input):
+                while True:
+                    os.fork()
+            """,
+            r"did not answer|killed by|stopped before|BlockingIOError|resource",
+        ),
+        "memory": (
+            "def compute(input):\n    return {'x': bytearray(4 * 1024**3)}\n",
+            "MemoryError",
+        ),
+        "endless loop": (
+            "def compute(input):\n    while True:\n        pass\n",
+            "did not answer|SIGKILL",
+        ),
+    }
+    try:
+        for name, (logic, expected) in attacks.items():
+            wheel = _wheel(risk_spec, tmp_path / name.replace(" ", "-"), logic)
+            started = time.monotonic()
+            gate = _forked_gate(risk_spec, wheel, tmp_path / f"work-{name.replace(' ', '-')}")
+            took = time.monotonic() - started
+            assert not gate.passed, (name, gate.summary)
+            assert re.search(expected, gate.findings[0].message), (name, gate.findings[0])
+            assert took < 3 * LIMITS.wall_seconds, (name, took)
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # no plugin reached the host's loopback
+        assert not outside.exists()
+    finally:
+        listener.close()
