@@ -53,6 +53,17 @@ def _gate(spec: PluginSpec, wheel: Path, tmp_path: Path, sandbox: object = None)
     )
 
 
+def _forked_gate(spec: PluginSpec, wheel: Path, work: Path) -> Any:
+    harness = ForkedHarness.start(BubblewrapSandbox.detect(), LIMITS, 20)
+    assert harness is not None  # one thread: the synthesizer's warm runner, as in a run
+    try:
+        harness.send_spec(spec)
+        harness.submit(wheel, work)
+        return harness.result()
+    finally:
+        harness.close()
+
+
 def test_a_correct_plugin_passes(risk_spec: PluginSpec, tmp_path: Path) -> None:
     gate = _gate(risk_spec, _wheel(risk_spec, tmp_path), tmp_path)
     assert gate.passed, gate.findings
@@ -148,13 +159,17 @@ def test_a_hostile_plugin_cannot_read_the_host_during_the_gate(
     assert "FileNotFoundError" in gate.findings[0].message
 
 
+_LIMIT_ATTACKS = {
+    "endless loop": (
+        "def compute(input):\n    while True:\n        pass\n",
+        "did not answer|SIGKILL",
+    ),
+    "4 GiB": ("def compute(input):\n    return {'x': bytearray(4 * 1024**3)}\n", "MemoryError"),
+}
+
+
 @pytest.mark.parametrize(
-    ("logic", "expected"),
-    [
-        ("def compute(input):\n    while True:\n        pass\n", "did not answer|SIGKILL"),
-        ("def compute(input):\n    return {'x': bytearray(4 * 1024**3)}\n", "MemoryError"),
-    ],
-    ids=["endless loop", "4 GiB"],
+    ("logic", "expected"), list(_LIMIT_ATTACKS.values()), ids=list(_LIMIT_ATTACKS)
 )
 def test_limits_end_the_gate_in_bounded_time(
     risk_spec: PluginSpec, tmp_path: Path, logic: str, expected: str
@@ -247,29 +262,14 @@ def test_memoized_strategies_draw_the_same_inputs(
 
 def test_the_forked_harness_gives_the_inline_verdict(risk_spec: PluginSpec, tmp_path: Path) -> None:
     assert threading.active_count() == 1  # otherwise the synthesizer would not fork
-    sandbox = BubblewrapSandbox.detect()
     wheel = _wheel(risk_spec, tmp_path)
-    harness = ForkedHarness.start(sandbox, LIMITS, 20)
-    assert harness is not None
-    try:
-        harness.send_spec(risk_spec)
-        harness.submit(wheel, tmp_path / "forked")
-        forked = harness.result()
-    finally:
-        harness.close()
+    forked = _forked_gate(risk_spec, wheel, tmp_path / "forked")
     inline = _gate(risk_spec, wheel, tmp_path)
     assert forked.passed and inline.passed, (forked.findings, inline.findings)
     assert forked.summary.split(",")[0] == inline.summary.split(",")[0]
 
     bad = _wheel(risk_spec, tmp_path / "bad", "def compute(input):\n    return {}\n")
-    harness = ForkedHarness.start(sandbox, LIMITS, 20)
-    assert harness is not None
-    try:
-        harness.send_spec(risk_spec)
-        harness.submit(bad, tmp_path / "forked-bad")
-        failed = harness.result()
-    finally:
-        harness.close()
+    failed = _forked_gate(risk_spec, bad, tmp_path / "forked-bad")
     assert not failed.passed
     assert failed.findings[0].message.startswith("example 1")
 
@@ -286,17 +286,6 @@ def test_a_harness_that_dies_fails_the_gate(risk_spec: PluginSpec, tmp_path: Pat
     assert not gate.passed
     assert gate.findings[0].rule == "harness"
     assert gate.findings[0].message.startswith("the contract-test harness stopped (exit status -9")
-
-
-def _forked_gate(spec: PluginSpec, wheel: Path, work: Path) -> Any:
-    harness = ForkedHarness.start(BubblewrapSandbox.detect(), LIMITS, 20)
-    assert harness is not None  # one thread: the synthesizer's warm runner, as in a run
-    try:
-        harness.send_spec(spec)
-        harness.submit(wheel, work)
-        return harness.result()
-    finally:
-        harness.close()
 
 
 def test_the_sandbox_holds_in_the_warm_runner(risk_spec: PluginSpec, tmp_path: Path) -> None:
@@ -340,14 +329,7 @@ def test_the_sandbox_holds_in_the_warm_runner(risk_spec: PluginSpec, tmp_path: P
             """,
             r"did not answer|killed by|stopped before|BlockingIOError|resource",
         ),
-        "memory": (
-            "def compute(input):\n    return {'x': bytearray(4 * 1024**3)}\n",
-            "MemoryError",
-        ),
-        "endless loop": (
-            "def compute(input):\n    while True:\n        pass\n",
-            "did not answer|SIGKILL",
-        ),
+        **_LIMIT_ATTACKS,
     }
     try:
         for name, (logic, expected) in attacks.items():
