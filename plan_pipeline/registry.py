@@ -39,6 +39,7 @@ from plan_pipeline.errors import (
 )
 from plan_pipeline.plugin_worker import PluginWorker, PrestartedWorker, WorkerPlugin
 from plan_pipeline.sandbox import BubblewrapSandbox, Sandbox, SandboxLimits, UnsafeNoSandbox
+from plan_pipeline.schema_judge import JUDGE_LIMITS, SchemaJudge
 from plan_pipeline.trust import (
     BUILTIN_DISTRIBUTION,
     BUILTIN_MODULES,
@@ -111,6 +112,8 @@ class LoadedCapability:
     _call: Callable[..., Any]
     worker: PluginWorker | None = None
     """The sandboxed worker that runs the provider, or ``None`` when it runs in-process."""
+    judge: SchemaJudge | None = None
+    """With a worker: the sandboxed judge its inputs and outputs are checked by."""
 
     @property
     def capability(self) -> str:
@@ -167,6 +170,7 @@ class CapabilityRegistry:
         tier_policy: TierPolicy | None = None,
         limits: SandboxLimits | None = None,
         host_distributions: Iterable[str] | None = None,
+        judge_limits: SandboxLimits = JUDGE_LIMITS,
     ) -> None:
         if host_distributions is None:
             host_distributions = os.environ.get(HOST_DISTRIBUTIONS_ENV, "").split(",")
@@ -183,6 +187,8 @@ class CapabilityRegistry:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self._pm.add_hookspecs(hookspecs)
         self._loaded: dict[str, LoadedCapability] = {}
+        self._judge: SchemaJudge | None = None
+        self._judge_limits = judge_limits
 
     # -- discovery (metadata only) ---------------------------------------------------------
 
@@ -324,6 +330,7 @@ class CapabilityRegistry:
         early, self._prestarted = self._prestarted, None
         worker: PluginWorker | None = None
         try:
+            judge = self._schema_judge()
             if early is not None and early.fits(plugin, network=network):
                 worker = early.hand_over(plugin)
             else:
@@ -346,7 +353,13 @@ class CapabilityRegistry:
         except PluginLoadError:
             worker.close()
             raise
-        return LoadedCapability(selection, checked, worker.run, worker)
+        return LoadedCapability(selection, checked, worker.run, worker, judge)
+
+    def _schema_judge(self) -> SchemaJudge:
+        """The judge of sandboxed plugins' data, started on first use, shared by all."""
+        if self._judge is None:
+            self._judge = SchemaJudge(self.sandbox(), self._judge_limits)
+        return self._judge
 
     def sandbox(self) -> Sandbox:
         """The sandbox for plugin workers: bubblewrap, or with ``PLANEXE_UNSAFE_NO_SANDBOX=1``
@@ -379,10 +392,13 @@ class CapabilityRegistry:
                 self._prestarted = None
 
     def close(self) -> None:
-        """Stop every plugin worker this registry started."""
+        """Stop every plugin worker this registry started, and the schema judge."""
         for loaded in self._loaded.values():
             if loaded.worker is not None:
                 loaded.worker.close()
+        if self._judge is not None:
+            self._judge.close()
+            self._judge = None
 
     def _import(self, provider: Provider) -> object:
         where = provider.describe()

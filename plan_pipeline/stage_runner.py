@@ -12,9 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-from referencing.exceptions import Unresolvable
-
 from plan_pipeline.contract import CapabilityNeed
 from plan_pipeline.errors import (
     PlanPipelineError,
@@ -22,12 +19,13 @@ from plan_pipeline.errors import (
     PluginWorkerError,
     StageInputError,
     StageOutputError,
-    one_line,
 )
 from plan_pipeline.files import write_atomic
 from plan_pipeline.plan import InputRef, LoadedPlan, Stage, read_input_file
 from plan_pipeline.registry import LoadedCapability
 from plan_pipeline.resolver import MissGuide, PluginResolver
+from plan_pipeline.sandboxed_judge import JudgeStopped
+from plan_pipeline.schema_judge_main import problem_of
 from plan_pipeline.schemas import validator
 from plan_pipeline.synthesis import SynthesisMode
 from plan_pipeline.usage import StageResult
@@ -95,18 +93,9 @@ def select(
 
 
 def validate(instance: Any, schema: dict[str, Any]) -> str | None:
-    """The most relevant schema violation as ``at PATH: message``, or ``None``."""
-    try:
-        error = jsonschema.exceptions.best_match(validator(schema).iter_errors(instance))
-    except Unresolvable as exc:
-        return f"at $ref: cannot resolve {one_line(str(exc.ref))[:100]} (only '#...' resolve)"
-    if error is None:
-        return None
-    return f"at {error.json_path}: {_short(error.message)}"
-
-
-def _short(message: str, limit: int = 160) -> str:
-    return message if len(message) <= limit else message[: limit - 3] + "..."
+    """The most relevant schema violation as ``at PATH: message``, or ``None`` (in this
+    process: for data and schemas of trusted plugins only)."""
+    return problem_of(validator(schema), instance)
 
 
 def miss_guide(plan: LoadedPlan, stage: Stage, run_dir: Path) -> MissGuide:
@@ -178,14 +167,28 @@ def run_capability(
 def _schema_problem(
     stage: CapabilityNeed, loaded: LoadedCapability, instance: Any, kind: str
 ) -> str | None:
-    """The first violation of the plugin's or the contract's ``kind`` (input/output) schema."""
-    plugin_schema = loaded.input_schema if kind == "input" else loaded.output_schema
-    schemas = [(f"the plugin's {kind} schema", plugin_schema)]
+    """The first violation of the ``kind`` (input/output) schemas that bind ``loaded``.
+
+    A trusted (in-process) plugin is checked here against its own schema and the stage
+    contract's. A sandboxed plugin's own schema came from its worker, so it binds nothing:
+    its data is checked against the stage contract's schema (its own only where the stage
+    states no contract), and in the sandboxed judge, which a costly check cannot hold up.
+    """
+    schemas: list[tuple[str, dict[str, Any]]] = []
     if stage.contract is not None:
         contract = stage.contract.input_schema if kind == "input" else stage.contract.output_schema
         schemas.append((f"the stage contract's {kind} schema", contract))
+    if loaded.judge is None or not schemas:
+        plugin_schema = loaded.input_schema if kind == "input" else loaded.output_schema
+        schemas.insert(0, (f"the plugin's {kind} schema", plugin_schema))
     for label, schema in schemas:
-        problem = validate(instance, schema)
+        if loaded.judge is None:
+            problem = validate(instance, schema)
+        else:
+            try:
+                problem = loaded.judge.problem(instance, schema)
+            except JudgeStopped as exc:
+                return f"{label} (its check was ended: {exc})"
         if problem:
             return f"{label} {problem}"
     return None

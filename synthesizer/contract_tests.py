@@ -27,6 +27,7 @@ import gc
 import importlib.metadata as metadata
 import json
 import os
+import select
 import signal
 import sys
 import threading
@@ -59,6 +60,9 @@ SHRINK_CALLS = 200
 """Calls of the plugin spent shrinking a failing property, at most."""
 SHRINK_SECONDS = 1.0
 """Time spent shrinking a failing property, at most (checked before each call)."""
+GATE_SECONDS = 120.0
+"""Time a gate's checks may take; no call of the plugin starts after it (a plugin that
+answers each call just within its wall limit would otherwise hold the gate for hours)."""
 
 
 # -- memoized strategies -------------------------------------------------------------------
@@ -113,6 +117,11 @@ def _memoized_strategies() -> Iterator[None]:
 class _ShrinkBudgetSpent(BaseException):
     """Raised in the property test to end Hypothesis' shrinking (not an ``Exception``, so
     Hypothesis does not take it for another failure)."""
+
+
+class _GateBudgetSpent(BaseException):
+    """Raised when a call would start after ``GATE_SECONDS``: it ends the gate at once (not an
+    ``Exception``, so neither Hypothesis nor a golden example takes it for a failure)."""
 
 
 def check_member_paths(archive: zipfile.ZipFile, name: str, root: Path) -> None:
@@ -186,6 +195,7 @@ class _Harness:
     fatal: PluginWorkerError | None = None
     run_id: str = field(default_factory=_plausible_run_id)
     """Shaped like a pipeline's run id, so the plugin cannot tell the gate by its context."""
+    started: float = field(default_factory=time.monotonic)
 
     def fail(self, rule: str, message: str) -> None:
         if len(self.findings) < _MAX_FINDINGS:
@@ -195,6 +205,8 @@ class _Harness:
         """The plugin's output for ``inputs``; once the worker died, every call fails alike."""
         if self.fatal is not None:
             raise self.fatal
+        if time.monotonic() - self.started > GATE_SECONDS:
+            raise _GateBudgetSpent
         context = {
             "run_id": self.run_id,
             "stage": self.spec.stage_name,
@@ -366,6 +378,9 @@ def contract_test_gate(
             harness.properties(property_examples)
         except (PluginRunError, PluginWorkerError) as exc:
             harness.fail("test-error", exc.problem)
+        except _GateBudgetSpent:
+            why = f"the contract tests took longer than {GATE_SECONDS:g} s and were stopped"
+            harness.fail("test-error", why)
         finally:
             worker.close()
             check.close()
@@ -400,8 +415,10 @@ class ForkedHarness:
     ``{"spec": ...}`` and then ``{"wheel": ..., "work": ...}``; the child answers the second
     with the ``GateResult``. Closing the parent's end stops the child and what it started."""
 
-    def __init__(self, pid: int, to_child: int, from_child: int) -> None:
+    def __init__(self, pid: int, to_child: int, from_child: int, wait_s: float) -> None:
         self.pid = pid
+        self.wait_s = wait_s
+        """How long ``result()`` waits for the gate's result before it stops the child."""
         self._to_child: int | None = to_child
         self._from_child = from_child
         self._status: int | None = None
@@ -430,7 +447,9 @@ class ForkedHarness:
                 os._exit(code)
         os.close(down_read)
         os.close(up_write)
-        return cls(pid, down_write, up_read)
+        # the gate's own budget, one call that started just before its end, and the checks
+        wait_s = GATE_SECONDS + limits.wall_seconds + 30.0
+        return cls(pid, down_write, up_read, wait_s)
 
     def send_spec(self, spec: PluginSpec) -> None:
         """The (validated) spec: the child makes its contract check from it at once."""
@@ -442,10 +461,18 @@ class ForkedHarness:
             self._send({"wheel": str(wheel), "work": str(work)})
 
     def result(self) -> GateResult:
-        """The gate's result; a child that stops without one fails the gate."""
+        """The gate's result; a child that stops without one, or that has none after
+        ``wait_s``, fails the gate (that child is then stopped)."""
         try:
-            line = self._receive()
+            line = self._receive(time.monotonic() + self.wait_s)
             return GateResult.model_validate_json(line)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)  # its sandboxed children die with it
+            self.close()
+            why = f"the contract-test harness gave no result in {self.wait_s:g} s and was stopped"
+            failed = Finding(rule="harness", message=why)
+            return GateResult.from_findings("contract_tests", [failed], "", self.wait_s)
         except (OSError, ValueError) as exc:
             status = self._reap(wait_s=1.0)
             why = f"exit status {status}" if status is not None else one_line(str(exc))[:200]
@@ -473,9 +500,15 @@ class ForkedHarness:
         while view:
             view = view[os.write(self._to_child, view) :]
 
-    def _receive(self) -> bytes:
+    def _receive(self, deadline: float) -> bytes:
         chunks: list[bytes] = []
         while not chunks or not chunks[-1].endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            readable, _, _ = select.select([self._from_child], [], [], remaining)
+            if not readable:
+                continue
             chunk = os.read(self._from_child, 1024 * 1024)
             if not chunk:
                 raise OSError("the harness ended without an answer")

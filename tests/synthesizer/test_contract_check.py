@@ -1,8 +1,10 @@
-"""The contract's checks: constraints are evaluated in a sandboxed child under its own limits."""
+"""The contract's checks: the output schema and the constraints are judged in a sandboxed
+child under its own limits, so no output can hold up the harness."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,12 +14,12 @@ from synthesizer import contract_check
 from synthesizer.contract_check import ContractCheck
 
 
-def _spec(*constraints: str) -> PluginSpec:
+def _spec(*constraints: str, output_schema: dict[str, Any] | None = None) -> PluginSpec:
     return PluginSpec(
         capability="test.thing",
         stage_name="thing",
         input_schema={"type": "object"},
-        output_schema={"type": "object"},
+        output_schema=output_schema or {"type": "object"},
         constraints=list(constraints),
     )
 
@@ -61,10 +63,11 @@ def test_a_constraint_that_runs_too_long_is_stopped_and_the_next_check_runs(
     endless = "sum(1 for a in range(output.n) for b in range(output.n) for c in range(output.n))"
     with ContractCheck(_spec(f"{endless} >= 0"), sandbox) as check:
         assert check.problems({}, {"n": 100_000}) == [
-            "the constraints cannot be evaluated for this output: they took longer than 2 s "
-            "and were stopped"
+            "the output cannot be checked against the contract: it took longer than 2 s "
+            "and was stopped"
         ]
-        assert check.problems({}, {"n": 3}) == []  # a new evaluator started
+        assert check.problems({}, {"n": 3}) == []  # a new judge started
+        assert check.starts == 2
 
 
 def test_range_in_a_constraint_keeps_its_bound(sandbox: BubblewrapSandbox) -> None:
@@ -88,3 +91,30 @@ def test_a_hole_in_the_subset_is_contained_by_the_evaluator_s_sandbox(
             f'constraint "len(open({str(secret)!r}).read()) == 9" cannot be evaluated: '
             "FileNotFoundError"
         ]
+
+
+_STOPPED = (
+    "the output cannot be checked against the contract: it took longer than 2 s and was stopped"
+)
+
+
+def test_rows_that_make_unique_items_quadratic_fail_the_check_in_bounded_time(
+    sandbox: BubblewrapSandbox,
+) -> None:
+    schema = {"type": "object", "properties": {"rows": {"type": "array", "uniqueItems": True}}}
+    with ContractCheck(_spec("len(output.rows) >= 0", output_schema=schema), sandbox) as check:
+        rows: list[Any] = [{"n": number} for number in range(16_000)]  # minutes in-process
+        assert check.problems({}, {"rows": rows}) == [_STOPPED]
+        assert check.problems({}, {"rows": [1, 1]}) == [
+            "the output breaks the output schema at $.rows: [1, 1] has non-unique elements"
+        ]
+        assert check.problems({}, {"rows": [1, 2]}) == []
+
+
+def test_a_string_that_makes_the_spec_s_pattern_backtrack_fails_the_check_in_bounded_time(
+    sandbox: BubblewrapSandbox,
+) -> None:
+    schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^(a+)+$"}}}
+    with ContractCheck(_spec(output_schema=schema), sandbox) as check:
+        assert check.problems({}, {"code": "a" * 40 + "!"}) == [_STOPPED]
+        assert check.problems({}, {"code": "aaa"}) == []

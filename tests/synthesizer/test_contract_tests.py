@@ -20,6 +20,7 @@ import pytest
 
 from plan_pipeline.sandbox import BubblewrapSandbox, SandboxLimits, UnsafeNoSandbox
 from plan_pipeline.spec import PluginSpec
+from synthesizer import contract_tests
 from synthesizer.build import build_project
 from synthesizer.codegen import GeneratedLogic
 from synthesizer.contract_check import same
@@ -178,6 +179,40 @@ def test_limits_end_the_gate_in_bounded_time(
     assert not gate.passed
     assert re.search(expected, gate.findings[0].message)
     assert gate.duration_s < 3 * LIMITS.wall_seconds
+
+
+_SLOW = "import time\ndef compute(input):\n    time.sleep({seconds})\n    return {{}}\n"
+
+
+def test_a_plugin_that_answers_slowly_ends_the_gate_at_its_budget(
+    risk_spec: PluginSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(contract_tests, "GATE_SECONDS", 1.0)
+    gate = _gate(risk_spec, _wheel(risk_spec, tmp_path, _SLOW.format(seconds=0.4)), tmp_path)
+    assert not gate.passed
+    assert [f.message for f in gate.findings if "longer than" in f.message] == [
+        "the contract tests took longer than 1 s and were stopped"
+    ]
+    assert gate.duration_s < 1.0 + 3 * 0.4 + LIMITS.wall_seconds
+
+
+def test_a_forked_harness_without_a_result_in_time_is_stopped_and_fails_the_gate(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    harness = ForkedHarness.start(BubblewrapSandbox.detect(), LIMITS, 20)
+    assert harness is not None
+    harness.wait_s = 2.0
+    try:
+        harness.send_spec(risk_spec)
+        harness.submit(_wheel(risk_spec, tmp_path, _SLOW.format(seconds=5)), tmp_path / "work")
+        gate = harness.result()
+        assert harness._reap(wait_s=0) is not None  # the child is gone, and its workers
+    finally:
+        harness.close()
+    assert not gate.passed
+    assert gate.findings[0].message == (
+        "the contract-test harness gave no result in 2 s and was stopped"
+    )
 
 
 @pytest.mark.parametrize(
