@@ -83,6 +83,17 @@ def distribution_packages(dist: metadata.Distribution, label: str) -> list[Path]
     """The top-level packages and modules of ``dist`` and, recursively, of its requirements
     (found in the running environment), from their installed file lists."""
     found: dict[str, Path] = {}
+    for current in requirement_closure(dist, label):
+        for top, path in _top_levels(current, label).items():
+            found.setdefault(top, path)
+    return list(found.values())
+
+
+def requirement_closure(dist: metadata.Distribution, label: str) -> list[metadata.Distribution]:
+    """``dist`` and, recursively, the installed distributions it requires (markers evaluated
+    here, no extras): what a worker of ``dist`` mounts. ``PluginWorkerError`` names the first
+    requirement that is not installed."""
+    found: list[metadata.Distribution] = []
     seen: set[str] = set()
 
     def visit(current: metadata.Distribution) -> None:
@@ -90,8 +101,7 @@ def distribution_packages(dist: metadata.Distribution, label: str) -> list[Path]
         if name in seen:
             return
         seen.add(name)
-        for top, path in _top_levels(current, label).items():
-            found.setdefault(top, path)
+        found.append(current)
         for requirement in _requirements(current):
             try:
                 visit(metadata.distribution(requirement))
@@ -102,7 +112,7 @@ def distribution_packages(dist: metadata.Distribution, label: str) -> list[Path]
                 ) from None
 
     visit(dist)
-    return list(found.values())
+    return found
 
 
 def _top_levels(dist: metadata.Distribution, label: str) -> dict[str, Path]:

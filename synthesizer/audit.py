@@ -1,8 +1,10 @@
 """The dependency gate: allowlist, exact pins, and a pip-audit run against an OSV endpoint.
 
-A plugin may depend only on packages from the allowlist, pinned exactly (``name==version``),
-at the version the verification environment provides (the sandbox tests run against it). The
-pinned set, plus ``pluggy`` at its installed version, is audited with ``pip-audit --strict``
+A plugin may depend only on packages from the allowlist, pinned exactly (``name==version``,
+no extras, no markers), at the version the verification environment provides (the sandbox
+tests run against it). What is audited is what the plugin's worker mounts: the pinned
+distributions and pluggy and, recursively, everything they require, at the versions
+installed here. That set is audited with ``pip-audit --strict --no-deps``
 against an OSV-compatible endpoint: ``--osv-url`` if given, else a loopback server over the
 advisories folder. Never the PyPI service: for packages of a private index it would find
 nothing and report a false clean. An unreachable endpoint fails the gate.
@@ -36,6 +38,8 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from plan_pipeline.errors import PluginWorkerError
+from plan_pipeline.plugin_worker import requirement_closure
 from synthesizer.report import Finding, GateResult, timed
 
 DEFAULT_ADVISORIES = Path(__file__).resolve().parent / "advisories"
@@ -74,6 +78,12 @@ def check_dependencies(
                 f"({', '.join(sorted(allowlist))})",
             ))  # fmt: skip
             continue
+        if req.extras or req.marker is not None or req.url:
+            findings.append(Finding(
+                rule="dependency-pin",
+                message=f"'{text}' must be a plain name==version, without extras, markers or URL",
+            ))  # fmt: skip
+            continue
         if len(specs) != 1 or specs[0].operator != "==" or "*" in specs[0].version:
             findings.append(Finding(
                 rule="dependency-pin", message=f"'{text}' must be pinned exactly, as name==version"
@@ -90,9 +100,24 @@ def check_dependencies(
                 message=f"'{text}' is not available for verification "
                 f"(the environment has {present or 'no'} {req.name})",
             ))  # fmt: skip
-        pins.append(f"{name}=={pinned}")
-    pins.append(f"pluggy=={metadata.version('pluggy')}")
-    return pins, findings
+            pins.append(f"{name}=={pinned}")
+            continue
+        closure, problem = _mounted_closure(req.name)
+        pins += closure
+        if problem:
+            findings.append(Finding(rule="dependency-available", message=problem))
+    pins += _mounted_closure("pluggy")[0]
+    return sorted(set(pins)), findings
+
+
+def _mounted_closure(name: str) -> tuple[list[str], str | None]:
+    """``name==version`` of the installed distribution ``name`` and of everything it requires,
+    recursively (what a worker mounts beside the plugin), and why that set is incomplete."""
+    try:
+        dists = requirement_closure(metadata.distribution(name), name)
+    except PluginWorkerError as exc:
+        return [], exc.problem
+    return [f"{canonicalize_name(d.metadata['Name'])}=={d.version}" for d in dists], None
 
 
 @contextmanager
@@ -259,7 +284,8 @@ def dependency_audit_gate(
     gate = GateResult.from_findings(
         "dependency_audit",
         findings,
-        f"{len(pins)} pinned dependencies audited, no advisories" + (how if cached else ""),
+        f"audited {len(pins)} distribution(s), the pins and all they require: no advisories"
+        + (how if cached else ""),
         took[0],
     )
     if cached and findings:

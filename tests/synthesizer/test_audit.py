@@ -37,7 +37,7 @@ def test_known_advisory_rejects_the_pinned_version() -> None:
 def test_clean_pins_pass() -> None:
     gate = dependency_audit_gate([])
     assert gate.passed, gate.findings
-    assert gate.summary.startswith("1 pinned dependencies audited")
+    assert gate.summary.startswith("audited 1 distribution(s), the pins and all they require")
 
 
 def test_unreachable_endpoint_fails_closed() -> None:
@@ -61,10 +61,51 @@ def test_loopback_endpoint_rejects_malformed_queries(tmp_path: Path) -> None:
 
 
 def test_policy_findings() -> None:
-    pins, findings = check_dependencies(["requests==2.32.0", "pyyaml>=6", "jsonschema"])
+    jsonschema = importlib.metadata.version("jsonschema")
+    pins, findings = check_dependencies(
+        [
+            "requests==2.32.0",
+            "pyyaml>=6",
+            "jsonschema",
+            f"jsonschema[format]=={jsonschema}",
+            f"jsonschema=={jsonschema}; python_version > '3'",
+        ]
+    )
     rules = [f.rule for f in findings]
-    assert rules == ["dependency-allowlist", "dependency-pin", "dependency-pin"]
-    assert pins[-1].startswith("pluggy==")
+    assert rules == ["dependency-allowlist", *["dependency-pin"] * 4]
+    assert "without extras, markers or URL" in findings[3].message
+    assert pins == [f"pluggy=={importlib.metadata.version('pluggy')}"]
+
+
+def test_what_a_pin_requires_is_audited_at_the_installed_version() -> None:
+    jsonschema = importlib.metadata.version("jsonschema")
+    pins, findings = check_dependencies([f"jsonschema=={jsonschema}"])
+    assert findings == []
+    for name in ("jsonschema", "attrs", "referencing", "rpds-py", "pluggy"):
+        version = importlib.metadata.version(name)
+        assert f"{name}=={version}" in pins, (name, pins)
+
+
+def test_an_advisory_on_a_requirement_of_a_pin_fails_the_gate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker mounts jsonschema's requirements too: an advisory on attrs, which no spec
+    names, must fail a plugin that pins jsonschema."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = tmp_path / "advisories"
+    folder.mkdir()
+    attrs = importlib.metadata.version("attrs")
+    advisory = {
+        "id": "TEST-ATTRS",
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "attrs"}, "versions": [attrs]}],
+    }
+    (folder / "TEST-ATTRS.json").write_text(json.dumps(advisory))
+    pin = f"jsonschema=={importlib.metadata.version('jsonschema')}"
+    gate = dependency_audit_gate([pin], advisories=folder)
+    assert not gate.passed
+    assert [f.message for f in gate.findings] == [
+        f"attrs=={attrs} is affected by TEST-ATTRS (fixed in: none)"
+    ]
 
 
 def test_osv_matching_rules() -> None:
