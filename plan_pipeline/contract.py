@@ -116,9 +116,19 @@ class CapabilityNeed(_Strict):
         return self.contract is not None and "network" in self.contract.permissions
 
 
+MAX_EXPRESSION_LENGTH = 2_000
+"""The longest rule or constraint a contract may hold, in characters."""
+
+
 def _check_expression(expr: str) -> str:
+    if len(expr) > MAX_EXPRESSION_LENGTH:
+        raise ValueError(
+            f"expression {expr[:60]!r}... is longer than {MAX_EXPRESSION_LENGTH:,} characters"
+        )
     try:
         ast.parse(expr, mode="eval")
     except SyntaxError as exc:
         raise ValueError(f"expression {expr!r} is not valid: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ValueError(f"expression {expr[:60]!r} is nested too deeply") from None
     return expr

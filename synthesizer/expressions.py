@@ -39,6 +39,7 @@ import re
 import string
 from collections.abc import Iterable
 
+from plan_pipeline.contract import MAX_EXPRESSION_LENGTH
 from synthesizer.errors import UnsupportedSpecError
 
 ALLOWED_FUNCTIONS = frozenset(
@@ -235,7 +236,7 @@ class _Checker(ast.NodeVisitor):
         self.scopes.pop()
 
     def _bind(self, name: str, what: str) -> str:
-        if name.startswith("_") or name in ALLOWED_FUNCTIONS:
+        if name.startswith("_") or name in ALLOWED_FUNCTIONS or name == RANGE_FUNCTION:
             raise self.fail(f"{what} {name!r} is not allowed (choose another name)")
         return name
 
@@ -309,11 +310,7 @@ class _Checker(ast.NodeVisitor):
                 and abs(exponent.value) <= MAX_POWER
             ):
                 raise self.fail(f"'**' needs a constant exponent of at most {MAX_POWER}")
-        if (
-            isinstance(node.op, ast.Mod)
-            and isinstance(node.left, ast.Constant | ast.JoinedStr)
-            and isinstance(getattr(node.left, "value", ""), str)
-        ):
+        if isinstance(node.op, ast.Mod) and _may_be_text(node.left):
             raise self.fail("'%' formatting is not allowed (use an f-string: f'{x:.2f}')")
         self.generic_visit(node)
 
@@ -357,6 +354,26 @@ class _Checker(ast.NodeVisitor):
         self._comprehension(node)
 
 
+def _may_be_text(node: ast.expr) -> bool:
+    """Whether ``node``'s value can be a string that a spec wrote: it holds a string constant,
+    an f-string or a string method's result anywhere inside (``('' + '%s') % x``). Text that
+    comes only from the data stays possible; where it is formatted, the sandbox bounds it."""
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.JoinedStr):
+            return True
+        if isinstance(inner, ast.Constant) and isinstance(inner.value, str):
+            return True
+        if isinstance(inner, ast.Call) and (
+            (isinstance(inner.func, ast.Attribute) and inner.func.attr in STR_METHODS)
+            or (isinstance(inner.func, ast.Name) and inner.func.id in _TEXT_FUNCTIONS)
+        ):
+            return True
+    return False
+
+
+_TEXT_FUNCTIONS = frozenset({"str", "repr", "format", "chr", "ascii"})
+
+
 def is_method_call(node: ast.Call) -> bool:
     """Whether ``node`` calls one of the allowed methods (``x.join(...)``)."""
     return isinstance(node.func, ast.Attribute) and node.func.attr in ALLOWED_METHODS
@@ -390,8 +407,19 @@ def translate(expr: str, context: Iterable[str]) -> str:
     Raises ``UnsupportedSpecError`` naming the construct that is not allowed. The source calls
     ``bounded_range`` where the expression says ``range``.
     """
+    if len(expr) > MAX_EXPRESSION_LENGTH:
+        raise UnsupportedSpecError(
+            f"expression {expr[:60]!r}... is {len(expr):,} characters long, more than "
+            f"{MAX_EXPRESSION_LENGTH:,}",
+            "Split it into several rules or write it more simply",
+        )
     try:
         tree = ast.parse(expr.strip(), mode="eval")
+    except (RecursionError, MemoryError, ValueError):
+        raise UnsupportedSpecError(
+            f"expression {expr[:60]!r} is nested too deeply or holds a null character",
+            "Write it more simply",
+        ) from None
     except SyntaxError as exc:
         hint = ""
         if re.search(r"(?<![=!<>])=(?!=)", expr) and "lambda" not in expr:
@@ -404,8 +432,8 @@ def translate(expr: str, context: Iterable[str]) -> str:
         translated = _ToSubscripts().visit(tree)
         source = ast.unparse(ast.fix_missing_locations(translated))
         compile(source, "<expression>", "eval")  # what unparse wrote must parse here too
-    except (SyntaxError, RecursionError) as exc:
-        what = "nested too deeply" if isinstance(exc, RecursionError) else "not expressible"
+    except (SyntaxError, RecursionError, MemoryError, ValueError) as exc:
+        what = "not expressible" if isinstance(exc, SyntaxError) else "nested too deeply"
         raise UnsupportedSpecError(
             f"expression {expr!r} is {what} in this Python", "Write it more simply"
         ) from None

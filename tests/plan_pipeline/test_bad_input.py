@@ -162,3 +162,12 @@ def test_what_a_plugin_puts_in_an_error_cannot_fake_log_lines() -> None:
     for text in (str(error), error.problem, error.fix or ""):
         assert text.isprintable(), text
     assert "\\n2026-01-01" in str(error) and "\\x1b[2K" in str(error)
+
+
+def test_a_contract_expression_too_long_is_refused_in_one_line() -> None:
+    from pydantic import ValidationError
+
+    from plan_pipeline.contract import Rule
+
+    with pytest.raises(ValidationError, match="is longer than 2,000 characters"):
+        Rule(set="x", expr="1" + " + 1" * 600)

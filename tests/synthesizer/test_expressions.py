@@ -90,6 +90,17 @@ def test_translation(expr: str, python: str) -> None:
         ("item.x", "unknown name 'item'"),
         ("[len for len in input.x]", "comprehension variable 'len'"),
         ("1 << 10000000", "LShift is not allowed"),
+        ("('' + '%s') % input.x", "'%' formatting is not allowed"),
+        ("('%r' if input.x else '') % input.x", "'%' formatting is not allowed"),
+        ("'%9999999s'.lower() % input.x", "'%' formatting is not allowed"),
+        ("str(input.x) % input.y", "'%' formatting is not allowed"),
+        ("[bounded_range for bounded_range in input.x]", "variable 'bounded_range'"),
+        ("sorted(input.x, key=lambda bounded_range: 1)", "parameter 'bounded_range'"),
+        ("(" * 5_000 + "1" + ")" * 5_000, "more than 2,000"),
+        ("(" * 990 + "1" + ")" * 990, "too many nested parentheses"),
+        ("not " * 495 + "1", "nested too deeply"),
+        ("-" * 1_990 + "1", "nested too deeply"),
+        ("1" + " + 1" * 400, "nested too deeply"),
     ],
 )
 def test_rejected_expressions(expr: str, problem: str) -> None:
