@@ -37,18 +37,24 @@ def jsonschema_packages() -> tuple[Path, ...]:
 
 
 class SchemaJudge:
-    """Checks instances against schemas in a sandboxed child (started at once)."""
+    """Checks instances against schemas in a sandboxed child, started on the first check."""
 
     def __init__(self, sandbox: Sandbox, limits: SandboxLimits = JUDGE_LIMITS) -> None:
-        self._judge = SandboxedJudge(PROGRAM, {}, sandbox, limits, packages=jsonschema_packages())
+        self._sandbox = sandbox
+        self.limits = limits
+        self._judge: SandboxedJudge | None = None
 
     @property
-    def limits(self) -> SandboxLimits:
-        return self._judge.limits
+    def started(self) -> bool:
+        return self._judge is not None
 
     def problem(self, instance: Any, schema: dict[str, Any]) -> str | None:
         """``instance``'s most relevant violation of ``schema`` as ``at PATH: message``, or
         ``None``; ``JudgeStopped`` when the check could not end (too slow, too big)."""
+        if self._judge is None:
+            self._judge = SandboxedJudge(
+                PROGRAM, {}, self._sandbox, self.limits, packages=jsonschema_packages()
+            )
         answer = self._judge.ask({"schema": schema, "instance": instance})
         if not isinstance(answer, dict) or not isinstance(answer.get("problem"), str | None):
             raise self._judge.wrong_shape("no 'problem'")
@@ -56,7 +62,9 @@ class SchemaJudge:
         return problem
 
     def close(self) -> None:
-        self._judge.close()
+        if self._judge is not None:
+            self._judge.close()
+            self._judge = None
 
 
 __all__ = ["JUDGE_LIMITS", "JudgeStopped", "SchemaJudge"]

@@ -7,7 +7,9 @@ input line is ``{"path", "schema", "functions", "range_function", "max_range",
 what ``range`` became and its longest length, and the constraints as translated Python. Each
 further line is ``[input, output]``; the answer is one line ``{"schema": null | "at PATH:
 message", "verdicts": [...]}`` with, per constraint, ``true``, ``false`` or ``{"error":
-"TypeName"}`` (no verdicts when the schema is broken).
+"TypeName"}`` (no verdicts when the schema is broken). With ``"schema": null`` the harness
+checks the schema itself, and jsonschema is not imported here. With ``"schema": null`` the harness
+checks the schema itself, and jsonschema is not imported here.
 
 The constraints were checked against the contract subset before they came here, and the data
 is plain JSON; the sandbox and its limits are for what neither the subset nor the schema
@@ -50,6 +52,8 @@ def _answer(
 
 
 def _schema_problem(validator: Any, output: Any) -> Any:
+    if validator is None:  # the harness checks the schema: its check costs what the output does
+        return None
     from schema_judge_main import problem_of  # type: ignore[import-not-found]
 
     try:
@@ -61,9 +65,11 @@ def _schema_problem(validator: Any, output: Any) -> Any:
 def main() -> None:
     setup = json.loads(sys.stdin.readline())
     sys.path[:0] = setup["path"]
-    from schema_judge_main import validator_for
+    validator = None
+    if setup["schema"] is not None:
+        from schema_judge_main import validator_for
 
-    validator = validator_for(setup["schema"])
+        validator = validator_for(setup["schema"])
     functions = {name: getattr(builtins, name) for name in setup["functions"]}
     functions[setup["range_function"]] = _bounded_range(int(setup["max_range"]))
     functions.pop("range", None)

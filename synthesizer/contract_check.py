@@ -1,12 +1,13 @@
 """The spec's contract, checked by the trusted harness: output schema, constraints, goldens.
 
 Nothing here runs plugin code: it judges the plain JSON answers the sandboxed worker gave.
-The output schema and the constraints are checked in a sandboxed judge
-(``constraint_child.py`` through ``plan_pipeline.sandboxed_judge``) under its own limits: the
-constraints are checked expressions of the contract subset and the schema is the spec's, but
-what they cost depends on the plugin's output (``"-" * output.width``, ``uniqueItems`` over
-16,000 rows, a ``pattern`` that backtracks), so a hostile output can at worst end that child,
-which then counts as a failed check.
+The constraints, and an output schema whose check is not of linear cost, are checked in a
+sandboxed judge (``constraint_child.py`` through ``plan_pipeline.sandboxed_judge``) under its
+own limits: the constraints are checked expressions of the contract subset and the schema is
+the spec's, but what they cost depends on the plugin's output (``"-" * output.width``,
+``uniqueItems`` over 16,000 rows, a ``pattern`` that backtracks), so a hostile output can at
+worst end that child, which then counts as a failed check. A schema of only linear keywords
+(``plan_pipeline.schemas.checks_in_linear_time``) is checked here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from plan_pipeline.sandbox import BubblewrapSandbox, Sandbox, SandboxLimits
 from plan_pipeline.sandboxed_judge import JudgeStopped, SandboxedJudge
 from plan_pipeline.schema_judge import PROGRAM as SCHEMA_JUDGE_PROGRAM
 from plan_pipeline.schema_judge import jsonschema_packages
+from plan_pipeline.schema_judge_main import problem_of
+from plan_pipeline.schemas import checks_in_linear_time, validator
 from plan_pipeline.spec import PluginSpec
 from synthesizer.expressions import ALLOWED_FUNCTIONS, MAX_RANGE, RANGE_FUNCTION, translate
 
@@ -53,29 +56,38 @@ class ContractCheck:
         sources = [translate(text, {"input", "output"}) for text in self.constraints]
         for text, source in zip(self.constraints, sources, strict=True):
             compile(source, f"<constraint {text}>", "eval")  # fails here, not in the child
+        linear = checks_in_linear_time(spec.output_schema)
+        self._here = validator(spec.output_schema) if linear else None
+        """The output schema's validator, where its check costs what the output's size does
+        (then the schema is checked here, and the judge does not import jsonschema)."""
         setup = {
-            "schema": spec.output_schema,
+            "schema": None if linear else spec.output_schema,
             "functions": sorted(ALLOWED_FUNCTIONS),
             "range_function": RANGE_FUNCTION,
             "max_range": MAX_RANGE,
             "constraints": sources,
         }
-        self._judge = SandboxedJudge(
-            _CHILD,
-            setup,
-            sandbox or BubblewrapSandbox.detect(),
-            limits,
-            files=[SCHEMA_JUDGE_PROGRAM],
-            packages=jsonschema_packages(),
+        self._judge = (
+            SandboxedJudge(
+                _CHILD,
+                setup,
+                sandbox or BubblewrapSandbox.detect(),
+                limits,
+                files=[] if linear else [SCHEMA_JUDGE_PROGRAM],
+                packages=[] if linear else jsonschema_packages(),
+            )
+            if sources or not linear
+            else None
         )
 
     @property
     def starts(self) -> int:
         """How often the judge was started (once, plus once after each stop)."""
-        return self._judge.starts
+        return self._judge.starts if self._judge is not None else 0
 
     def close(self) -> None:
-        self._judge.close()
+        if self._judge is not None:
+            self._judge.close()
 
     def __enter__(self) -> ContractCheck:
         return self
@@ -87,6 +99,12 @@ class ContractCheck:
         """What is wrong with ``output`` for ``inputs``; empty when it follows the contract."""
         if not isinstance(output, dict):
             return [f"the output is {type(output).__name__}, not a JSON object"]
+        if self._here is not None:
+            problem = problem_of(self._here, output)
+            if problem is not None:
+                return [f"the output breaks the output schema {problem}"]
+        if self._judge is None:
+            return []
         try:
             answer = self._judge.ask([inputs, output])
             schema_problem, verdicts = self._parse(answer)
@@ -104,6 +122,7 @@ class ContractCheck:
         return found
 
     def _parse(self, answer: Any) -> tuple[str | None, list[Any]]:
+        assert self._judge is not None
         if not isinstance(answer, dict):
             raise self._judge.wrong_shape("not an object")
         problem, verdicts = answer.get("schema"), answer.get("verdicts")

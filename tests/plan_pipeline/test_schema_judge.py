@@ -117,6 +117,8 @@ def test_a_sandboxed_plugins_own_schema_does_not_bind_where_the_stage_has_a_cont
     )
     need = CapabilityNeed(name="slow", capability="probe.slow", contract=contract)
     assert _run(registry, need) == {"text": HOSTILE_TEXT}
+    loaded = registry.load("probe.slow")
+    assert loaded.judge is not None and not loaded.judge.started  # linear: checked here
     strict = Contract(output_schema={"type": "object", "properties": {"text": {"maxLength": 5}}})
     with pytest.raises(StageOutputError, match=r"stage contract's output schema at \$\.text"):
         _run(registry, CapabilityNeed(name="slow", capability="probe.slow", contract=strict))
@@ -132,3 +134,14 @@ def test_a_sandboxed_plugins_own_costly_schema_fails_the_stage_in_bounded_time(
         "stage 'slow': output of plugin slow-schema-plugin 1.0.0 violates the plugin's output "
         "schema (its check was ended: it took longer than 1 s and was stopped)"
     )
+
+
+def test_a_contract_schema_with_a_costly_keyword_is_checked_in_the_judge(
+    registry: CapabilityRegistry,
+) -> None:
+    need = CapabilityNeed(
+        name="slow", capability="probe.slow", contract=Contract(output_schema=BACKTRACKING)
+    )
+    with pytest.raises(StageOutputError, match=r"the stage contract's output schema \(its check "
+                       r"was ended: it took longer than 1 s and was stopped\)"):  # fmt: skip
+        _run(registry, need)

@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from plan_pipeline.contract import Contract
+from plan_pipeline.schemas import checks_in_linear_time
 from plan_pipeline.spec import PluginSpec
 from plan_pipeline.stage_runner import validate
 
@@ -62,3 +63,24 @@ def test_contracts_and_specs_refuse_a_ref_outside_the_schema(ref: str) -> None:
         Contract(input_schema=schema)
     with pytest.raises(ValidationError, match="points outside the schema"):
         PluginSpec(capability="a.b", stage_name="s", input_schema={}, output_schema=schema)
+
+
+@pytest.mark.parametrize(
+    ("schema", "linear"),
+    [
+        ({"type": "object", "properties": {"a": {"type": "string", "maxLength": 3}}}, True),
+        ({"items": {"anyOf": [{"type": "integer"}, {"enum": ["a", "b"]}]}, "minItems": 1}, True),
+        ({"additionalProperties": False, "uniqueItems": False}, True),
+        ({"properties": {"a": {"pattern": "^(a+)+$"}}}, False),
+        ({"patternProperties": {"^x": {}}}, False),
+        ({"items": {"uniqueItems": True}}, False),
+        ({"$defs": {"n": {}}, "$ref": "#/$defs/n"}, False),
+        ({"unevaluatedProperties": False}, False),
+        ({"x-unknown": 1}, False),
+        ({"properties": []}, False),
+    ],
+)
+def test_only_schemas_of_linear_keywords_without_references_check_in_linear_time(
+    schema: dict[str, Any], linear: bool
+) -> None:
+    assert checks_in_linear_time(schema) is linear
