@@ -39,6 +39,17 @@ def synth_command(
     property_examples: Annotated[
         int, typer.Option("--property-examples", min=1, help="Hypothesis examples per test.")
     ] = 50,
+    llm: Annotated[
+        str | None,
+        typer.Option("--llm", help="LLM entry for --codegen llm ('auto': all by priority)."),
+    ] = None,
+    llm_config: Annotated[
+        Path | None,
+        typer.Option("--llm-config", help="LLM configuration file (else $PLANEXE_LLM_CONFIG)."),
+    ] = None,
+    rounds: Annotated[
+        int, typer.Option("--rounds", min=1, help="LLM rounds: the first answer and repairs.")
+    ] = 3,
     unsafe_no_sandbox: Annotated[
         bool,
         typer.Option(
@@ -51,6 +62,9 @@ def synth_command(
 
     with needs_extra("synth", "plugin-hub synth"):
         _require(*_SYNTH_MODULES)  # the synthesizer imports some only when a gate runs
+    if codegen == "llm":
+        with needs_extra("llm", "plugin-hub synth --codegen llm"):
+            _require(*_LLM_MODULES)
         from synthesizer.audit import DEFAULT_ADVISORIES
         from synthesizer.errors import SpecFileError
         from synthesizer.synthesize import SynthesisOptions, synthesize_plugin
@@ -72,13 +86,20 @@ def synth_command(
             unsafe_no_sandbox=unsafe_no_sandbox,
             property_examples=property_examples,
             advisories=advisories or DEFAULT_ADVISORIES,
+            llm_config=llm_config,
+            llm=llm,
+            repair_rounds=rounds,
         )
         if unsafe_no_sandbox:
             _err.print("[yellow]warning:[/] running the plugin's tests WITHOUT a sandbox")
         _out.print(f"[bold]synthesizing {escape(spec.capability)}[/] into {escape(str(out))}")
-        result = synthesize_plugin(
-            spec, out, options, progress=lambda line: _out.print(f"  {escape(line)}")
-        )
+        progress = lambda line: _out.print(f"  {escape(line)}")  # noqa: E731
+        if codegen == "llm":
+            from synthesizer.llm_synthesis import synthesize_with_llm
+
+            result = synthesize_with_llm(spec, out, options, progress)
+        else:
+            result = synthesize_plugin(spec, out, options, progress=progress)
     except PlanPipelineError as exc:
         raise fail(exc) from None
     _out.print(f"[bold green]wheel:[/] {escape(str(result.wheel))}")
@@ -87,6 +108,7 @@ def synth_command(
 
 
 _SYNTH_MODULES = ("cookiecutter", "hypothesis", "hypothesis_jsonschema", "bandit", "pip_audit")
+_LLM_MODULES = ("openai",)
 
 
 def _require(*modules: str) -> None:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from plan_pipeline.contract import Example
 from plan_pipeline.extension_points import load_named, names_in
 from plan_pipeline.spec import PluginSpec
 from synthesizer.errors import SynthesizerError
@@ -29,6 +30,9 @@ class GeneratedLogic(BaseModel):
     generator: str
     source: str
     """Python source of the plugin's ``logic`` module; it defines ``compute(input)``."""
+    extra_examples: list[Example] = Field(default_factory=list)
+    """More golden examples the generator says its code satisfies: the contract tests check
+    them beside the spec's (they can only add checks)."""
 
 
 @runtime_checkable

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import jsonschema
 from referencing.exceptions import Unresolvable
 
+from plan_pipeline.contract import Example
 from plan_pipeline.errors import PluginRunError, PluginWorkerError, one_line
 from plan_pipeline.hookspecs import ENTRY_POINT_GROUP
 from plan_pipeline.plugin_worker import PluginWorker, PrestartedWorker, WorkerPlugin
@@ -196,6 +197,8 @@ class _Harness:
     run_id: str = field(default_factory=_plausible_run_id)
     """Shaped like a pipeline's run id, so the plugin cannot tell the gate by its context."""
     started: float = field(default_factory=time.monotonic)
+    extra: list[Example] = field(default_factory=list)
+    """The code generator's own golden examples, checked after the spec's."""
 
     def fail(self, rule: str, message: str) -> None:
         if len(self.findings) < _MAX_FINDINGS:
@@ -234,9 +237,11 @@ class _Harness:
             self.fail("describe", "planexe_describe answers for a capability it does not have")
 
     def golden(self) -> None:
-        for number, example in enumerate(self.spec.examples, start=1):
+        numbered = [(f"example {n}", e) for n, e in enumerate(self.spec.examples, start=1)]
+        numbered += [(f"generator's example {n}", e) for n, e in enumerate(self.extra, start=1)]
+        for label, example in numbered:
             self.checks += 1
-            name = f"example {number}" + (f" ({example.note})" if example.note else "")
+            name = label + (f" ({example.note})" if example.note else "")
             try:
                 input_error = jsonschema.exceptions.best_match(
                     validator(self.spec.input_schema).iter_errors(example.input)
@@ -345,6 +350,7 @@ def contract_test_gate(
     property_examples: int = 50,
     early: PrestartedWorker | None = None,
     check: ContractCheck | None = None,
+    extra_examples: list[Example] | None = None,
 ) -> GateResult:
     """Check the plugin in ``wheel`` against ``spec``: it runs in ``sandbox``, the verdict here.
 
@@ -371,7 +377,7 @@ def contract_test_gate(
             check.close()
             failed = Finding(rule="harness", message=exc.problem)
             return GateResult.from_findings("contract_tests", [failed], "", took[0])
-        harness = _Harness(spec, worker, check)
+        harness = _Harness(spec, worker, check, extra=list(extra_examples or []))
         try:
             harness.describe()
             harness.golden()
@@ -455,10 +461,11 @@ class ForkedHarness:
         """The (validated) spec: the child makes its contract check from it at once."""
         self._send({"spec": spec.model_dump(mode="json")})
 
-    def submit(self, wheel: Path, work: Path) -> None:
+    def submit(self, wheel: Path, work: Path, extra_examples: list[Example] | None = None) -> None:
         """Start the gate on ``wheel`` (its result: ``result()``)."""
+        extra = [e.model_dump(mode="json") for e in extra_examples or []]
         with contextlib.suppress(OSError):  # a child that is gone: told by result()
-            self._send({"wheel": str(wheel), "work": str(work)})
+            self._send({"wheel": str(wheel), "work": str(work), "extra": extra})
 
     def result(self) -> GateResult:
         """The gate's result; a child that stops without one, or that has none after
@@ -571,6 +578,7 @@ def _harness_child(
                 property_examples=property_examples,
                 early=early,
                 check=check,
+                extra_examples=[Example.model_validate(e) for e in message.get("extra", [])],
             )
         except Exception as exc:  # a bug of the harness: told, never a pass
             failed = Finding(rule="harness", message=f"{type(exc).__name__}: {exc}"[:500])

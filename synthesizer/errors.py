@@ -7,6 +7,8 @@ exit code 3 (the capability is still missing). Everything done before the failur
 
 from __future__ import annotations
 
+from typing import Any
+
 from plan_pipeline.errors import PlanPipelineError
 
 
@@ -31,4 +33,19 @@ class BuildError(SynthesizerError):
 
 
 class GateFailedError(SynthesizerError):
-    """A verification gate rejected the plugin; the report says which and why."""
+    """A verification gate rejected the plugin; the report says which and why.
+
+    ``report`` is that ``TestReport`` (already written next to the wheel)."""
+
+    report: Any = None
+    report_path: Any = None
+
+
+class LLMError(SynthesizerError):
+    """The LLM backend failed: its configuration, its provider, or the model's answers."""
+
+
+class LLMConfigError(LLMError):
+    """The LLM configuration file or an entry of it is not usable."""
+
+    exit_code = 2

@@ -60,6 +60,34 @@ class GateResult(BaseModel):
         )
 
 
+class GateOutcome(BaseModel):
+    """A gate's result in one attempt, without its findings."""
+
+    name: str
+    passed: bool
+    ran: bool = True
+    summary: str = ""
+
+
+class Attempt(BaseModel):
+    """One round of a code generator that writes with a model: what it was asked, what it
+    wrote, what that cost, and what the gates said."""
+
+    round: int
+    generator: str
+    provider: str | None = None
+    model: str | None = None
+    prompt_sha256: str
+    code_sha256: str | None = None
+    """``None`` when the answer held no usable code (``problem`` says why)."""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    """The model's time for this round."""
+    problem: str | None = None
+    gates: list[GateOutcome] = Field(default_factory=list)
+
+
 class TestReport(BaseModel):
     """All gates of one synthesis."""
 
@@ -74,6 +102,17 @@ class TestReport(BaseModel):
     gates: list[GateResult] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict)
     """Seconds per synthesis step (codegen, render, static analysis, build, checks)."""
+    attempts: list[Attempt] = Field(default_factory=list)
+    """Every round of a generator that writes with a model (empty for the rules generator)."""
+
+    @property
+    def model(self) -> str | None:
+        """The model that wrote the plugin's code (its last attempt), if any."""
+        return self.attempts[-1].model if self.attempts else None
+
+    @property
+    def tokens(self) -> int:
+        return sum(a.prompt_tokens + a.completion_tokens for a in self.attempts)
 
     @property
     def passed(self) -> bool:
@@ -94,6 +133,9 @@ class TestReport(BaseModel):
         data = self.model_dump(mode="json")
         data["passed"] = self.passed
         data["pass_rate"] = self.pass_rate
+        if self.attempts:
+            data["model"] = self.model
+            data["tokens"] = self.tokens
         path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         return path
 

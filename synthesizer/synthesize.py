@@ -68,14 +68,28 @@ class SynthesisOptions:
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     forked_harness: bool = True
     """Run the contract-test harness in a forked child started at once (where it is safe)."""
+    llm_config: Path | None = None
+    """The LLM backend's configuration file (else ``PLANEXE_LLM_CONFIG``); with one, a spec
+    the rules generator cannot express is written by the LLM backend."""
+    llm: str | None = None
+    """The configuration's entry to use (else ``PLANEXE_LLM``, else ``auto``)."""
+    repair_rounds: int = 3
+    """Rounds the LLM backend gets: its first answer and the repairs after failed gates."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SynthesisOptions:
         """Options for pipeline runs, from ``PLANEXE_CODEGEN``, ``PLANEXE_OSV_URL``,
         ``PLANEXE_ADVISORIES``, ``PLANEXE_PROPERTY_EXAMPLES``, ``PLANEXE_FORKED_HARNESS=0`` (the
-        harness runs in this process) and ``PLANEXE_UNSAFE_NO_SANDBOX=1`` (runs plugin tests
-        without isolation)."""
+        harness runs in this process), ``PLANEXE_UNSAFE_NO_SANDBOX=1`` (runs plugin tests
+        without isolation), ``PLANEXE_LLM_CONFIG``, ``PLANEXE_LLM`` and
+        ``PLANEXE_LLM_ROUNDS``."""
         env = os.environ if environ is None else environ
+        rounds = env.get("PLANEXE_LLM_ROUNDS") or "3"
+        if not rounds.isdigit() or int(rounds) < 1:
+            raise SynthesizerError(
+                f"PLANEXE_LLM_ROUNDS is {rounds[:20]!r}, not a positive whole number",
+                "Set it to the rounds the LLM backend gets, e.g. 3",
+            )
         return cls(
             codegen=env.get("PLANEXE_CODEGEN") or DEFAULT_CODEGEN,
             osv_url=env.get("PLANEXE_OSV_URL") or None,
@@ -83,6 +97,9 @@ class SynthesisOptions:
             unsafe_no_sandbox=env.get("PLANEXE_UNSAFE_NO_SANDBOX") == "1",
             property_examples=int(env.get("PLANEXE_PROPERTY_EXAMPLES") or 50),
             forked_harness=env.get("PLANEXE_FORKED_HARNESS") != "0",
+            llm_config=Path(env["PLANEXE_LLM_CONFIG"]) if env.get("PLANEXE_LLM_CONFIG") else None,
+            llm=env.get("PLANEXE_LLM") or None,
+            repair_rounds=int(rounds),
         )
 
 
@@ -285,7 +302,7 @@ def _synthesize(
         return _finish(report, report_path, project, artifacts, progress)
     with timed() as checks_took:
         if checks.harness is not None:
-            checks.harness.submit(artifacts.wheel, work)
+            checks.harness.submit(artifacts.wheel, work, logic.extra_examples)
             _prepare_install()  # while the child runs the gate
             tests = checks.harness.result()
         else:
@@ -297,6 +314,7 @@ def _synthesize(
                 limits=options.limits,
                 property_examples=options.property_examples,
                 early=checks.early,
+                extra_examples=logic.extra_examples,
             )
         audit = checks.audit.result()
     report.gates += [audit, tests]
@@ -328,10 +346,12 @@ def _finish(
     if not report.passed or artifacts is None:
         failed = report.failed_gates() or [g for g in report.gates if not g.passed]
         names = ", ".join(g.name for g in failed)
-        raise GateFailedError(
+        error = GateFailedError(
             f"plugin for '{report.capability}' failed gate(s) {names}: {failed[0].summary}",
             f"See the test report {report_path}",
         )
+        error.report, error.report_path = report, report_path
+        raise error
     progress(f"report: every gate passed -> {report_path.name}")
     return SynthesisResult(report, report_path, project, artifacts)
 
@@ -427,7 +447,9 @@ class DefaultSynthesizer:
                     installed_into=request.plugin_dir,
                     notes=["reused", "installed for this run by another worker"],
                 )
-            result = synthesize_plugin(
+            from synthesizer.llm_synthesis import synthesize_routed
+
+            result = synthesize_routed(
                 request.spec, synth_root / slug, self.options, lambda line: _log(request, line)
             )
             install_for_run(result.wheel, request.plugin_dir)

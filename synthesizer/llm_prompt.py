@@ -1,0 +1,186 @@
+"""What the LLM backend sends a model, and how it reads the answer.
+
+The prompt is built from the spec alone: its schemas, rules, constraints, golden examples,
+permissions and dependencies, the modules the static-analysis gate allows, and the template's
+``compute`` contract. A repair round adds the model's last answer and what the gates found.
+
+The answer is parsed, never run: its first fenced ``python`` block that defines ``compute``
+becomes the plugin's ``logic`` module, and an optional fenced ``json`` block of extra golden
+examples becomes more checks for the contract tests (they can only add to the spec's). The
+code then goes through every gate, static analysis first.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+
+from pydantic import TypeAdapter, ValidationError
+
+from plan_pipeline.contract import Example
+from plan_pipeline.spec import PluginSpec
+from synthesizer.audit import ALLOWED_DEPENDENCIES
+from synthesizer.code_policy import FORBIDDEN_BUILTINS, allowed_modules
+from synthesizer.report import GateResult
+
+MAX_CODE_BYTES = 64 * 1024
+MAX_EXTRA_EXAMPLES = 20
+_FEEDBACK_FINDINGS = 12
+_BLOCK = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)
+_EXAMPLES: TypeAdapter[list[Example]] = TypeAdapter(list[Example])
+
+Message = dict[str, str]
+
+SYSTEM_PROMPT = """\
+You write the logic module of a PlanExe plugin in Python 3.11. The plugin template supplies \
+everything else (hooks, packaging, tests); you write one module that defines
+
+    def compute(input: dict[str, Any]) -> dict[str, Any]
+
+which receives the capability's input (a JSON object that follows the input schema) and \
+returns its output (a JSON object that must follow the output schema, every constraint and \
+every golden example). compute must be a pure function of its input: no input() or print(), \
+no files, no network, no processes, no environment, no global state, unless the spec's \
+permissions grant it.
+
+Static analysis checks the module before anything runs. It refuses: imports outside the \
+allowed modules listed below; dunder names and attributes (anything like __x__ except \
+__name__ and __doc__); the built-ins {forbidden}; getattr/hasattr except with a constant \
+public name; str.format except on a constant string; decorators other than dataclass, \
+cache, lru_cache, property, staticmethod and classmethod.
+
+Answer with exactly one fenced code block tagged python holding the whole module. You may \
+add one fenced code block tagged json holding a list of extra golden examples \
+([{{"input": {{...}}, "output": {{...}}}}]) that your code must satisfy; they are checked too.
+"""
+
+
+@dataclass
+class Conversation:
+    """The messages of one synthesis with a model, growing with each repair round."""
+
+    messages: list[Message] = field(default_factory=list)
+
+    def digest(self) -> str:
+        """sha256 of the messages as sent (the prompt's digest in the test report)."""
+        data = json.dumps(self.messages, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        return hashlib.sha256(data).hexdigest()
+
+    def add_repair(self, answer: str, feedback: str) -> None:
+        self.messages += [
+            {"role": "assistant", "content": answer},
+            {"role": "user", "content": feedback},
+        ]
+
+
+def first_prompt(spec: PluginSpec) -> Conversation:
+    """The conversation's opening: the rules of the game, then the spec."""
+    own = {m for d in spec.dependencies for m in ALLOWED_DEPENDENCIES.get(_name(d), ())}
+    modules = sorted(allowed_modules(spec.permissions, own) - {"__future__"})
+    system = SYSTEM_PROMPT.format(forbidden=", ".join(sorted(FORBIDDEN_BUILTINS)))
+    parts = [
+        f"Capability: {spec.capability}",
+        f"What it does: {spec.summary or '(no summary: infer it from the schemas and examples)'}",
+        "Input schema (JSON Schema 2020-12):\n" + _json(spec.input_schema),
+        "Output schema (JSON Schema 2020-12):\n" + _json(spec.output_schema),
+    ]
+    if spec.rules:
+        rules = "\n".join(f"- output.{rule.set} = {rule.expr}" for rule in spec.rules)
+        parts.append(
+            "Rules (Python-like expressions over input, output and item; a path with [*] "
+            "applies to every item of a list):\n" + rules
+        )
+    if spec.constraints:
+        parts.append(
+            "Constraints that must hold for every input (expressions over input and output; "
+            "a.b means a['b']):\n" + "\n".join(f"- {c}" for c in spec.constraints)
+        )
+    if spec.examples:
+        examples = [e.model_dump(exclude_defaults=True) for e in spec.examples]
+        parts.append("Golden examples (input and the exact expected output):\n" + _json(examples))
+    parts.append(f"Permissions granted: {', '.join(spec.permissions) or 'none'}")
+    parts.append(f"Dependencies you may import besides the standard library: "
+                 f"{', '.join(spec.dependencies) or 'none'}")  # fmt: skip
+    parts.append("Modules you may import: " + ", ".join(modules))
+    return Conversation(
+        [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]
+    )
+
+
+def feedback_for(gates: list[GateResult]) -> str:
+    """What a repair round tells the model: each failed gate with its findings."""
+    lines = ["Your module failed these checks. Fix it and answer with the whole module again."]
+    for gate in gates:
+        if gate.passed or not gate.ran:
+            continue
+        lines.append(f"\nGate {gate.name} failed: {gate.summary}")
+        for finding in gate.findings[:_FEEDBACK_FINDINGS]:
+            lines.append(f"- [{finding.rule}] {finding.describe()}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ParsedAnswer:
+    source: str
+    extra_examples: list[Example]
+
+
+class UnusableAnswer(ValueError):
+    """The answer holds no module the gates could check; the message says why."""
+
+
+def parse_answer(text: str) -> ParsedAnswer:
+    """The logic module and extra examples in a model's answer; ``UnusableAnswer`` if none."""
+    blocks = [(tag.lower(), body) for tag, body in _BLOCK.findall(text)]
+    candidates = [body for tag, body in blocks if tag in ("python", "py", "")]
+    if not candidates and "def compute" in text and "```" not in text:
+        candidates = [text]  # a bare module
+    if not candidates:
+        raise UnusableAnswer("it has no fenced python block")
+    why = "no python block defines compute(input) at the top level"
+    source = None
+    for body in candidates:
+        if len(body.encode("utf-8")) > MAX_CODE_BYTES:
+            why = f"its python block is longer than {MAX_CODE_BYTES // 1024} KiB"
+            continue
+        try:
+            tree = ast.parse(body)
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+            message = exc.msg if isinstance(exc, SyntaxError) else type(exc).__name__
+            line = exc.lineno if isinstance(exc, SyntaxError) else None
+            why = f"its python block does not parse: {message}" + (
+                f" (line {line})" if line else ""
+            )
+            continue
+        if any(isinstance(n, ast.FunctionDef) and n.name == "compute" for n in tree.body):
+            source = body.rstrip() + "\n"
+            break
+    if source is None:
+        raise UnusableAnswer(why)
+    extra: list[Example] = []
+    for tag, body in blocks:
+        if tag != "json":
+            continue
+        try:
+            extra = _EXAMPLES.validate_json(body)
+        except ValidationError as exc:
+            raise UnusableAnswer(
+                f"its json block is not a list of examples: {exc.errors()[0]['msg']}"
+            ) from None
+        break
+    return ParsedAnswer(source, extra[:MAX_EXTRA_EXAMPLES])
+
+
+def code_digest(source: str) -> str:
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[=<>!~\[; ]", requirement, maxsplit=1)[0].strip().lower()

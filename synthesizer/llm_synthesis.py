@@ -1,0 +1,135 @@
+"""The repair loop of the LLM backend, and the choice of generator for a pipeline's miss.
+
+``synthesize_with_llm``: the model writes the module, every gate runs on it
+(``synthesize_plugin``), and when one fails its findings and the failing tests' output go
+back to the model, for up to ``repair_rounds`` rounds. Every round is kept in the test
+report (``Attempt``: the prompt's and the code's digests, tokens, latency, gate results).
+
+``synthesize_routed``: a pipeline's synthesis. The configured generator (``rules`` by
+default) writes the module; a spec it cannot express goes to the LLM backend when one is
+configured, and the progress lines say which generator wrote the plugin.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from plan_pipeline.spec import PluginSpec
+from synthesizer.codegen import find_code_generator
+from synthesizer.errors import GateFailedError, LLMError, UnsupportedSpecError
+from synthesizer.llm_codegen import NAME as LLM
+from synthesizer.llm_codegen import LLMCodeGenerator, logic_of
+from synthesizer.llm_config import configured
+from synthesizer.llm_prompt import code_digest, feedback_for, first_prompt
+from synthesizer.report import Attempt, GateOutcome, GateResult, TestReport
+from synthesizer.synthesize import Progress, SynthesisOptions, SynthesisResult, synthesize_plugin
+
+
+def synthesize_with_llm(
+    spec: PluginSpec,
+    out_dir: Path,
+    options: SynthesisOptions,
+    progress: Progress,
+    generator: LLMCodeGenerator | None = None,
+) -> SynthesisResult:
+    """The plugin for ``spec`` written by a model and repaired until every gate passes."""
+    generator = generator or LLMCodeGenerator.from_config(options.llm_config, options.llm, progress)
+    conversation = first_prompt(spec)
+    attempts: list[Attempt] = []
+    last: tuple[str, Path | None] = ("", None)
+    rounds = options.repair_rounds
+    for number in range(1, rounds + 1):
+        digest = conversation.digest()
+        progress(f"round {number}/{rounds}: asking {' or '.join(generator.chat.names)}")
+        answer = generator.ask(conversation)
+        done = answer.completion
+        attempt = Attempt(
+            round=number,
+            generator=LLM,
+            provider=done.provider,
+            model=done.model,
+            prompt_sha256=digest,
+            prompt_tokens=done.prompt_tokens,
+            completion_tokens=done.completion_tokens,
+            latency_s=round(done.seconds, 4),
+        )
+        attempts.append(attempt)
+        progress(
+            f"round {number}: {done.model} answered in {done.seconds * 1000:.0f} ms "
+            f"({done.prompt_tokens} + {done.completion_tokens} tokens)"
+        )
+        if answer.parsed is None:
+            attempt.problem = answer.problem
+            progress(f"round {number}: {answer.problem}")
+            conversation.add_repair(
+                done.text,
+                f"Your answer could not be used: {answer.problem}. Answer with one fenced "
+                "python block holding the whole module, which defines compute(input).",
+            )
+            last = (str(answer.problem), last[1])
+            continue
+        attempt.code_sha256 = code_digest(answer.parsed.source)
+        try:
+            result = synthesize_plugin(spec, out_dir, options, progress, logic_of(answer.parsed))
+        except GateFailedError as exc:
+            report: TestReport = exc.report
+            attempt.gates = _outcomes(report.gates)
+            report.attempts = list(attempts)
+            report.write(exc.report_path)
+            conversation.add_repair(done.text, feedback_for(report.gates))
+            last = (exc.problem, exc.report_path)
+            if number < rounds:
+                progress(f"round {number}: {exc.problem}; sending the findings back")
+            continue
+        attempt.gates = _outcomes(result.report.gates)
+        result.report.attempts = attempts
+        result.report.write(result.report_path)
+        return result
+    report_path = last[1] or _write_attempts(spec, out_dir, attempts)
+    raise LLMError(
+        f"the LLM backend found no plugin for '{spec.capability}' that passes every gate in "
+        f"{rounds} round(s); last: {last[0]}",
+        f"See the attempts in {report_path}; raise the rounds (--rounds, PLANEXE_LLM_ROUNDS), "
+        "choose another model, or add examples to the spec",
+    )
+
+
+def _outcomes(gates: list[GateResult]) -> list[GateOutcome]:
+    return [GateOutcome(name=g.name, passed=g.passed, ran=g.ran, summary=g.summary) for g in gates]
+
+
+def _write_attempts(spec: PluginSpec, out_dir: Path, attempts: list[Attempt]) -> Path:
+    """A report of attempts that never reached the gates (no usable code in any answer)."""
+    from synthesizer.render import PluginNames
+
+    names = PluginNames.for_capability(spec.capability)
+    report = TestReport(
+        capability=spec.capability,
+        dist_name=names.dist_name,
+        version=spec.version,
+        generator=LLM,
+        attempts=attempts,
+    )
+    folder = out_dir / "dist"
+    folder.mkdir(parents=True, exist_ok=True)
+    return report.write(folder / f"{names.dist_name}-{spec.version}.report.json")
+
+
+def synthesize_routed(
+    spec: PluginSpec, out_dir: Path, options: SynthesisOptions, progress: Progress
+) -> SynthesisResult:
+    """A pipeline's synthesis: the configured generator, or the LLM backend for a spec the
+    rules generator cannot express (when an LLM configuration is set)."""
+    if options.codegen == LLM:
+        return synthesize_with_llm(spec, out_dir, options, progress)
+    generator = find_code_generator(options.codegen)
+    try:
+        logic = generator.generate(spec)
+    except UnsupportedSpecError as exc:
+        if options.llm_config is None and configured() is None:
+            raise
+        progress(f"the {generator.name} generator cannot write it ({exc.problem}); "
+                 "the LLM backend writes it")  # fmt: skip
+        return synthesize_with_llm(spec, out_dir, options, progress)
+    progress(f"the {generator.name} generator wrote the plugin's logic")
+    return synthesize_plugin(spec, out_dir, options, progress, logic)

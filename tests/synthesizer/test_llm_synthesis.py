@@ -1,0 +1,180 @@
+"""The LLM backend end to end against a loopback OpenAI-protocol server answering from a
+script: right at once, repaired after the failing tests went back, a malicious answer
+stopped by static analysis before anything ran, garbage, and the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from plan_pipeline.spec import PluginSpec
+from synthesizer.errors import LLMError, UnsupportedSpecError
+from synthesizer.llm_codegen import LLMCodeGenerator
+from synthesizer.llm_synthesis import synthesize_routed, synthesize_with_llm
+from synthesizer.synthesize import SynthesisOptions
+from tests.synthesizer.conftest import spec_path
+from tests.synthesizer.llm_helpers import (
+    CORRECT_RISK,
+    KEY_ENV,
+    WRONG_RISK,
+    entry,
+    fenced,
+    write_config,
+)
+from tests.synthesizer.openai_standin import Reply, StandIn, serve
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, "sk-test-123")
+
+
+def _options(tmp_path: Path, standin: StandIn, rounds: int = 3) -> SynthesisOptions:
+    config = write_config(tmp_path / "llm_config.json", {"standin": entry(standin.url)})
+    return SynthesisOptions(property_examples=10, llm_config=config, repair_rounds=rounds)
+
+
+def _report(path: Path) -> dict:  # type: ignore[type-arg]
+    return json.loads(path.read_text())
+
+
+def test_a_correct_plugin_at_the_first_try(risk_spec: PluginSpec, tmp_path: Path) -> None:
+    lines: list[str] = []
+    with serve(Reply(fenced(CORRECT_RISK))) as standin:
+        result = synthesize_with_llm(
+            risk_spec, tmp_path / "out", _options(tmp_path, standin), lines.append
+        )
+    assert result.report.passed and result.report.generator == "llm"
+    report = _report(result.report_path)
+    assert report["model"] == "standin-coder" and report["tokens"] == 200
+    (attempt,) = report["attempts"]
+    assert attempt["code_sha256"] and attempt["prompt_sha256"]
+    assert [g["name"] for g in attempt["gates"] if g["passed"]] == [
+        "codegen", "static_analysis", "build", "dependency_audit", "contract_tests"
+    ]  # fmt: skip
+    prompt = "\n".join(standin.user_messages(0))
+    assert '"high_count"' in prompt and "output.high_count <= len(output.risks)" in prompt
+    assert "Modules you may import:" in prompt
+    assert any(line.startswith("round 1/3: asking standin") for line in lines)
+
+
+def test_a_wrong_plugin_is_repaired_once_the_failing_test_output_went_back(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    with serve(Reply(fenced(WRONG_RISK)), Reply(fenced(CORRECT_RISK))) as standin:
+        result = synthesize_with_llm(
+            risk_spec, tmp_path / "out", _options(tmp_path, standin), print
+        )
+    assert result.report.passed
+    first, second = _report(result.report_path)["attempts"]
+    failed = {g["name"]: g["passed"] for g in first["gates"]}
+    assert failed["contract_tests"] is False and failed["static_analysis"] is True
+    assert first["code_sha256"] != second["code_sha256"]
+    assert first["prompt_sha256"] != second["prompt_sha256"]
+    feedback = standin.user_messages(1)[-1]
+    assert "Gate contract_tests failed" in feedback
+    assert "example 1: expected" in feedback and "'level': 'medium'" in feedback
+    assert standin.requests[1]["messages"][-2] == {
+        "role": "assistant",
+        "content": fenced(WRONG_RISK),
+    }
+
+
+MALICIOUS = {
+    "a process": "import subprocess\n\ndef compute(input):\n"
+    "    subprocess.run(['touch', {marker!r}])\n    return {{}}\n",
+    "a socket": "import socket\n\ndef compute(input):\n"
+    "    socket.create_connection(('127.0.0.1', 9))\n    return {{}}\n",
+    "a dunder escape": "open({marker!r}, 'w')\n\ndef compute(input):\n"
+    "    return {{'x': ().__class__.__base__.__subclasses__()}}\n",
+}
+
+
+@pytest.mark.parametrize("source", list(MALICIOUS.values()), ids=list(MALICIOUS))
+def test_a_malicious_answer_is_stopped_by_static_analysis_before_anything_runs(
+    risk_spec: PluginSpec, tmp_path: Path, source: str
+) -> None:
+    marker = tmp_path / "ran.txt"
+    with (
+        serve(Reply(fenced(source.format(marker=str(marker))))) as standin,
+        pytest.raises(LLMError) as failed,
+    ):
+        synthesize_with_llm(risk_spec, tmp_path / "out", _options(tmp_path, standin, 1), print)
+    assert "in 1 round(s); last: plugin for 'risk.score_matrix' failed gate(s) static_analysis" in (
+        failed.value.problem
+    )
+    report = _report(next((tmp_path / "out" / "dist").glob("*.report.json")))
+    gates = {g["name"]: (g["ran"], g["passed"]) for g in report["attempts"][0]["gates"]}
+    assert gates["static_analysis"] == (True, False)
+    assert gates["build"] == (False, False) and gates["contract_tests"] == (False, False)
+    assert not list((tmp_path / "out" / "dist").glob("*.whl"))
+    assert not marker.exists()
+
+
+def test_garbage_in_every_round_is_one_line_and_the_attempts_are_kept(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    with (
+        serve(Reply("I am sorry, I cannot write code today.")) as standin,
+        pytest.raises(LLMError) as failed,
+    ):
+        synthesize_with_llm(risk_spec, tmp_path / "out", _options(tmp_path, standin, 2), print)
+    assert failed.value.problem == (
+        "the LLM backend found no plugin for 'risk.score_matrix' that passes every gate in 2 "
+        "round(s); last: the answer has no usable code: it has no fenced python block"
+    )
+    assert len(standin.requests) == 2
+    assert "Your answer could not be used" in standin.user_messages(1)[-1]
+    report = _report(next((tmp_path / "out" / "dist").glob("*.report.json")))
+    assert [a["problem"] for a in report["attempts"]] == [
+        "the answer has no usable code: it has no fenced python block"
+    ] * 2
+
+
+def test_a_spec_outside_the_rules_subset_goes_to_the_llm_backend_when_one_is_configured(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    no_rules = risk_spec.model_copy(update={"rules": []})
+    lines: list[str] = []
+    with serve(Reply(fenced(CORRECT_RISK))) as standin:
+        options = _options(tmp_path, standin)
+        result = synthesize_routed(no_rules, tmp_path / "out", options, lines.append)
+    assert result.report.generator == "llm"
+    assert any("the rules generator cannot write it" in line for line in lines)
+    unconfigured = SynthesisOptions(property_examples=10)
+    with pytest.raises(UnsupportedSpecError):
+        synthesize_routed(no_rules, tmp_path / "out2", unconfigured, lines.append)
+
+
+def test_the_command_line_names_the_generator_and_fails_in_one_line(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    spec_file = spec_path(tmp_path, risk_spec)
+    with serve(Reply(fenced(CORRECT_RISK))) as standin:
+        config = write_config(tmp_path / "llm_config.json", {"standin": entry(standin.url)})
+        command = [sys.executable, "-m", "plan_pipeline.cli", "synth", str(spec_file),
+                   "--out", str(tmp_path / "out"), "--codegen", "llm", "--llm-config",
+                   str(config), "--llm", "standin", "--property-examples", "10"]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        assert "round 1/3: asking standin" in done.stdout
+        missing = subprocess.run(
+            [*command[:-6], "--llm-config", str(config), "--llm", "gpt"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines()[-1].startswith("error: no LLM entry named 'gpt'")
+    assert "Traceback" not in missing.stderr
+
+
+def test_the_generator_answers_the_codegen_protocol_in_one_round(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    with serve(Reply(fenced(CORRECT_RISK))) as standin:
+        config = write_config(tmp_path / "llm_config.json", {"standin": entry(standin.url)})
+        logic = LLMCodeGenerator.from_config(config, None).generate(risk_spec)
+    assert logic.generator == "llm" and "def compute" in logic.source
