@@ -40,6 +40,7 @@ bench: setup
 	$(PY) bench/bench_startup.py
 	$(PY) bench/bench_plugin_runtime.py
 	$(PY) bench/bench_time_to_capability.py
+	$(PY) bench/bench_llm_rounds.py
 	$(PY) bench/bench_hub_find.py
 	$(PY) bench/bench_hub_reuse.py
 

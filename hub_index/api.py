@@ -303,6 +303,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, [_record(r) for r in found])
         elif method == "GET" and len(route) == 2 and route[0] == "plugins":
             self._send(200, _record(svc.get(route[1])))
+        elif method == "GET" and len(route) == 3 and route[0] == "plugins" and route[2] == "report":
+            self._send(200, svc.latest_report(route[1]))
         elif method == "GET" and route == ["next-version"]:
             self._send(200, {"version": svc.next_version(query["dist_name"], query["wanted"])})
         elif method == "POST" and route == ["publish"]:

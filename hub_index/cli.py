@@ -172,12 +172,19 @@ def search_command(
 
 
 def show_command(plugin_id: Annotated[str, typer.Argument()], home: HomeOption = None) -> None:
-    """Show one plugin record (JSON)."""
+    """Show one plugin record (JSON), and what its synthesis cost where the hub knows it."""
     try:
-        record = _client(home).show(plugin_id)
+        client = _client(home)
+        record = client.show(plugin_id)
+        report = client.report(plugin_id)
     except PlanPipelineError as exc:
         raise fail(exc) from None
     _out.print_json(record.model_dump_json(exclude={"signature_bundle"}))
+    cost = report.get("publisher_synthesis")
+    if isinstance(cost, dict):
+        from hub_index.hub_synthesizer import cost_line
+
+        _out.print(f"synthesis (as the publisher reported it): {escape(cost_line(cost))}")
 
 
 def install_command(

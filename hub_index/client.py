@@ -186,6 +186,11 @@ class PluginHubClient:
     def show(self, plugin_id: str) -> PluginRecord:
         return PluginRecord.model_validate(self._call("GET", _path("api", "plugins", plugin_id)))
 
+    def report(self, plugin_id: str) -> dict[str, Any]:
+        """The plugin's latest test report as the hub keeps it (unsigned: for reading)."""
+        found = self._call("GET", _path("api", "plugins", plugin_id, "report"))
+        return found if isinstance(found, dict) else {}
+
     def by_dist(self, dist_name: str, version: str) -> PluginRecord | None:
         query = {"dist_name": dist_name, "version": version}
         try:
@@ -403,17 +408,25 @@ class PluginHubClient:
     # -- writing -----------------------------------------------------------------------------
 
     def publish_generated(
-        self, spec: PluginSpec, logic: GeneratedLogic, wheel: Path, owner: str
+        self,
+        spec: PluginSpec,
+        logic: GeneratedLogic,
+        wheel: Path,
+        owner: str,
+        synthesis: dict[str, Any] | None = None,
     ) -> PluginRecord:
         """Publish a generated plugin: its spec and sources, and the sha256 of the wheel they
-        built here. The hub rebuilds and re-checks it and serves its own build."""
-        body = {
+        built here. The hub rebuilds and re-checks it and serves its own build. ``synthesis``:
+        what the synthesis cost (generator, model, rounds, tokens, seconds), for the record."""
+        body: dict[str, Any] = {
             "spec": spec.model_dump(mode="json"),
             "generator": logic.generator,
             "logic_source": logic.source,
             "wheel_sha256": sha256_hex(wheel.read_bytes()),
             "owner": owner,
         }
+        if synthesis is not None:
+            body["synthesis"] = synthesis
         deadline = time.monotonic() + self.busy_wait_s
         delay = 1.0
         while True:  # a busy hub (503) is asked again, less and less often, until the deadline

@@ -11,6 +11,7 @@ report. The cost is one synthesis per publish.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -27,6 +28,23 @@ from plan_pipeline.spec import PluginSpec
 MAX_LOGIC_BYTES = 256 * 1024
 
 
+class SynthesisCost(BaseModel):
+    """What the publishing worker says its synthesis took: which generator and model wrote
+    the code, in how many rounds, for how many tokens and seconds. Told, not verified: the
+    hub keeps it beside its own report, marked as the publisher's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    generator: str = Field(min_length=1, max_length=64)
+    provider: str | None = Field(default=None, max_length=200)
+    model: str | None = Field(default=None, max_length=200)
+    rounds: int = Field(default=1, ge=0, le=1000)
+    prompt_tokens: int = Field(default=0, ge=0, le=10**9)
+    completion_tokens: int = Field(default=0, ge=0, le=10**9)
+    model_seconds: float = Field(default=0.0, ge=0, le=10**6)
+    synthesis_seconds: float = Field(default=0.0, ge=0, le=10**6)
+
+
 class GeneratedPublish(BaseModel):
     """What a worker sends to publish a generated plugin (publish token)."""
 
@@ -37,6 +55,7 @@ class GeneratedPublish(BaseModel):
     logic_source: str = Field(max_length=MAX_LOGIC_BYTES)
     wheel_sha256: Sha256Hex
     owner: str = Field(min_length=1, max_length=200)
+    synthesis: SynthesisCost | None = None
 
 
 class GatesFailedOnHubError(HubError):
@@ -88,6 +107,9 @@ def reverify(publish: GeneratedPublish, work_root: Path) -> Reverified:
                 "was built from",
             )
         report = result.report
-        return Reverified(wheel, result.wheel.name, report.model_dump_json(), report.pass_rate)
+        data = json.loads(report.model_dump_json())
+        if publish.synthesis is not None:
+            data["publisher_synthesis"] = publish.synthesis.model_dump()
+        return Reverified(wheel, result.wheel.name, json.dumps(data), report.pass_rate)
     finally:
         shutil.rmtree(work, ignore_errors=True)

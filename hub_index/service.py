@@ -19,9 +19,11 @@ undoes a half-done publish when the hub starts).
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -125,6 +127,16 @@ class HubService:
         self.metadata.add_generated(_release(record, report.report_json, len(rebuilt.wheel)))
         self.files.serve(filename, record.checksum)
         return record
+
+    def latest_report(self, plugin_id: str) -> dict[str, Any]:
+        """The latest test report of a plugin (its gates; for a generated plugin also what
+        its publisher said the synthesis cost), or ``{}`` when it has none."""
+        self.get(plugin_id)  # an unknown id is a 404
+        reports = self.db.test_reports(plugin_id)
+        if not reports:
+            return {}
+        report: dict[str, Any] = json.loads(reports[-1].report_json)
+        return report
 
     def stage_upload(self, filename: str, data: bytes) -> str:
         """Keep a maintainer's wheel in staging until a signed statement records it."""

@@ -113,7 +113,7 @@ class LoadedCapability:
     worker: PluginWorker | None = None
     """The sandboxed worker that runs the provider, or ``None`` when it runs in-process."""
     judge: SchemaJudge | None = None
-    """With a worker: the sandboxed judge its inputs and outputs are checked by."""
+    """What its inputs and outputs are checked by (here when cheap, else in the sandbox)."""
 
     @property
     def capability(self) -> str:
@@ -316,7 +316,8 @@ class CapabilityRegistry:
                 f"plugin {selection.chosen.describe()} failed to describe '{capability}': {exc}",
                 "Fix or uninstall that plugin",
             ) from exc
-        return LoadedCapability(selection, _description(selection, description), run)
+        checked = _description(selection, description)
+        return LoadedCapability(selection, checked, run, None, self._schema_judge())
 
     def _load_isolated(self, selection: Selection, network: bool) -> LoadedCapability:
         chosen = selection.chosen
@@ -356,9 +357,10 @@ class CapabilityRegistry:
         return LoadedCapability(selection, checked, worker.run, worker, judge)
 
     def _schema_judge(self) -> SchemaJudge:
-        """The judge of sandboxed plugins' data, started on first use, shared by all."""
+        """The judge of stage data, shared by every capability (its sandboxed child starts
+        only when a check needs it)."""
         if self._judge is None:
-            self._judge = SchemaJudge(self.sandbox(), self._judge_limits)
+            self._judge = SchemaJudge(self.sandbox, self._judge_limits)
         return self._judge
 
     def sandbox(self) -> Sandbox:

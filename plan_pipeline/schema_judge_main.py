@@ -22,16 +22,26 @@ def validator_for(schema: dict[str, Any]) -> Any:
     return jsonschema.Draft202012Validator(schema, registry=Registry())
 
 
+MAX_ERRORS = 1000
+"""Errors weighed for the most relevant one, at most (an answer can hold millions)."""
+
+
 def problem_of(validator: Any, instance: Any) -> "str | None":
-    """The most relevant violation as ``at PATH: message``, or ``None``."""
+    """The most relevant violation as ``at PATH: message``, or ``None``. A check that cannot
+    be done (a number too big to divide, nesting too deep to print) is a violation too."""
+    import itertools
+
     import jsonschema
     from referencing.exceptions import Unresolvable
 
     try:
-        error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+        errors = itertools.islice(validator.iter_errors(instance), MAX_ERRORS)
+        error = jsonschema.exceptions.best_match(errors)
     except Unresolvable as exc:
         ref = " ".join(str(exc.ref).split())[:100]
         return f"at $ref: cannot resolve {ref} (only '#...' resolve)"
+    except (RecursionError, OverflowError, ValueError, MemoryError) as exc:
+        return f"at $: the instance cannot be checked ({type(exc).__name__})"
     if error is None:
         return None
     message = error.message
@@ -49,10 +59,7 @@ def main() -> None:
         key = json.dumps(question["schema"], sort_keys=True)
         if key not in validators:
             validators[key] = validator_for(question["schema"])
-        try:
-            answer: dict[str, Any] = {"problem": problem_of(validators[key], question["instance"])}
-        except RecursionError:
-            answer = {"problem": "at $: the instance is nested too deeply to check"}
+        answer = {"problem": problem_of(validators[key], question["instance"])}
         sys.stdout.write(json.dumps(answer) + "\n")
         sys.stdout.flush()
 

@@ -36,33 +36,43 @@ def local_refs_only(schema: Any) -> None:
 
 _LINEAR_KEYWORDS = frozenset(
     {
-        # assertions whose check costs at most the size of the instance
+        # assertions whose check costs at most the size of the value they apply to
         "type", "enum", "const", "required", "minItems", "maxItems", "minLength", "maxLength",
         "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
         "minProperties", "maxProperties", "dependentRequired", "minContains", "maxContains",
-        # applicators: each applies its subschemas once per value below it
+        # applicators that give each value below them at most two subschemas
         "properties", "additionalProperties", "items", "prefixItems", "contains",
-        "propertyNames", "allOf", "anyOf", "oneOf", "not", "if", "then", "else",
-        "dependentSchemas",
+        "propertyNames",
         # annotations, asserting nothing (formats are not asserted here)
         "$schema", "$id", "$comment", "$anchor", "title", "description", "default",
         "examples", "deprecated", "readOnly", "writeOnly", "format", "contentMediaType",
         "contentEncoding",
     }
 )  # fmt: skip
-_SCHEMA_MAPS = frozenset({"properties", "dependentSchemas"})
-_SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
+_SCHEMA_MAPS = frozenset({"properties"})
+_SCHEMA_LISTS = frozenset({"prefixItems"})
+_ONE_SCHEMA = frozenset({"additionalProperties", "items", "contains", "propertyNames"})
+MAX_LINEAR_NODES = 512
+"""The most subschemas a schema checked in this process may have."""
+MAX_LINEAR_ENUM = 256
+"""The most values an ``enum`` of a schema checked in this process may list."""
 
 
 def checks_in_linear_time(schema: Any) -> bool:
     """Whether checking any instance against ``schema`` costs at most the instance's size
-    times a factor of the schema alone: every keyword is one whose check is linear, and
-    nothing recurses (no ``$ref``). A costly keyword (``pattern``, ``uniqueItems``,
-    ``unevaluatedProperties``...) or an unknown one answers ``False``; so does a schema that
-    is not well-formed. For trusted schemas only: the factor of a hostile one can be huge."""
+    times a small constant, whoever wrote the schema: every keyword is one whose check is
+    linear, no value meets more than two subschemas (no ``anyOf``, ``allOf``, ``oneOf``,
+    ``not``, ``if``: each would multiply the work per value, and keep every branch's errors),
+    nothing recurses (no ``$ref``), and the schema is small (``MAX_LINEAR_NODES`` subschemas,
+    ``enum`` of ``MAX_LINEAR_ENUM`` values). An unknown keyword answers ``False``; so does a
+    schema that is not well-formed."""
     stack = [schema]
+    nodes = 0
     while stack:
         node = stack.pop()
+        nodes += 1
+        if nodes > MAX_LINEAR_NODES:
+            return False
         if isinstance(node, bool):
             continue
         if not isinstance(node, dict):
@@ -72,6 +82,8 @@ def checks_in_linear_time(schema: Any) -> bool:
                 continue
             if keyword not in _LINEAR_KEYWORDS:
                 return False
+            if keyword == "enum" and (not isinstance(value, list) or len(value) > MAX_LINEAR_ENUM):
+                return False
             if keyword in _SCHEMA_MAPS:
                 if not isinstance(value, dict):
                     return False
@@ -80,7 +92,6 @@ def checks_in_linear_time(schema: Any) -> bool:
                 if not isinstance(value, list):
                     return False
                 stack.extend(value)
-            elif keyword in {"additionalProperties", "items", "contains", "propertyNames",
-                             "not", "if", "then", "else"}:  # fmt: skip
+            elif keyword in _ONE_SCHEMA:
                 stack.append(value)
     return True

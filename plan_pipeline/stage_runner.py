@@ -26,7 +26,7 @@ from plan_pipeline.registry import LoadedCapability
 from plan_pipeline.resolver import MissGuide, PluginResolver
 from plan_pipeline.sandboxed_judge import JudgeStopped
 from plan_pipeline.schema_judge_main import problem_of
-from plan_pipeline.schemas import checks_in_linear_time, validator
+from plan_pipeline.schemas import validator
 from plan_pipeline.synthesis import SynthesisMode
 from plan_pipeline.usage import StageResult
 
@@ -169,22 +169,22 @@ def _schema_problem(
 ) -> str | None:
     """The first violation of the ``kind`` (input/output) schemas that bind ``loaded``.
 
-    A trusted (in-process) plugin is checked here against its own schema and the stage
+    A trusted (in-process) plugin's data is checked against its own schema and the stage
     contract's. A sandboxed plugin's own schema came from its worker, so it binds nothing:
     its data is checked against the stage contract's schema (its own only where the stage
-    states no contract). That data is hostile: it is checked in the sandboxed judge, which a
-    costly check cannot hold up, unless the schema is the contract's and every keyword of
-    it checks in linear time (``checks_in_linear_time``).
+    states no contract). The data may be hostile either way (a stage's inputs are upstream
+    outputs), so every check goes through the schema judge, which checks in this process
+    only what is cheap and the rest in the sandbox under a deadline.
     """
-    schemas: list[tuple[str, dict[str, Any], bool]] = []  # (label, schema, trusted)
+    schemas: list[tuple[str, dict[str, Any]]] = []
     if stage.contract is not None:
         contract = stage.contract.input_schema if kind == "input" else stage.contract.output_schema
-        schemas.append((f"the stage contract's {kind} schema", contract, True))
-    if loaded.judge is None or not schemas:
+        schemas.append((f"the stage contract's {kind} schema", contract))
+    if loaded.worker is None or not schemas:
         plugin_schema = loaded.input_schema if kind == "input" else loaded.output_schema
-        schemas.insert(0, (f"the plugin's {kind} schema", plugin_schema, loaded.judge is None))
-    for label, schema, trusted in schemas:
-        if loaded.judge is None or (trusted and checks_in_linear_time(schema)):
+        schemas.insert(0, (f"the plugin's {kind} schema", plugin_schema))
+    for label, schema in schemas:
+        if loaded.judge is None:  # a capability loaded without a registry (tests, tools)
             problem = validate(instance, schema)
         else:
             try:

@@ -62,12 +62,12 @@ def synth_command(
 
     with needs_extra("synth", "plugin-hub synth"):
         _require(*_SYNTH_MODULES)  # the synthesizer imports some only when a gate runs
-    if codegen == "llm":
-        with needs_extra("llm", "plugin-hub synth --codegen llm"):
-            _require(*_LLM_MODULES)
         from synthesizer.audit import DEFAULT_ADVISORIES
         from synthesizer.errors import SpecFileError
         from synthesizer.synthesize import SynthesisOptions, synthesize_plugin
+    if codegen == "llm":
+        with needs_extra("llm", "plugin-hub synth --codegen llm"):
+            _require(*_LLM_MODULES)
 
     try:
         try:

@@ -1,20 +1,15 @@
-"""The contract's judge: the program ``ContractCheck`` runs in a sandbox to judge outputs.
+"""The constraint evaluator: the program ``ContractCheck`` runs in a sandbox to judge outputs.
 
-Run as ``python -I -S -B constraint_child.py`` through ``plan_pipeline.sandboxed_judge``: it
-sees the standard library, jsonschema and the schema judge's module, nothing else. Its first
-input line is ``{"path", "schema", "functions", "range_function", "max_range",
-"constraints"}``: where to import from, the output schema, the names of the allowed built-ins,
-what ``range`` became and its longest length, and the constraints as translated Python. Each
-further line is ``[input, output]``; the answer is one line ``{"schema": null | "at PATH:
-message", "verdicts": [...]}`` with, per constraint, ``true``, ``false`` or ``{"error":
-"TypeName"}`` (no verdicts when the schema is broken). With ``"schema": null`` the harness
-checks the schema itself, and jsonschema is not imported here. With ``"schema": null`` the harness
-checks the schema itself, and jsonschema is not imported here.
+Run as ``python -I -S -B constraint_child.py`` through ``plan_pipeline.sandboxed_judge``
+(standard library only: it sees nothing else). Its first input line is ``{"path",
+"functions", "range_function", "max_range", "constraints"}``: the names of the allowed
+built-ins, what ``range`` became and its longest length, and the constraints as translated
+Python. Each further line is ``[input, output]``; the answer is one line with, per
+constraint, ``true``, ``false`` or ``{"error": "TypeName"}``.
 
 The constraints were checked against the contract subset before they came here, and the data
-is plain JSON; the sandbox and its limits are for what neither the subset nor the schema
-bounds statically (``"-" * output.width``, ``uniqueItems`` over many rows, a backtracking
-``pattern``): that ends this process, not the harness.
+is plain JSON; the sandbox and its limits are for what the subset cannot bound statically
+(``"-" * output.width``, a loop over a huge input): that ends this process, not the harness.
 """
 
 import builtins
@@ -51,39 +46,20 @@ def _answer(
     return results
 
 
-def _schema_problem(validator: Any, output: Any) -> Any:
-    if validator is None:  # the harness checks the schema: its check costs what the output does
-        return None
-    from schema_judge_main import problem_of  # type: ignore[import-not-found]
-
-    try:
-        return problem_of(validator, output)
-    except RecursionError:
-        return "at $: the output is nested too deeply to check"
-
-
 def main() -> None:
     setup = json.loads(sys.stdin.readline())
-    sys.path[:0] = setup["path"]
-    validator = None
-    if setup["schema"] is not None:
-        from schema_judge_main import validator_for
-
-        validator = validator_for(setup["schema"])
     functions = {name: getattr(builtins, name) for name in setup["functions"]}
     functions[setup["range_function"]] = _bounded_range(int(setup["max_range"]))
     functions.pop("range", None)
     names = {"__builtins__": functions}
     codes = [compile(source, "<constraint>", "eval") for source in setup["constraints"]]
     for line in sys.stdin:
-        inputs, output = json.loads(line)
-        answer: dict[str, Any] = {"schema": _schema_problem(validator, output), "verdicts": None}
-        if answer["schema"] is None:
-            try:
-                answer["verdicts"] = _answer(codes, names, inputs, output)
-            except MemoryError:
-                answer["verdicts"] = [{"error": "MemoryError"} for _ in codes]
-        sys.stdout.write(json.dumps(answer) + "\n")
+        try:
+            inputs, output = json.loads(line)
+            results = _answer(codes, names, inputs, output)
+        except MemoryError:
+            results = [{"error": "MemoryError"} for _ in codes]
+        sys.stdout.write(json.dumps(results) + "\n")
         sys.stdout.flush()
 
 

@@ -1,13 +1,12 @@
-"""The spec's contract, checked by the trusted harness: output schema, constraints, goldens.
+"""The spec's contract, checked by the trusted harness: schemas, constraints, goldens.
 
 Nothing here runs plugin code: it judges the plain JSON answers the sandboxed worker gave.
-The constraints, and an output schema whose check is not of linear cost, are checked in a
-sandboxed judge (``constraint_child.py`` through ``plan_pipeline.sandboxed_judge``) under its
-own limits: the constraints are checked expressions of the contract subset and the schema is
-the spec's, but what they cost depends on the plugin's output (``"-" * output.width``,
-``uniqueItems`` over 16,000 rows, a ``pattern`` that backtracks), so a hostile output can at
-worst end that child, which then counts as a failed check. A schema of only linear keywords
-(``plan_pipeline.schemas.checks_in_linear_time``) is checked here.
+What a check costs depends on the plugin's output (``"-" * output.width`` in a constraint,
+``uniqueItems`` over 16,000 rows, a ``pattern`` that backtracks), and on the hub even the
+spec is a stranger's. So the schemas are checked through ``plan_pipeline.schema_judge``
+(here only where the cost is bounded by the data's size, else in its sandboxed child under
+a deadline) and the constraints always in a sandboxed child (``constraint_child.py``) under
+its own limits: a hostile output can at worst end a child, which counts as a failed check.
 """
 
 from __future__ import annotations
@@ -18,10 +17,7 @@ from typing import Any
 
 from plan_pipeline.sandbox import BubblewrapSandbox, Sandbox, SandboxLimits
 from plan_pipeline.sandboxed_judge import JudgeStopped, SandboxedJudge
-from plan_pipeline.schema_judge import PROGRAM as SCHEMA_JUDGE_PROGRAM
-from plan_pipeline.schema_judge import jsonschema_packages
-from plan_pipeline.schema_judge_main import problem_of
-from plan_pipeline.schemas import checks_in_linear_time, validator
+from plan_pipeline.schema_judge import SchemaJudge
 from plan_pipeline.spec import PluginSpec
 from synthesizer.expressions import ALLOWED_FUNCTIONS, MAX_RANGE, RANGE_FUNCTION, translate
 
@@ -34,16 +30,14 @@ EVALUATOR_LIMITS = SandboxLimits(
     open_files=32,
     wall_seconds=2.0,
 )
-"""Limits of the contract's judge; ``wall_seconds`` bounds one output's check."""
+"""Limits of the contract's sandboxed children; ``wall_seconds`` bounds one output's check."""
 _CHILD = Path(__file__).with_name("constraint_child.py")
 
 
 class ContractCheck:
-    """The spec's contract (output schema and constraints), judged in a sandboxed child.
-
-    ``sandbox`` runs the judge (the bubblewrap sandbox when not given); it starts at once,
-    beside whatever the caller starts next. ``close()`` stops it.
-    """
+    """The spec's contract: schemas through the schema judge, constraints in a sandboxed
+    child (started at once, beside whatever the caller starts next). ``close()`` stops
+    both."""
 
     def __init__(
         self,
@@ -56,36 +50,23 @@ class ContractCheck:
         sources = [translate(text, {"input", "output"}) for text in self.constraints]
         for text, source in zip(self.constraints, sources, strict=True):
             compile(source, f"<constraint {text}>", "eval")  # fails here, not in the child
-        linear = checks_in_linear_time(spec.output_schema)
-        self._here = validator(spec.output_schema) if linear else None
-        """The output schema's validator, where its check costs what the output's size does
-        (then the schema is checked here, and the judge does not import jsonschema)."""
+        chosen = sandbox or BubblewrapSandbox.detect()
+        self._schemas = SchemaJudge(chosen, limits)
         setup = {
-            "schema": None if linear else spec.output_schema,
             "functions": sorted(ALLOWED_FUNCTIONS),
             "range_function": RANGE_FUNCTION,
             "max_range": MAX_RANGE,
             "constraints": sources,
         }
-        self._judge = (
-            SandboxedJudge(
-                _CHILD,
-                setup,
-                sandbox or BubblewrapSandbox.detect(),
-                limits,
-                files=[] if linear else [SCHEMA_JUDGE_PROGRAM],
-                packages=[] if linear else jsonschema_packages(),
-            )
-            if sources or not linear
-            else None
-        )
+        self._judge = SandboxedJudge(_CHILD, setup, chosen, limits) if sources else None
 
     @property
     def starts(self) -> int:
-        """How often the judge was started (once, plus once after each stop)."""
+        """How often the constraints' child was started (once, plus once after each stop)."""
         return self._judge.starts if self._judge is not None else 0
 
     def close(self) -> None:
+        self._schemas.close()
         if self._judge is not None:
             self._judge.close()
 
@@ -95,23 +76,29 @@ class ContractCheck:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    def input_problem(self, inputs: Any) -> str | None:
+        """How ``inputs`` (a golden example's) breaks the input schema, or ``None``."""
+        try:
+            return self._schemas.problem(inputs, self.spec.input_schema)
+        except JudgeStopped as exc:
+            return f"(its check was ended: {exc})"
+
     def problems(self, inputs: Any, output: Any) -> list[str]:
         """What is wrong with ``output`` for ``inputs``; empty when it follows the contract."""
         if not isinstance(output, dict):
             return [f"the output is {type(output).__name__}, not a JSON object"]
-        if self._here is not None:
-            problem = problem_of(self._here, output)
-            if problem is not None:
-                return [f"the output breaks the output schema {problem}"]
+        try:
+            problem = self._schemas.problem(output, self.spec.output_schema)
+        except JudgeStopped as exc:
+            return [f"the output cannot be checked against the output schema: {exc}"]
+        if problem is not None:
+            return [f"the output breaks the output schema {problem}"]
         if self._judge is None:
             return []
         try:
-            answer = self._judge.ask([inputs, output])
-            schema_problem, verdicts = self._parse(answer)
+            verdicts = self._verdicts(self._judge.ask([inputs, output]))
         except JudgeStopped as exc:
-            return [f"the output cannot be checked against the contract: {exc}"]
-        if schema_problem is not None:
-            return [f"the output breaks the output schema {schema_problem}"]
+            return [f"the constraints cannot be evaluated for this output: {exc}"]
         found = []
         for text, verdict in zip(self.constraints, verdicts, strict=True):
             if isinstance(verdict, dict):
@@ -121,18 +108,11 @@ class ContractCheck:
                 found.append(f"constraint does not hold: {text}")
         return found
 
-    def _parse(self, answer: Any) -> tuple[str | None, list[Any]]:
+    def _verdicts(self, answer: Any) -> list[Any]:
         assert self._judge is not None
-        if not isinstance(answer, dict):
-            raise self._judge.wrong_shape("not an object")
-        problem, verdicts = answer.get("schema"), answer.get("verdicts")
-        if isinstance(problem, str):
-            return problem[:300], []
-        if problem is not None:
-            raise self._judge.wrong_shape("'schema' is neither text nor null")
-        if not isinstance(verdicts, list) or len(verdicts) != len(self.constraints):
+        if not isinstance(answer, list) or len(answer) != len(self.constraints):
             raise self._judge.wrong_shape("not one verdict per constraint")
-        return None, verdicts
+        return answer
 
 
 def same(actual: Any, expected: Any) -> bool:
@@ -140,7 +120,10 @@ def same(actual: Any, expected: Any) -> bool:
     if isinstance(expected, bool) or isinstance(actual, bool):
         return actual is expected
     if isinstance(expected, float):
-        return isinstance(actual, int | float) and math.isclose(actual, expected, rel_tol=1e-9)
+        try:
+            return isinstance(actual, int | float) and math.isclose(actual, expected, rel_tol=1e-9)
+        except OverflowError:  # an integer too big for a float: not the expected number
+            return False
     if isinstance(actual, float):  # an integer expected: only the same integer, exactly
         return isinstance(expected, int) and actual.is_integer() and int(actual) == expected
     if isinstance(expected, dict):

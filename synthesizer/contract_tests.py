@@ -40,15 +40,11 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
-from referencing.exceptions import Unresolvable
-
 from plan_pipeline.contract import Example
 from plan_pipeline.errors import PluginRunError, PluginWorkerError, one_line
 from plan_pipeline.hookspecs import ENTRY_POINT_GROUP
 from plan_pipeline.plugin_worker import PluginWorker, PrestartedWorker, WorkerPlugin
 from plan_pipeline.sandbox import Sandbox, SandboxLimits
-from plan_pipeline.schemas import validator
 from plan_pipeline.spec import PluginSpec
 from synthesizer.errors import BuildError, UnsupportedSpecError
 from synthesizer.report import Finding, GateResult, timed
@@ -242,17 +238,9 @@ class _Harness:
         for label, example in numbered:
             self.checks += 1
             name = label + (f" ({example.note})" if example.note else "")
-            try:
-                input_error = jsonschema.exceptions.best_match(
-                    validator(self.spec.input_schema).iter_errors(example.input)
-                )
-            except Unresolvable as exc:
-                self.fail("spec", f"{name}: the input schema's $ref {exc.ref!r} does not resolve")
-                continue
-            if input_error is not None:
-                self.fail(
-                    "spec", f"{name}: the input breaks the input schema: {input_error.message}"
-                )
+            input_problem = self.check.input_problem(example.input)
+            if input_problem is not None:
+                self.fail("spec", f"{name}: the input breaks the input schema {input_problem}")
                 continue
             try:
                 output = self.run(example.input)
@@ -387,6 +375,8 @@ def contract_test_gate(
         except _GateBudgetSpent:
             why = f"the contract tests took longer than {GATE_SECONDS:g} s and were stopped"
             harness.fail("test-error", why)
+        except Exception as exc:  # a check the harness could not do: told, never a pass
+            harness.fail("harness", f"{type(exc).__name__}: {one_line(str(exc))}"[:500])
         finally:
             worker.close()
             check.close()

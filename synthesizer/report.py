@@ -125,6 +125,21 @@ class TestReport(BaseModel):
     def failed_gates(self) -> list[GateResult]:
         return [g for g in self.gates if g.ran and not g.passed]
 
+    def cost(self, synthesis_seconds: float) -> dict[str, object]:
+        """What the synthesis cost, as the hub records it: generator, model, rounds, tokens,
+        the model's seconds and the whole synthesis's."""
+        last = self.attempts[-1] if self.attempts else None
+        return {
+            "generator": self.generator,
+            "provider": last.provider if last else None,
+            "model": last.model if last else None,
+            "rounds": max(1, len(self.attempts)),
+            "prompt_tokens": sum(a.prompt_tokens for a in self.attempts),
+            "completion_tokens": sum(a.completion_tokens for a in self.attempts),
+            "model_seconds": round(sum(a.latency_s for a in self.attempts), 4),
+            "synthesis_seconds": round(synthesis_seconds, 4),
+        }
+
     def as_row(self) -> dict[str, object]:
         """The ``plugin_hub_test_reports`` columns this report fills."""
         return {"pass_rate": self.pass_rate, "report_json": self.model_dump_json()}

@@ -142,3 +142,55 @@ def test_revoked_plugin_is_not_loaded_even_where_installed(hub: RunningHub, tmp_
     later = _run(python, plan, tmp_path / "run-3", hub, mode="suggest", hub_url=gone)
     assert later.returncode == 3, later.stderr
     assert "planexe-gen-geometry-area 1.0.0 is quarantined" in later.stderr
+
+
+RULELESS_PLAN = AREA_PLAN.replace("geometry.area", "geometry.rect_area").replace(
+    '      rules: [{set: area, expr: "input.w * input.h"}]\n', ""
+)
+"""A stage whose contract states no rules: outside what the rules generator can write."""
+
+_AREA_MODULE = "def compute(input):\n    return {'area': input['w'] * input['h']}\n"
+
+
+def test_a_spec_outside_the_rules_subset_is_written_by_the_llm_backend_published_and_reused(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    from tests.synthesizer.llm_helpers import KEY_ENV, entry, fenced, write_config
+    from tests.synthesizer.openai_standin import Reply, serve
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(RULELESS_PLAN)
+    with serve(Reply(fenced(_AREA_MODULE), prompt_tokens=300, completion_tokens=40)) as standin:
+        config = write_config(tmp_path / "llm_config.json", {"coder": entry(standin.url)})
+        env = hub_env(hub.home) | {
+            "PLANEXE_PROPERTY_EXAMPLES": "10",
+            "PLANEXE_LLM_CONFIG": str(config),
+            KEY_ENV: "sk-test",
+        }
+        first = subprocess.run(
+            [_venv(tmp_path, "a"), "-m", "plan_pipeline.cli", "run", str(plan), "--run-dir",
+             str(tmp_path / "run-a"), "--synthesis", "publish"],
+            capture_output=True, text=True, env=env, check=False, timeout=300,
+        )  # fmt: skip
+        assert first.returncode == 0, first.stderr
+        assert len(standin.requests) == 1
+    assert "the rules generator cannot write it" in first.stdout
+    assert "the LLM backend writes it" in first.stdout
+    assert "written by the llm generator (model standin-coder, 1 round(s), 340 tokens" in (
+        first.stdout
+    )
+    assert ": published planexe-gen-geometry-rect-area" in first.stdout
+    assert (tmp_path / "run-a" / "001-area.json").read_text().strip() == '{\n  "area": 12\n}'
+
+    client = PluginHubClient.from_home(hub.home)
+    (record,) = client.records("geometry.rect_area")
+    report = client.report(record.plugin_id)
+    assert report["generator"] == "llm"  # the hub's own rebuild, from the published module
+    assert report["publisher_synthesis"]["model"] == "standin-coder"
+    assert report["publisher_synthesis"]["prompt_tokens"] == 300
+
+    # the stand-in is gone: a fresh environment reuses the published plugin
+    second = _run(_venv(tmp_path, "b"), plan, tmp_path / "run-b", hub)
+    assert second.returncode == 0, second.stderr
+    assert "reused 'geometry.rect_area'" in second.stdout
+    assert "synthesized '" not in second.stdout

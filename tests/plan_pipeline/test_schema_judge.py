@@ -75,7 +75,7 @@ def test_nesting_too_deep_to_check_is_a_problem_not_a_crash(judge: SchemaJudge) 
     deep: dict[str, Any] = {}
     for _ in range(900):  # about the deepest that JSON decoding in the host lets through
         deep = {"a": deep}
-    assert judge.problem(deep, schema) == "at $: the instance is nested too deeply to check"
+    assert judge.problem(deep, schema) == "at $: the instance cannot be checked (RecursionError)"
     assert judge.problem({"a": {}}, schema) is None
 
 
@@ -118,7 +118,7 @@ def test_a_sandboxed_plugins_own_schema_does_not_bind_where_the_stage_has_a_cont
     need = CapabilityNeed(name="slow", capability="probe.slow", contract=contract)
     assert _run(registry, need) == {"text": HOSTILE_TEXT}
     loaded = registry.load("probe.slow")
-    assert loaded.judge is not None and not loaded.judge.started  # linear: checked here
+    assert loaded.judge is not None and not loaded.judge.started  # cheap: checked here
     strict = Contract(output_schema={"type": "object", "properties": {"text": {"maxLength": 5}}})
     with pytest.raises(StageOutputError, match=r"stage contract's output schema at \$\.text"):
         _run(registry, CapabilityNeed(name="slow", capability="probe.slow", contract=strict))
@@ -145,3 +145,27 @@ def test_a_contract_schema_with_a_costly_keyword_is_checked_in_the_judge(
     with pytest.raises(StageOutputError, match=r"the stage contract's output schema \(its check "
                        r"was ended: it took longer than 1 s and was stopped\)"):  # fmt: skip
         _run(registry, need)
+
+
+def test_an_upstream_output_checked_for_an_in_process_plugin_ends_in_the_judge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stage's inputs are earlier stages' outputs, which a sandboxed plugin may have
+    written: a trusted, in-process plugin's inputs are hostile too."""
+    from plan_pipeline.errors import StageInputError
+
+    registry = CapabilityRegistry(judge_limits=QUICK)
+    try:
+        loaded = registry.load("brief.load")
+        assert loaded.worker is None and loaded.judge is not None
+        contract = Contract(input_schema=UNIQUE_ROWS)
+        need = CapabilityNeed(name="brief", capability="brief.load", contract=contract)
+        rows: list[Any] = [{"n": number} for number in range(16_000)]
+        task = {"id": "t1", "name": "t", "days": 1, "cost": 1}
+        brief = {"project": "p", "start_date": "2026-01-01", "budget_cap": 1,
+                 "workstreams": [{"id": "w", "name": "w", "tasks": [task]}]}  # fmt: skip
+        inputs = {"brief": brief, "rows": rows}
+        with pytest.raises(StageInputError, match=r"its check was ended: it took longer than 1 s"):
+            run_capability(need, loaded, inputs, {"run_id": "t", "stage": "brief"})
+    finally:
+        registry.close()

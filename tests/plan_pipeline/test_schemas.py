@@ -69,7 +69,12 @@ def test_contracts_and_specs_refuse_a_ref_outside_the_schema(ref: str) -> None:
     ("schema", "linear"),
     [
         ({"type": "object", "properties": {"a": {"type": "string", "maxLength": 3}}}, True),
-        ({"items": {"anyOf": [{"type": "integer"}, {"enum": ["a", "b"]}]}, "minItems": 1}, True),
+        ({"items": {"type": ["integer", "null"], "enum": [1, 2, None]}, "minItems": 1}, True),
+        ({"items": {"anyOf": [{"type": "integer"}, {"enum": ["a", "b"]}]}}, False),
+        ({"allOf": [{"type": "object"}]}, False),
+        ({"if": {"type": "object"}, "then": {}}, False),
+        ({"enum": list(range(300))}, False),
+        ({"properties": {f"p{n}": {"type": "integer"} for n in range(600)}}, False),
         ({"additionalProperties": False, "uniqueItems": False}, True),
         ({"properties": {"a": {"pattern": "^(a+)+$"}}}, False),
         ({"patternProperties": {"^x": {}}}, False),

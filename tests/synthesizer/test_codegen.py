@@ -10,6 +10,7 @@ from plan_pipeline.plan import Rule
 from plan_pipeline.spec import PluginSpec
 from synthesizer.codegen import find_code_generator
 from synthesizer.errors import SynthesizerError, UnsupportedSpecError
+from synthesizer.llm_codegen import LLMCodeGenerator
 from synthesizer.rules_codegen import RulesCodeGenerator
 
 
@@ -80,8 +81,9 @@ def test_rule_outside_the_subset_needs_another_backend() -> None:
 
 def test_code_generators_are_found_by_entry_point() -> None:
     assert isinstance(find_code_generator("rules"), RulesCodeGenerator)
-    with pytest.raises(SynthesizerError, match=r"no code generator named 'llm' .*rules"):
-        find_code_generator("llm")
+    assert isinstance(find_code_generator("llm"), LLMCodeGenerator)
+    with pytest.raises(SynthesizerError, match=r"no code generator named 'gpt' .*llm, rules"):
+        find_code_generator("gpt")
 
 
 @pytest.mark.parametrize(

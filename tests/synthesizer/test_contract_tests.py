@@ -181,6 +181,27 @@ def test_limits_end_the_gate_in_bounded_time(
     assert gate.duration_s < 3 * LIMITS.wall_seconds
 
 
+def test_a_golden_input_that_makes_the_spec_s_pattern_backtrack_fails_in_bounded_time(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    """On the hub the spec is a stranger's: its own schema and example are checked like any
+    hostile data, not in the harness's process."""
+    schema = {**risk_spec.input_schema}
+    schema["properties"] = {**schema["properties"], "code": {"type": "string",
+                                                            "pattern": "^(a+)+$"}}  # fmt: skip
+    example = {**risk_spec.examples[0].model_dump(), "input": {
+        **risk_spec.examples[0].input, "code": "a" * 40 + "!"}}  # fmt: skip
+    spec = risk_spec.model_copy(update={"input_schema": schema, "examples": [example]})
+    spec = PluginSpec.model_validate(spec.model_dump())
+    gate = _gate(spec, _wheel(spec, tmp_path), tmp_path)
+    assert not gate.passed
+    assert gate.findings[0].rule == "spec"
+    assert gate.findings[0].message == (
+        "example 1: the input breaks the input schema (its check was ended: it took longer "
+        "than 2 s and was stopped)"
+    )
+
+
 _SLOW = "import time\ndef compute(input):\n    time.sleep({seconds})\n    return {{}}\n"
 
 
