@@ -29,7 +29,8 @@ from synthesizer.report import GateResult
 MAX_CODE_BYTES = 64 * 1024
 MAX_EXTRA_EXAMPLES = 20
 _FEEDBACK_FINDINGS = 12
-_BLOCK = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)
+MAX_ANSWER_CHARS = 512 * 1024
+"""The longest answer read; a longer one is refused whole."""
 _EXAMPLES: TypeAdapter[list[Example]] = TypeAdapter(list[Example])
 
 Message = dict[str, str]
@@ -134,7 +135,9 @@ class UnusableAnswer(ValueError):
 
 def parse_answer(text: str) -> ParsedAnswer:
     """The logic module and extra examples in a model's answer; ``UnusableAnswer`` if none."""
-    blocks = [(tag.lower(), body) for tag, body in _BLOCK.findall(text)]
+    if len(text) > MAX_ANSWER_CHARS:
+        raise UnusableAnswer(f"it is longer than {MAX_ANSWER_CHARS // 1024} KiB")
+    blocks = _fenced_blocks(text)
     candidates = [body for tag, body in blocks if tag in ("python", "py", "")]
     if not candidates and "def compute" in text and "```" not in text:
         candidates = [text]  # a bare module
@@ -172,6 +175,25 @@ def parse_answer(text: str) -> ParsedAnswer:
             ) from None
         break
     return ParsedAnswer(source, extra[:MAX_EXTRA_EXAMPLES])
+
+
+def _fenced_blocks(text: str) -> list[tuple[str, str]]:
+    """The fenced blocks of ``text`` as (lowercased tag, body), read line by line (in linear
+    time, whatever the answer holds); an unclosed block is not a block."""
+    blocks: list[tuple[str, str]] = []
+    tag: str | None = None
+    body: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if tag is None:
+            if stripped.startswith("```"):
+                tag, body = stripped[3:].strip().split(" ")[0].lower(), []
+        elif stripped == "```":
+            blocks.append((tag, "\n".join(body) + "\n"))
+            tag = None
+        else:
+            body.append(line)
+    return blocks
 
 
 def code_digest(source: str) -> str:
