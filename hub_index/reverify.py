@@ -11,18 +11,23 @@ report. The cost is one synthesis per publish.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub_index.errors import HubError
 from hub_index.records import Sha256Hex
 from hub_index.signing import sha256_hex
-from plan_pipeline.errors import PlanPipelineError
 from plan_pipeline.spec import PluginSpec
 
 MAX_LOGIC_BYTES = 256 * 1024
@@ -72,44 +77,87 @@ class Reverified:
     pass_rate: float
 
 
-def reverify(publish: GeneratedPublish, work_root: Path) -> Reverified:
-    """Rebuild and re-check ``publish`` in a fresh folder under ``work_root``; the hub's own
-    wheel and report, or ``HubError`` saying what failed."""
-    from synthesizer.codegen import GeneratedLogic
-    from synthesizer.errors import GateFailedError
-    from synthesizer.synthesize import SynthesisOptions, synthesize_plugin
+REBUILD_TIMEOUT_S = 300.0
+"""The longest a rebuild may take (a synthesis is about a second; its gate's budget is 120 s)."""
 
+
+def reverify(
+    publish: GeneratedPublish, work_root: Path, timeout_s: float | None = None
+) -> Reverified:
+    """Rebuild and re-check ``publish`` in a fresh folder under ``work_root``; the hub's own
+    wheel and report, or ``HubError`` saying what failed.
+
+    The rebuild runs in a child process of its own (``reverify_main.py``), killed with all it
+    started after ``timeout_s``: the spec is a stranger's, and what the synthesizer does with
+    it (Hypothesis' strategies from its schemas, above all) must not hold up the hub, whose
+    request threads also keep the synthesizer from forking its harness here."""
     work_root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="reverify-", dir=work_root))
-    logic = GeneratedLogic(generator=publish.generator, source=publish.logic_source)
     try:
-        try:
-            result = synthesize_plugin(
-                publish.spec, work / "synth", SynthesisOptions.from_env(), logic=logic
-            )
-        except GateFailedError as exc:
+        answer = _rebuild_in_child(publish, work, timeout_s or REBUILD_TIMEOUT_S)
+        outcome = answer.get("outcome")
+        if outcome == "gates-failed":
             raise GatesFailedOnHubError(
-                f"the hub's own gates refused the plugin: {exc.problem}",
+                f"the hub's own gates refused the plugin: {answer.get('problem')}",
                 "Nothing was signed or recorded; fix the plugin and publish again",
-            ) from None
-        except PlanPipelineError as exc:
+            )
+        name = str(answer.get("wheel", ""))
+        if outcome != "built" or not name.endswith(".whl") or "/" in name or name[:1] == ".":
             raise HubError(
-                f"the hub could not rebuild the plugin: {exc.problem}",
+                f"the hub could not rebuild the plugin: {answer.get('problem', 'no wheel')}",
                 "Nothing was signed or recorded",
-            ) from None
-        wheel = result.wheel.read_bytes()
+            )
+        wheel = (work / "synth" / "dist" / name).read_bytes()
         if sha256_hex(wheel) != publish.wheel_sha256:
             raise HubError(
-                f"the hub's rebuild of {result.wheel.name} has sha256 {sha256_hex(wheel)}, "
+                f"the hub's rebuild of {name} has sha256 {sha256_hex(wheel)}, "
                 f"not the published {publish.wheel_sha256}: the wheel is not what its spec "
                 "and sources build",
                 "Nothing was signed or recorded; publish the spec and sources the wheel "
                 "was built from",
             )
-        report = result.report
-        data = json.loads(report.model_dump_json())
+        data = json.loads(str(answer["report_json"]))
         if publish.synthesis is not None:
             data["publisher_synthesis"] = publish.synthesis.model_dump()
-        return Reverified(wheel, result.wheel.name, json.dumps(data), report.pass_rate)
+        return Reverified(wheel, name, json.dumps(data), float(answer["pass_rate"]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _rebuild_in_child(publish: GeneratedPublish, work: Path, timeout_s: float) -> dict[str, Any]:
+    """The child's answer (its last line of output, a JSON object)."""
+    command = [sys.executable, "-m", "hub_index.reverify_main", str(work)]
+    child = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: killed whole on a timeout
+    )
+    try:
+        out, err = child.communicate(publish.model_dump_json(), timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.communicate()
+        raise HubError(
+            f"the hub's rebuild of '{publish.spec.capability}' took longer than "
+            f"{timeout_s:g} s and was stopped",
+            "Nothing was signed or recorded; simplify the spec's schemas and publish again",
+        ) from None
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)  # anything it left behind
+    lines = out.strip().splitlines()
+    try:
+        answer = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        tail = (err.strip().splitlines() or ["no output"])[-1][:300]
+        raise HubError(
+            f"the hub's rebuild stopped without a result (exit {child.returncode}): {tail}",
+            "Nothing was signed or recorded; see the hub's log",
+        )
+    return answer

@@ -1,0 +1,68 @@
+"""The hub's rebuild of a published plugin runs in a process of its own, under a deadline:
+the spec is a stranger's, and what the synthesizer does with it must not hold up the hub."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from hub_index.errors import HubError
+from hub_index.reverify import GatesFailedOnHubError, GeneratedPublish, reverify
+from synthesizer.build import build_project
+from synthesizer.render import render_project
+from synthesizer.rules_codegen import RulesCodeGenerator
+from tests.hub_index.conftest import area_spec
+
+
+def _publish(tmp_path: Path, source: str | None = None) -> GeneratedPublish:
+    spec = area_spec()
+    logic = RulesCodeGenerator().generate(spec)
+    if source is not None:
+        logic = logic.model_copy(update={"source": source})
+    project = render_project(spec, logic, tmp_path / "worker" / "src")
+    wheel = build_project(project, tmp_path / "worker" / "dist").wheel
+    return GeneratedPublish(
+        spec=spec,
+        generator=logic.generator,
+        logic_source=logic.source,
+        wheel_sha256=hashlib.sha256(wheel.read_bytes()).hexdigest(),
+        owner="test",
+    )
+
+
+def _processes_under(folder: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if "hub_index.reverify_main" in command and str(folder) in command:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_rebuild_gives_the_same_wheel_in_its_own_process(tmp_path: Path) -> None:
+    publish = _publish(tmp_path)
+    rebuilt = reverify(publish, tmp_path / "hub")
+    assert hashlib.sha256(rebuilt.wheel).hexdigest() == publish.wheel_sha256
+    assert rebuilt.pass_rate == 1.0
+    assert not list((tmp_path / "hub").iterdir())  # its folder is gone
+
+
+def test_a_rebuild_that_takes_too_long_is_stopped_with_all_it_started(tmp_path: Path) -> None:
+    publish = _publish(tmp_path)
+    with pytest.raises(HubError, match=r"took longer than 0\.5 s and was stopped"):
+        reverify(publish, tmp_path / "hub", timeout_s=0.5)
+    assert _processes_under(tmp_path / "hub") == []
+    assert os.path.isdir(tmp_path / "hub") and not list((tmp_path / "hub").iterdir())
+
+
+def test_gates_that_fail_on_the_hub_are_told(tmp_path: Path) -> None:
+    publish = _publish(tmp_path, "import socket\n\ndef compute(input):\n    return {}\n")
+    with pytest.raises(GatesFailedOnHubError, match=r"failed gate\(s\) static_analysis"):
+        reverify(publish, tmp_path / "hub")
