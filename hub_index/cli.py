@@ -176,9 +176,12 @@ def show_command(plugin_id: Annotated[str, typer.Argument()], home: HomeOption =
     try:
         client = _client(home)
         record = client.show(plugin_id)
-        report = client.report(plugin_id)
     except PlanPipelineError as exc:
         raise fail(exc) from None
+    try:
+        report = client.report(plugin_id)
+    except PlanPipelineError:
+        report = {}  # a hub without reports: the record is all there is
     _out.print_json(record.model_dump_json(exclude={"signature_bundle"}))
     cost = report.get("publisher_synthesis")
     if isinstance(cost, dict):

@@ -136,6 +136,7 @@ test_reports_table = sa.Table(
     sa.Column("pass_rate", sa.Float, nullable=False),
     sa.Column("report_json", sa.Text, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("publisher_synthesis_json", sa.Text, nullable=True),
     sa.Index("ix_plugin_hub_test_reports_plugin_id", "plugin_id"),
 )
 

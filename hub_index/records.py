@@ -131,4 +131,6 @@ class TestReportRecord(_Record):
     plugin_id: NonEmpty
     pass_rate: float = Field(ge=0, le=1)
     report_json: str
+    publisher_synthesis_json: str | None = None
+    """What the publisher said its synthesis cost (``SynthesisCost``); its word, unsigned."""
     created_at: UtcDatetime = Field(default_factory=utc_now)

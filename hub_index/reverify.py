@@ -21,9 +21,9 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from hub_index.errors import HubError
 from hub_index.records import Sha256Hex
@@ -33,16 +33,25 @@ from plan_pipeline.spec import PluginSpec
 MAX_LOGIC_BYTES = 256 * 1024
 
 
+def _printable(value: str | None) -> str | None:
+    if value is not None and not value.isprintable():
+        raise ValueError("must be printable text (no control characters)")
+    return value
+
+
+_Label = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_printable)]
+
+
 class SynthesisCost(BaseModel):
     """What the publishing worker says its synthesis took: which generator and model wrote
     the code, in how many rounds, for how many tokens and seconds. Told, not verified: the
-    hub keeps it beside its own report, marked as the publisher's."""
+    hub keeps it beside its own report (never inside what it signs), as the publisher's."""
 
     model_config = ConfigDict(extra="forbid")
 
-    generator: str = Field(min_length=1, max_length=64)
-    provider: str | None = Field(default=None, max_length=200)
-    model: str | None = Field(default=None, max_length=200)
+    generator: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_printable)]
+    provider: _Label | None = None
+    model: _Label | None = None
     rounds: int = Field(default=1, ge=0, le=1000)
     prompt_tokens: int = Field(default=0, ge=0, le=10**9)
     completion_tokens: int = Field(default=0, ge=0, le=10**9)
@@ -74,6 +83,7 @@ class Reverified:
     wheel: bytes
     filename: str
     report_json: str
+    """The hub's own test report (its sha256 goes into the signed metadata)."""
     pass_rate: float
 
 
@@ -116,10 +126,7 @@ def reverify(
                 "Nothing was signed or recorded; publish the spec and sources the wheel "
                 "was built from",
             )
-        data = json.loads(str(answer["report_json"]))
-        if publish.synthesis is not None:
-            data["publisher_synthesis"] = publish.synthesis.model_dump()
-        return Reverified(wheel, name, json.dumps(data), float(answer["pass_rate"]))
+        return Reverified(wheel, name, str(answer["report_json"]), float(answer["pass_rate"]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

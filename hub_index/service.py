@@ -120,8 +120,12 @@ class HubService:
             summary=spec.summary,
         )
         record = self.db.add_plugin(record)
+        told = publish.synthesis.model_dump_json() if publish.synthesis is not None else None
         report = TestReportRecord(
-            plugin_id=record.plugin_id, pass_rate=rebuilt.pass_rate, report_json=rebuilt.report_json
+            plugin_id=record.plugin_id,
+            pass_rate=rebuilt.pass_rate,
+            report_json=rebuilt.report_json,
+            publisher_synthesis_json=told,
         )
         self.db.add_test_report(report)
         self.metadata.add_generated(_release(record, report.report_json, len(rebuilt.wheel)))
@@ -129,14 +133,19 @@ class HubService:
         return record
 
     def latest_report(self, plugin_id: str) -> dict[str, Any]:
-        """The latest test report of a plugin (its gates; for a generated plugin also what
-        its publisher said the synthesis cost), or ``{}`` when it has none."""
+        """``{"report": ..., "publisher_synthesis": ...}``: the hub's latest test report of a
+        plugin (``None`` when it has none) and what its publisher said the synthesis cost
+        (``None`` when it said nothing)."""
         self.get(plugin_id)  # an unknown id is a 404
         reports = self.db.test_reports(plugin_id)
         if not reports:
-            return {}
-        report: dict[str, Any] = json.loads(reports[-1].report_json)
-        return report
+            return {"report": None, "publisher_synthesis": None}
+        latest = reports[-1]
+        told = latest.publisher_synthesis_json
+        return {
+            "report": json.loads(latest.report_json),
+            "publisher_synthesis": json.loads(told) if told else None,
+        }
 
     def stage_upload(self, filename: str, data: bytes) -> str:
         """Keep a maintainer's wheel in staging until a signed statement records it."""

@@ -34,6 +34,15 @@ EVALUATOR_LIMITS = SandboxLimits(
 _CHILD = Path(__file__).with_name("constraint_child.py")
 
 
+def translated_constraints(spec: PluginSpec) -> list[str]:
+    """The spec's constraints as the Python the evaluator runs; ``UnsupportedSpecError`` for
+    one outside the contract subset (no plugin of this spec could then be checked)."""
+    sources = [translate(text, {"input", "output"}) for text in spec.constraints]
+    for text, source in zip(spec.constraints, sources, strict=True):
+        compile(source, f"<constraint {text}>", "eval")  # fails here, not in the child
+    return sources
+
+
 class ContractCheck:
     """The spec's contract: schemas through the schema judge, constraints in a sandboxed
     child (started at once, beside whatever the caller starts next). ``close()`` stops
@@ -47,9 +56,7 @@ class ContractCheck:
     ) -> None:
         self.spec = spec
         self.constraints = list(spec.constraints)
-        sources = [translate(text, {"input", "output"}) for text in self.constraints]
-        for text, source in zip(self.constraints, sources, strict=True):
-            compile(source, f"<constraint {text}>", "eval")  # fails here, not in the child
+        sources = translated_constraints(spec)
         chosen = sandbox or BubblewrapSandbox.detect()
         self._schemas = SchemaJudge(chosen, limits)
         setup = {

@@ -13,8 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from synthesizer.errors import LLMError
+from synthesizer.errors import LLMConfigError, LLMError
 from synthesizer.llm_config import LLMConfig, ProviderSettings
 
 Message = dict[str, str]
@@ -36,12 +37,23 @@ class ProviderError(LLMError):
     """One provider could not answer (after its retries); another may."""
 
 
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+"""The largest answer read from a provider; a longer one is refused as it arrives."""
+_MAX_NAME = 200
+_MAX_TOKENS = 10**9
+
+
 class ChatProvider:
     """One configured entry, reached through the ``openai`` client."""
 
     def __init__(self, settings: ProviderSettings) -> None:
-        import openai
-
+        try:
+            import openai
+        except ModuleNotFoundError:
+            raise LLMConfigError(
+                "the LLM backend needs the openai client, which is not installed",
+                "Install it: pip install 'planexe-plugin-hub[llm]'",
+            ) from None
         self.settings = settings
         self._client = openai.OpenAI(
             api_key=settings.api_key,
@@ -51,7 +63,10 @@ class ChatProvider:
         )
 
     def complete(self, messages: Sequence[Message]) -> Completion:
-        """The model's answer to ``messages``; ``ProviderError`` says why there is none."""
+        """The model's answer to ``messages``; ``ProviderError`` says why there is none.
+
+        One answer may take ``timeout_s`` in all (a provider that sends it a byte at a time is
+        cut off there), and at most ``MAX_RESPONSE_BYTES``; each retry gets the same again."""
         import openai
 
         settings = self.settings
@@ -63,11 +78,12 @@ class ChatProvider:
         where = f"LLM entry '{settings.name}' ({settings.provider_class}, {settings.model})"
         started = time.perf_counter()
         try:
-            response = self._client.chat.completions.create(
+            with self._client.chat.completions.with_streaming_response.create(
                 model=settings.model,
                 messages=list(messages),  # type: ignore[arg-type]
                 **options,
-            )
+            ) as response:
+                body = _read_bounded(response, started + settings.timeout_s, where)
         except openai.APITimeoutError:
             raise ProviderError(
                 f"{where} did not answer within {settings.timeout_s:g} s "
@@ -80,7 +96,7 @@ class ChatProvider:
             ) from None
         except openai.NotFoundError as exc:
             raise ProviderError(
-                f"{where}: the server does not know the model (404: {_detail(exc)})",
+                f"{where}: the server does not know the model (404: {self._detail(exc)})",
                 "Fix 'model' in that entry (the provider lists its models)",
             ) from None
         except openai.RateLimitError:
@@ -91,38 +107,103 @@ class ChatProvider:
         except openai.APIStatusError as exc:
             raise ProviderError(
                 f"{where} failed with HTTP {exc.status_code} after {settings.max_retries} "
-                f"retries: {_detail(exc)}",
+                f"retries: {self._detail(exc)}",
                 "Try again later or choose another entry",
             ) from None
         except openai.APIConnectionError:
-            target = settings.base_url or "the provider's default URL"
             raise ProviderError(
-                f"{where} cannot be reached at {target}",
+                f"{where} cannot be reached at {_shown_url(settings.base_url)}",
                 "Start the server or fix 'base_url'",
             ) from None
-        except openai.OpenAIError as exc:  # an answer the client could not read
-            raise ProviderError(f"{where} gave an unreadable answer: {exc}", "Try again") from None
-        seconds = time.perf_counter() - started
-        choices = getattr(response, "choices", None) or []
-        text = choices[0].message.content if choices and choices[0].message else None
-        usage = getattr(response, "usage", None)
+        except openai.OpenAIError as exc:
+            raise ProviderError(
+                f"{where} gave an unreadable answer: {self._redacted(str(exc))[:200]}",
+                "Try again, or choose another entry",
+            ) from None
+        return self._completion(body, time.perf_counter() - started, where)
+
+    def _completion(self, body: bytes, seconds: float, where: str) -> Completion:
+        """The answer, read strictly: anything but a chat completion with text is refused."""
+        from openai.types.chat import ChatCompletion
+        from pydantic import ValidationError
+
+        try:
+            response = ChatCompletion.model_validate_json(body)
+            content = response.choices[0].message.content
+        except (ValidationError, ValueError, IndexError, AttributeError, TypeError):
+            raise ProviderError(
+                f"{where} gave an answer that is not a chat completion with text",
+                "Check that the entry's base_url is an OpenAI-compatible server",
+            ) from None
+        if not isinstance(content, str):
+            raise ProviderError(f"{where} gave an answer without text", "Try again")
+        usage = response.usage
+        answered = response.model
+        model = answered if answered.isprintable() and len(answered) <= _MAX_NAME else None
         return Completion(
-            text=text or "",
-            provider=settings.name,
-            model=getattr(response, "model", None) or settings.model,
-            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            text=content,
+            provider=self.settings.name,
+            model=model or self.settings.model,
+            prompt_tokens=_tokens(usage.prompt_tokens if usage else 0),
+            completion_tokens=_tokens(usage.completion_tokens if usage else 0),
             seconds=seconds,
         )
 
+    def _detail(self, exc: Exception) -> str:
+        body = getattr(exc, "body", None)
+        message: object = None
+        if isinstance(body, dict):
+            message = body.get("message")
+            inner = body.get("error")
+            if not isinstance(message, str) and isinstance(inner, dict):
+                message = inner.get("message")
+        text = message if isinstance(message, str) else str(exc)
+        return self._redacted(" ".join(text.split()))[:200]
 
-def _detail(exc: Exception) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        message = body.get("message") or (body.get("error") or {}).get("message")
-        if message:
-            return " ".join(str(message).split())[:200]
-    return " ".join(str(exc).split())[:200]
+    def _redacted(self, text: str) -> str:
+        """``text`` without the API key (a server may echo it)."""
+        key = self.settings.api_key
+        return text.replace(key, "***") if len(key) >= 4 else text
+
+
+def _read_bounded(response: Any, deadline: float, where: str) -> bytes:
+    length = response.headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_RESPONSE_BYTES:
+        raise ProviderError(
+            f"{where} sent an answer of {int(length):,} bytes, more than "
+            f"{MAX_RESPONSE_BYTES // 1024**2} MiB",
+            "Lower max_tokens, or choose another entry",
+        )
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise ProviderError(
+                f"{where} sent more than {MAX_RESPONSE_BYTES // 1024**2} MiB",
+                "Lower max_tokens, or choose another entry",
+            )
+        if time.perf_counter() > deadline:
+            raise ProviderError(
+                f"{where} was still sending its answer at its timeout and was cut off",
+                "Raise its 'timeout', or choose a faster provider",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _tokens(value: object) -> int:
+    return min(max(value, 0), _MAX_TOKENS) if isinstance(value, int) else 0
+
+
+def _shown_url(url: str | None) -> str:
+    """``url`` as printed: without user info, query or fragment (which may hold secrets)."""
+    if not url:
+        return "the provider's default URL"
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
 
 
 class FallbackChat:

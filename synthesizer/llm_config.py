@@ -29,9 +29,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from synthesizer.errors import LLMConfigError
 
@@ -118,7 +118,8 @@ class LLMConfig:
                 classes = ", ".join(PROVIDER_CLASSES)
                 raise LLMConfigError(
                     f"LLM configuration {path}, entry '{name}': {where}: {first['msg']}",
-                    f"Give it a 'class' ({classes}) and 'arguments' with a 'model'",
+                    f"An entry has a 'class' ({classes}), an integer 'priority' and "
+                    "'arguments' with a 'model' (see docs/LLM.md)",
                 ) from None
         return cls(entries, str(path))
 
@@ -143,21 +144,29 @@ class LLMConfig:
         """Entry ``name`` with its placeholders filled from ``environ``."""
         env = os.environ if environ is None else environ
         entry = self.entries[name]
-        args = {key: _substitute(name, key, value, env) for key, value in entry.arguments.items()}
-        model = args.get("model") or args.get("model_name")
-        if not isinstance(model, str) or not model:
+        filled = {key: _substitute(name, key, value, env) for key, value in entry.arguments.items()}
+        try:
+            args = _Arguments.model_validate(filled)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "arguments"
+            raise LLMConfigError(
+                f"LLM entry '{name}': argument {where}: {first['msg']}",
+                "Fix it (timeout: seconds above 0; max_retries: 0 to 20; max_tokens: a whole "
+                "number; base_url: an http(s) URL)",
+            ) from None
+        model = args.model or args.model_name
+        if not model:
             raise LLMConfigError(
                 f"LLM entry '{name}' names no model", "Add 'model' to its arguments"
             )
-        base_url = (
-            args.get("base_url") or args.get("api_base") or PROVIDER_CLASSES[entry.provider_class]
-        )
+        base_url = args.base_url or args.api_base or PROVIDER_CLASSES[entry.provider_class]
         if entry.provider_class == "OpenAILike" and not base_url:
             raise LLMConfigError(
                 f"LLM entry '{name}' (OpenAILike) has no base_url",
                 "Add the server's base URL, e.g. http://127.0.0.1:8000/v1",
             )
-        api_key = args.get("api_key")
+        api_key = args.api_key
         if not api_key:
             if entry.provider_class not in _KEYLESS:
                 raise LLMConfigError(
@@ -165,24 +174,45 @@ class LLMConfig:
                     'Add "api_key": "${YOUR_KEY_VARIABLE}" and set that variable',
                 )
             api_key = "not-needed"  # local servers take any key
-        timeout = args.get("timeout", args.get("request_timeout", 120.0))
-        try:
-            return ProviderSettings(
-                name=name,
-                provider_class=entry.provider_class,
-                model=model,
-                base_url=str(base_url) if base_url else None,
-                api_key=str(api_key),
-                timeout_s=float(timeout),
-                max_retries=int(args.get("max_retries", 3)),
-                temperature=_optional_float(args.get("temperature")),
-                max_tokens=_optional_int(args.get("max_tokens")),
-            )
-        except (TypeError, ValueError) as exc:
-            raise LLMConfigError(
-                f"LLM entry '{name}' has an argument of the wrong type: {exc}",
-                "timeout and temperature are numbers, max_retries and max_tokens integers",
-            ) from None
+        return ProviderSettings(
+            name=name,
+            provider_class=entry.provider_class,
+            model=model,
+            base_url=base_url,
+            api_key=api_key,
+            timeout_s=args.timeout or args.request_timeout or 120.0,
+            max_retries=args.max_retries,
+            temperature=args.temperature,
+            max_tokens=args.max_tokens,
+        )
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is not None and not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+_Seconds = Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)]
+_Url = Annotated[str | None, AfterValidator(_http_url)]
+_Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Arguments(BaseModel):
+    """An entry's arguments, as far as they mean something here (others are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: _Text | None = None
+    model_name: _Text | None = None
+    base_url: _Url = None
+    api_base: _Url = None
+    api_key: str | None = None
+    timeout: _Seconds | None = None
+    request_timeout: _Seconds | None = None
+    max_retries: Annotated[int, Field(strict=True, ge=0, le=20)] = 3
+    temperature: Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)] | None = None
+    max_tokens: Annotated[int, Field(strict=True, gt=0, le=10**7)] | None = None
 
 
 def _substitute(entry: str, key: str, value: Any, env: Mapping[str, str]) -> Any:
@@ -200,14 +230,6 @@ def _substitute(entry: str, key: str, value: Any, env: Mapping[str, str]) -> Any
         return env[variable]
 
     return _PLACEHOLDER.sub(filled, value)
-
-
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _optional_int(value: Any) -> int | None:
-    return None if value is None else int(value)
 
 
 def configured(environ: Mapping[str, str] | None = None) -> tuple[LLMConfig, str] | None:

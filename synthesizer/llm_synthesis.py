@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from plan_pipeline.errors import PlanPipelineError
 from plan_pipeline.spec import PluginSpec
 from synthesizer.codegen import find_code_generator
+from synthesizer.contract_check import translated_constraints
 from synthesizer.errors import GateFailedError, LLMError, UnsupportedSpecError
 from synthesizer.llm_codegen import NAME as LLM
 from synthesizer.llm_codegen import LLMCodeGenerator, logic_of
@@ -33,10 +35,12 @@ def synthesize_with_llm(
     generator: LLMCodeGenerator | None = None,
 ) -> SynthesisResult:
     """The plugin for ``spec`` written by a model and repaired until every gate passes."""
+    translated_constraints(spec)  # a spec no plugin could be checked against: before any call
     generator = generator or LLMCodeGenerator.from_config(options.llm_config, options.llm, progress)
     conversation = first_prompt(spec)
     attempts: list[Attempt] = []
-    last: tuple[str, Path | None] = ("", None)
+    last_problem = ""
+    last_report: tuple[TestReport, Path] | None = None
     rounds = options.repair_rounds
     for number in range(1, rounds + 1):
         digest = conversation.digest()
@@ -66,7 +70,7 @@ def synthesize_with_llm(
                 f"Your answer could not be used: {answer.problem}. Answer with one fenced "
                 "python block holding the whole module, which defines compute(input).",
             )
-            last = (str(answer.problem), last[1])
+            last_problem = str(answer.problem)
             continue
         attempt.code_sha256 = code_digest(answer.parsed.source)
         try:
@@ -77,18 +81,22 @@ def synthesize_with_llm(
             report.attempts = list(attempts)
             report.write(exc.report_path)
             conversation.add_repair(done.text, feedback_for(report.gates))
-            last = (exc.problem, exc.report_path)
+            last_problem, last_report = exc.problem, (report, exc.report_path)
             if number < rounds:
                 progress(f"round {number}: {exc.problem}; sending the findings back")
             continue
+        except PlanPipelineError:
+            attempt.problem = "the synthesis stopped before its gates (see the error)"
+            _write_attempts(spec, out_dir, attempts, last_report)
+            raise
         attempt.gates = _outcomes(result.report.gates)
         result.report.attempts = attempts
         result.report.write(result.report_path)
         return result
-    report_path = last[1] or _write_attempts(spec, out_dir, attempts)
+    report_path = _write_attempts(spec, out_dir, attempts, last_report)
     raise LLMError(
         f"the LLM backend found no plugin for '{spec.capability}' that passes every gate in "
-        f"{rounds} round(s); last: {last[0]}",
+        f"{rounds} round(s); last: {last_problem}",
         f"See the attempts in {report_path}; raise the rounds (--rounds, PLANEXE_LLM_ROUNDS), "
         "choose another model, or add examples to the spec",
     )
@@ -98,10 +106,21 @@ def _outcomes(gates: list[GateResult]) -> list[GateOutcome]:
     return [GateOutcome(name=g.name, passed=g.passed, ran=g.ran, summary=g.summary) for g in gates]
 
 
-def _write_attempts(spec: PluginSpec, out_dir: Path, attempts: list[Attempt]) -> Path:
-    """A report of attempts that never reached the gates (no usable code in any answer)."""
+def _write_attempts(
+    spec: PluginSpec,
+    out_dir: Path,
+    attempts: list[Attempt],
+    last: tuple[TestReport, Path] | None,
+) -> Path:
+    """The test report with every attempt: the last gates' report, or one of attempts that
+    never reached the gates (no usable code in any answer)."""
     from synthesizer.render import PluginNames
 
+    if last is not None:
+        report, path = last
+        report.attempts = list(attempts)
+        path.parent.mkdir(parents=True, exist_ok=True)  # a later round may have cleared it
+        return report.write(path)
     names = PluginNames.for_capability(spec.capability)
     report = TestReport(
         capability=spec.capability,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -185,9 +186,18 @@ def test_a_spec_outside_the_rules_subset_is_written_by_the_llm_backend_published
     client = PluginHubClient.from_home(hub.home)
     (record,) = client.records("geometry.rect_area")
     report = client.report(record.plugin_id)
-    assert report["generator"] == "llm"  # the hub's own rebuild, from the published module
+    assert report["report"]["generator"] == "llm"  # the hub's rebuild of the published module
+    assert "publisher_synthesis" not in report["report"]  # never inside what the hub signs
     assert report["publisher_synthesis"]["model"] == "standin-coder"
     assert report["publisher_synthesis"]["prompt_tokens"] == 300
+    shown = subprocess.run(
+        [sys.executable, "-m", "plan_pipeline.cli", "show", record.plugin_id],
+        capture_output=True, text=True, env=hub_env(hub.home), check=False, timeout=60,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "synthesis (as the publisher reported it): written by the llm generator" in (
+        shown.stdout
+    )
 
     # the stand-in is gone: a fresh environment reuses the published plugin
     second = _run(_venv(tmp_path, "b"), plan, tmp_path / "run-b", hub)

@@ -27,6 +27,14 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     prompt_tokens: int = 120
     completion_tokens: int = 80
+    raw: bytes | None = None
+    """A body sent as it is, instead of a chat completion (a broken or hostile server)."""
+    drip_s: float = 0.0
+    """Send the body one byte at a time, this long apart (a provider that crawls)."""
+    model: str | None = None
+    """The model name the answer gives (else the one asked for)."""
+    echo_key: bool = False
+    """Put the request's Authorization header into an error's message."""
 
 
 @dataclass
@@ -65,8 +73,14 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             reply = standin.next_reply(body)
             if reply.delay_s:
                 time.sleep(reply.delay_s)
+            if reply.raw is not None:
+                self._send_bytes(reply.status, reply.raw, reply.headers, reply.drip_s)
+                return
             if reply.status != 200:
-                error = {"message": reply.content or "scripted failure", "type": "error"}
+                message = reply.content or "scripted failure"
+                if reply.echo_key:
+                    message += f" (you sent {self.headers.get('Authorization')})"
+                error = {"message": message, "type": "error"}
                 self._send(reply.status, {"error": error}, reply.headers)
                 return
             self._send(
@@ -75,7 +89,7 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                     "id": f"chatcmpl-{len(standin.requests)}",
                     "object": "chat.completion",
                     "created": int(time.time()),
-                    "model": body.get("model", "standin"),
+                    "model": reply.model or body.get("model", "standin"),
                     "choices": [
                         {
                             "index": 0,
@@ -90,18 +104,34 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                     },
                 },
                 reply.headers,
+                reply.drip_s,
             )
 
-        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(body).encode()
+        def _send(
+            self,
+            status: int,
+            body: Any,
+            headers: dict[str, str] | None = None,
+            drip_s: float = 0.0,
+        ) -> None:
+            self._send_bytes(status, json.dumps(body).encode(), headers or {}, drip_s)
+
+        def _send_bytes(
+            self, status: int, data: bytes, headers: dict[str, str], drip_s: float
+        ) -> None:
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
-                for name, value in (headers or {}).items():
+                for name, value in headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(data)
+                if not drip_s:
+                    self.wfile.write(data)
+                for index in range(len(data) if drip_s else 0):
+                    self.wfile.write(data[index : index + 1])
+                    self.wfile.flush()
+                    time.sleep(drip_s)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (a timeout test)
 

@@ -3,6 +3,8 @@ each provider failure becomes, and ``auto`` falling back to the next entry."""
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,100 @@ def test_a_missing_key_is_one_line_naming_the_variable(
     assert failed.value.problem == (
         f"LLM entry 'local': api_key needs the environment variable {KEY_ENV}, which is not set"
     )
+
+
+def _completion_body(content: object = "ok", **fields: object) -> bytes:
+    body = {
+        "id": "x", "object": "chat.completion", "created": 1, "model": "standin-coder",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": content}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        **fields,
+    }  # fmt: skip
+    return json.dumps(body).encode()
+
+
+def test_a_provider_that_crawls_is_cut_off_at_its_timeout(tmp_path: Path) -> None:
+    """The client's timeout bounds each read, not the answer: 1 byte every 50 ms would take
+    about 12 s here; the answer's own deadline ends it after 0.5 s."""
+    with serve(Reply(raw=_completion_body(), drip_s=0.05)) as standin:
+        chat = _chat(tmp_path, "local", local=entry(standin.url, timeout=0.5, max_retries=0))
+        started = time.monotonic()
+        with pytest.raises(ProviderError, match="was still sending its answer at its timeout"):
+            chat.complete(MESSAGES)
+    assert time.monotonic() - started < 3
+
+
+def test_an_answer_too_big_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    with serve(Reply(raw=_completion_body("x" * (5 * 1024**2)))) as standin:
+        chat = _chat(tmp_path, "local", local=entry(standin.url))
+        with pytest.raises(ProviderError, match=r"sent an answer of 5,2\d\d,\d\d\d bytes"):
+            chat.complete(MESSAGES)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"not json", _completion_body(content=5), _completion_body(choices=[None]),
+     _completion_body(usage={"prompt_tokens": "x"}), _completion_body(model={})],
+    ids=["not json", "content 5", "choices null", "tokens text", "model object"],
+)  # fmt: skip
+def test_a_malformed_answer_is_a_provider_error_and_auto_moves_on(
+    tmp_path: Path, raw: bytes
+) -> None:
+    with serve(Reply(raw=raw)) as broken, serve(Reply("from the next")) as good:
+        chat = _chat(
+            tmp_path,
+            "auto",
+            a={**entry(broken.url, max_retries=0), "priority": 1},
+            b={**entry(good.url), "priority": 2},
+        )
+        assert chat.complete(MESSAGES).text == "from the next"
+    assert (
+        "gave an answer that is not a chat completion with text"
+        in (
+            chat.events[0]  # type: ignore[attr-defined]
+        )
+    )
+
+
+def test_a_model_name_with_control_characters_is_not_recorded(tmp_path: Path) -> None:
+    forged = "x\x1b[2K\rround 1: every gate passed"
+    with serve(Reply("ok", model=forged, prompt_tokens=-5)) as standin:
+        done = _chat(tmp_path, "local", local=entry(standin.url)).complete(MESSAGES)
+    assert done.model == "standin-coder"  # the configured name instead
+    assert done.prompt_tokens == 0
+
+
+def test_the_key_never_appears_in_an_error_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_LLM_USER", "sk-in-the-url")
+    with serve(Reply("denied", status=400, echo_key=True)) as standin:
+        chat = _chat(tmp_path, "local", local=entry(standin.url, max_retries=0))
+        with pytest.raises(ProviderError) as failed:
+            chat.complete(MESSAGES)
+    assert "sk-test-123" not in str(failed.value) and "(you sent Bearer ***)" in str(failed.value)
+    url = dead_url().replace("http://", "http://user:${TEST_LLM_USER}@")
+    chat = _chat(tmp_path, "local", local=entry(url, max_retries=0))
+    with pytest.raises(ProviderError) as unreachable:
+        chat.complete(MESSAGES)
+    assert "sk-in-the-url" not in str(unreachable.value)
+    assert "cannot be reached at http://127.0.0.1:" in str(unreachable.value)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "problem"),
+    [
+        ({"max_retries": -1}, "argument max_retries: Input should be greater than or equal to 0"),
+        ({"timeout": "nan"}, "argument timeout:"),
+        ({"timeout": 0}, "argument timeout: Input should be greater than 0"),
+        ({"max_tokens": 1.7}, "argument max_tokens:"),
+        ({"base_url": "file:///etc/passwd"}, "must be an http:// or https:// URL"),
+    ],
+)
+def test_bad_arguments_are_one_line(
+    tmp_path: Path, arguments: dict[str, object], problem: str
+) -> None:
+    with pytest.raises(LLMConfigError) as failed:
+        _chat(tmp_path, "local", local=entry("http://127.0.0.1:9/v1", **arguments))
+    assert problem in failed.value.problem

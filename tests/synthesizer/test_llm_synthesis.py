@@ -178,3 +178,26 @@ def test_the_generator_answers_the_codegen_protocol_in_one_round(
         config = write_config(tmp_path / "llm_config.json", {"standin": entry(standin.url)})
         logic = LLMCodeGenerator.from_config(config, None).generate(risk_spec)
     assert logic.generator == "llm" and "def compute" in logic.source
+
+
+def test_every_round_is_in_the_report_when_the_repairs_run_out(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    script = (Reply(fenced(WRONG_RISK)), Reply("no code, sorry"))
+    with serve(*script) as standin, pytest.raises(LLMError) as failed:
+        synthesize_with_llm(risk_spec, tmp_path / "out", _options(tmp_path, standin, 2), print)
+    report_path = next((tmp_path / "out" / "dist").glob("*.report.json"))
+    assert str(report_path) in str(failed.value)
+    first, second = _report(report_path)["attempts"]
+    assert {g["name"]: g["passed"] for g in first["gates"]}["contract_tests"] is False
+    assert second["problem"] == "the answer has no usable code: it has no fenced python block"
+
+
+def test_a_constraint_no_plugin_could_be_checked_against_stops_before_any_call(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    spec = risk_spec.model_copy(update={"constraints": ["(lambda: 1)() == 1"], "rules": []})
+    with serve(Reply(fenced(CORRECT_RISK))) as standin:
+        with pytest.raises(UnsupportedSpecError, match="lambda"):
+            synthesize_routed(spec, tmp_path / "out", _options(tmp_path, standin), print)
+        assert standin.requests == []
