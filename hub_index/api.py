@@ -9,6 +9,9 @@ Records are hints for finding things: clients act only on the signed metadata.
     GET  /api/plugins?dist_name=D&version=V
     GET  /api/plugins/<id>
     GET  /api/next-version?dist_name=D&wanted=V
+    GET  /api/metrics[?since=T][&until=T]           the seed's figures (SeedMetrics), ISO times
+    GET  /api/plugins/<id>/report                   the hub's latest test report of a plugin and
+                                                    what its publisher said it cost
     GET  /metadata/<name>.json                      signed metadata (TUF): timestamp.json,
                                                     <version>.<role>.json
     POST /api/publish                               a generated plugin: spec, logic source and
@@ -56,7 +59,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Annotated, Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, ValidationError
 
 from hub_index.db import MAX_CLAIM_TTL_S
 from hub_index.errors import (
@@ -305,6 +308,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, _record(svc.get(route[1])))
         elif method == "GET" and len(route) == 3 and route[0] == "plugins" and route[2] == "report":
             self._send(200, svc.latest_report(route[1]))
+        elif method == "GET" and route == ["metrics"]:
+            window = _Window.model_validate(query)
+            self._send(200, svc.metrics(window.since, window.until).model_dump(mode="json"))
         elif method == "GET" and route == ["next-version"]:
             self._send(200, {"version": svc.next_version(query["dist_name"], query["wanted"])})
         elif method == "POST" and route == ["publish"]:
@@ -416,6 +422,13 @@ class _BoundedServer(ThreadingHTTPServer):
         with contextlib.suppress(OSError):
             request.setblocking(False)  # never wait on this client: the accept loop is shared
             request.send(head.encode() + body)
+
+
+class _Window(BaseModel):
+    """A time window of the metrics: ``since`` inclusive, ``until`` exclusive (UTC)."""
+
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
 
 
 class ApiServer:

@@ -70,6 +70,13 @@ def serve_command(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     index_port: Annotated[int, typer.Option("--index-port")] = 8808,
     api_port: Annotated[int, typer.Option("--api-port")] = 8809,
+    api: Annotated[
+        str,
+        typer.Option("--api", help="'asgi' (FastAPI under uvicorn) or 'threaded' (the old one)."),
+    ] = "asgi",
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="API processes (asgi; one shared database).")
+    ] = 1,
 ) -> None:
     """Run the hub (package index and metadata API) until interrupted (Ctrl-C or SIGTERM)."""
     import signal
@@ -95,8 +102,15 @@ def serve_command(
             "PLANEXE_HUB_ADMIN_KEY at it there"
         )
     try:
-        with embedded_hub(hub_home, host, index_port, api_port) as hub:
-            _out.print(f"[bold green]hub running[/] index {hub.simple_url}  api {hub.api_url}")
+        if api not in ("asgi", "threaded"):
+            from hub_index.errors import HubConfigError
+
+            raise HubConfigError(f"--api is 'asgi' or 'threaded', not {api!r}", "Choose one")
+        with embedded_hub(hub_home, host, index_port, api_port, api=api, workers=workers) as hub:
+            _out.print(
+                f"[bold green]hub running[/] index {hub.simple_url}  api {hub.api_url} "
+                f"({api}, {workers} process(es))"
+            )
             _out.print(f"  pipelines: export PLANEXE_HUB_HOME={escape(str(home))}")
             while True:
                 time.sleep(3600)
@@ -188,6 +202,34 @@ def show_command(plugin_id: Annotated[str, typer.Argument()], home: HomeOption =
         from hub_index.hub_synthesizer import cost_line
 
         _out.print(f"synthesis (as the publisher reported it): {escape(cost_line(cost))}")
+
+
+def metrics_command(
+    home: HomeOption = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="From this UTC date or time (ISO), inclusive.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Until this UTC date or time (ISO), exclusive.")
+    ] = None,
+    days: Annotated[
+        int | None, typer.Option("--days", min=1, help="The last N days (instead of --since).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """The seed's figures: recovery share, reuse rate, median time-to-capability (see
+    docs/METRICS.md), overall and per capability."""
+    from hub_index.metrics_table import metrics_table, parse_window
+
+    try:
+        start, end = parse_window(since, until, days)
+        figures = _client(home).metrics(start, end)
+    except PlanPipelineError as exc:
+        raise fail(exc) from None
+    if as_json:
+        _out.print_json(figures.model_dump_json())
+    else:
+        _out.print(metrics_table(figures))
 
 
 def install_command(
@@ -289,6 +331,7 @@ def register(app: typer.Typer) -> None:
     app.command("publish")(publish_command)
     app.command("search")(search_command)
     app.command("show")(show_command)
+    app.command("metrics")(metrics_command)
     app.command("install")(install_command)
     app.command("verify")(verify_command)
     app.command("promote")(promote_command)

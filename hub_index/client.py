@@ -27,6 +27,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,7 @@ from plan_pipeline.spec import PluginSpec
 from plan_pipeline.trust import Tier
 
 if TYPE_CHECKING:
+    from hub_index.metrics import SeedMetrics
     from synthesizer.codegen import GeneratedLogic
 
 
@@ -185,6 +187,13 @@ class PluginHubClient:
 
     def show(self, plugin_id: str) -> PluginRecord:
         return PluginRecord.model_validate(self._call("GET", _path("api", "plugins", plugin_id)))
+
+    def metrics(self, since: datetime | None = None, until: datetime | None = None) -> SeedMetrics:
+        """The seed's figures over the window, as the hub computes them from its usage rows."""
+        from hub_index.metrics import SeedMetrics
+
+        query = {k: v.isoformat() for k, v in (("since", since), ("until", until)) if v}
+        return SeedMetrics.model_validate(self._call("GET", _path("api", "metrics", query=query)))
 
     def report(self, plugin_id: str) -> dict[str, Any]:
         """The plugin's latest test report as the hub keeps it (unsigned: for reading)."""

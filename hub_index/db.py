@@ -115,6 +115,7 @@ usage_table = sa.Table(
     sa.Column("error_type", sa.String, nullable=True),
     sa.Column("time_to_capability_ms", sa.Float, nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("resolution", sa.String(16), nullable=True),
     sa.Index("ix_plugin_hub_usage_plugin_id", "plugin_id"),
     sa.Index("ix_plugin_hub_usage_capability", "capability"),
 )

@@ -55,3 +55,9 @@ class HubUnavailableError(HubError):
 
 class HubBusyError(HubUnavailableError):
     """The hub is at a limit (connections, or rebuilds of published plugins): retry later."""
+
+
+class BadWindowError(HubError):
+    """A time window (``--since``, ``--until``, ``--days``) that is not one."""
+
+    exit_code = 2

@@ -12,7 +12,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -110,6 +110,9 @@ class PluginRecord(_Record):
     revoked_reason: str | None = None
 
 
+Resolution = Literal["installed", "synthesized", "reused", "missed"]
+
+
 class UsageRecord(_Record):
     """One use of a capability in a pipeline run (``plugin_id`` is None when none provided it)."""
 
@@ -121,6 +124,10 @@ class UsageRecord(_Record):
     error_type: str | None = None
     time_to_capability_ms: float | None = Field(default=None, ge=0)
     created_at: UtcDatetime = Field(default_factory=utc_now)
+    resolution: Resolution | None = None
+    """How the stage got its capability: ``installed`` (it was there), ``synthesized`` (made
+    in this run), ``reused`` (a miss the hub's published plugin answered) or ``missed`` (a
+    miss nothing answered); ``None`` from clients that do not say."""
 
 
 class TestReportRecord(_Record):

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -93,6 +94,133 @@ class RunningHub:
         return self.index_url.rstrip("/") + "/simple/"
 
 
+def open_service(
+    home: HubHome,
+    index_url: str | None = None,
+    max_rebuilds: int = MAX_REBUILDS,
+    db: HubDatabase | None = None,
+) -> HubService:
+    """The hub's service over ``home``'s database, keys, policy and folders. ``index_url``:
+    where its package index answers (else ``PLANEXE_HUB_INDEX_URL``, else the one the
+    running hub wrote in its serve file)."""
+    if index_url is None:
+        index_url = os.environ.get("PLANEXE_HUB_INDEX_URL") or home.serve_info().index_url
+    db = db or HubDatabase(home.settings().database_url)
+    policy = home.policy()
+    signer = HubKeySigner.from_file(home.signing_key)
+    return HubService(
+        db=db,
+        policy=policy,
+        verifier=policy.verifier(home.root),
+        signer=signer,
+        index_url=index_url,
+        files=IndexFiles(home.packages, home.staging, home.revoked),
+        metadata=MetadataRepository(db.metadata_store(), signer.tuf_signer()),
+        work=home.work,
+        max_rebuilds=max_rebuilds,
+    )
+
+
+class _UvicornThread:
+    """The ASGI app under uvicorn on a thread of this process (one worker)."""
+
+    def __init__(self, app: object, sock: socket.socket, max_connections: int) -> None:
+        import uvicorn
+
+        config = uvicorn.Config(
+            app,  # type: ignore[arg-type]
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            limit_concurrency=max_connections,
+            timeout_keep_alive=5,
+        )
+        self._server = uvicorn.Server(config)
+        self._sock = sock
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise HubUnavailableError("the hub's API (uvicorn) did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+
+@contextmanager
+def asgi_api(
+    home: HubHome,
+    service: HubService | None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    workers: int = 1,
+    *,
+    index_url: str | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    max_connections: int = MAX_CONNECTIONS,
+) -> Iterator[str]:
+    """The ASGI API (``hub_index/asgi.py``) for the block; its URL. One worker runs on a
+    thread over ``service``; more run as uvicorn's worker processes, each opening ``home``
+    (its database must then be one every process shares: PostgreSQL, or SQLite's file)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    url = f"http://{host}:{sock.getsockname()[1]}"
+    if workers <= 1:
+        from hub_index.asgi import create_app
+
+        if service is None:
+            service = open_service(home, index_url)
+        runner = _UvicornThread(
+            create_app(service, max_body_bytes=max_body_bytes), sock, max_connections
+        )
+        runner.start()
+        try:
+            yield url
+        finally:
+            runner.stop()
+        return
+    sock.listen(2048)
+    env = {
+        **os.environ,
+        "PLANEXE_HUB_HOME": str(home.root),
+        "PLANEXE_HUB_MAX_BODY_BYTES": str(max_body_bytes),
+    }
+    if index_url is not None:
+        env["PLANEXE_HUB_INDEX_URL"] = index_url
+    command = [
+        sys.executable, "-m", "uvicorn", "hub_index.asgi:app_from_environment", "--factory",
+        "--fd", str(sock.fileno()), "--workers", str(workers), "--no-access-log",
+        "--lifespan", "off", "--log-level", "warning", "--timeout-keep-alive", "5",
+        "--limit-concurrency", str(max_connections),
+    ]  # fmt: skip
+    log = home.root / "api.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, pass_fds=[sock.fileno()], preexec_fn=_die_with_parent,
+        )  # fmt: skip
+    try:
+        _wait_ready(url + "/api/info", proc, log)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        sock.close()
+
+
 @contextmanager
 def embedded_hub(
     home: HubHome,
@@ -105,9 +233,15 @@ def embedded_hub(
     read_timeout_s: float = READ_TIMEOUT_S,
     max_connections: int = MAX_CONNECTIONS,
     max_rebuilds: int = MAX_REBUILDS,
+    api: str = "threaded",
+    workers: int = 1,
 ) -> Iterator[RunningHub]:
     """Run the hub of ``home`` for the duration of the block (port 0: a free port); the
-    keyword options are the API's limits (see ``hub_index/api.py``)."""
+    keyword options are the API's limits (see ``hub_index/api.py``). ``api``: ``threaded``
+    (the standard library's server in this process) or ``asgi`` (``hub_index/asgi.py`` under
+    uvicorn, with ``workers`` processes when more than one)."""
+    if api not in ("threaded", "asgi"):
+        raise ValueError(f"api is 'threaded' or 'asgi', not {api!r}")
     home.require()
     settings = home.settings()
     index_port = index_port or free_port(host)
@@ -122,38 +256,41 @@ def embedded_hub(
         )
     index_url = f"http://{host}:{index_port}"
     db = HubDatabase(settings.database_url)
-    api: ApiServer | None = None
     try:
         _wait_ready(index_url + "/simple/", proc, log)
         db.upgrade()
-        policy = home.policy()
-        signer = HubKeySigner.from_file(home.signing_key)
-        service = HubService(
-            db=db,
-            policy=policy,
-            verifier=policy.verifier(home.root),
-            signer=signer,
-            index_url=index_url,
-            files=IndexFiles(home.packages, home.staging, home.revoked),
-            metadata=MetadataRepository(db.metadata_store(), signer.tuf_signer()),
-            work=home.work,
-            max_rebuilds=max_rebuilds,
-        )
+        service = open_service(home, index_url, max_rebuilds, db)
         for line in service.reconcile():
             _log.warning("index: %s", line)
-        api = ApiServer(
-            service,
-            host,
-            api_port,
-            max_body_bytes=max_body_bytes,
-            read_timeout_s=read_timeout_s,
-            max_connections=max_connections,
-        ).start()
-        write_serve_info(home, ServeInfo(api_url=api.url, index_url=index_url, pid=os.getpid()))
-        yield RunningHub(home, api.url, index_url, service)
+        with contextlib.ExitStack() as stack:
+            if api == "asgi":
+                api_url = stack.enter_context(
+                    asgi_api(
+                        home,
+                        service if workers <= 1 else None,
+                        host,
+                        api_port,
+                        workers,
+                        index_url=index_url,
+                        max_body_bytes=max_body_bytes,
+                        max_connections=max_connections,
+                    )
+                )
+            else:
+                threaded = ApiServer(
+                    service,
+                    host,
+                    api_port,
+                    max_body_bytes=max_body_bytes,
+                    read_timeout_s=read_timeout_s,
+                    max_connections=max_connections,
+                ).start()
+                stack.callback(threaded.stop)
+                api_url = threaded.url
+            info = ServeInfo(api_url=api_url, index_url=index_url, pid=os.getpid())
+            write_serve_info(home, info)
+            yield RunningHub(home, api_url, index_url, service)
     finally:
-        if api is not None:
-            api.stop()
         home.serve_file.unlink(missing_ok=True)
         proc.terminate()
         try:

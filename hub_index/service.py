@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from hub_index.errors import (
 )
 from hub_index.index_files import IndexFiles, check_wheel_name
 from hub_index.metadata_repository import MetadataRepository
+from hub_index.metrics import SeedMetrics, seed_metrics
 from hub_index.policy import TrustPolicy
 from hub_index.records import (
     PluginRecord,
@@ -131,6 +133,11 @@ class HubService:
         self.metadata.add_generated(_release(record, report.report_json, len(rebuilt.wheel)))
         self.files.serve(filename, record.checksum)
         return record
+
+    def metrics(self, since: datetime | None, until: datetime | None) -> SeedMetrics:
+        """The seed's figures over the window (``hub_index/metrics.py``)."""
+        generated = {r.plugin_id for r in self.db.list_plugins() if r.trust_tier is Tier.GENERATED}
+        return seed_metrics(self.db.usage(), generated, since, until)
 
     def latest_report(self, plugin_id: str) -> dict[str, Any]:
         """``{"report": ..., "publisher_synthesis": ...}``: the hub's latest test report of a

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import cast, get_args
 
 from hub_index.client import PluginHubClient
 from hub_index.errors import HubError
-from hub_index.records import UsageRecord
+from hub_index.records import Resolution, UsageRecord
 from hub_index.tier_policy import HubTierPolicy
 from plan_pipeline.contract import CapabilityNeed
 from plan_pipeline.hub_settings import HubSettings
@@ -39,6 +40,7 @@ class HubUsageReporter:
         seconds: float,
         error_type: str | None,
         time_to_capability_ms: float | None,
+        resolution: str | None = None,
     ) -> None:
         try:
             plugin_id = None
@@ -54,10 +56,18 @@ class HubUsageReporter:
                     latency_ms=seconds * 1000,
                     error_type=error_type,
                     time_to_capability_ms=time_to_capability_ms,
+                    resolution=_resolution(resolution),
                 )
             )
         except HubError as exc:  # usage is bookkeeping: never fail a stage for it
             log.warning("could not record usage of stage %s: %s", stage.name, exc)
+
+
+def _resolution(value: str | None) -> Resolution | None:
+    """``value`` as a usage row's resolution: ``installed`` when the stage did not miss."""
+    if value is None:
+        return "installed"
+    return cast(Resolution, value) if value in get_args(Resolution) else None
 
 
 def from_environment(hub: HubSettings | None = None) -> HubUsageReporter:

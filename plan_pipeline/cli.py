@@ -8,6 +8,7 @@ failed); anything unexpected becomes one line pointing at the log, never a trace
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -100,6 +101,49 @@ def capabilities_command() -> None:
             out.print(f"  [yellow]{escape(report)}[/]")
     for problem in registry.ignored:
         out.print(f"[yellow]ignored: {escape(problem)}[/]")
+
+
+@app.command("report")
+def report_command(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the records as JSON.")] = False,
+) -> None:
+    """What one run resolved, synthesized and reused, and how long each stage took."""
+    from rich.table import Table
+
+    from plan_pipeline.run_records import read_records
+
+    try:
+        records = read_records(run_dir)
+    except PlanPipelineError as exc:
+        raise fail(exc) from None
+    if as_json:
+        out.print_json(json.dumps([r.model_dump(mode="json") for r in records]))
+        return
+    if not records:
+        out.print(f"no stage of {escape(str(run_dir))} has ended yet")
+        return
+    table = Table(title=f"run {escape(run_dir.name)}")
+    for column in ("stage", "capability", "how", "plugin", "stage time", "capability time"):
+        table.add_column(column, justify="right" if "time" in column else "left")
+    for r in records:
+        how = r.resolution or "-"
+        table.add_row(
+            escape(r.stage),
+            escape(r.capability),
+            how if r.ok else f"[red]{how}, failed[/]",
+            escape(r.provider or "-"),
+            f"{r.seconds:.2f} s",
+            "-" if r.time_to_capability_s is None else f"{r.time_to_capability_s:.2f} s",
+        )
+    out.print(table)
+    counts = {how: sum(r.resolution == how for r in records) for how in _RESOLUTIONS}
+    failed = sum(not r.ok for r in records)
+    summary = ", ".join(f"{n} {how}" for how, n in counts.items() if n)
+    out.print(f"{len(records)} stage(s): {summary or 'none resolved'}; {failed} failed")
+
+
+_RESOLUTIONS = ("installed", "synthesized", "reused", "missed")
 
 
 def main(argv: list[str] | None = None) -> None:

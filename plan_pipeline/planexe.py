@@ -58,6 +58,7 @@ from plan_pipeline.resolver import (
     activate_run_plugins,
     hub_ranked_registry,
 )
+from plan_pipeline.run_records import stage_finished
 from plan_pipeline.spec import draft_spec, write_spec
 from plan_pipeline.stage_runner import run_capability, select
 from plan_pipeline.synthesis import SynthesisMode
@@ -214,22 +215,15 @@ class CapabilityTask:
             raw_path = self._write(output, text)
         except PlanPipelineError as exc:
             log.error("%s", exc)
-            if reporter is not None:
-                reporter.report(
-                    need, run_dir.name, None, time.perf_counter() - started,
-                    type(exc).__name__, resolver.time_to_capability_ms.get(need.name),
-                )  # fmt: skip
+            elapsed = time.perf_counter() - started
+            stage_finished(run_dir, need, resolver, None, elapsed, exc, reporter)
             raise
         chosen = loaded.selection.chosen
         result = StageResult(
             need.name, raw_path, time.perf_counter() - started, chosen.dist_name, chosen.version
         )
         log.info("%s: %s ran %s", need.name, need.capability, result.provider)
-        if reporter is not None:
-            reporter.report(
-                need, run_dir.name, result, result.seconds, None,
-                resolver.time_to_capability_ms.get(need.name),
-            )  # fmt: skip
+        stage_finished(run_dir, need, resolver, result, result.seconds, None, reporter)
 
     def on_failure(self, exception: BaseException) -> str:
         """What Luigi records and shows for a failure: this project's one line, no traceback."""

@@ -87,6 +87,9 @@ class PluginResolver:
         )
         self._on_event = on_event
         self.time_to_capability_ms: dict[str, float] = {}
+        self.resolution: dict[str, str] = {}
+        """How each stage that missed its capability got it: ``synthesized``, ``reused`` (the
+        hub had it) or ``missed``; a stage not here found it installed."""
         """Per stage: milliseconds from a miss to the capability being loadable."""
 
     @classmethod
@@ -135,7 +138,11 @@ class PluginResolver:
         guide: MissGuide,
     ) -> LoadedCapability:
         started = time.perf_counter()
-        loaded = self._recover(stage, inputs, miss, guide)
+        try:
+            loaded = self._recover(stage, inputs, miss, guide)
+        except PlanPipelineError:
+            self.resolution[stage.name] = "missed"
+            raise
         self.time_to_capability_ms[stage.name] = (time.perf_counter() - started) * 1000
         return loaded
 
@@ -180,6 +187,7 @@ class PluginResolver:
                     f"then continue with: {guide.continue_with(self.mode)}",
                 ) from exc.__cause__
             how = "reused" if "reused" in outcome.notes else "synthesized"
+            self.resolution[stage.name] = how
             self._on_event(f"{how} '{outcome.capability}'" + _where(outcome))
             activate_run_plugins(self.run_dir)
             self.registry.refresh()

@@ -31,6 +31,7 @@ from plan_pipeline.files import write_atomic
 from plan_pipeline.plan import LoadedPlan, load_plan
 from plan_pipeline.progress import Progress
 from plan_pipeline.resolver import PluginResolver
+from plan_pipeline.run_records import stage_finished
 from plan_pipeline.stage_runner import run_stage
 from plan_pipeline.synthesis import SynthesisMode
 from plan_pipeline.usage import configured_reporter
@@ -156,11 +157,8 @@ class StageTask(luigi.Task):
         except PlanPipelineError as exc:
             _record_failure(failure_file, self.stage_name, str(exc), exc.exit_code)
             log.info("stage %s failed: %s", self.stage_name, exc, exc_info=True)
-            if reporter is not None:
-                reporter.report(
-                    stage, root.name, None, time.perf_counter() - started, type(exc).__name__,
-                    resolver.time_to_capability_ms.get(stage.name),
-                )  # fmt: skip
+            elapsed = time.perf_counter() - started
+            stage_finished(root, stage, resolver, None, elapsed, exc, reporter)
             raise
         except Exception as exc:
             message = (
@@ -170,11 +168,7 @@ class StageTask(luigi.Task):
             _record_failure(failure_file, self.stage_name, message, 1)
             log.error("stage %s crashed:\n%s", self.stage_name, traceback.format_exc())
             raise
-        if reporter is not None:
-            reporter.report(
-                stage, root.name, result, result.seconds, None,
-                resolver.time_to_capability_ms.get(stage.name),
-            )  # fmt: skip
+        stage_finished(root, stage, resolver, result, result.seconds, None, reporter)
         index, total = plan.index_of(stage.name), len(plan.plan.stages)
         progress.stage_done(index, total, stage.name, stage.capability, result)
 

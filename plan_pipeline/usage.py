@@ -46,8 +46,10 @@ class UsageReporter(Protocol):
         seconds: float,
         error_type: str | None,
         time_to_capability_ms: float | None,
+        resolution: str | None = None,
     ) -> None:
-        """Record one stage execution; must never raise."""
+        """Record one stage execution; must never raise. ``resolution``: how the stage got
+        its capability (``PluginResolver.resolution``; ``installed`` when it was there)."""
         ...
 
 

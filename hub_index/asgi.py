@@ -1,0 +1,484 @@
+"""The hub's metadata API as an ASGI application (FastAPI), served by uvicorn.
+
+The same routes and rules as the threaded server of ``hub_index/api.py`` (whose text lists
+them): reads are open; writes need ``Authorization: Bearer <token>`` with the ``publish``
+scope (``admin`` for uploads and signed statements; 401 without a token, 403 with a wrong
+one); ``/files/<sha256>/<filename>`` serves a wheel by content address (409 if the file no
+longer has that hash); claims, usage, metrics and the signed metadata. The OpenAPI
+description is at ``/openapi.json``.
+
+Limits: a POST body is at most ``max_body_bytes`` (1 MiB; an upload 64 MiB) sent with a
+``Content-Length``: 411 without one or for a chunked body, 400 for a malformed one, 413 for a
+larger one, answered before any of the body is read. Every error, the framework's own
+included, is ``{"error": "<one line>"}`` with a documented status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import AwareDatetime, BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hub_index.api import (
+    MAX_BODY_BYTES,
+    MAX_UPLOAD_BYTES,
+    _Claim,
+    _one_line,
+    _refuse_constant,
+    _Release,
+    _TargetsChange,
+    _validation_problem,
+)
+from hub_index.errors import (
+    DuplicateVersionError,
+    HubError,
+    HubUnavailableError,
+    RecordNotFoundError,
+)
+from hub_index.home import token_digest
+from hub_index.metadata_repository import MetadataConflictError
+from hub_index.metrics import SeedMetrics
+from hub_index.records import PluginRecord, UsageRecord
+from hub_index.reverify import GatesFailedOnHubError, GeneratedPublish
+from hub_index.service import HubService
+
+log = logging.getLogger("planexe.hub")
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_DIGITS = re.compile(r"[0-9]+")
+Scope = str
+ASGIApp = Callable[
+    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+    Awaitable[None],
+]
+
+
+class ErrorBody(BaseModel):
+    """Every error the hub answers."""
+
+    error: str
+
+
+class _Info(BaseModel):
+    index_url: str
+
+
+class _Version(BaseModel):
+    version: str
+
+
+class _Granted(BaseModel):
+    granted: bool
+
+
+class _Held(BaseModel):
+    held: bool
+
+
+class _Ok(BaseModel):
+    ok: bool
+
+
+class _Staged(BaseModel):
+    sha256: str
+
+
+class _Report(BaseModel):
+    report: dict[str, Any] | None
+    publisher_synthesis: dict[str, Any] | None
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in {
+        400: "a malformed request",
+        401: "no API token",
+        403: "a token without the scope",
+        404: "no such record, file or path",
+        405: "a method the path does not take",
+        409: "a conflict with what the hub holds",
+        411: "a POST without a Content-Length",
+        413: "a body over the limit",
+        422: "the hub's own gates refused the plugin",
+        500: "an internal error (logged; never a traceback)",
+        503: "the hub is busy or its database is down: retry",
+    }.items()
+}
+
+
+class BodyLimit:
+    """ASGI middleware: a POST needs a ``Content-Length`` within its path's limit, checked
+    before any of the body is read."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            refusal = self._refusal(scope)
+            if refusal is not None:
+                status, message = refusal
+                response = JSONResponse({"error": message}, status, {"Connection": "close"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, scope: MutableMapping[str, Any]) -> tuple[int, str] | None:
+        headers = [(k.lower(), v) for k, v in scope.get("headers", [])]
+        if any(k == b"transfer-encoding" for k, _ in headers):
+            return 411, "chunked request bodies are not supported: send a Content-Length"
+        values = [v.decode("latin-1").strip() for k, v in headers if k == b"content-length"]
+        if not values:
+            return 411, "a POST needs a Content-Length header and a JSON body"
+        if len(values) > 1 or not _DIGITS.fullmatch(values[0]):
+            return 400, "the Content-Length header must be one non-negative integer"
+        upload = str(scope.get("path", "")).startswith("/api/uploads/")
+        limit = max(self.max_body_bytes, MAX_UPLOAD_BYTES) if upload else self.max_body_bytes
+        text = values[0]
+        if len(text.lstrip("0")) > len(str(limit)) or int(text) > limit:
+            return 413, f"the request body is {text[:24]} bytes; the hub accepts at most {limit}"
+        return None
+
+
+def create_app(service: HubService, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """The API over ``service``."""
+    app = FastAPI(
+        title="PlanExe plugin hub",
+        version="1",
+        description="Records, signed metadata, files, claims, usage and the seed's figures.",
+        responses=_ERRORS,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.service = service
+    _add_error_handlers(app)
+    _add_routes(app)
+    app.add_middleware(BodyLimit, max_body_bytes=max_body_bytes)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of the hub home named by ``PLANEXE_HUB_HOME`` (for ``uvicorn --factory``, one
+    per worker process: every process opens the same database)."""
+    from hub_index.home import HubHome
+    from hub_index.server import open_service
+
+    home = HubHome(FilePath(os.environ["PLANEXE_HUB_HOME"]))
+    limit = int(os.environ.get("PLANEXE_HUB_MAX_BODY_BYTES") or MAX_BODY_BYTES)
+    return create_app(open_service(home), max_body_bytes=limit)
+
+
+# -- errors --------------------------------------------------------------------------------
+
+
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status, dict(headers) if headers else None)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else "error"
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = "unknown path"
+        return _error(exc.status_code, _one_line(detail) or "error", exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+        field = ".".join(where) or "request"
+        problem = f"invalid {field}: {_one_line(str(first.get('msg', '')))}"
+        if first.get("type") == "missing" and first.get("loc", ("",))[0] == "query":
+            problem = f"missing query parameter '{field}'"
+        return _error(400, problem)
+
+    @app.exception_handler(ValidationError)
+    async def invalid_body(_: Request, exc: ValidationError) -> JSONResponse:
+        return _error(400, _validation_problem(exc))
+
+    @app.exception_handler(RecordNotFoundError)
+    async def not_found(_: Request, exc: RecordNotFoundError) -> JSONResponse:
+        return _error(404, str(exc))
+
+    @app.exception_handler(DuplicateVersionError)
+    async def duplicate(_: Request, exc: DuplicateVersionError) -> JSONResponse:
+        return _error(409, str(exc))
+
+    @app.exception_handler(MetadataConflictError)
+    async def conflict(_: Request, exc: MetadataConflictError) -> JSONResponse:
+        return _error(409, str(exc))
+
+    @app.exception_handler(GatesFailedOnHubError)
+    async def refused(_: Request, exc: GatesFailedOnHubError) -> JSONResponse:
+        return _error(422, str(exc))
+
+    @app.exception_handler(HubUnavailableError)
+    async def unavailable(_: Request, exc: HubUnavailableError) -> JSONResponse:
+        return _error(503, str(exc), {"Retry-After": "1"})
+
+    @app.exception_handler(HubError)
+    async def hub_error(_: Request, exc: HubError) -> JSONResponse:
+        return _error(400, _one_line(str(exc)) or type(exc).__name__)
+
+    @app.exception_handler(ValueError)
+    async def bad_value(_: Request, exc: ValueError) -> JSONResponse:
+        return _error(400, _one_line(str(exc)) or type(exc).__name__)
+
+    @app.exception_handler(Exception)
+    async def internal(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("hub API error")
+        return _error(500, f"internal error: {type(exc).__name__}")
+
+
+# -- request pieces ------------------------------------------------------------------------
+
+
+def _service(request: Request) -> HubService:
+    service: HubService = request.app.state.service
+    return service
+
+
+Service = Annotated[HubService, Depends(_service)]
+
+
+def _scopes(request: Request, authorization: Annotated[str | None, Header()] = None) -> list[Scope]:
+    if not authorization or not authorization.startswith("Bearer "):
+        raise StarletteHTTPException(
+            401, "this call needs an API token (Authorization: Bearer ...)"
+        )
+    scopes = _service(request).db.token_scopes(token_digest(authorization.removeprefix("Bearer ")))
+    if not scopes:
+        raise StarletteHTTPException(403, "the API token is not valid")
+    return scopes
+
+
+def _needs(scope: Scope) -> Callable[..., None]:
+    def check(scopes: Annotated[list[Scope], Depends(_scopes)]) -> None:
+        if "publish" not in scopes or scope not in scopes:
+            needed = "publish" if "publish" not in scopes else scope
+            raise StarletteHTTPException(403, f"this call needs a token with the '{needed}' scope")
+
+    return check
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        problem = _one_line(str(exc)) or type(exc).__name__
+        raise StarletteHTTPException(
+            400, f"the request body is not valid JSON: {problem}"
+        ) from None
+    if not isinstance(body, dict):
+        raise StarletteHTTPException(400, "the request body must be a JSON object ({...})")
+    return body
+
+
+Body = Annotated[dict[str, Any], Depends(_json_object)]
+
+
+def _record(record: PluginRecord) -> dict[str, Any]:
+    return record.model_dump(mode="json")
+
+
+# -- routes ----------------------------------------------------------------------------------
+
+
+def _body_of(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads ``model`` (the route parses it itself,
+    after the body limit and the token)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
+
+
+def _add_routes(app: FastAPI) -> None:
+    @app.get("/api/info", response_model=_Info)
+    def info(svc: Service) -> dict[str, Any]:
+        return {"index_url": svc.index_url.rstrip("/") + "/simple/"}
+
+    @app.get("/api/plugins", response_model=list[PluginRecord])
+    def plugins(
+        svc: Service,
+        capability: Annotated[str | None, Query(max_length=200)] = None,
+        include_revoked: Annotated[str | None, Query(max_length=8)] = None,
+        dist_name: Annotated[str | None, Query(max_length=200)] = None,
+        version: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> list[dict[str, Any]]:
+        if dist_name is not None:
+            if version is None:
+                raise StarletteHTTPException(400, "missing query parameter 'version'")
+            return [_record(svc.by_dist(dist_name, version))]
+        if capability is None:
+            raise StarletteHTTPException(400, "missing query parameter 'capability'")
+        return [_record(r) for r in svc.find(capability, include_revoked == "1")]
+
+    @app.get("/api/plugins/{plugin_id}", response_model=PluginRecord)
+    def plugin(svc: Service, plugin_id: Annotated[str, Path(max_length=200)]) -> dict[str, Any]:
+        return _record(svc.get(plugin_id))
+
+    @app.get("/api/plugins/{plugin_id}/report", response_model=_Report)
+    def report(svc: Service, plugin_id: Annotated[str, Path(max_length=200)]) -> dict[str, Any]:
+        return svc.latest_report(plugin_id)
+
+    @app.get("/api/next-version", response_model=_Version)
+    def next_version(
+        svc: Service,
+        dist_name: Annotated[str, Query(max_length=200)],
+        wanted: Annotated[str, Query(max_length=64)],
+    ) -> dict[str, Any]:
+        return {"version": svc.next_version(dist_name, wanted)}
+
+    @app.get("/api/metrics", response_model=SeedMetrics)
+    def metrics(
+        svc: Service,
+        since: AwareDatetime | None = None,
+        until: AwareDatetime | None = None,
+    ) -> SeedMetrics:
+        return svc.metrics(since, until)
+
+    @app.post(
+        "/api/publish",
+        status_code=201,
+        response_model=PluginRecord,
+        dependencies=[Depends(_needs("publish"))],
+    )
+    def publish(svc: Service, body: Body) -> dict[str, Any]:
+        return _record(svc.publish_generated(GeneratedPublish.model_validate(body)))
+
+    @app.post(
+        "/api/uploads/{filename}",
+        status_code=201,
+        response_model=_Staged,
+        dependencies=[Depends(_needs("admin"))],
+    )
+    async def upload(
+        request: Request, filename: Annotated[str, Path(max_length=255)]
+    ) -> dict[str, Any]:
+        data = await request.body()
+        return {"sha256": _service(request).stage_upload(filename, data)}
+
+    @app.post(
+        "/api/metadata/targets",
+        response_model=list[PluginRecord],
+        dependencies=[Depends(_needs("admin"))],
+    )
+    def targets(svc: Service, body: Body) -> list[dict[str, Any]]:
+        change = _TargetsChange.model_validate(body)
+        records = svc.apply_targets(
+            change.targets.encode(), change.owner, change.summary, change.signature_bundle
+        )
+        return [_record(r) for r in records]
+
+    @app.post(
+        "/api/usage",
+        status_code=201,
+        response_model=_Ok,
+        dependencies=[Depends(_needs("publish"))],
+        openapi_extra=_body_of(UsageRecord),
+    )
+    def usage(svc: Service, body: Body) -> dict[str, Any]:
+        svc.record_usage(UsageRecord.model_validate(body))
+        return {"ok": True}
+
+    @app.post(
+        "/api/claims",
+        response_model=_Granted,
+        dependencies=[Depends(_needs("publish"))],
+        openapi_extra=_body_of(_Claim),
+    )
+    def claim(svc: Service, body: Body) -> dict[str, Any]:
+        c = _Claim.model_validate(body)
+        return {"granted": svc.claim(c.capability, c.holder, c.ttl_s)}
+
+    @app.post(
+        "/api/claims/heartbeat",
+        response_model=_Held,
+        dependencies=[Depends(_needs("publish"))],
+        openapi_extra=_body_of(_Claim),
+    )
+    def heartbeat(svc: Service, body: Body) -> dict[str, Any]:
+        c = _Claim.model_validate(body)
+        return {"held": svc.heartbeat(c.capability, c.holder, c.ttl_s)}
+
+    @app.post(
+        "/api/claims/release",
+        response_model=_Ok,
+        dependencies=[Depends(_needs("publish"))],
+        openapi_extra=_body_of(_Release),
+    )
+    def release(svc: Service, body: Body) -> dict[str, Any]:
+        r = _Release.model_validate(body)
+        svc.release(r.capability, r.holder)
+        return {"ok": True}
+
+    @app.get(
+        "/metadata/{filename}",
+        response_class=Response,
+        responses={200: {"content": {"application/json": {}}, "description": "signed metadata"}},
+    )
+    def metadata(svc: Service, filename: Annotated[str, Path(max_length=200)]) -> Response:
+        body = None
+        if filename.endswith(".json"):
+            body = svc.metadata.document(filename.removesuffix(".json"))
+        if body is None:
+            raise StarletteHTTPException(404, f"no metadata {filename}")
+        return Response(body, media_type="application/json")
+
+    file_answer: dict[int | str, dict[str, Any]] = {
+        200: {"content": {"application/octet-stream": {}}, "description": "a wheel"}
+    }
+
+    @app.get("/files/{sha256}/{filename}", response_class=Response, responses=file_answer)
+    def file(
+        svc: Service,
+        sha256: Annotated[str, Path(max_length=64)],
+        filename: Annotated[str, Path(max_length=255)],
+    ) -> Response:
+        return Response(_file_bytes(svc, sha256, filename), media_type="application/octet-stream")
+
+    @app.head("/files/{sha256}/{filename}", response_class=Response, responses=file_answer)
+    def file_head(
+        svc: Service,
+        sha256: Annotated[str, Path(max_length=64)],
+        filename: Annotated[str, Path(max_length=255)],
+    ) -> Response:
+        size = len(_file_bytes(svc, sha256, filename))
+        return Response(
+            headers={"Content-Length": str(size)}, media_type="application/octet-stream"
+        )
+
+
+def _file_bytes(svc: HubService, sha256: str, filename: str) -> bytes:
+    """A wheel of the index by content address (404 when absent, 409 when it changed)."""
+    if not _SHA256.fullmatch(sha256):
+        raise StarletteHTTPException(404, "unknown file")
+    try:
+        data = svc.files.served(filename).read_bytes()
+    except (HubError, OSError):
+        raise StarletteHTTPException(404, f"the index has no file {filename}") from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise StarletteHTTPException(409, f"the index's {filename} no longer has sha256 {sha256}")
+    return data

@@ -1,0 +1,198 @@
+"""The hub's API as an ASGI app under uvicorn: one JSON error shape, the limits, an OpenAPI
+description that schemathesis fuzzes, and several worker processes on one PostgreSQL
+database (``test_hub.py`` runs its whole flow against this app too)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hypothesis
+import pytest
+import schemathesis
+import sqlalchemy as sa
+
+from hub_index.api import MAX_BODY_BYTES
+from hub_index.home import init_home
+from hub_index.server import RunningHub, embedded_hub
+from tests.hub_index.conftest import hub_env
+from tests.hub_index.test_publish_mode import AREA_PLAN
+from tests.venvs import overlay_venv
+
+
+@pytest.fixture
+def hub_api() -> str:
+    return "asgi"
+
+
+def _raw(hub: RunningHub, request: bytes) -> tuple[int, Any]:
+    host, port = hub.api_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body or b"null")
+
+
+def _post(path: str, headers: dict[str, str], body: bytes = b"") -> bytes:
+    lines = [f"POST {path} HTTP/1.1", "Host: hub", "Connection: close"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+CLAIM = json.dumps({"capability": "a.b", "holder": "h", "ttl_s": 5}).encode()
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "error"),
+    [
+        (b"GET /nowhere HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n", 404, "unknown path"),
+        (_post("/api/claims", {"Content-Length": str(len(CLAIM))}, CLAIM), 401,
+         "this call needs an API token (Authorization: Bearer ...)"),
+        (_post("/api/claims", {"Content-Length": str(len(CLAIM)), "Authorization": "Bearer x"},
+               CLAIM), 403, "the API token is not valid"),
+        (_post("/api/claims", {}), 411, "a POST needs a Content-Length header and a JSON body"),
+        (_post("/api/claims", {"Content-Length": "400000000"}), 413,
+         f"the request body is 400000000 bytes; the hub accepts at most {MAX_BODY_BYTES}"),
+        (b"GET /api/plugins HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n", 400,
+         "missing query parameter 'capability'"),
+        (b"DELETE /api/info HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n", 405,
+         "Method Not Allowed"),
+    ],
+)  # fmt: skip
+def test_every_refusal_is_one_json_line(
+    hub: RunningHub, request_bytes: bytes, status: int, error: str
+) -> None:
+    assert _raw(hub, request_bytes) == (status, {"error": error})
+
+
+def test_a_body_that_is_not_json_or_breaks_a_rule_is_named(hub: RunningHub) -> None:
+    token = hub.home.credentials().publish_token
+    auth = {"Authorization": f"Bearer {token}"}
+    bad = b"{not json"
+    status, answer = _raw(hub, _post("/api/claims", {**auth, "Content-Length": "9"}, bad))
+    assert status == 400 and answer["error"].startswith("the request body is not valid JSON")
+    rule = json.dumps({"capability": "a.b", "holder": "h", "ttl_s": 600}).encode()
+    status, answer = _raw(
+        hub, _post("/api/claims", {**auth, "Content-Length": str(len(rule))}, rule)
+    )
+    assert status == 400
+    assert answer["error"].startswith("invalid ttl_s: Input should be less than or equal to 60")
+
+
+def test_the_openapi_description_names_every_route(hub: RunningHub) -> None:
+    status, described = _raw(
+        hub, b"GET /openapi.json HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n"
+    )
+    assert status == 200
+    assert set(described["paths"]) == {
+        "/api/info", "/api/plugins", "/api/plugins/{plugin_id}",
+        "/api/plugins/{plugin_id}/report", "/api/next-version", "/api/metrics",
+        "/api/publish", "/api/uploads/{filename}", "/api/metadata/targets", "/api/usage",
+        "/api/claims", "/api/claims/heartbeat", "/api/claims/release",
+        "/metadata/{filename}", "/files/{sha256}/{filename}",
+    }  # fmt: skip
+    errors = described["paths"]["/api/claims"]["post"]["responses"]
+    assert {"400", "401", "403", "411", "413", "503"} <= set(errors)
+
+
+def test_the_api_fuzzed_from_its_schema_answers_documented_json(hub: RunningHub) -> None:
+    """schemathesis generates requests for every operation of the OpenAPI description (with
+    the admin token): every response is a documented status with a JSON body (or the file or
+    metadata the route documents), and no request gets a 500."""
+    schema = schemathesis.openapi.from_url(hub.api_url + "/openapi.json")
+    token = hub.home.credentials().api_token
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 15
+    seen: set[int] = set()
+    for operation in operations:
+        _fuzz(operation, token, seen)
+    assert 200 in seen and 400 in seen  # the fuzzing reached both sides
+
+
+def _fuzz(operation: Any, token: str, seen: set[int]) -> None:
+    documented = set(operation.definition.raw["responses"])
+
+    @hypothesis.given(case=operation.as_strategy())
+    @hypothesis.settings(
+        max_examples=12,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(hypothesis.HealthCheck),
+    )
+    def answers_documented_json(case: schemathesis.Case) -> None:
+        response = case.call(headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        where = (case.method, case.formatted_path, response.status_code)
+        seen.add(response.status_code)
+        assert response.status_code != 500, (where, response.text[:300])
+        assert str(response.status_code) in documented, where
+        raw = case.formatted_path.startswith(("/files", "/metadata"))
+        if case.method.upper() != "HEAD" and (response.status_code >= 400 or not raw):
+            body = response.json()
+            assert isinstance(body, dict | list), where
+            if response.status_code >= 400:
+                assert set(body) == {"error"} and "\n" not in body["error"], where
+
+    answers_documented_json()
+
+
+@pytest.fixture
+def pg_home(tmp_path: Path, pg_admin: tuple[sa.Engine, sa.URL]) -> Iterator[Path]:
+    admin, url = pg_admin
+    schema = f"hub_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    scoped = url.update_query_dict({"options": f"-csearch_path={schema}"})
+    init_home(tmp_path / "hub", scoped.render_as_string(hide_password=False))
+    yield tmp_path / "hub"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def test_four_pipelines_against_two_api_processes_synthesize_once(
+    pg_home: Path, tmp_path: Path
+) -> None:
+    from hub_index.client import PluginHubClient
+    from hub_index.home import HubHome
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(AREA_PLAN)
+    home = HubHome(pg_home)
+    with embedded_hub(home, api="asgi", workers=2) as hub:
+        env = hub_env(hub.home) | {"PLANEXE_PROPERTY_EXAMPLES": "10"}
+        procs = [
+            subprocess.Popen(
+                [
+                    overlay_venv(tmp_path / f"w{i}"),
+                    "-m",
+                    "plan_pipeline.cli",
+                    "run",
+                    str(plan),
+                    "--run-dir",
+                    str(tmp_path / f"run-{i}"),
+                    "--synthesis",
+                    "publish",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for i in range(4)
+        ]
+        outputs = [p.communicate(timeout=300) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0, 0], [o[1] for o in outputs]
+        stdout = "".join(o[0] for o in outputs)
+        assert stdout.count("synthesized 'geometry.area'") == 1
+        assert stdout.count(": published planexe-gen-geometry-area") == 1
+        assert len(PluginHubClient.from_home(hub.home).records("geometry.area")) == 1
+    for i in range(4):
+        assert json.loads((tmp_path / f"run-{i}" / "001-area.json").read_text()) == {"area": 12}

@@ -1,0 +1,127 @@
+"""The seed's figures: from usage rows by definition, and from a known sequence of real
+pipeline runs against a real hub (a synthesis, a reuse after a miss, a reuse of an installed
+plugin, a failed synthesis)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from hub_index.client import PluginHubClient
+from hub_index.metrics import seed_metrics
+from hub_index.records import UsageRecord
+from hub_index.server import RunningHub
+from tests.hub_index.conftest import hub_env
+from tests.hub_index.test_publish_mode import AREA_PLAN, RULELESS_PLAN
+from tests.venvs import overlay_venv
+
+
+def _row(resolution: str, success: bool = True, **fields: object) -> UsageRecord:
+    values: dict[str, object] = {
+        "plugin_id": "p1", "capability": "a.b", "run_id": "r", "success": success,
+        "latency_ms": 100.0, "resolution": resolution, **fields,
+    }  # fmt: skip
+    return UsageRecord.model_validate(values)
+
+
+def test_the_figures_follow_their_definitions() -> None:
+    rows = [
+        _row("synthesized", latency_ms=300.0),
+        _row("synthesized", latency_ms=500.0),
+        _row("reused"),
+        _row("installed"),
+        _row("installed", plugin_id="core-plugin"),  # not a synthesized plugin
+        _row("missed", success=False, plugin_id=None),
+        _row("synthesized", success=False),  # made, then the stage failed: not recovered
+    ]
+    figures = seed_metrics(rows, generated={"p1"}).overall
+    assert (figures.misses, figures.recovered) == (5, 3)
+    assert figures.recovery_share == 3 / 5
+    assert (figures.synthesized_uses, figures.reuses) == (4, 2)
+    assert figures.reuse_rate == 2 / 4
+    assert figures.median_time_to_capability_ms == 400.0
+    empty = seed_metrics([], generated=set()).overall
+    assert (empty.recovery_share, empty.reuse_rate, empty.median_time_to_capability_ms) == (
+        None,
+        None,
+        None,
+    )
+
+
+def test_a_window_counts_only_its_rows() -> None:
+    now = datetime.now(UTC)
+    old = _row("synthesized", created_at=now - timedelta(days=10))
+    new = _row("missed", success=False, created_at=now)
+    figures = seed_metrics([old, new], {"p1"}, since=now - timedelta(days=1)).overall
+    assert (figures.stage_runs, figures.misses, figures.recovered) == (1, 1, 0)
+
+
+def _run(python: str, plan: Path, run_dir: Path, hub: RunningHub) -> None:
+    subprocess.run(
+        [python, "-m", "plan_pipeline.cli", "run", str(plan), "--run-dir", str(run_dir),
+         "--synthesis", "publish"],
+        capture_output=True, text=True, check=False, timeout=300,
+        env=hub_env(hub.home) | {"PLANEXE_PROPERTY_EXAMPLES": "10"},
+    )  # fmt: skip
+
+
+def test_metrics_from_a_known_sequence_of_real_runs(hub: RunningHub, tmp_path: Path) -> None:
+    area, ruleless = tmp_path / "area.yaml", tmp_path / "ruleless.yaml"
+    area.write_text(AREA_PLAN)
+    ruleless.write_text(RULELESS_PLAN)
+    first, second = overlay_venv(tmp_path / "a"), overlay_venv(tmp_path / "b")
+    _run(first, area, tmp_path / "run-1", hub)  # misses, synthesizes, publishes
+    _run(second, area, tmp_path / "run-2", hub)  # misses, the hub's plugin answers
+    _run(second, area, tmp_path / "run-3", hub)  # finds it installed
+    _run(first, ruleless, tmp_path / "run-4", hub)  # misses, no generator can write it
+
+    client = PluginHubClient.from_home(hub.home)
+    metrics = client.metrics()
+    overall = metrics.overall
+    assert (overall.stage_runs, overall.misses, overall.recovered) == (4, 3, 2)
+    assert overall.recovery_share == 2 / 3
+    assert (overall.synthesized_uses, overall.reuses, overall.reuse_rate) == (3, 2, 2 / 3)
+    engine = sa.create_engine(hub.home.settings().database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT run_id, resolution, latency_ms FROM plugin_hub_usage ORDER BY id"
+        )).all()  # fmt: skip
+    engine.dispose()
+    assert [(r.run_id, r.resolution) for r in rows] == [
+        ("run-1", "synthesized"), ("run-2", "reused"), ("run-3", "installed"),
+        ("run-4", "missed"),
+    ]  # fmt: skip
+    assert overall.syntheses == 1
+    assert overall.median_time_to_capability_ms == statistics.median([rows[0].latency_ms])
+    assert metrics.capabilities["geometry.area"].recovery_share == 1.0
+    assert metrics.capabilities["geometry.rect_area"].recovery_share == 0.0
+    assert metrics.capabilities["geometry.rect_area"].reuse_rate is None
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "plan_pipeline.cli", "metrics", "--json"],
+        capture_output=True, text=True, env=hub_env(hub.home), check=False, timeout=60,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["overall"] == overall.model_dump(mode="json")
+    table = subprocess.run(
+        [sys.executable, "-m", "plan_pipeline.cli", "metrics", "--days", "1"],
+        capture_output=True, text=True, env=hub_env(hub.home) | {"COLUMNS": "160"},
+        check=False, timeout=60,
+    )  # fmt: skip
+    assert "67% (2/3)" in table.stdout and "geometry.rect_area" in table.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "plan_pipeline.cli", "metrics", "--since", "yesterday"],
+        capture_output=True, text=True, env=hub_env(hub.home), check=False, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert (
+        bad.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: --since 'yesterday' is not a date or time")
+    )
