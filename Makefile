@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-packages demo test lint bench clean
+.PHONY: setup system-packages bench-packages demo test lint bench clean
 
 setup: system-packages $(STAMP)
 
@@ -36,13 +36,23 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-bench: setup
+# The load benchmark drives the hub with wrk (Debian's package), installed like bubblewrap.
+bench-packages:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq wrk >/dev/null; \
+	  else \
+	    echo "wrk is missing: install it (e.g. sudo apt-get install wrk)" >&2; exit 1; \
+	  fi; }
+
+bench: setup bench-packages
 	$(PY) bench/bench_startup.py
 	$(PY) bench/bench_plugin_runtime.py
 	$(PY) bench/bench_time_to_capability.py
 	$(PY) bench/bench_llm_rounds.py
 	$(PY) bench/bench_hub_find.py
 	$(PY) bench/bench_hub_reuse.py
+	$(PY) bench/bench_hub_load.py
 
 clean:
 	rm -rf run .pytest_cache .mypy_cache .ruff_cache dist build

@@ -302,7 +302,8 @@ class _Handler(BaseHTTPRequestHandler):
             if "dist_name" in query:
                 self._send(200, [_record(svc.by_dist(query["dist_name"], query["version"]))])
             else:
-                found = svc.find(query["capability"], query.get("include_revoked") == "1")
+                fresh = "no-cache" in self.headers.get("Cache-Control", "")
+                found = svc.find(query["capability"], query.get("include_revoked") == "1", fresh)
                 self._send(200, [_record(r) for r in found])
         elif method == "GET" and len(route) == 2 and route[0] == "plugins":
             self._send(200, _record(svc.get(route[1])))

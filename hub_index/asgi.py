@@ -29,6 +29,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from hub_index.api import (
     MAX_BODY_BYTES,
@@ -279,8 +280,17 @@ def _needs(scope: Scope) -> Callable[..., None]:
     return check
 
 
+async def _body_bytes(request: Request) -> bytes:
+    """The request's body; a client gone before it was sent gets a 400 nobody reads (and
+    no log line: ending a connection mid-request is the client's right)."""
+    try:
+        return await request.body()
+    except ClientDisconnect:
+        raise StarletteHTTPException(400, "the client closed the connection") from None
+
+
 async def _json_object(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+    raw = await _body_bytes(request)
     try:
         body = json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
@@ -326,6 +336,7 @@ def _add_routes(app: FastAPI) -> None:
         include_revoked: Annotated[str | None, Query(max_length=8)] = None,
         dist_name: Annotated[str | None, Query(max_length=200)] = None,
         version: Annotated[str | None, Query(max_length=64)] = None,
+        cache_control: Annotated[str | None, Header(max_length=200)] = None,
     ) -> list[dict[str, Any]]:
         if dist_name is not None:
             if version is None:
@@ -333,7 +344,8 @@ def _add_routes(app: FastAPI) -> None:
             return [_record(svc.by_dist(dist_name, version))]
         if capability is None:
             raise StarletteHTTPException(400, "missing query parameter 'capability'")
-        return [_record(r) for r in svc.find(capability, include_revoked == "1")]
+        fresh = "no-cache" in (cache_control or "")
+        return [_record(r) for r in svc.find(capability, include_revoked == "1", fresh)]
 
     @app.get("/api/plugins/{plugin_id}", response_model=PluginRecord)
     def plugin(svc: Service, plugin_id: Annotated[str, Path(max_length=200)]) -> dict[str, Any]:
@@ -377,7 +389,7 @@ def _add_routes(app: FastAPI) -> None:
     async def upload(
         request: Request, filename: Annotated[str, Path(max_length=255)]
     ) -> dict[str, Any]:
-        data = await request.body()
+        data = await _body_bytes(request)
         return {"sha256": _service(request).stage_upload(filename, data)}
 
     @app.post(

@@ -143,11 +143,14 @@ class PluginHubClient:
         body: Any = None,
         raw: bytes | None = None,
         timeout: float = 60,
+        fresh: bool = False,
     ) -> Any:
         data = raw if raw is not None else None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(f"{self.api_url}{path}", data=data, method=method)
         kind = "application/octet-stream" if raw is not None else "application/json"
         request.add_header("Content-Type", kind)
+        if fresh:  # not from what an API process remembers (``HubService.find``)
+            request.add_header("Cache-Control", "no-cache")
         if self.token and method == "POST":
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
@@ -180,9 +183,13 @@ class PluginHubClient:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def records(self, capability: str, include_revoked: bool = False) -> list[PluginRecord]:
+    def records(
+        self, capability: str, include_revoked: bool = False, fresh: bool = False
+    ) -> list[PluginRecord]:
+        """The hub's records of ``capability``; ``fresh``: as the database holds them now (an
+        API process may otherwise answer from what it read up to a second ago)."""
         query = {"capability": capability} | ({"include_revoked": "1"} if include_revoked else {})
-        found = self._call("GET", _path("api", "plugins", query=query))
+        found = self._call("GET", _path("api", "plugins", query=query), fresh=fresh)
         return [PluginRecord.model_validate(r) for r in found]
 
     def show(self, plugin_id: str) -> PluginRecord:
@@ -266,13 +273,15 @@ class PluginHubClient:
         self.policy.check_tier(signed.tier)
         return signed
 
-    def best(self, capability: str, version: str | None = None) -> PluginRecord | None:
+    def best(
+        self, capability: str, version: str | None = None, fresh: bool = False
+    ) -> PluginRecord | None:
         """The record the policy would install for ``capability``: best signed tier, then
         version. The hub's records are hints; tiers and revocations come from the signed
         metadata, and a record that contradicts it is refused."""
         spec = SpecifierSet(version or "")
         allowed: list[tuple[PluginRecord, SignedRelease]] = []
-        records = self.records(capability)
+        records = self.records(capability, fresh=fresh)
         trusted = self.trusted
         # the newest metadata once, then every record against it: a hub answering with many
         # records no key signed costs one refresh, not one per record
@@ -406,10 +415,14 @@ class PluginHubClient:
             )
 
     def fetch(
-        self, capability: str, version: str | None = None, python: str | None = None
+        self,
+        capability: str,
+        version: str | None = None,
+        python: str | None = None,
+        fresh: bool = False,
     ) -> PluginRecord | None:
         """Install the best allowed plugin for ``capability``; ``None`` if the hub has none."""
-        record = self.best(capability, version)
+        record = self.best(capability, version, fresh=fresh)
         if record is not None:
             self.install(record, python)
         return record

@@ -74,7 +74,7 @@ class HubSynthesizer:
                 _say(spec, "another worker is synthesizing it; waiting for the hub record")
                 waiting_said = True
             time.sleep(POLL_S)
-            record = client.fetch(spec.capability, _range(request))
+            record = client.fetch(spec.capability, _range(request), fresh=True)
             if record is not None:
                 _say(
                     spec,
@@ -96,7 +96,8 @@ class HubSynthesizer:
         from synthesizer.synthesize import SynthesisOptions
 
         spec = request.spec
-        record = client.fetch(spec.capability, _range(request))  # published meanwhile?
+        # published meanwhile? (fresh: the claim protocol must see the last publish)
+        record = client.fetch(spec.capability, _range(request), fresh=True)
         if record is not None:
             return _outcome(record, "reused")
         names = PluginNames.for_capability(spec.capability)

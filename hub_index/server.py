@@ -170,7 +170,11 @@ def asgi_api(
     """The ASGI API (``hub_index/asgi.py``) for the block; its URL. One worker runs on a
     thread over ``service``; more run as uvicorn's worker processes, each opening ``home``
     (its database must then be one every process shares: PostgreSQL, or SQLite's file)."""
-    sock = socket.socket()
+    if workers > 1:
+        port = port or free_port(host)
+    # IPPROTO_TCP named, so asyncio sets TCP_NODELAY on every connection (for a socket of
+    # protocol 0 it does not, and each answer then waits about 40 ms for a delayed ACK)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     url = f"http://{host}:{sock.getsockname()[1]}"
@@ -188,7 +192,7 @@ def asgi_api(
         finally:
             runner.stop()
         return
-    sock.listen(2048)
+    sock.close()  # uvicorn binds it again in its main process, for its workers to share
     env = {
         **os.environ,
         "PLANEXE_HUB_HOME": str(home.root),
@@ -198,7 +202,7 @@ def asgi_api(
         env["PLANEXE_HUB_INDEX_URL"] = index_url
     command = [
         sys.executable, "-m", "uvicorn", "hub_index.asgi:app_from_environment", "--factory",
-        "--fd", str(sock.fileno()), "--workers", str(workers), "--no-access-log",
+        "--host", host, "--port", str(port), "--workers", str(workers), "--no-access-log",
         "--lifespan", "off", "--log-level", "warning", "--timeout-keep-alive", "5",
         "--limit-concurrency", str(max_connections),
     ]  # fmt: skip
@@ -206,7 +210,7 @@ def asgi_api(
     with log.open("ab") as out:
         proc = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, pass_fds=[sock.fileno()], preexec_fn=_die_with_parent,
+            env=env, preexec_fn=_die_with_parent,
         )  # fmt: skip
     try:
         _wait_ready(url + "/api/info", proc, log)
@@ -218,7 +222,6 @@ def asgi_api(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        sock.close()
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -58,6 +59,9 @@ MAX_REBUILDS = 2
 """Publishes the hub rebuilds and re-checks at once (each is a whole synthesis)."""
 HOST_DISTRIBUTIONS = frozenset({"planexe-plugin-hub"})
 """Names no plugin may take: this project's own distribution provides the core built-ins."""
+FIND_CACHE_S = 1.0
+"""How long one process answers a find from what it read (see ``HubService.find``)."""
+FIND_CACHE_ENTRIES = 4096
 
 
 @dataclass
@@ -73,6 +77,11 @@ class HubService:
     max_rebuilds: int = MAX_REBUILDS
     rebuilds: threading.BoundedSemaphore = field(init=False, repr=False)
     """Taken by each publish's rebuild; one more publish is refused as busy at once."""
+
+    _found: dict[tuple[str, bool], tuple[float, int, tuple[PluginRecord, ...]]] = field(
+        init=False, repr=False, default_factory=dict
+    )
+    _writes: int = field(init=False, repr=False, default=0)
 
     def __post_init__(self) -> None:
         self.rebuilds = threading.BoundedSemaphore(self.max_rebuilds)
@@ -122,6 +131,7 @@ class HubService:
             summary=spec.summary,
         )
         record = self.db.add_plugin(record)
+        self._wrote()
         told = publish.synthesis.model_dump_json() if publish.synthesis is not None else None
         report = TestReportRecord(
             plugin_id=record.plugin_id,
@@ -189,15 +199,18 @@ class HubService:
                         summary=summary,
                     )
                 )
+                self._wrote()
                 if release.status is PluginStatus.ACTIVE:
                     self.files.serve(release.filename, release.sha256)
                 done.append(record)
             elif release.status is PluginStatus.REVOKED:
                 reason = release.revoked_reason or "revoked by the admin key"
                 done.append(self.db.revoke(existing.plugin_id, reason, owner))
+                self._wrote()
                 self.files.withdraw(existing.filename)
             else:
                 done.append(self.db.set_tier(existing.plugin_id, release.tier))
+                self._wrote()
         return done
 
     def _check_statement(self, release: PluginRelease, bundle: str | None) -> PluginRecord | bytes:
@@ -276,8 +289,27 @@ class HubService:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def find(self, capability: str, include_revoked: bool = False) -> list[PluginRecord]:
-        return self.db.find_plugins(capability, include_revoked=include_revoked)
+    def find(
+        self, capability: str, include_revoked: bool = False, fresh: bool = False
+    ) -> list[PluginRecord]:
+        """The records of ``capability``, newest first. Answered from this process's cache for
+        ``FIND_CACHE_S`` (records are hints: clients act only on the signed metadata), and
+        afresh after any write this process made; another process's write shows within
+        that time. ``fresh``: read the database (a client deciding on a claim asks so)."""
+        key = (capability, include_revoked)
+        now = time.monotonic()
+        cached = self._found.get(key)
+        if not fresh and cached is not None and cached[0] > now and cached[1] == self._writes:
+            return list(cached[2])
+        records = self.db.find_plugins(capability, include_revoked=include_revoked)
+        if len(self._found) >= FIND_CACHE_ENTRIES:
+            self._found.clear()
+        self._found[key] = (now + FIND_CACHE_S, self._writes, tuple(records))
+        return records
+
+    def _wrote(self) -> None:
+        """Forget what ``find`` remembered: this process changed the records."""
+        self._writes += 1
 
     def get(self, plugin_id: str) -> PluginRecord:
         record = self.db.get_plugin(plugin_id)

@@ -196,3 +196,22 @@ def test_four_pipelines_against_two_api_processes_synthesize_once(
         assert len(PluginHubClient.from_home(hub.home).records("geometry.area")) == 1
     for i in range(4):
         assert json.loads((tmp_path / f"run-{i}" / "001-area.json").read_text()) == {"area": 12}
+
+
+def test_a_find_may_be_a_second_old_unless_the_client_asks_for_fresh_records(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    """Another API process's publish shows within ``FIND_CACHE_S``; a client deciding on a
+    claim asks with ``Cache-Control: no-cache`` and sees it at once."""
+    from hub_index.client import PluginHubClient
+    from tests.hub_index.conftest import publish_generated
+
+    client = PluginHubClient.from_home(hub.home)
+    assert client.records("geometry.area") == []  # remembered by this API process
+    assert hub.service is not None
+    other = hub.service.db  # a write as another process makes it: the database only
+    _, record = publish_generated(client, tmp_path)
+    assert [r.plugin_id for r in client.records("geometry.area")] == [record.plugin_id]
+    other.revoke(record.plugin_id, "by another process", "test")
+    assert client.records("geometry.area") != []  # still what this process read
+    assert client.records("geometry.area", fresh=True) == []
