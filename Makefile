@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-packages bench-packages demo test lint bench clean
+.PHONY: setup system-packages browser-packages bench-packages demo test lint bench clean
 
 setup: system-packages $(STAMP)
 
@@ -19,6 +19,15 @@ system-packages:
 	    echo "bubblewrap is missing: install it (e.g. sudo apt-get install bubblewrap)" >&2; exit 1; \
 	  fi; }
 
+# The web pages' tests drive Debian's Chromium (through Playwright); installed the same way.
+browser-packages:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is missing: install it (e.g. sudo apt-get install chromium)" >&2; exit 1; \
+	  fi; }
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -28,7 +37,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	bash examples/demo.sh
 
-test: setup
+test: setup browser-packages
 	$(PY) -m pytest
 
 lint: setup

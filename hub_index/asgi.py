@@ -171,6 +171,9 @@ def create_app(service: HubService, *, max_body_bytes: int = MAX_BODY_BYTES) -> 
     app.state.service = service
     _add_error_handlers(app)
     _add_routes(app)
+    from hub_index.web import add_pages
+
+    add_pages(app)
     app.add_middleware(BodyLimit, max_body_bytes=max_body_bytes)
     return app
 

@@ -1,0 +1,130 @@
+"""The hub's web pages in a real browser (Debian's Chromium, driven by Playwright), on a hub
+filled by real pipeline runs: search, filter, open a plugin, and the figures on the pages
+checked against the database. Screenshots go to ``build/screenshots/`` (the README says
+so)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from hub_index.client import PluginHubClient
+from hub_index.server import RunningHub
+from plan_pipeline.trust import Tier
+from tests.hub_index.conftest import hub_env, maintainer_wheel
+from tests.hub_index.test_publish_mode import AREA_PLAN, RULELESS_PLAN
+from tests.venvs import overlay_venv
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+def hub_api() -> str:
+    return "asgi"
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            "Chromium is not installed: apt-get install chromium (.ci/run does)", pytrace=False
+        )
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def _run(python: str, plan: Path, run_dir: Path, hub: RunningHub) -> None:
+    subprocess.run(
+        [python, "-m", "plan_pipeline.cli", "run", str(plan), "--run-dir", str(run_dir),
+         "--synthesis", "publish"],
+        capture_output=True, text=True, check=False, timeout=300,
+        env=hub_env(hub.home) | {"PLANEXE_PROPERTY_EXAMPLES": "10"},
+    )  # fmt: skip
+
+
+def _page(browser: Browser, hub: RunningHub) -> tuple[Page, list[str]]:
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    return page, fetched
+
+
+def test_the_pages_in_a_browser_on_a_hub_of_real_runs(
+    hub: RunningHub, browser: Browser, tmp_path: Path
+) -> None:
+    area, ruleless = tmp_path / "area.yaml", tmp_path / "ruleless.yaml"
+    area.write_text(AREA_PLAN)
+    ruleless.write_text(RULELESS_PLAN)
+    first, second = overlay_venv(tmp_path / "a"), overlay_venv(tmp_path / "b")
+    _run(first, area, tmp_path / "run-1", hub)
+    _run(second, area, tmp_path / "run-2", hub)
+    _run(second, area, tmp_path / "run-3", hub)
+    _run(first, ruleless, tmp_path / "run-4", hub)
+    client = PluginHubClient.from_home(hub.home)
+    volume = maintainer_wheel(
+        tmp_path, "planexe-plugin-geometry-volume", capability="geometry.volume"
+    )
+    client.publish(volume, "geometry.volume", tier=Tier.VERIFIED, owner="maintainers")
+    (area_record,) = client.records("geometry.area")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page, fetched = _page(browser, hub)
+
+    page.goto(hub.api_url + "/")
+    assert page.inner_text("#count") == "2 of 2 plugin(s)"
+    page.screenshot(path=str(SCREENSHOTS / "plugins.png"), full_page=True)
+    page.fill("input[name=q]", "vol")
+    page.click("button[type=submit]")
+    assert page.locator("#plugins tbody tr").count() == 1
+    assert page.inner_text("#plugins tbody tr td a") == "geometry.volume"
+    page.fill("input[name=q]", "")
+    page.select_option("select[name=tier]", "generated")
+    page.click("button[type=submit]")
+    assert [
+        t.strip() for t in page.locator("#plugins tbody tr td:first-child").all_inner_texts()
+    ] == ["geometry.area"]
+    page.select_option("select[name=tier]", "")
+    page.select_option("select[name=status]", "revoked")
+    page.click("button[type=submit]")
+    assert page.inner_text("#none") == "No plugin matches."
+
+    page.goto(hub.api_url + "/")
+    page.click("text=geometry.area")
+    assert page.url.endswith(f"/plugins/{area_record.plugin_id}")
+    assert page.inner_text("#checksum") == area_record.checksum
+    assert page.inner_text("#signer") == area_record.signer_identity
+    assert page.inner_text("#status") == "active"
+    engine = sa.create_engine(hub.home.settings().database_url)
+    with engine.connect() as conn:
+        uses, successes = conn.execute(sa.text(
+            "SELECT count(*), sum(CASE WHEN success THEN 1 ELSE 0 END) FROM plugin_hub_usage "
+            "WHERE plugin_id = :id"
+        ), {"id": area_record.plugin_id}).one()  # fmt: skip
+    engine.dispose()
+    assert page.inner_text("#uses") == str(uses) == "3"
+    assert page.inner_text("#success") == f"100% ({successes}/{uses})"
+    gates = page.locator("#gates tbody tr td:first-child").all_inner_texts()
+    assert gates == ["codegen", "static_analysis", "build", "dependency_audit", "contract_tests"]
+    page.screenshot(path=str(SCREENSHOTS / "plugin.png"), full_page=True)
+
+    page.goto(hub.api_url + "/metrics")
+    figures = client.metrics().overall
+    assert page.inner_text("#recovery") == f"67% ({figures.recovered}/{figures.misses})"
+    assert page.inner_text("#reuse") == f"67% ({figures.reuses}/{figures.synthesized_uses})"
+    assert figures.median_time_to_capability_ms is not None
+    assert page.inner_text("#ttc") == f"{figures.median_time_to_capability_ms / 1000:.2f} s"
+    assert page.inner_text("#runs") == "4"
+    for name in ("recovery_share", "reuse_rate", "median_time_to_capability_ms"):
+        chart = page.locator(f"#chart-{name}")
+        assert chart.locator("svg rect").count() == 14
+        assert "the share" in chart.inner_text() or "median time" in chart.inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "metrics.png"), full_page=True)
+    assert all(url.startswith(hub.api_url) for url in fetched), fetched  # nothing from outside
