@@ -9,12 +9,14 @@ description is at ``/openapi.json``.
 
 Limits: a POST body is at most ``max_body_bytes`` (1 MiB; an upload 64 MiB) sent with a
 ``Content-Length``: 411 without one or for a chunked body, 400 for a malformed one, 413 for a
-larger one, answered before any of the body is read. Every error, the framework's own
-included, is ``{"error": "<one line>"}`` with a documented status.
+larger one, answered before any of the body is read; a body that stalls for
+``read_timeout_s`` (10 s) is answered 408. Every error, the framework's own included, is
+``{"error": "<one line>"}`` with a documented status.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -34,6 +36,7 @@ from starlette.requests import ClientDisconnect
 from hub_index.api import (
     MAX_BODY_BYTES,
     MAX_UPLOAD_BYTES,
+    READ_TIMEOUT_S,
     _Claim,
     _one_line,
     _refuse_constant,
@@ -109,6 +112,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         404: "no such record, file or path",
         405: "a method the path does not take",
         409: "a conflict with what the hub holds",
+        408: "a request body that stalled",
         411: "a POST without a Content-Length",
         413: "a body over the limit",
         422: "the hub's own gates refused the plugin",
@@ -118,13 +122,19 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+class _Stalled(Exception):
+    """The client sent no more of its body within the read timeout."""
+
+
 class BodyLimit:
     """ASGI middleware: a POST needs a ``Content-Length`` within its path's limit, checked
-    before any of the body is read."""
+    before any of the body is read; a body whose next part does not come within
+    ``read_timeout_s`` is answered 408 and the connection closed."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, read_timeout_s: float) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.read_timeout_s = read_timeout_s
 
     async def __call__(
         self,
@@ -139,7 +149,26 @@ class BodyLimit:
                 response = JSONResponse({"error": message}, status, {"Connection": "close"})
                 await response(scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+        started = False
+
+        async def timed_receive() -> Any:
+            try:
+                return await asyncio.wait_for(receive(), self.read_timeout_s)
+            except TimeoutError:
+                raise _Stalled from None
+
+        async def tracked_send(message: Any) -> None:
+            nonlocal started
+            started = started or message.get("type") == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, tracked_send)
+        except _Stalled:
+            if not started:
+                message = f"the request body stalled for {self.read_timeout_s:g} s"
+                response = JSONResponse({"error": message}, 408, {"Connection": "close"})
+                await response(scope, receive, send)
 
     def _refusal(self, scope: MutableMapping[str, Any]) -> tuple[int, str] | None:
         headers = [(k.lower(), v) for k, v in scope.get("headers", [])]
@@ -158,7 +187,12 @@ class BodyLimit:
         return None
 
 
-def create_app(service: HubService, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+def create_app(
+    service: HubService,
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    read_timeout_s: float = READ_TIMEOUT_S,
+) -> FastAPI:
     """The API over ``service``."""
     app = FastAPI(
         title="PlanExe plugin hub",
@@ -174,7 +208,7 @@ def create_app(service: HubService, *, max_body_bytes: int = MAX_BODY_BYTES) -> 
     from hub_index.web import add_pages
 
     add_pages(app)
-    app.add_middleware(BodyLimit, max_body_bytes=max_body_bytes)
+    app.add_middleware(BodyLimit, max_body_bytes=max_body_bytes, read_timeout_s=read_timeout_s)
     return app
 
 
@@ -186,7 +220,8 @@ def app_from_environment() -> FastAPI:
 
     home = HubHome(FilePath(os.environ["PLANEXE_HUB_HOME"]))
     limit = int(os.environ.get("PLANEXE_HUB_MAX_BODY_BYTES") or MAX_BODY_BYTES)
-    return create_app(open_service(home), max_body_bytes=limit)
+    timeout = float(os.environ.get("PLANEXE_HUB_READ_TIMEOUT_S") or READ_TIMEOUT_S)
+    return create_app(open_service(home), max_body_bytes=limit, read_timeout_s=timeout)
 
 
 # -- errors --------------------------------------------------------------------------------

@@ -165,6 +165,7 @@ def asgi_api(
     *,
     index_url: str | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    read_timeout_s: float = READ_TIMEOUT_S,
     max_connections: int = MAX_CONNECTIONS,
 ) -> Iterator[str]:
     """The ASGI API (``hub_index/asgi.py``) for the block; its URL. One worker runs on a
@@ -183,9 +184,8 @@ def asgi_api(
 
         if service is None:
             service = open_service(home, index_url)
-        runner = _UvicornThread(
-            create_app(service, max_body_bytes=max_body_bytes), sock, max_connections
-        )
+        app = create_app(service, max_body_bytes=max_body_bytes, read_timeout_s=read_timeout_s)
+        runner = _UvicornThread(app, sock, max_connections)
         runner.start()
         try:
             yield url
@@ -197,6 +197,7 @@ def asgi_api(
         **os.environ,
         "PLANEXE_HUB_HOME": str(home.root),
         "PLANEXE_HUB_MAX_BODY_BYTES": str(max_body_bytes),
+        "PLANEXE_HUB_READ_TIMEOUT_S": str(read_timeout_s),
     }
     if index_url is not None:
         env["PLANEXE_HUB_INDEX_URL"] = index_url
@@ -276,6 +277,7 @@ def embedded_hub(
                         workers,
                         index_url=index_url,
                         max_body_bytes=max_body_bytes,
+                        read_timeout_s=read_timeout_s,
                         max_connections=max_connections,
                     )
                 )

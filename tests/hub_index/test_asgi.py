@@ -215,3 +215,27 @@ def test_a_find_may_be_a_second_old_unless_the_client_asks_for_fresh_records(
     other.revoke(record.plugin_id, "by another process", "test")
     assert client.records("geometry.area") != []  # still what this process read
     assert client.records("geometry.area", fresh=True) == []
+
+
+def test_a_stalled_body_is_answered_408_and_others_are_served(tmp_path: Path) -> None:
+    home = init_home(tmp_path / "hub")
+    with embedded_hub(home, api="asgi", read_timeout_s=0.5) as hub:
+        host, port = hub.api_url.removeprefix("http://").split(":")
+        token = hub.home.credentials().publish_token
+        with socket.create_connection((host, int(port)), timeout=10) as stalled:
+            head = _post(
+                "/api/claims", {"Content-Length": "100", "Authorization": f"Bearer {token}"}
+            )
+            stalled.sendall(head + b'{"capa')  # and no more
+            assert (
+                _raw(hub, b"GET /api/info HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n")[0]
+                == 200
+            )
+            data = b""
+            while chunk := stalled.recv(65536):
+                data += chunk
+        status = int(data.split()[1])
+        assert status == 408
+        assert json.loads(data.partition(b"\r\n\r\n")[2]) == {
+            "error": "the request body stalled for 0.5 s"
+        }
