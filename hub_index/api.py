@@ -72,7 +72,7 @@ from hub_index.home import token_digest
 from hub_index.metadata_repository import MetadataConflictError
 from hub_index.records import CapabilityName, PluginRecord, UsageRecord
 from hub_index.reverify import GatesFailedOnHubError, GeneratedPublish
-from hub_index.service import HubService, check_holder
+from hub_index.service import MAX_HOLDER_CHARS, HubService, check_holder
 from plan_pipeline.errors import PlanPipelineError
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -107,7 +107,11 @@ class _TargetsChange(BaseModel):
 
 class _Release(BaseModel):
     capability: CapabilityName
-    holder: Annotated[str, Field(strict=True), AfterValidator(check_holder)]
+    holder: Annotated[
+        str,
+        Field(strict=True, min_length=1, max_length=MAX_HOLDER_CHARS),
+        AfterValidator(check_holder),
+    ]
 
 
 class _Claim(_Release):

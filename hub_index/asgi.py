@@ -26,12 +26,14 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
+import h11
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from hub_index.api import (
     MAX_BODY_BYTES,
@@ -187,6 +189,29 @@ class BodyLimit:
         return None
 
 
+class JsonRefusalsH11(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, whose own refusals (a request it cannot parse: a bad
+    request line, header or ``Content-Length``) are JSON like every other error."""
+
+    def send_400_response(self, msg: str) -> None:
+        body = json.dumps(
+            {"error": "the request is not valid HTTP/1.1 (its request line, a header or its "
+             "Content-Length)"}
+        ).encode()  # fmt: skip
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        for event in (
+            h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+            h11.Data(data=body),
+            h11.EndOfMessage(),
+        ):
+            self.transport.write(self.conn.send(event) or b"")
+        self.transport.close()
+
+
 def create_app(
     service: HubService,
     *,
@@ -205,6 +230,7 @@ def create_app(
     app.state.service = service
     _add_error_handlers(app)
     _add_routes(app)
+    _with_body_schemas(app)
     from hub_index.web import add_pages
 
     add_pages(app)
@@ -351,15 +377,37 @@ def _record(record: PluginRecord) -> dict[str, Any]:
 # -- routes ----------------------------------------------------------------------------------
 
 
+_BODY_SCHEMAS: dict[str, Any] = {}
+"""The schemas the documented request bodies refer to (merged into the OpenAPI components)."""
+
+
 def _body_of(model: type[BaseModel]) -> dict[str, Any]:
     """The OpenAPI request body of a route that reads ``model`` (the route parses it itself,
-    after the body limit and the token)."""
+    after the body limit and the token, refusing NaN and infinities as JSON does)."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    _BODY_SCHEMAS.update(schema.pop("$defs", {}))
     return {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
+            "content": {"application/json": {"schema": schema}},
         }
     }
+
+
+def _with_body_schemas(app: FastAPI) -> None:
+    """Make ``app.openapi()`` hold the schemas the request bodies refer to."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            described = generate()
+            components = described.setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in _BODY_SCHEMAS.items():
+                components.setdefault(name, schema)
+            app.openapi_schema = described
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _add_routes(app: FastAPI) -> None:
@@ -414,6 +462,7 @@ def _add_routes(app: FastAPI) -> None:
         status_code=201,
         response_model=PluginRecord,
         dependencies=[Depends(_needs("publish"))],
+        openapi_extra=_body_of(GeneratedPublish),
     )
     def publish(svc: Service, body: Body) -> dict[str, Any]:
         return _record(svc.publish_generated(GeneratedPublish.model_validate(body)))
@@ -434,6 +483,7 @@ def _add_routes(app: FastAPI) -> None:
         "/api/metadata/targets",
         response_model=list[PluginRecord],
         dependencies=[Depends(_needs("admin"))],
+        openapi_extra=_body_of(_TargetsChange),
     )
     def targets(svc: Service, body: Body) -> list[dict[str, Any]]:
         change = _TargetsChange.model_validate(body)

@@ -16,9 +16,9 @@ from typing import Annotated, Literal
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
-from plan_pipeline.capability_names import is_valid_capability_name
+from plan_pipeline.capability_names import CAPABILITY_PATTERN, MAX_LENGTH, is_valid_capability_name
 from plan_pipeline.trust import Tier
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -72,7 +72,11 @@ def _capability(value: str) -> str:
 
 
 Sha256Hex = Annotated[str, AfterValidator(_sha256_hex)]
-CapabilityName = Annotated[str, AfterValidator(_capability)]
+CapabilityName = Annotated[
+    str,
+    AfterValidator(_capability),
+    WithJsonSchema({"type": "string", "pattern": CAPABILITY_PATTERN, "maxLength": MAX_LENGTH}),
+]
 DistName = Annotated[str, AfterValidator(normalize_dist_name)]
 VersionText = Annotated[str, AfterValidator(normalize_version)]
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]

@@ -127,8 +127,11 @@ class _UvicornThread:
     def __init__(self, app: object, sock: socket.socket, max_connections: int) -> None:
         import uvicorn
 
+        from hub_index.asgi import JsonRefusalsH11
+
         config = uvicorn.Config(
             app,  # type: ignore[arg-type]
+            http=JsonRefusalsH11,
             log_level="warning",
             access_log=False,
             lifespan="off",
@@ -204,6 +207,7 @@ def asgi_api(
     command = [
         sys.executable, "-m", "uvicorn", "hub_index.asgi:app_from_environment", "--factory",
         "--host", host, "--port", str(port), "--workers", str(workers), "--no-access-log",
+        "--http", "hub_index.asgi:JsonRefusalsH11",
         "--lifespan", "off", "--log-level", "warning", "--timeout-keep-alive", "5",
         "--limit-concurrency", str(max_connections),
     ]  # fmt: skip

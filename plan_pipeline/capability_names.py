@@ -15,6 +15,8 @@ from plan_pipeline.errors import CapabilityNameError
 MAX_LENGTH = 64
 _SEGMENT = r"[a-z][a-z0-9_]*"
 _PATTERN = re.compile(rf"{_SEGMENT}(?:\.{_SEGMENT})+")
+CAPABILITY_PATTERN = f"^{_PATTERN.pattern}$"
+"""The naming rule as a JSON-schema ``pattern`` (with ``MAX_LENGTH``), for API descriptions."""
 
 
 def is_valid_capability_name(name: object) -> bool:

@@ -73,6 +73,26 @@ def test_every_refusal_is_one_json_line(
     assert _raw(hub, request_bytes) == (status, {"error": error})
 
 
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GARBAGE\r\n\r\n",
+        _post("/api/claims", {"Content-Length": "-1"}),
+        _post("/api/claims", {"Content-Length": "abc"}),
+        b"GET /api/info HTTP/1.1\r\nHost: hub\r\nBad Header\r\n\r\n",
+    ],
+    ids=["no request line", "negative length", "length not a number", "header without colon"],
+)
+def test_requests_the_server_cannot_parse_are_refused_in_json_too(
+    hub: RunningHub, request_bytes: bytes
+) -> None:
+    assert _raw(hub, request_bytes) == (
+        400,
+        {"error": "the request is not valid HTTP/1.1 (its request line, a header or its "
+                  "Content-Length)"},
+    )  # fmt: skip
+
+
 def test_a_body_that_is_not_json_or_breaks_a_rule_is_named(hub: RunningHub) -> None:
     token = hub.home.credentials().publish_token
     auth = {"Authorization": f"Bearer {token}"}
@@ -111,13 +131,16 @@ def test_the_api_fuzzed_from_its_schema_answers_documented_json(hub: RunningHub)
     token = hub.home.credentials().api_token
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 15
-    seen: set[int] = set()
+    seen: set[tuple[str, int]] = set()
     for operation in operations:
         _fuzz(operation, token, seen)
-    assert 200 in seen and 400 in seen  # the fuzzing reached both sides
+    statuses = {status for _, status in seen}
+    assert 200 in statuses and 400 in statuses  # the fuzzing reached both sides
+    posted = {status for method, status in seen if method == "POST"}
+    assert posted & {200, 201}, posted  # bodies made from the schemas, some of them accepted
 
 
-def _fuzz(operation: Any, token: str, seen: set[int]) -> None:
+def _fuzz(operation: Any, token: str, seen: set[tuple[str, int]]) -> None:
     documented = set(operation.definition.raw["responses"])
 
     @hypothesis.given(case=operation.as_strategy())
@@ -131,7 +154,7 @@ def _fuzz(operation: Any, token: str, seen: set[int]) -> None:
     def answers_documented_json(case: schemathesis.Case) -> None:
         response = case.call(headers={"Authorization": f"Bearer {token}"}, timeout=30)
         where = (case.method, case.formatted_path, response.status_code)
-        seen.add(response.status_code)
+        seen.add((case.method.upper(), response.status_code))
         assert response.status_code != 500, (where, response.text[:300])
         assert str(response.status_code) in documented, where
         raw = case.formatted_path.startswith(("/files", "/metadata"))
