@@ -23,6 +23,7 @@ import logging
 import os
 import re
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from datetime import UTC, datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
@@ -30,7 +31,8 @@ import h11
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import AwareDatetime, BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -152,10 +154,15 @@ class BodyLimit:
                 await response(scope, receive, send)
                 return
         started = False
+        deadline: list[float] = []  # the whole body's: a trickle cannot stretch it
 
         async def timed_receive() -> Any:
+            loop = asyncio.get_running_loop()
+            if not deadline:
+                deadline.append(loop.time() + 2 * self.read_timeout_s)
+            wait = min(self.read_timeout_s, deadline[0] - loop.time())
             try:
-                return await asyncio.wait_for(receive(), self.read_timeout_s)
+                return await asyncio.wait_for(receive(), max(wait, 0.001))
             except TimeoutError:
                 raise _Stalled from None
 
@@ -189,9 +196,53 @@ class BodyLimit:
         return None
 
 
+HEADERS_TIMEOUT_S = READ_TIMEOUT_S
+"""The longest a connection may take to send a request's line and headers, from its first
+byte (or from the connection's start): a slow or silent client is then closed, so it cannot
+hold one of the server's connection slots."""
+
+
 class JsonRefusalsH11(H11Protocol):
     """uvicorn's HTTP/1.1 protocol, whose own refusals (a request it cannot parse: a bad
-    request line, header or ``Content-Length``) are JSON like every other error."""
+    request line, header or ``Content-Length``) are JSON like every other error, and which
+    closes a connection that does not send a whole request head within
+    ``HEADERS_TIMEOUT_S`` (uvicorn itself waits for ever, so 64 silent sockets would take
+    every slot)."""
+
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.cycle is None or self.cycle.response_complete:
+            self._arm()  # waiting for a head: from its first byte, never extended
+        else:
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        self._disarm()  # idle now: uvicorn's keep-alive timeout takes over
+        super().on_response_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(HEADERS_TIMEOUT_S, self._head_timed_out)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
         body = json.dumps(
@@ -303,6 +354,14 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def hub_error(_: Request, exc: HubError) -> JSONResponse:
         return _error(400, _one_line(str(exc)) or type(exc).__name__)
 
+    @app.exception_handler(DataError)
+    async def unstorable(_: Request, exc: DataError) -> JSONResponse:
+        return _error(400, "a value the database cannot take (a NUL or control character?)")
+
+    @app.exception_handler(OverflowError)
+    async def too_big(_: Request, exc: OverflowError) -> JSONResponse:
+        return _error(400, "a number too big for the hub")
+
     @app.exception_handler(ValueError)
     async def bad_value(_: Request, exc: ValueError) -> JSONResponse:
         return _error(400, _one_line(str(exc)) or type(exc).__name__)
@@ -368,6 +427,12 @@ async def _json_object(request: Request) -> dict[str, Any]:
 
 
 Body = Annotated[dict[str, Any], Depends(_json_object)]
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 def _record(record: PluginRecord) -> dict[str, Any]:
@@ -452,10 +517,14 @@ def _add_routes(app: FastAPI) -> None:
     @app.get("/api/metrics", response_model=SeedMetrics)
     def metrics(
         svc: Service,
-        since: AwareDatetime | None = None,
-        until: AwareDatetime | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> SeedMetrics:
-        return svc.metrics(since, until)
+        """A time without a zone is UTC, as on the command line."""
+        start, end = (_utc(m) for m in (since, until))
+        if start is not None and end is not None and start >= end:
+            raise StarletteHTTPException(400, "the window's start (since) is not before its end")
+        return svc.metrics(start, end)
 
     @app.post(
         "/api/publish",

@@ -120,13 +120,13 @@ Resolution = Literal["installed", "synthesized", "reused", "missed"]
 class UsageRecord(_Record):
     """One use of a capability in a pipeline run (``plugin_id`` is None when none provided it)."""
 
-    plugin_id: str | None
+    plugin_id: Annotated[str, Field(max_length=64)] | None
     capability: CapabilityName
-    run_id: NonEmpty
+    run_id: Annotated[str, Field(min_length=1, max_length=200)]
     success: bool
-    latency_ms: float = Field(ge=0)
-    error_type: str | None = None
-    time_to_capability_ms: float | None = Field(default=None, ge=0)
+    latency_ms: float = Field(ge=0, le=10**9)
+    error_type: Annotated[str, Field(max_length=200)] | None = None
+    time_to_capability_ms: float | None = Field(default=None, ge=0, le=10**9)
     created_at: UtcDatetime = Field(default_factory=utc_now)
     resolution: Resolution | None = None
     """How the stage got its capability: ``installed`` (it was there), ``synthesized`` (made

@@ -47,6 +47,7 @@ from hub_index.records import (
     PluginStatus,
     TestReportRecord,
     UsageRecord,
+    utc_now,
 )
 from hub_index.release_metadata import GENERATED_PREFIX, PluginRelease, release_path
 from hub_index.reverify import GeneratedPublish, reverify
@@ -62,6 +63,8 @@ HOST_DISTRIBUTIONS = frozenset({"planexe-plugin-hub"})
 FIND_CACHE_S = 1.0
 """How long one process answers a find from what it read (see ``HubService.find``)."""
 FIND_CACHE_ENTRIES = 4096
+METRICS_CACHE_S = 5.0
+"""How long one process computes the figures from the usage rows it read."""
 
 
 @dataclass
@@ -82,6 +85,9 @@ class HubService:
         init=False, repr=False, default_factory=dict
     )
     _writes: int = field(init=False, repr=False, default=0)
+    _metrics_read: tuple[float, list[UsageRecord], set[str]] | None = field(
+        init=False, repr=False, default=None
+    )
 
     def __post_init__(self) -> None:
         self.rebuilds = threading.BoundedSemaphore(self.max_rebuilds)
@@ -367,7 +373,10 @@ class HubService:
     # -- usage and claims --------------------------------------------------------------------
 
     def record_usage(self, usage: UsageRecord) -> None:
-        self.db.record_usage(usage)
+        """Store a use, stamped with the hub's clock (a client's ``created_at`` is not the
+        hub's to trust: it would move a use into another window of the figures)."""
+        self.db.record_usage(usage.model_copy(update={"created_at": utc_now()}))
+        self._metrics_read = None
 
     def claim(self, capability: str, holder: str, ttl_s: float) -> bool:
         """Claim ``capability`` for ``holder`` for ``ttl_s`` (at most ``MAX_CLAIM_TTL_S``)."""

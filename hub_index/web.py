@@ -32,8 +32,8 @@ FIGURE_SENTENCES = {
     "from the hub).",
     "reuse_rate": "Of the successful stage runs served by a synthesized plugin, the share that "
     "did not synthesize it themselves.",
-    "median_time_to_capability_ms": "Over the stage runs that synthesized their plugin, the "
-    "median time from the stage's start (the miss) to its output written.",
+    "median_time_to_capability_ms": "Over the stage runs that synthesized their plugin and "
+    "succeeded, the median time from the stage's start (the miss) to its output written.",
 }
 
 

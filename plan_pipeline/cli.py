@@ -124,7 +124,7 @@ def report_command(
         out.print(f"no stage of {escape(str(run_dir))} has ended yet")
         return
     table = Table(title=f"run {escape(run_dir.name)}")
-    for column in ("stage", "capability", "how", "plugin", "stage time", "capability time"):
+    for column in ("stage", "capability", "how", "plugin", "stage time", "miss to loaded"):
         table.add_column(column, justify="right" if "time" in column else "left")
     for r in records:
         how = r.resolution or "-"

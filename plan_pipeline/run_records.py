@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal, cast
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
 from plan_pipeline.contract import CapabilityNeed
 from plan_pipeline.errors import PlanFileError
@@ -21,19 +22,20 @@ from plan_pipeline.resolver import PluginResolver
 from plan_pipeline.usage import StageResult, UsageReporter
 
 STAGES_DIR = Path(".planexe") / "stages"
+Resolution = Literal["installed", "synthesized", "reused", "missed"]
 
 
 class StageRecord(BaseModel):
-    stage: str
-    capability: str
-    resolution: str | None
+    stage: str = Field(max_length=200)
+    capability: str = Field(max_length=200)
+    resolution: Literal["installed", "synthesized", "reused", "missed"] | None
     """``installed``, ``synthesized``, ``reused``, ``missed``; ``None``: it never resolved."""
-    provider: str | None
+    provider: str | None = Field(max_length=400)
     seconds: float
     time_to_capability_s: float | None
     ok: bool
-    error: str | None = None
-    finished_at: datetime
+    error: str | None = Field(default=None, max_length=1000)
+    finished_at: AwareDatetime
 
 
 def stage_finished(
@@ -46,7 +48,7 @@ def stage_finished(
     reporter: UsageReporter | None,
 ) -> None:
     """Record how ``need``'s stage ended, here and (with ``reporter``) in the hub."""
-    resolution = resolver.resolution.get(need.name)
+    resolution = cast(Resolution | None, resolver.resolution.get(need.name))
     ttc_ms = resolver.time_to_capability_ms.get(need.name)
     if resolution is None and (result is not None or ttc_ms is not None):
         resolution = "installed"
@@ -77,9 +79,11 @@ def read_records(run_dir: Path) -> list[StageRecord]:
         raise PlanFileError(f"run directory {run_dir} does not exist", "Check the path")
     records = []
     for path in sorted((run_dir / STAGES_DIR).glob("*.json")):
+        if not path.is_file() or path.is_symlink():
+            continue  # only the regular files this module writes (never a FIFO or a link)
         try:
             records.append(StageRecord.model_validate(json.loads(path.read_text("utf-8"))))
-        except (OSError, ValueError, ValidationError):
+        except (OSError, ValueError, ValidationError, RecursionError):
             raise PlanFileError(
                 f"{path} is not a stage record", "Delete it; the stage's next run writes it again"
             ) from None

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,10 @@ def _post(path: str, headers: dict[str, str], body: bytes = b"") -> bytes:
     lines = [f"POST {path} HTTP/1.1", "Host: hub", "Connection: close"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def _get(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n".encode()
 
 
 CLAIM = json.dumps({"capability": "a.b", "holder": "h", "ttl_s": 5}).encode()
@@ -262,3 +267,53 @@ def test_a_stalled_body_is_answered_408_and_others_are_served(tmp_path: Path) ->
         assert json.loads(data.partition(b"\r\n\r\n")[2]) == {
             "error": "the request body stalled for 0.5 s"
         }
+
+
+def test_silent_or_slow_connections_are_closed_and_cannot_take_every_slot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn waits for a request head for ever: 66 half-sent heads would hold its 64
+    slots. The hub's protocol closes a head not complete within its timeout."""
+    import time
+
+    from hub_index import asgi
+
+    monkeypatch.setattr(asgi, "HEADERS_TIMEOUT_S", 0.5)
+    home = init_home(tmp_path / "hub")
+    with embedded_hub(home, api="asgi") as hub:
+        host, port = hub.api_url.removeprefix("http://").split(":")
+        holders = []
+        for _ in range(66):
+            sock = socket.create_connection((host, int(port)), timeout=10)
+            sock.sendall(b"GET /api/info HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+            holders.append(sock)
+        silent = socket.create_connection((host, int(port)), timeout=10)  # sends nothing
+        time.sleep(1.5)
+        assert (
+            _raw(hub, b"GET /api/info HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n")[0] == 200
+        )
+        assert all(sock.recv(100) == b"" for sock in [*holders, silent])  # closed by the hub
+        for sock in [*holders, silent]:
+            sock.close()
+
+
+def test_values_the_database_cannot_take_are_400_not_500(hub: RunningHub) -> None:
+    status, answer = _raw(hub, _get("/metadata/99999999999999999999999.targets.json"))
+    assert status in (400, 404) and set(answer) == {"error"}
+
+
+def test_a_use_is_stamped_with_the_hubs_clock(hub: RunningHub) -> None:
+    from hub_index.client import PluginHubClient
+    from hub_index.records import UsageRecord
+
+    client = PluginHubClient.from_home(hub.home)
+    backdated = UsageRecord.model_validate({
+        "plugin_id": None, "capability": "a.b", "run_id": "r", "success": True,
+        "latency_ms": 1.0, "resolution": "reused", "created_at": "2020-01-01T00:00:00Z",
+    })  # fmt: skip
+    client.record_usage(backdated)
+    assert client.metrics(until=datetime(2021, 1, 1, tzinfo=UTC)).overall.stage_runs == 0
+    assert client.metrics().overall.stage_runs == 1
+    status, answer = _raw(hub, _get("/api/metrics?since=2026-01-01&until=2025-01-01"))
+    assert (status, answer) == (400, {"error": "the window's start (since) is not before its end"})
+    assert _raw(hub, _get("/api/metrics?since=2026-01-01T00:00"))[0] == 200

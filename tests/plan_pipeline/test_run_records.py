@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import CliRunner
 
 FAST = {"PLANEXE_PROPERTY_EXAMPLES": "10", "COLUMNS": "160"}
@@ -44,3 +46,40 @@ def test_a_missing_run_directory_is_one_line(tmp_path: Path, run_cli: CliRunner)
     assert result.stderr.strip() == (
         f"error: run directory {tmp_path / 'nowhere'} does not exist. Check the path"
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{not json",
+        "[" * 200_000,
+        json.dumps({"stage": "s", "capability": "a.b", "resolution": "[/bogus]", "provider": None,
+                    "seconds": 1, "time_to_capability_s": None, "ok": True,
+                    "finished_at": "2026-01-01T00:00:00+00:00"}),
+        json.dumps({"stage": "s", "capability": "a.b", "resolution": None, "provider": None,
+                    "seconds": 1, "time_to_capability_s": None, "ok": True,
+                    "finished_at": "2026-01-01T00:00:00"}),
+    ],
+    ids=["not json", "nested too deep", "markup for a resolution", "a time without a zone"],
+)  # fmt: skip
+def test_a_damaged_stage_record_is_one_line(tmp_path: Path, run_cli: CliRunner, text: str) -> None:
+    folder = tmp_path / "run" / ".planexe" / "stages"
+    folder.mkdir(parents=True)
+    (folder / "s.json").write_text(text)
+    result = run_cli("report", tmp_path / "run")
+    assert result.code == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"error: {folder / 's.json'} is not a stage record. Delete it; the stage's next run "
+        "writes it again"
+    )
+
+
+def test_only_regular_files_are_read(tmp_path: Path, run_cli: CliRunner) -> None:
+    import os
+
+    folder = tmp_path / "run" / ".planexe" / "stages"
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / "fifo.json")  # reading it would wait for ever
+    (folder / "link.json").symlink_to("/etc/hostname")
+    result = run_cli("report", tmp_path / "run")
+    assert result.code == 0 and "has ended yet" in result.stdout
