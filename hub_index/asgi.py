@@ -475,6 +475,24 @@ def _with_body_schemas(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _write(
+    app: FastAPI,
+    path: str,
+    response_model: Any,
+    body_model: type[BaseModel],
+    scope: Scope = "publish",
+    status_code: int = 200,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A write route: the token needs ``scope``; the JSON body is ``body_model``'s."""
+    return app.post(
+        path,
+        status_code=status_code,
+        response_model=response_model,
+        dependencies=[Depends(_needs(scope))],
+        openapi_extra=_body_of(body_model),
+    )
+
+
 def _add_routes(app: FastAPI) -> None:
     @app.get("/api/info", response_model=_Info)
     def info(svc: Service) -> dict[str, Any]:
@@ -526,13 +544,7 @@ def _add_routes(app: FastAPI) -> None:
             raise StarletteHTTPException(400, "the window's start (since) is not before its end")
         return svc.metrics(start, end)
 
-    @app.post(
-        "/api/publish",
-        status_code=201,
-        response_model=PluginRecord,
-        dependencies=[Depends(_needs("publish"))],
-        openapi_extra=_body_of(GeneratedPublish),
-    )
+    @_write(app, "/api/publish", PluginRecord, GeneratedPublish, status_code=201)
     def publish(svc: Service, body: Body) -> dict[str, Any]:
         return _record(svc.publish_generated(GeneratedPublish.model_validate(body)))
 
@@ -548,12 +560,7 @@ def _add_routes(app: FastAPI) -> None:
         data = await _body_bytes(request)
         return {"sha256": _service(request).stage_upload(filename, data)}
 
-    @app.post(
-        "/api/metadata/targets",
-        response_model=list[PluginRecord],
-        dependencies=[Depends(_needs("admin"))],
-        openapi_extra=_body_of(_TargetsChange),
-    )
+    @_write(app, "/api/metadata/targets", list[PluginRecord], _TargetsChange, scope="admin")
     def targets(svc: Service, body: Body) -> list[dict[str, Any]]:
         change = _TargetsChange.model_validate(body)
         records = svc.apply_targets(
@@ -561,43 +568,22 @@ def _add_routes(app: FastAPI) -> None:
         )
         return [_record(r) for r in records]
 
-    @app.post(
-        "/api/usage",
-        status_code=201,
-        response_model=_Ok,
-        dependencies=[Depends(_needs("publish"))],
-        openapi_extra=_body_of(UsageRecord),
-    )
+    @_write(app, "/api/usage", _Ok, UsageRecord, status_code=201)
     def usage(svc: Service, body: Body) -> dict[str, Any]:
         svc.record_usage(UsageRecord.model_validate(body))
         return {"ok": True}
 
-    @app.post(
-        "/api/claims",
-        response_model=_Granted,
-        dependencies=[Depends(_needs("publish"))],
-        openapi_extra=_body_of(_Claim),
-    )
+    @_write(app, "/api/claims", _Granted, _Claim)
     def claim(svc: Service, body: Body) -> dict[str, Any]:
         c = _Claim.model_validate(body)
         return {"granted": svc.claim(c.capability, c.holder, c.ttl_s)}
 
-    @app.post(
-        "/api/claims/heartbeat",
-        response_model=_Held,
-        dependencies=[Depends(_needs("publish"))],
-        openapi_extra=_body_of(_Claim),
-    )
+    @_write(app, "/api/claims/heartbeat", _Held, _Claim)
     def heartbeat(svc: Service, body: Body) -> dict[str, Any]:
         c = _Claim.model_validate(body)
         return {"held": svc.heartbeat(c.capability, c.holder, c.ttl_s)}
 
-    @app.post(
-        "/api/claims/release",
-        response_model=_Ok,
-        dependencies=[Depends(_needs("publish"))],
-        openapi_extra=_body_of(_Release),
-    )
+    @_write(app, "/api/claims/release", _Ok, _Release)
     def release(svc: Service, body: Body) -> dict[str, Any]:
         r = _Release.model_validate(body)
         svc.release(r.capability, r.holder)

@@ -81,6 +81,16 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: flo
     raise HubUnavailableError(f"the package index did not answer at {url} within {timeout:.0f} s")
 
 
+def _stop(proc: subprocess.Popen[bytes], wait_s: float) -> None:
+    """Ask ``proc`` to stop (SIGTERM), and kill it if it has not after ``wait_s``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=wait_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @dataclass(frozen=True)
 class RunningHub:
     home: HubHome
@@ -221,12 +231,7 @@ def asgi_api(
         _wait_ready(url + "/api/info", proc, log)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc, wait_s=15)
 
 
 @contextmanager
@@ -301,10 +306,5 @@ def embedded_hub(
             yield RunningHub(home, api_url, index_url, service)
     finally:
         home.serve_file.unlink(missing_ok=True)
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc, wait_s=10)
         db.close()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,3 +153,27 @@ def hub_env(home: HubHome) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLANEXE_")}
     env["PLANEXE_HUB_HOME"] = str(home.root)
     return env
+
+
+def run_in_publish_mode(python: str, plan: Path, run_dir: Path, hub: RunningHub) -> None:
+    """One pipeline run of ``plan`` in publish mode against ``hub``, in ``python``'s venv."""
+    subprocess.run(
+        [python, "-m", "plan_pipeline.cli", "run", str(plan), "--run-dir", str(run_dir),
+         "--synthesis", "publish"],
+        capture_output=True, text=True, check=False, timeout=300,
+        env=hub_env(hub.home) | {"PLANEXE_PROPERTY_EXAMPLES": "10"},
+    )  # fmt: skip
+
+
+def known_runs(hub: RunningHub, tmp_path: Path, area_plan: str, ruleless_plan: str) -> None:
+    """The known sequence the figures are tested on: a miss that synthesizes and publishes,
+    a miss the hub's plugin answers, a run that finds it installed, and a miss that no
+    generator can write."""
+    area, ruleless = tmp_path / "area.yaml", tmp_path / "ruleless.yaml"
+    area.write_text(area_plan)
+    ruleless.write_text(ruleless_plan)
+    first, second = overlay_venv(tmp_path / "a"), overlay_venv(tmp_path / "b")
+    run_in_publish_mode(first, area, tmp_path / "run-1", hub)
+    run_in_publish_mode(second, area, tmp_path / "run-2", hub)
+    run_in_publish_mode(second, area, tmp_path / "run-3", hub)
+    run_in_publish_mode(first, ruleless, tmp_path / "run-4", hub)

@@ -17,9 +17,8 @@ from hub_index.client import PluginHubClient
 from hub_index.metrics import seed_metrics
 from hub_index.records import UsageRecord
 from hub_index.server import RunningHub
-from tests.hub_index.conftest import hub_env
+from tests.hub_index.conftest import hub_env, known_runs
 from tests.hub_index.test_publish_mode import AREA_PLAN, RULELESS_PLAN
-from tests.venvs import overlay_venv
 
 
 def _row(resolution: str, success: bool = True, **fields: object) -> UsageRecord:
@@ -62,24 +61,8 @@ def test_a_window_counts_only_its_rows() -> None:
     assert (figures.stage_runs, figures.misses, figures.recovered) == (1, 1, 0)
 
 
-def _run(python: str, plan: Path, run_dir: Path, hub: RunningHub) -> None:
-    subprocess.run(
-        [python, "-m", "plan_pipeline.cli", "run", str(plan), "--run-dir", str(run_dir),
-         "--synthesis", "publish"],
-        capture_output=True, text=True, check=False, timeout=300,
-        env=hub_env(hub.home) | {"PLANEXE_PROPERTY_EXAMPLES": "10"},
-    )  # fmt: skip
-
-
 def test_metrics_from_a_known_sequence_of_real_runs(hub: RunningHub, tmp_path: Path) -> None:
-    area, ruleless = tmp_path / "area.yaml", tmp_path / "ruleless.yaml"
-    area.write_text(AREA_PLAN)
-    ruleless.write_text(RULELESS_PLAN)
-    first, second = overlay_venv(tmp_path / "a"), overlay_venv(tmp_path / "b")
-    _run(first, area, tmp_path / "run-1", hub)  # misses, synthesizes, publishes
-    _run(second, area, tmp_path / "run-2", hub)  # misses, the hub's plugin answers
-    _run(second, area, tmp_path / "run-3", hub)  # finds it installed
-    _run(first, ruleless, tmp_path / "run-4", hub)  # misses, no generator can write it
+    known_runs(hub, tmp_path, AREA_PLAN, RULELESS_PLAN)
 
     client = PluginHubClient.from_home(hub.home)
     metrics = client.metrics()

@@ -6,7 +6,6 @@ so)."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,9 +16,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from hub_index.client import PluginHubClient
 from hub_index.server import RunningHub
 from plan_pipeline.trust import Tier
-from tests.hub_index.conftest import hub_env, maintainer_wheel
+from tests.hub_index.conftest import known_runs, maintainer_wheel
 from tests.hub_index.test_publish_mode import AREA_PLAN, RULELESS_PLAN
-from tests.venvs import overlay_venv
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -42,15 +40,6 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-def _run(python: str, plan: Path, run_dir: Path, hub: RunningHub) -> None:
-    subprocess.run(
-        [python, "-m", "plan_pipeline.cli", "run", str(plan), "--run-dir", str(run_dir),
-         "--synthesis", "publish"],
-        capture_output=True, text=True, check=False, timeout=300,
-        env=hub_env(hub.home) | {"PLANEXE_PROPERTY_EXAMPLES": "10"},
-    )  # fmt: skip
-
-
 def _page(browser: Browser, hub: RunningHub) -> tuple[Page, list[str]]:
     page = browser.new_page(viewport={"width": 1100, "height": 900})
     fetched: list[str] = []
@@ -61,14 +50,7 @@ def _page(browser: Browser, hub: RunningHub) -> tuple[Page, list[str]]:
 def test_the_pages_in_a_browser_on_a_hub_of_real_runs(
     hub: RunningHub, browser: Browser, tmp_path: Path
 ) -> None:
-    area, ruleless = tmp_path / "area.yaml", tmp_path / "ruleless.yaml"
-    area.write_text(AREA_PLAN)
-    ruleless.write_text(RULELESS_PLAN)
-    first, second = overlay_venv(tmp_path / "a"), overlay_venv(tmp_path / "b")
-    _run(first, area, tmp_path / "run-1", hub)
-    _run(second, area, tmp_path / "run-2", hub)
-    _run(second, area, tmp_path / "run-3", hub)
-    _run(first, ruleless, tmp_path / "run-4", hub)
+    known_runs(hub, tmp_path, AREA_PLAN, RULELESS_PLAN)
     client = PluginHubClient.from_home(hub.home)
     volume = maintainer_wheel(
         tmp_path, "planexe-plugin-geometry-volume", capability="geometry.volume"
