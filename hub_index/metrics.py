@@ -11,9 +11,9 @@ per capability:
 - **Reuse rate**: of the successful stage runs served by a synthesized plugin (made in that
   run, fetched from the hub after a miss, or already installed from the hub's generated
   tier), the share that did not synthesize it themselves.
-- **Median time-to-capability**: over the stage runs that synthesized their plugin, the
-  median time from the stage's start (the miss is its first step after reading its inputs)
-  to its output written.
+- **Median time-to-capability**: over the stage runs that synthesized their plugin and
+  succeeded, the median time from the stage's start (the miss is its first step after
+  reading its inputs) to its output written.
 
 A share or median with nothing to count is ``None`` (shown as ``-``), never 0.
 """

@@ -152,8 +152,20 @@ class HubService:
 
     def metrics(self, since: datetime | None, until: datetime | None) -> SeedMetrics:
         """The seed's figures over the window (``hub_index/metrics.py``)."""
-        generated = {r.plugin_id for r in self.db.list_plugins() if r.trust_tier is Tier.GENERATED}
-        return seed_metrics(self.db.usage(), generated, since, until)
+        usage, generated = self._metrics_rows()
+        return seed_metrics(usage, generated, since, until)
+
+    def _metrics_rows(self) -> tuple[list[UsageRecord], set[str]]:
+        """The usage rows and generated plugins the figures count, read at most once per
+        ``METRICS_CACHE_S`` (every figure reads all rows: a page of them must not reread),
+        and afresh after a use this process recorded."""
+        now = time.monotonic()
+        if self._metrics_read is None or self._metrics_read[0] <= now:
+            generated = {
+                r.plugin_id for r in self.db.list_plugins() if r.trust_tier is Tier.GENERATED
+            }
+            self._metrics_read = (now + METRICS_CACHE_S, self.db.usage(), generated)
+        return self._metrics_read[1], self._metrics_read[2]
 
     def latest_report(self, plugin_id: str) -> dict[str, Any]:
         """``{"report": ..., "publisher_synthesis": ...}``: the hub's latest test report of a

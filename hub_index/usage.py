@@ -64,9 +64,8 @@ class HubUsageReporter:
 
 
 def _resolution(value: str | None) -> Resolution | None:
-    """``value`` as a usage row's resolution: ``installed`` when the stage did not miss."""
-    if value is None:
-        return "installed"
+    """``value`` as a usage row's resolution (``None``: the stage ended before it resolved
+    its capability, or the client does not say)."""
     return cast(Resolution, value) if value in get_args(Resolution) else None
 
 

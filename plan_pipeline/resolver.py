@@ -87,10 +87,10 @@ class PluginResolver:
         )
         self._on_event = on_event
         self.time_to_capability_ms: dict[str, float] = {}
+        """Per stage: milliseconds from a miss to the capability being loadable."""
         self.resolution: dict[str, str] = {}
         """How each stage that missed its capability got it: ``synthesized``, ``reused`` (the
         hub had it) or ``missed``; a stage not here found it installed."""
-        """Per stage: milliseconds from a miss to the capability being loadable."""
 
     @classmethod
     def for_run(

@@ -69,7 +69,7 @@ def stage_finished(
     if reporter is not None:
         reporter.report(
             need, run_dir.name, result, seconds, type(error).__name__ if error else None,
-            ttc_ms, resolver.resolution.get(need.name),
+            ttc_ms, resolution,
         )  # fmt: skip
 
 

@@ -221,7 +221,7 @@ def test_four_pipelines_against_two_api_processes_synthesize_once(
         stdout = "".join(o[0] for o in outputs)
         assert stdout.count("synthesized 'geometry.area'") == 1
         assert stdout.count(": published planexe-gen-geometry-area") == 1
-        assert len(PluginHubClient.from_home(hub.home).records("geometry.area")) == 1
+        assert len(PluginHubClient.from_home(hub.home).records("geometry.area", fresh=True)) == 1
     for i in range(4):
         assert json.loads((tmp_path / f"run-{i}" / "001-area.json").read_text()) == {"area": 12}
 
