@@ -12,7 +12,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 
 from plan_pipeline.capability_names import CAPABILITY_PATTERN, MAX_LENGTH, is_valid_capability_name
 from plan_pipeline.trust import Tier
+from plan_pipeline.usage import Resolution
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
@@ -112,9 +113,6 @@ class PluginRecord(_Record):
     created_at: UtcDatetime = Field(default_factory=utc_now)
     status: PluginStatus = PluginStatus.ACTIVE
     revoked_reason: str | None = None
-
-
-Resolution = Literal["installed", "synthesized", "reused", "missed"]
 
 
 class UsageRecord(_Record):

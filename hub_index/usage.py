@@ -7,11 +7,11 @@ from typing import cast, get_args
 
 from hub_index.client import PluginHubClient
 from hub_index.errors import HubError
-from hub_index.records import Resolution, UsageRecord
+from hub_index.records import UsageRecord
 from hub_index.tier_policy import HubTierPolicy
 from plan_pipeline.contract import CapabilityNeed
 from plan_pipeline.hub_settings import HubSettings
-from plan_pipeline.usage import StageResult
+from plan_pipeline.usage import Resolution, StageResult
 
 log = logging.getLogger("planexe")
 

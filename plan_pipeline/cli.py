@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 from rich.console import Console
@@ -112,6 +112,7 @@ def report_command(
     from rich.table import Table
 
     from plan_pipeline.run_records import read_records
+    from plan_pipeline.usage import Resolution
 
     try:
         records = read_records(run_dir)
@@ -137,13 +138,10 @@ def report_command(
             "-" if r.time_to_capability_s is None else f"{r.time_to_capability_s:.2f} s",
         )
     out.print(table)
-    counts = {how: sum(r.resolution == how for r in records) for how in _RESOLUTIONS}
+    counts = {how: sum(r.resolution == how for r in records) for how in get_args(Resolution)}
     failed = sum(not r.ok for r in records)
     summary = ", ".join(f"{n} {how}" for how, n in counts.items() if n)
     out.print(f"{len(records)} stage(s): {summary or 'none resolved'}; {failed} failed")
-
-
-_RESOLUTIONS = ("installed", "synthesized", "reused", "missed")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,7 +27,7 @@ from plan_pipeline.synthesis import (
     SynthesisRequest,
     find_synthesizer,
 )
-from plan_pipeline.usage import configured_reporter
+from plan_pipeline.usage import Resolution, configured_reporter
 
 
 def run_plugin_dir(run_dir: Path) -> Path:
@@ -88,7 +88,7 @@ class PluginResolver:
         self._on_event = on_event
         self.time_to_capability_ms: dict[str, float] = {}
         """Per stage: milliseconds from a miss to the capability being loadable."""
-        self.resolution: dict[str, str] = {}
+        self.resolution: dict[str, Resolution] = {}
         """How each stage that missed its capability got it: ``synthesized``, ``reused`` (the
         hub had it) or ``missed``; a stage not here found it installed."""
 
@@ -186,7 +186,7 @@ class PluginResolver:
                     f"{spec_path}",
                     f"then continue with: {guide.continue_with(self.mode)}",
                 ) from exc.__cause__
-            how = "reused" if "reused" in outcome.notes else "synthesized"
+            how: Resolution = "reused" if "reused" in outcome.notes else "synthesized"
             self.resolution[stage.name] = how
             self._on_event(f"{how} '{outcome.capability}'" + _where(outcome))
             activate_run_plugins(self.run_dir)

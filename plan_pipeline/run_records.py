@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, cast
 
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
@@ -19,16 +18,15 @@ from plan_pipeline.contract import CapabilityNeed
 from plan_pipeline.errors import PlanFileError
 from plan_pipeline.files import write_atomic
 from plan_pipeline.resolver import PluginResolver
-from plan_pipeline.usage import StageResult, UsageReporter
+from plan_pipeline.usage import Resolution, StageResult, UsageReporter
 
 STAGES_DIR = Path(".planexe") / "stages"
-Resolution = Literal["installed", "synthesized", "reused", "missed"]
 
 
 class StageRecord(BaseModel):
     stage: str = Field(max_length=200)
     capability: str = Field(max_length=200)
-    resolution: Literal["installed", "synthesized", "reused", "missed"] | None
+    resolution: Resolution | None
     """``installed``, ``synthesized``, ``reused``, ``missed``; ``None``: it never resolved."""
     provider: str | None = Field(max_length=400)
     seconds: float
@@ -48,7 +46,7 @@ def stage_finished(
     reporter: UsageReporter | None,
 ) -> None:
     """Record how ``need``'s stage ended, here and (with ``reporter``) in the hub."""
-    resolution = cast(Resolution | None, resolver.resolution.get(need.name))
+    resolution = resolver.resolution.get(need.name)
     ttc_ms = resolver.time_to_capability_ms.get(need.name)
     if resolution is None and (result is not None or ttc_ms is not None):
         resolution = "installed"

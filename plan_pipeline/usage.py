@@ -11,13 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from plan_pipeline.contract import CapabilityNeed
 from plan_pipeline.errors import PlanFileError
 from plan_pipeline.extension_points import load_named
 from plan_pipeline.hub_settings import HubSettings
 from plan_pipeline.trust import TierPolicy
+
+Resolution = Literal["installed", "synthesized", "reused", "missed"]
+"""How a stage got its capability: it was ``installed``, it missed it and the synthesizer
+made it in this run (``synthesized``) or the hub's published plugin answered (``reused``),
+or nothing answered (``missed``)."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,7 @@ class UsageReporter(Protocol):
         seconds: float,
         error_type: str | None,
         time_to_capability_ms: float | None,
-        resolution: str | None = None,
+        resolution: Resolution | None = None,
     ) -> None:
         """Record one stage execution; must never raise. ``resolution``: how the stage got
         its capability (``PluginResolver.resolution``; ``installed`` when it was there)."""
