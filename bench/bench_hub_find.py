@@ -30,8 +30,8 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from hub_client.records import PluginRecord  # noqa: E402
 from hub_index.db import HubDatabase  # noqa: E402
-from hub_index.records import PluginRecord  # noqa: E402
 from plan_pipeline.trust import Tier  # noqa: E402
 
 PG_URL = os.environ.get(

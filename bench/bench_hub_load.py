@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from hub_index.client import PluginHubClient  # noqa: E402
+from hub_client.client import PluginHubClient  # noqa: E402
 from hub_index.home import init_home  # noqa: E402
 from hub_index.server import embedded_hub  # noqa: E402
 from tests.hub_index.conftest import publish_generated  # noqa: E402

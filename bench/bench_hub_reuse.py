@@ -26,8 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hub_index.client import PluginHubClient  # noqa: E402
-from hub_index.home import HubHome, init_home  # noqa: E402
+from hub_client.client import PluginHubClient  # noqa: E402
+from hub_client.local_home import HubHome  # noqa: E402
+from hub_index.home import init_home  # noqa: E402
 from hub_index.server import embedded_hub  # noqa: E402
 from plan_pipeline.spec import PluginSpec  # noqa: E402
 from plan_pipeline.trust import Tier  # noqa: E402
@@ -57,8 +58,8 @@ from plan_pipeline.stage_runner import run_stage
 from plan_pipeline.synthesis import SynthesisMode
 plan = load_plan(sys.argv[1]); run_dir = Path(sys.argv[2]); run_dir.mkdir()
 resolver = PluginResolver(CapabilityRegistry(), run_dir, SynthesisMode.PUBLISH, run_id="bench")
-import hub_index.hub_synthesizer  # imported before the miss, as in a running pipeline
-from hub_index import metadata_client
+import hub_client.hub_synthesizer  # imported before the miss, as in a running pipeline
+from hub_client import metadata_client
 spent = [0.0]
 depth = [0]
 def timed(method):

@@ -7,9 +7,10 @@ Records are hints for finding things: clients act only on the signed metadata.
     GET  /api/info                                  index URL
     GET  /api/plugins?capability=C[&include_revoked=1]
     GET  /api/plugins?dist_name=D&version=V
+    GET  /api/plugins?search=TEXT[&include_revoked=1]  capabilities containing TEXT ('': all)
     GET  /api/plugins/<id>
     GET  /api/next-version?dist_name=D&wanted=V
-    GET  /api/metrics[?since=T][&until=T]           the seed's figures (SeedMetrics), ISO times
+    GET  /api/metrics[?since=T][&until=T]           the success metrics (SuccessMetrics), ISO times
     GET  /api/plugins/<id>/report                   the hub's latest test report of a plugin and
                                                     what its publisher said it cost
     GET  /metadata/<name>.json                      signed metadata (TUF): timestamp.json,
@@ -61,16 +62,12 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, ValidationError
 
+from hub_client.errors import DuplicateVersionError, HubError, HubUnavailableError
+from hub_client.records import CapabilityName, PluginRecord, UsageRecord
 from hub_index.db import MAX_CLAIM_TTL_S
-from hub_index.errors import (
-    DuplicateVersionError,
-    HubError,
-    HubUnavailableError,
-    RecordNotFoundError,
-)
+from hub_index.errors import RecordNotFoundError
 from hub_index.home import token_digest
 from hub_index.metadata_repository import MetadataConflictError
-from hub_index.records import CapabilityName, PluginRecord, UsageRecord
 from hub_index.reverify import GatesFailedOnHubError, GeneratedPublish
 from hub_index.service import MAX_HOLDER_CHARS, HubService, check_holder
 from plan_pipeline.errors import PlanPipelineError
@@ -244,7 +241,7 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and parts[:1] == ["files"]:
             self._send_file(parts)
             return
-        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         try:
             scopes: list[str] = []
             if method == "POST":
@@ -303,7 +300,10 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and route == ["info"]:
             self._send(200, {"index_url": svc.index_url.rstrip("/") + "/simple/"})
         elif method == "GET" and route == ["plugins"]:
-            if "dist_name" in query:
+            if "search" in query:
+                found = svc.search(query["search"][:200], query.get("include_revoked") == "1")
+                self._send(200, [_record(r) for r in found])
+            elif "dist_name" in query:
                 self._send(200, [_record(svc.by_dist(query["dist_name"], query["version"]))])
             else:
                 fresh = "no-cache" in self.headers.get("Cache-Control", "")

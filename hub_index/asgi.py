@@ -37,6 +37,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from hub_client.errors import DuplicateVersionError, HubError, HubUnavailableError
+from hub_client.records import PluginRecord, UsageRecord
+from hub_client.success_metrics import SuccessMetrics
 from hub_index.api import (
     MAX_BODY_BYTES,
     MAX_UPLOAD_BYTES,
@@ -48,16 +51,9 @@ from hub_index.api import (
     _TargetsChange,
     _validation_problem,
 )
-from hub_index.errors import (
-    DuplicateVersionError,
-    HubError,
-    HubUnavailableError,
-    RecordNotFoundError,
-)
+from hub_index.errors import RecordNotFoundError
 from hub_index.home import token_digest
 from hub_index.metadata_repository import MetadataConflictError
-from hub_index.metrics import SeedMetrics
-from hub_index.records import PluginRecord, UsageRecord
 from hub_index.reverify import GatesFailedOnHubError, GeneratedPublish
 from hub_index.service import HubService
 
@@ -273,7 +269,7 @@ def create_app(
     app = FastAPI(
         title="PlanExe plugin hub",
         version="1",
-        description="Records, signed metadata, files, claims, usage and the seed's figures.",
+        description="Records, signed metadata, files, claims, usage and the success metrics.",
         responses=_ERRORS,
         docs_url=None,
         redoc_url=None,
@@ -292,7 +288,7 @@ def create_app(
 def app_from_environment() -> FastAPI:
     """The app of the hub home named by ``PLANEXE_HUB_HOME`` (for ``uvicorn --factory``, one
     per worker process: every process opens the same database)."""
-    from hub_index.home import HubHome
+    from hub_client.local_home import HubHome
     from hub_index.server import open_service
 
     home = HubHome(FilePath(os.environ["PLANEXE_HUB_HOME"]))
@@ -505,8 +501,11 @@ def _add_routes(app: FastAPI) -> None:
         include_revoked: Annotated[str | None, Query(max_length=8)] = None,
         dist_name: Annotated[str | None, Query(max_length=200)] = None,
         version: Annotated[str | None, Query(max_length=64)] = None,
+        search: Annotated[str | None, Query(max_length=200)] = None,
         cache_control: Annotated[str | None, Header(max_length=200)] = None,
     ) -> list[dict[str, Any]]:
+        if search is not None:
+            return [_record(r) for r in svc.search(search, include_revoked == "1")]
         if dist_name is not None:
             if version is None:
                 raise StarletteHTTPException(400, "missing query parameter 'version'")
@@ -532,12 +531,12 @@ def _add_routes(app: FastAPI) -> None:
     ) -> dict[str, Any]:
         return {"version": svc.next_version(dist_name, wanted)}
 
-    @app.get("/api/metrics", response_model=SeedMetrics)
+    @app.get("/api/metrics", response_model=SuccessMetrics)
     def metrics(
         svc: Service,
         since: datetime | None = None,
         until: datetime | None = None,
-    ) -> SeedMetrics:
+    ) -> SuccessMetrics:
         """A time without a zone is UTC, as on the command line."""
         start, end = (_utc(m) for m in (since, until))
         if start is not None and end is not None and start >= end:

@@ -29,14 +29,8 @@ from packaging.version import Version
 from sqlalchemy.engine import Connection, Dialect, Engine, ExceptionContext
 from sqlalchemy.exc import IntegrityError
 
-from hub_index.errors import (
-    DuplicateVersionError,
-    HubError,
-    HubUnavailableError,
-    PolicyError,
-    RecordNotFoundError,
-)
-from hub_index.records import (
+from hub_client.errors import DuplicateVersionError, HubError, HubUnavailableError, PolicyError
+from hub_client.records import (
     PluginRecord,
     PluginStatus,
     TestReportRecord,
@@ -45,6 +39,7 @@ from hub_index.records import (
     normalize_dist_name,
     utc_now,
 )
+from hub_index.errors import RecordNotFoundError
 from plan_pipeline.trust import Tier
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

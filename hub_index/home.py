@@ -1,166 +1,21 @@
-"""The hub home: one folder with everything a hub needs.
+"""Creating a hub home (``plugin-hub init``) and the files ``plugin-hub serve`` writes in it.
 
-::
-
-    HOME/
-      hub.json            settings (database URL, host, ports)
-      policy.yaml         trust policy (tiers, signers, capability patterns)
-      credentials.json    the API tokens: admin and publish (mode 600)
-      htpasswd            pypiserver's upload credentials: a random password kept nowhere,
-                          so nobody can upload to or remove from the index through it
-      keys/               the hub's online key (signs wheels, generated releases, snapshot
-                          and timestamp), the admin key (root and targets; move it off the
-                          hub's machine, see 'plugin-hub init'), root.json (the metadata's
-                          trust root, given to clients with the policy)
-      packages/           the files the index serves: recorded, active releases only
-      staging/            uploads and rebuilds before they are recorded
-      revoked/            files of revoked releases, never served
-      hub.db              SQLite database (the embedded default)
-      serve.json          written by 'plugin-hub serve': the URLs it listens on
+The home's layout and how clients read it: ``hub_client/local_home.py``.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
-from hub_index.errors import HubConfigError
-from hub_index.policy import SignerRule, TrustPolicy
-from hub_index.signing import generate_key, key_identity, load_public_key, public_path, sha256_hex
+from hub_client.bundles import key_identity, sha256_hex
+from hub_client.errors import HubConfigError
+from hub_client.local_home import HubCredentials, HubHome, HubSettings, ServeInfo
+from hub_client.policy import SignerRule, TrustPolicy
+from hub_index.signing import generate_key
 
 UPLOAD_USER = "hub-uploader"
-DEFAULT_INDEX_PORT = 8808
-DEFAULT_API_PORT = 8809
-
-
-class HubSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    database_url: str
-    host: str = "127.0.0.1"
-    index_port: int = DEFAULT_INDEX_PORT
-    api_port: int = DEFAULT_API_PORT
-
-
-class HubCredentials(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    api_token: str
-    """Admin token: any tier, promote, revoke."""
-    publish_token: str
-    """Pipeline token: publish generated plugins, claims, usage."""
-
-
-class ServeInfo(BaseModel):
-    api_url: str
-    index_url: str
-    pid: int
-
-
-@dataclass(frozen=True)
-class HubHome:
-    root: Path
-
-    def __post_init__(self) -> None:
-        # absolute: nothing the hub does may depend on the working directory
-        object.__setattr__(self, "root", Path(self.root).absolute())
-
-    @property
-    def settings_file(self) -> Path:
-        return self.root / "hub.json"
-
-    @property
-    def policy_file(self) -> Path:
-        return self.root / "policy.yaml"
-
-    @property
-    def credentials_file(self) -> Path:
-        return self.root / "credentials.json"
-
-    @property
-    def htpasswd(self) -> Path:
-        return self.root / "htpasswd"
-
-    @property
-    def signing_key(self) -> Path:
-        return self.root / "keys" / "hub-signing.pem"
-
-    @property
-    def admin_key(self) -> Path:
-        return self.root / "keys" / "admin.pem"
-
-    @property
-    def metadata_root(self) -> Path:
-        return self.root / "keys" / "root.json"
-
-    @property
-    def packages(self) -> Path:
-        return self.root / "packages"
-
-    @property
-    def staging(self) -> Path:
-        return self.root / "staging"
-
-    @property
-    def revoked(self) -> Path:
-        return self.root / "revoked"
-
-    @property
-    def work(self) -> Path:
-        """Where the hub rebuilds published plugins."""
-        return self.root / "work"
-
-    @property
-    def serve_file(self) -> Path:
-        return self.root / "serve.json"
-
-    def exists(self) -> bool:
-        return self.settings_file.is_file()
-
-    def require(self) -> HubHome:
-        if not self.exists():
-            raise HubConfigError(
-                f"{self.root} is not a hub home (no hub.json)",
-                f"Run 'plugin-hub init {self.root}' first",
-            )
-        return self
-
-    def settings(self) -> HubSettings:
-        return _read_model(self.require().settings_file, HubSettings)
-
-    def credentials(self) -> HubCredentials:
-        return _read_model(self.require().credentials_file, HubCredentials)
-
-    def policy(self) -> TrustPolicy:
-        return TrustPolicy.load(self.require().policy_file)
-
-    def serve_info(self) -> ServeInfo:
-        if not self.serve_file.is_file():
-            raise HubConfigError(
-                f"the hub at {self.root} is not running (no serve.json)",
-                f"Start it with 'plugin-hub serve {self.root}'",
-            )
-        return _read_model(self.serve_file, ServeInfo)
-
-    def signer_identity(self) -> str:
-        return key_identity(load_public_key(public_path(self.signing_key)))
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _read_model(path: Path, model: type[M]) -> M:
-    try:
-        return model.model_validate_json(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise HubConfigError(f"{path} is missing", "Run 'plugin-hub init' again") from None
-    except ValidationError as exc:
-        raise HubConfigError(f"{path} is invalid: {str(exc).splitlines()[0]}") from None
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -173,9 +28,9 @@ def init_home(root: Path, database_url: str | None = None) -> HubHome:
     """Create a hub home: key, credentials, htpasswd, policy, settings, migrated database."""
     from passlib.apache import HtpasswdFile
 
+    from hub_client.release_metadata import tuf_signer
     from hub_index.db import HubDatabase
     from hub_index.metadata_repository import MetadataRepository
-    from hub_index.release_metadata import tuf_signer
 
     home = HubHome(root.resolve())
     if home.exists():
@@ -229,3 +84,53 @@ def write_serve_info(home: HubHome, info: ServeInfo) -> None:
 
 def token_digest(token: str) -> str:
     return sha256_hex(token.encode())
+
+
+CLIENT_POLICY = "policy.yaml"
+CLIENT_TOKEN = "publish-token"
+
+
+def export_client(home: HubHome, folder: Path, api_url: str, with_token: bool) -> dict[str, str]:
+    """Write what a pipeline on another machine needs into ``folder``: the trust policy, the
+    metadata root and the public keys it names (paths relative to the folder), and with
+    ``with_token`` the publish token (mode 600). Returns the environment that uses them."""
+    policy = home.policy()
+    folder = folder.absolute()
+    keys = folder / "keys"
+    keys.mkdir(parents=True, exist_ok=True)
+    if policy.metadata_root is None:
+        raise HubConfigError(f"the policy of {home.root} names no metadata_root")
+    _copy(home.root / policy.metadata_root, keys / "root.json")
+    signers = []
+    for rule in policy.signers:
+        if rule.kind == "hub-key" and rule.public_key:
+            name = Path(rule.public_key).name
+            _copy(home.root / rule.public_key, keys / name)
+            rule = rule.model_copy(update={"public_key": f"keys/{name}"})
+        elif rule.kind == "sigstore" and rule.trust not in ("production", "staging"):
+            name = Path(rule.trust).name
+            _copy(home.root / rule.trust, keys / name)
+            rule = rule.model_copy(update={"trust": f"keys/{name}"})
+        signers.append(rule)
+    exported = policy.model_copy(update={"metadata_root": "keys/root.json", "signers": signers})
+    (folder / CLIENT_POLICY).write_text(
+        f"# Trust policy of the hub at {api_url}, exported by 'plugin-hub export-client'\n"
+        + exported.dump(),
+        encoding="utf-8",
+    )
+    environ = {"PLANEXE_HUB_URL": api_url, "PLANEXE_HUB_POLICY": str(folder / CLIENT_POLICY)}
+    if with_token:
+        _write_private(folder / CLIENT_TOKEN, home.credentials().publish_token + "\n")
+        environ["PLANEXE_HUB_TOKEN"] = f"$(cat {folder / CLIENT_TOKEN})"
+    return environ
+
+
+def _copy(source: Path, target: Path) -> None:
+    try:
+        target.write_bytes(source.read_bytes())
+    except OSError as exc:
+        raise HubConfigError(
+            f"cannot copy {source} to {target}: {exc.strerror}",
+            "Check that the hub home is complete ('plugin-hub init' made it) and the folder "
+            "is writable",
+        ) from None

@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from hub_index.errors import HubError
-from hub_index.signing import sha256_hex
+from hub_client.bundles import sha256_hex
+from hub_client.errors import HubError
 
 _WHEEL = re.compile(
     r"[A-Za-z0-9_.]+-[A-Za-z0-9_.!+]+-[A-Za-z0-9_.]+-[A-Za-z0-9_.]+-[A-Za-z0-9_.]+\.whl"

@@ -13,7 +13,7 @@ timestamp, so a change between two of their requests never mixes two states.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,8 +33,8 @@ from tuf.api.metadata import (
 )
 from tuf.api.serialization import DeserializationError
 
-from hub_index.errors import DuplicateVersionError, HubError, PolicyError
-from hub_index.release_metadata import (
+from hub_client.errors import DuplicateVersionError, HubError, PolicyError
+from hub_client.release_metadata import (
     GENERATED_PATHS,
     GENERATED_ROLE,
     ONLINE_ROLES,
@@ -310,20 +310,3 @@ def _public(signer: Signer) -> SSlibKey:
     if not isinstance(key, SSlibKey):
         raise HubError("the metadata signers must hold ECDSA keys")
     return key
-
-
-def signed_targets_change(
-    current: bytes,
-    releases: Iterable[PluginRelease],
-    admin: Signer,
-    lifetimes: Lifetimes | None = None,
-) -> bytes:
-    """The next ``targets`` document: ``current`` (verified by the caller) with ``releases``
-    stated, its version raised and signed by the admin key. Run where the admin key is."""
-    doc = Metadata[Targets].from_bytes(current)
-    for release in releases:
-        doc.signed.targets[release.path] = release.to_target()
-    doc.signed.version += 1
-    doc.signed.expires = expiry("targets", lifetimes or Lifetimes())
-    doc.sign(admin)
-    return doc.to_bytes()

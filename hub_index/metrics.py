@@ -1,4 +1,4 @@
-"""The seed's three figures, computed from the hub's usage rows (``plugin-hub metrics``).
+"""The success metrics, computed from the hub's usage rows (``plugin-hub metrics``).
 
 Every stage run that reports to the hub leaves one usage row: its capability, whether it
 succeeded, how long it took, and how it got its capability (``resolution``: ``installed``,
@@ -11,9 +11,9 @@ per capability:
 - **Reuse rate**: of the successful stage runs served by a synthesized plugin (made in that
   run, fetched from the hub after a miss, or already installed from the hub's generated
   tier), the share that did not synthesize it themselves.
-- **Median time-to-capability**: over the stage runs that synthesized their plugin and
-  succeeded, the median time from the stage's start (the miss is its first step after
-  reading its inputs) to its output written.
+- **Median time-to-capability**: over the stage runs that synthesized their plugin (whether
+  the stage then succeeded or not), the median time from the miss to the plugin loaded and
+  ready to run.
 
 A share or median with nothing to count is ``None`` (shown as ``-``), never 0.
 """
@@ -24,42 +24,18 @@ import statistics
 from collections.abc import Iterable
 from datetime import datetime
 
-from pydantic import BaseModel
-
-from hub_index.records import UsageRecord
+from hub_client.records import UsageRecord
+from hub_client.success_metrics import Figures, SuccessMetrics
 
 _MISSES = frozenset({"synthesized", "reused", "missed"})
 
 
-class Figures(BaseModel):
-    """The three figures and what they are counted from."""
-
-    stage_runs: int = 0
-    misses: int = 0
-    recovered: int = 0
-    recovery_share: float | None = None
-    synthesized_uses: int = 0
-    reuses: int = 0
-    reuse_rate: float | None = None
-    syntheses: int = 0
-    median_time_to_capability_ms: float | None = None
-
-
-class SeedMetrics(BaseModel):
-    """The figures over a window (``since`` inclusive, ``until`` exclusive; open when None)."""
-
-    since: datetime | None
-    until: datetime | None
-    overall: Figures
-    capabilities: dict[str, Figures]
-
-
-def seed_metrics(
+def success_metrics(
     usage: Iterable[UsageRecord],
     generated: set[str],
     since: datetime | None = None,
     until: datetime | None = None,
-) -> SeedMetrics:
+) -> SuccessMetrics:
     """The figures of the ``usage`` rows in the window; ``generated``: the plugin ids of the
     hub's generated tier (an installed one of those is a reuse)."""
     rows = [
@@ -70,7 +46,7 @@ def seed_metrics(
     by_capability: dict[str, list[UsageRecord]] = {}
     for row in rows:
         by_capability.setdefault(row.capability, []).append(row)
-    return SeedMetrics(
+    return SuccessMetrics(
         since=since,
         until=until,
         overall=_figures(rows, generated),
@@ -93,7 +69,10 @@ def _figures(rows: list[UsageRecord], generated: set[str]) -> Figures:
         )
     ]
     reuses = [r for r in served if r.resolution != "synthesized"]
-    syntheses = [r for r in rows if r.success and r.resolution == "synthesized"]
+    # a synthesis counts once the plugin was made (and, in publish mode, published),
+    # whatever happened to the stage after
+    syntheses = [r for r in rows if r.resolution == "synthesized"]
+    timed = [r.time_to_capability_ms for r in syntheses if r.time_to_capability_ms is not None]
     return Figures(
         stage_runs=len(rows),
         misses=len(misses),
@@ -103,9 +82,7 @@ def _figures(rows: list[UsageRecord], generated: set[str]) -> Figures:
         reuses=len(reuses),
         reuse_rate=_share(len(reuses), len(served)),
         syntheses=len(syntheses),
-        median_time_to_capability_ms=(
-            statistics.median(r.latency_ms for r in syntheses) if syntheses else None
-        ),
+        median_time_to_capability_ms=statistics.median(timed) if timed else None,
     )
 
 

@@ -25,9 +25,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from hub_index.errors import HubError
-from hub_index.records import Sha256Hex
-from hub_index.signing import sha256_hex
+from hub_client.bundles import sha256_hex
+from hub_client.errors import HubError
+from hub_client.records import Sha256Hex
 from plan_pipeline.spec import PluginSpec
 
 MAX_LOGIC_BYTES = 256 * 1024

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
+import fcntl
 import logging
 import os
 import signal
@@ -25,10 +27,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hub_client.errors import HubConfigError, HubUnavailableError
+from hub_client.local_home import HubHome, ServeInfo
 from hub_index.api import MAX_BODY_BYTES, MAX_CONNECTIONS, READ_TIMEOUT_S, ApiServer
 from hub_index.db import HubDatabase
-from hub_index.errors import HubUnavailableError
-from hub_index.home import HubHome, ServeInfo, write_serve_info
+from hub_index.home import write_serve_info
 from hub_index.index_files import IndexFiles
 from hub_index.metadata_repository import MetadataRepository
 from hub_index.service import MAX_REBUILDS, HubService
@@ -42,6 +45,46 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def _check_port(host: str, port: int, option: str) -> None:
+    """``HubConfigError`` naming ``option`` when ``port`` (0: any free one) cannot be bound."""
+    if port == 0:
+        return
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            taken = exc.errno == errno.EADDRINUSE
+            raise HubConfigError(
+                f"cannot listen on {host}:{port}: "
+                + ("the port is in use" if taken else str(exc.strerror)),
+                f"Choose another port with {option}, or stop what listens there",
+            ) from None
+
+
+@contextmanager
+def serving(home: HubHome) -> Iterator[None]:
+    """Hold the home's serve lock for the block: one process serves a home at a time. A second
+    one is refused with the running hub's address, and touches none of its files."""
+    home.root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(home.root / "serve.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            where = ""
+            with contextlib.suppress(HubConfigError):
+                info = home.serve_info()
+                where = f" (pid {info.pid}, api {info.api_url}, index {info.index_url})"
+            raise HubConfigError(
+                f"the hub at {home.root} is already being served{where}",
+                "Use the running hub, or stop it before serving this home again",
+            ) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def _die_with_parent() -> None:
@@ -257,7 +300,31 @@ def embedded_hub(
         raise ValueError(f"api is 'threaded' or 'asgi', not {api!r}")
     home.require()
     settings = home.settings()
-    index_port = index_port or free_port(host)
+    with serving(home):
+        _check_port(host, index_port, "--index-port")
+        _check_port(host, api_port, "--api-port")
+        with _served(
+            home, settings.database_url, host, index_port or free_port(host), api_port, backend,
+            max_body_bytes, read_timeout_s, max_connections, max_rebuilds, api, workers,
+        ) as running:  # fmt: skip
+            yield running
+
+
+@contextmanager
+def _served(
+    home: HubHome,
+    database_url: str,
+    host: str,
+    index_port: int,
+    api_port: int,
+    backend: str,
+    max_body_bytes: int,
+    read_timeout_s: float,
+    max_connections: int,
+    max_rebuilds: int,
+    api: str,
+    workers: int,
+) -> Iterator[RunningHub]:
     log = home.root / "index.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(
@@ -268,7 +335,7 @@ def embedded_hub(
             preexec_fn=_die_with_parent,
         )
     index_url = f"http://{host}:{index_port}"
-    db = HubDatabase(settings.database_url)
+    db = HubDatabase(database_url)
     try:
         _wait_ready(index_url + "/simple/", proc, log)
         db.upgrade()

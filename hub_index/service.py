@@ -30,28 +30,25 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from hub_index.db import HubDatabase, next_version_after
-from hub_index.errors import (
-    DuplicateVersionError,
-    HubBusyError,
-    HubError,
-    PolicyError,
-    RecordNotFoundError,
-)
-from hub_index.index_files import IndexFiles, check_wheel_name
-from hub_index.metadata_repository import MetadataRepository
-from hub_index.metrics import SeedMetrics, seed_metrics
-from hub_index.policy import TrustPolicy
-from hub_index.records import (
+from hub_client.bundles import BundleVerifier, sha256_hex
+from hub_client.errors import DuplicateVersionError, HubBusyError, HubError, PolicyError
+from hub_client.policy import TrustPolicy
+from hub_client.records import (
     PluginRecord,
     PluginStatus,
     TestReportRecord,
     UsageRecord,
     utc_now,
 )
-from hub_index.release_metadata import GENERATED_PREFIX, PluginRelease, release_path
+from hub_client.release_metadata import GENERATED_PREFIX, PluginRelease, release_path
+from hub_client.success_metrics import SuccessMetrics
+from hub_index.db import HubDatabase, next_version_after
+from hub_index.errors import RecordNotFoundError
+from hub_index.index_files import IndexFiles, check_wheel_name
+from hub_index.metadata_repository import MetadataRepository
+from hub_index.metrics import success_metrics
 from hub_index.reverify import GeneratedPublish, reverify
-from hub_index.signing import ArtifactSigner, BundleVerifier, sha256_hex
+from hub_index.signing import ArtifactSigner
 from plan_pipeline.capability_names import generated_dist_name, validate_capability_name
 from plan_pipeline.trust import Tier
 
@@ -65,6 +62,10 @@ FIND_CACHE_S = 1.0
 FIND_CACHE_ENTRIES = 4096
 METRICS_CACHE_S = 5.0
 """How long one process computes the figures from the usage rows it read."""
+
+
+MAX_SEARCH_RESULTS = 1000
+"""A search answers at most this many records."""
 
 
 @dataclass
@@ -150,10 +151,10 @@ class HubService:
         self.files.serve(filename, record.checksum)
         return record
 
-    def metrics(self, since: datetime | None, until: datetime | None) -> SeedMetrics:
-        """The seed's figures over the window (``hub_index/metrics.py``)."""
+    def metrics(self, since: datetime | None, until: datetime | None) -> SuccessMetrics:
+        """The success metrics over the window (``hub_index/metrics.py``)."""
         usage, generated = self._metrics_rows()
-        return seed_metrics(usage, generated, since, until)
+        return success_metrics(usage, generated, since, until)
 
     def _metrics_rows(self) -> tuple[list[UsageRecord], set[str]]:
         """The usage rows and generated plugins the figures count, read at most once per
@@ -324,6 +325,14 @@ class HubService:
             self._found.clear()
         self._found[key] = (now + FIND_CACHE_S, self._writes, tuple(records))
         return records
+
+    def search(self, text: str, include_revoked: bool = False) -> list[PluginRecord]:
+        """The records whose capability contains ``text`` (any case; every record for an
+        empty one), by capability and then newest version first; at most
+        ``MAX_SEARCH_RESULTS``."""
+        needle = text.strip().lower()
+        found = self.db.list_plugins(include_revoked=include_revoked)
+        return [r for r in found if needle in r.capability][:MAX_SEARCH_RESULTS]
 
     def _wrote(self) -> None:
         """Forget what ``find`` remembered: this process changed the records."""

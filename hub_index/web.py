@@ -4,7 +4,7 @@ API, each page self-contained (styles and charts inline: nothing is fetched from
     GET /                      the plugins: search by capability, filter by tier and status
     GET /plugins/<id>          one plugin: versions, checksum, signer, test report, usage,
                                revocation state
-    GET /metrics               the seed's three figures, overall and per day, with charts
+    GET /metrics               the three success metrics, overall and per day, with charts
 
 Pages only read; promoting and revoking stay API and CLI calls behind the admin token.
 """
@@ -19,7 +19,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from hub_index.metrics import Figures, SeedMetrics
+from hub_client.success_metrics import Figures, SuccessMetrics
 from hub_index.service import HubService
 from plan_pipeline.trust import Tier
 
@@ -91,7 +91,7 @@ def add_pages(app: FastAPI) -> None:
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         days = [today - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1)]
         daily = [(day, svc.metrics(day, day + timedelta(days=1)).overall) for day in days]
-        overall: SeedMetrics = svc.metrics(None, None)
+        overall: SuccessMetrics = svc.metrics(None, None)
         charts = [_chart(name, FIGURE_SENTENCES[name], daily) for name in FIGURE_SENTENCES]
         context = {"overall": overall.overall, "capabilities": overall.capabilities,
                    "charts": charts}  # fmt: skip

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+from importlib import metadata
 from pathlib import Path
-from typing import Annotated, get_args
+from typing import Annotated, Any, get_args
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from plan_pipeline.command_groups import add_command_groups
+from plan_pipeline.command_groups import DISTRIBUTION, add_command_groups
 from plan_pipeline.errors import PlanPipelineError
 from plan_pipeline.plan import load_plan
+from plan_pipeline.progress import PROGRESS_STREAM_ENV
 from plan_pipeline.registry import CapabilityRegistry
-from plan_pipeline.run_plan_pipeline import RunSettings, default_run_dir, run_pipeline
+from plan_pipeline.run_plan_pipeline import RunSettings, RunSummary, default_run_dir, run_pipeline
 from plan_pipeline.synthesis import SynthesisMode
 
 app = typer.Typer(
@@ -29,10 +33,31 @@ app = typer.Typer(
     help="Run plan pipelines and recover from missing capabilities with verified plugins.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    rich_markup_mode=None,
 )
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"plugin-hub (planexe-plugin-hub) {metadata.version(DISTRIBUTION)}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """Run plan pipelines and recover from missing capabilities with verified plugins."""
 
 
 def fail(error: PlanPipelineError) -> typer.Exit:
@@ -56,8 +81,16 @@ def run_command(
         str | None,
         typer.Option("--scheduler-url", help="Central luigid URL; default: local scheduler."),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print the run's summary as JSON (progress goes to standard error)."
+        ),
+    ] = False,
 ) -> None:
     """Run (or resume) a plan; outputs go to one numbered file per stage."""
+    if as_json:  # the stages' progress (worker processes too) goes to standard error
+        os.environ[PROGRESS_STREAM_ENV] = "stderr"
     try:
         loaded = load_plan(plan)
         settings = RunSettings(
@@ -70,10 +103,16 @@ def run_command(
         summary = run_pipeline(settings)
     except PlanPipelineError as exc:
         raise fail(exc) from None
+    if _interrupts:  # the stages' failures are the interrupt's: said once by main()
+        raise _Interrupted
+    if as_json:
+        out.print_json(json.dumps(_summary_json(summary)))
     if summary.failures:
         for failure in summary.failures:
             err.print(f"[red]error:[/] {escape(str(failure))}")
         raise typer.Exit(max(f.exit_code for f in summary.failures))
+    if as_json:
+        return
     total = len(summary.plan.plan.stages)
     out.print(
         f"[bold green]plan complete:[/] {len(summary.completed)}/{total} stages in "
@@ -81,11 +120,33 @@ def run_command(
     )
 
 
+def _summary_json(summary: RunSummary) -> dict[str, Any]:
+    from plan_pipeline.run_records import read_records
+
+    failures = [{"error": str(f), "exit_code": f.exit_code} for f in summary.failures]
+    return {
+        "plan": summary.plan.plan.name,
+        "run_dir": str(summary.run_dir),
+        "complete": summary.ok,
+        "stages": len(summary.plan.plan.stages),
+        "completed": summary.completed,
+        "seconds": round(summary.seconds, 3),
+        "failures": failures,
+        "exit_code": max((f.exit_code for f in summary.failures), default=0),
+        "records": [r.model_dump(mode="json") for r in read_records(summary.run_dir)],
+    }
+
+
 @app.command("capabilities")
-def capabilities_command() -> None:
+def capabilities_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False,
+) -> None:
     """List installed capabilities and their providers (reads metadata, imports nothing)."""
     registry = CapabilityRegistry()
     names = registry.capabilities()
+    if as_json:
+        out.print_json(json.dumps(_capabilities_json(registry, names)))
+        return
     if not names:
         out.print("no capabilities installed")
     for name in names:
@@ -101,6 +162,25 @@ def capabilities_command() -> None:
             out.print(f"  [yellow]{escape(report)}[/]")
     for problem in registry.ignored:
         out.print(f"[yellow]ignored: {escape(problem)}[/]")
+
+
+def _capabilities_json(registry: CapabilityRegistry, names: list[str]) -> dict[str, Any]:
+    listed: list[dict[str, Any]] = []
+    for name in names:
+        try:
+            selection = registry.select(name)
+        except PlanPipelineError as exc:
+            listed.append({"capability": name, "error": str(exc)})
+            continue
+        listed.append(
+            {
+                "capability": name,
+                "provider": selection.chosen.describe(),
+                "tier": selection.tier.value,
+                "conflict": selection.conflict_report() or None,
+            }
+        )
+    return {"capabilities": listed, "ignored": list(registry.ignored)}
 
 
 @app.command("report")
@@ -126,7 +206,10 @@ def report_command(
         return
     table = Table(title=f"run {escape(run_dir.name)}")
     for column in ("stage", "capability", "how", "plugin", "stage time", "miss to loaded"):
-        table.add_column(column, justify="right" if "time" in column else "left")
+        if "time" in column or "loaded" in column:
+            table.add_column(column, justify="right", overflow="fold")
+        else:
+            table.add_column(column, overflow="fold")
     for r in records:
         how = r.resolution or "-"
         table.add_row(
@@ -144,11 +227,38 @@ def report_command(
     out.print(f"{len(records)} stage(s): {summary or 'none resolved'}; {failed} failed")
 
 
+INTERRUPTED_EXIT = 130
+"""The exit code of a command stopped by Ctrl-C (SIGINT), as shells report it."""
+
+
+class _Interrupted(BaseException):
+    """Ctrl-C, raised from the signal handler: not a ``KeyboardInterrupt``, which Click turns
+    into "Aborted!" and exit 1; every ``finally`` on the way out still runs (sandboxed
+    workers stop, claims are released, temporary folders go)."""
+
+
+_interrupts: list[int] = []
+"""The Ctrl-Cs this process received: a stage runner that caught one still did not succeed."""
+
+
+def _on_sigint(signum: int, _frame: object) -> None:
+    _interrupts.append(signum)
+    raise _Interrupted
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``plugin-hub`` console script."""
     add_command_groups(app)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when ignored
+        signal.signal(signal.SIGINT, _on_sigint)
     try:
         app(args=argv, prog_name="plugin-hub")
+    except _Interrupted:
+        raise _interrupted() from None
+    except SystemExit:
+        if _interrupts:
+            raise _interrupted() from None
+        raise
     except PlanPipelineError as exc:  # pragma: no cover - commands translate their own
         raise SystemExit(fail(exc).exit_code) from None
     except Exception as exc:
@@ -158,6 +268,16 @@ def main(argv: list[str] | None = None) -> None:
         logger.exception("internal error")
         err.print(f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}")
         raise SystemExit(1) from None
+    if _interrupts:
+        raise _interrupted()
+
+
+def _interrupted() -> SystemExit:
+    err.print(
+        "[red]interrupted:[/] completed stage outputs, specs and published plugins are kept; "
+        "run the same command again to continue"
+    )
+    return SystemExit(INTERRUPTED_EXIT)
 
 
 if __name__ == "__main__":

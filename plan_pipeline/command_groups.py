@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import metadata
 from typing import Protocol
 
 import typer
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from plan_pipeline.errors import MissingExtraError
 from plan_pipeline.extension_points import distribution_of, host_entry_points
@@ -45,12 +48,38 @@ def add_command_groups(app: typer.Typer) -> None:
 
 @contextmanager
 def needs_extra(extra: str, command: str) -> Iterator[None]:
-    """Import what ``command`` needs from the ``extra`` inside the block: a missing
-    dependency becomes one line that names the install."""
+    """Check that the ``extra``'s distributions are installed, then import what ``command``
+    needs from it inside the block: a missing dependency becomes one line that names the
+    install (also one the extra's code imports only later, deep inside a gate)."""
     try:
+        _require_extra(extra)
         yield
     except ModuleNotFoundError as exc:
         raise MissingExtraError(
             f"'{command}' needs the {extra} extra of {DISTRIBUTION} ({exc.name} is not installed)",
             f"Install it: pip install '{DISTRIBUTION}[{extra}]'",
         ) from None
+
+
+def _require_extra(extra: str, seen: frozenset[str] = frozenset()) -> None:
+    """``ModuleNotFoundError`` naming the first distribution of this project's ``extra`` (as
+    its installed metadata lists them) that is not installed."""
+    try:
+        requires = metadata.requires(DISTRIBUTION) or []
+    except metadata.PackageNotFoundError:  # a source tree without metadata: nothing to check
+        return
+    for line in requires:
+        requirement = Requirement(line)
+        marker = requirement.marker
+        if marker is None or "extra" not in str(marker) or not marker.evaluate({"extra": extra}):
+            continue
+        if canonicalize_name(requirement.name) == canonicalize_name(DISTRIBUTION):
+            for inner in requirement.extras - seen - {extra}:  # [hub] brings [synth]
+                _require_extra(inner, seen | {extra})
+            continue
+        try:
+            metadata.distribution(requirement.name)
+        except metadata.PackageNotFoundError:
+            raise ModuleNotFoundError(
+                f"No module named {requirement.name!r}", name=requirement.name
+            ) from None

@@ -62,7 +62,7 @@ from plan_pipeline.run_records import stage_finished
 from plan_pipeline.spec import draft_spec, write_spec
 from plan_pipeline.stage_runner import run_capability, select
 from plan_pipeline.synthesis import SynthesisMode
-from plan_pipeline.usage import StageResult, configured_reporter
+from plan_pipeline.usage import StageResult, check_hub_setup, configured_reporter
 
 SYNTHESIS_ENV = "PLANEXE_SYNTHESIS"
 """The synthesis mode of capability-backed stages: off, suggest (default), dry-run, publish."""
@@ -314,7 +314,22 @@ class CapabilityTask:
             spec_path=spec_path(self),
             continue_with=continue_with,
             provenance={"pipeline": module, "task": self.need().name},
+            input_sources=self._input_sources(),
         )
+
+    def _input_sources(self) -> dict[str, str]:
+        """Each ``From`` input as ``requirement 'x' (its file)``, for messages."""
+        targets = self.input()
+        sources = {}
+        for name, source in self.plugin_inputs.items():
+            if isinstance(source, From):
+                target = targets.get(source.requirement) if isinstance(targets, dict) else None
+                if isinstance(target, dict):
+                    target = target.get(source.part)
+                path = getattr(target, "path", None)
+                where = f"requirement '{source.requirement}'"
+                sources[name] = where + (f" ({Path(path).name})" if path else "")
+        return sources
 
 
 def _raw_target(task: CapabilityTask) -> Any:
@@ -400,13 +415,15 @@ def _run_dir(task: CapabilityTask) -> Path:
 
 
 def preflight(root: luigi.Task, mode: SynthesisMode | None = None) -> list[Gap]:
-    """Check ``root``'s pipeline for missing capabilities before any stage runs.
+    """Check ``root``'s pipeline for missing capabilities before any stage runs (and, first,
+    the hub's set-up: its files, its address and, in ``publish``, its token).
 
     In the ``off`` and ``suggest`` modes a gap stops the run here, with one error listing
     every gap (``suggest`` first writes each spec, from the contract). In ``dry-run`` and
     ``publish`` the gaps are logged and returned: they are filled when their stage runs.
     """
     mode = mode or synthesis_mode()
+    check_hub_setup(mode is SynthesisMode.PUBLISH)
     gaps = find_gaps(root)
     if not gaps:
         return []

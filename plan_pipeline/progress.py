@@ -1,12 +1,14 @@
 """Progress lines for a pipeline run: one line per stage, printed as it happens.
 
-Lines go to standard output (tasks in worker processes print their own) and to the run's
-``log.txt``. Rich markup adds colour on a terminal and degrades to plain text elsewhere.
+Lines go to standard output (standard error with ``PLANEXE_PROGRESS_STREAM=stderr``; tasks in
+worker processes print their own) and to the run's ``log.txt``. Rich markup adds colour on a
+terminal and degrades to plain text elsewhere.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,13 +21,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("planexe")
 
+PROGRESS_STREAM_ENV = "PLANEXE_PROGRESS_STREAM"
+"""``stderr``: progress lines go to standard error (``plugin-hub run --json`` sets it, so the
+run's worker processes follow it too)."""
+
 
 class Progress:
     """Prints progress for one run."""
 
     def __init__(self, run_dir: Path, console: Console | None = None) -> None:
         self.run_dir = run_dir
-        self.console = console or Console(highlight=False, soft_wrap=True)
+        stderr = os.environ.get(PROGRESS_STREAM_ENV) == "stderr"
+        self.console = console or Console(highlight=False, soft_wrap=True, stderr=stderr)
 
     @classmethod
     def for_run(cls, run_dir: Path) -> Progress:

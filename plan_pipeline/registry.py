@@ -317,7 +317,7 @@ class CapabilityRegistry:
                 "Fix or uninstall that plugin",
             ) from exc
         checked = _description(selection, description)
-        return LoadedCapability(selection, checked, run, None, self._schema_judge())
+        return LoadedCapability(selection, checked, run, None, self.schema_judge())
 
     def _load_isolated(self, selection: Selection, network: bool) -> LoadedCapability:
         chosen = selection.chosen
@@ -331,7 +331,7 @@ class CapabilityRegistry:
         early, self._prestarted = self._prestarted, None
         worker: PluginWorker | None = None
         try:
-            judge = self._schema_judge()
+            judge = self.schema_judge()
             if early is not None and early.fits(plugin, network=network):
                 worker = early.hand_over(plugin)
             else:
@@ -356,7 +356,7 @@ class CapabilityRegistry:
             raise
         return LoadedCapability(selection, checked, worker.run, worker, judge)
 
-    def _schema_judge(self) -> SchemaJudge:
+    def schema_judge(self) -> SchemaJudge:
         """The judge of stage data, shared by every capability (its sandboxed child starts
         only when a check needs it)."""
         if self._judge is None:

@@ -16,9 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from plan_pipeline.contract import CapabilityNeed
-from plan_pipeline.errors import CapabilityNotFoundError, PlanPipelineError, SynthesisStop
+from plan_pipeline.errors import (
+    CapabilityNotFoundError,
+    PlanPipelineError,
+    StageInputError,
+    SynthesisStop,
+)
 from plan_pipeline.hub_settings import HubSettings
 from plan_pipeline.registry import RUN_PLUGIN_DIR, CapabilityRegistry, LoadedCapability
+from plan_pipeline.sandboxed_judge import JudgeStopped
 from plan_pipeline.spec import PluginSpec, draft_spec, write_spec
 from plan_pipeline.synthesis import (
     PluginSynthesizer,
@@ -61,6 +67,9 @@ class MissGuide:
     """The command that reruns the stage in the given synthesis mode."""
     provenance: dict[str, str] = field(default_factory=dict)
     """Where the need arose (plan, pipeline, run), recorded in the spec."""
+    input_sources: dict[str, str] = field(default_factory=dict)
+    """Where each input comes from (``stage 'brief' (001-brief.json)``), for the message
+    when inputs break the contract."""
 
 
 class PluginResolver:
@@ -159,6 +168,7 @@ class PluginResolver:
                 "Install a plugin that provides it, or get a plugin spec with: "
                 f"{guide.continue_with(SynthesisMode.SUGGEST)}",
             )
+        self._check_inputs(stage, inputs, guide)
         provenance = {"run_id": self.run_id, **guide.provenance}
         spec = draft_spec(stage, inputs, provenance=provenance)
         spec_path = guide.spec_path
@@ -200,6 +210,32 @@ class PluginResolver:
                     f"Check the synthesizer's report; the spec is {spec_path}",
                 ) from None
 
+    def _check_inputs(
+        self, stage: CapabilityNeed, inputs: dict[str, Any], guide: MissGuide
+    ) -> None:
+        """Inputs that break the contract's input schema stop the stage here, before a spec is
+        written or anything synthesized: no plugin can be made for them, so the fix is in
+        the wiring, named by the input and where it comes from."""
+        if stage.contract is None:
+            return
+        try:
+            problem = self.registry.schema_judge().problem(inputs, stage.contract.input_schema)
+        except JudgeStopped as exc:
+            problem = f"at $: its check was ended ({exc})"
+        if not problem:
+            return
+        name = _input_named(problem, inputs)
+        source = guide.input_sources.get(name, "") if name else ""
+        what = "its inputs break"
+        if name:
+            what = f"input '{name}'" + (f" (from {source})" if source else "") + " breaks"
+        raise StageInputError(
+            f"stage '{stage.name}': {what} the contract's input schema {problem}",
+            "Wire the stage to data of the shape its contract describes"
+            + (f" ({source} has another shape)" if source else "")
+            + "; no plugin can be made for these inputs, so synthesizing would not help",
+        )
+
     def _synthesize(self, spec: PluginSpec, version_range: str | None) -> SynthesisOutcome:
         synthesizer = self._synthesizer_factory(self.mode)
         request = SynthesisRequest(
@@ -211,6 +247,15 @@ class PluginResolver:
             hub=self.hub,
         )
         return synthesizer.synthesize(request)
+
+
+def _input_named(problem: str, inputs: dict[str, Any]) -> str | None:
+    """The input a violation ``at $.name...`` (or ``at $['na me']...``) is in, if any."""
+    path = problem.removeprefix("at ").split(":", 1)[0]
+    for name in sorted(inputs, key=len, reverse=True):
+        if path.startswith((f"$.{name}", f"$['{name}']")):
+            return name
+    return None
 
 
 def _where(outcome: SynthesisOutcome) -> str:

@@ -34,7 +34,7 @@ from plan_pipeline.resolver import PluginResolver
 from plan_pipeline.run_records import stage_finished
 from plan_pipeline.stage_runner import run_stage
 from plan_pipeline.synthesis import SynthesisMode
-from plan_pipeline.usage import configured_reporter
+from plan_pipeline.usage import check_hub_setup, configured_reporter
 
 STATE_DIR = ".planexe"
 LOG_FILE = "log.txt"
@@ -209,7 +209,8 @@ def run_pipeline(settings: RunSettings, progress: Progress | None = None) -> Run
     plan = load_plan(settings.plan_file)
     run_dir = prepare_run_dir(settings.run_dir)
     configured_reporter.cache_clear()
-    configured_reporter()  # a misconfigured hub fails here, before any stage
+    # a misconfigured hub fails here, before any stage
+    check_hub_setup(settings.mode is SynthesisMode.PUBLISH)
     progress = progress or Progress.for_run(run_dir)
     _configure_logging(run_dir)
     for stale in (run_dir / STATE_DIR / "failures").glob("*.json"):

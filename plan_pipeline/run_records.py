@@ -67,7 +67,7 @@ def stage_finished(
     if reporter is not None:
         reporter.report(
             need, run_dir.name, result, seconds, type(error).__name__ if error else None,
-            ttc_ms, resolution,
+            ttc_ms, resolution, run_dir=run_dir,
         )  # fmt: skip
 
 

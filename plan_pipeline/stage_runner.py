@@ -105,10 +105,17 @@ def miss_guide(plan: LoadedPlan, stage: Stage, run_dir: Path) -> MissGuide:
         command = ["plugin-hub", "run", str(plan.path), "--run-dir", str(run_dir)]
         return shlex.join([*command, "--synthesis", mode.value])
 
+    sources = {}
+    for name, ref in stage.inputs.items():
+        source = _source_label(ref)
+        if ref.stage is not None:
+            source += f" ({plan.output_name(ref.stage)})"
+        sources[name] = source + (f", select '{ref.select}'" if ref.select else "")
     return MissGuide(
         spec_path=run_dir / plan.spec_name(stage.name),
         continue_with=continue_with,
         provenance={"plan": plan.plan.name},
+        input_sources=sources,
     )
 
 

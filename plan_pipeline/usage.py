@@ -1,6 +1,6 @@
 """The usage-reporting extension point: where a run reports each stage's plugin use.
 
-A hub implements it (``hub_index/usage.py``) to record usage rows and to supply the tiers of
+A hub implements it (``hub_client/usage.py``) to record usage rows and to supply the tiers of
 installed plugins from its records; without a hub nothing is reported. The entry point (group
 ``planexe.usage_reporters``) names a function without arguments that makes the reporter from
 the environment (``PLANEXE_HUB_*``), or from the ``HubSettings`` it is given.
@@ -39,6 +39,11 @@ class StageResult:
 
 
 class UsageReporter(Protocol):
+    def check_setup(self, publish: bool) -> None:
+        """Raise a ``PlanPipelineError`` naming the fix when the hub's set-up is incomplete
+        (for ``publish``: also when the hub cannot take this run's writes)."""
+        ...
+
     def tier_policy(self) -> TierPolicy:
         """The tier policy the registry should use."""
         ...
@@ -52,9 +57,11 @@ class UsageReporter(Protocol):
         error_type: str | None,
         time_to_capability_ms: float | None,
         resolution: Resolution | None = None,
+        run_dir: Path | None = None,
     ) -> None:
         """Record one stage execution; must never raise. ``resolution``: how the stage got
-        its capability (``PluginResolver.resolution``; ``installed`` when it was there)."""
+        its capability (``PluginResolver.resolution``; ``installed`` when it was there);
+        ``run_dir``: where a row the hub cannot take now is kept until it can."""
         ...
 
 
@@ -81,3 +88,18 @@ def configured_reporter(hub: HubSettings | None = None) -> UsageReporter | None:
     """
     settings = hub if hub is not None else HubSettings.from_environ()
     return usage_reporter("hub", hub) if settings.configured else None
+
+
+def check_hub_setup(publish: bool, hub: HubSettings | None = None) -> None:
+    """Check the run's hub set-up before any stage runs: a configured hub's files, address
+    and (``publish``) token, or, for ``publish``, that a hub is configured at all."""
+    reporter = configured_reporter(hub)
+    if reporter is not None:
+        reporter.check_setup(publish)
+    elif publish:
+        raise PlanFileError(
+            "the publish mode needs a hub, and none is configured",
+            "Set PLANEXE_HUB_HOME (a hub on this machine), or PLANEXE_HUB_URL, "
+            "PLANEXE_HUB_POLICY and PLANEXE_HUB_TOKEN ('plugin-hub export-client HOME FOLDER "
+            "--with-token' on the hub's machine writes them)",
+        )

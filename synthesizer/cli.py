@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Annotated
 
@@ -61,13 +60,12 @@ def synth_command(
     from plan_pipeline.spec import PluginSpec
 
     with needs_extra("synth", "plugin-hub synth"):
-        _require(*_SYNTH_MODULES)  # the synthesizer imports some only when a gate runs
         from synthesizer.audit import DEFAULT_ADVISORIES
         from synthesizer.errors import SpecFileError
         from synthesizer.synthesize import SynthesisOptions, synthesize_plugin
     if codegen == "llm":
         with needs_extra("llm", "plugin-hub synth --codegen llm"):
-            _require(*_LLM_MODULES)
+            pass
 
     try:
         try:
@@ -105,14 +103,3 @@ def synth_command(
     _out.print(f"[bold green]wheel:[/] {escape(str(result.wheel))}")
     _out.print(f"[bold green]sdist:[/] {escape(str(result.artifacts.sdist))}")
     _out.print(f"[bold green]report:[/] {escape(str(result.report_path))}")
-
-
-_SYNTH_MODULES = ("cookiecutter", "hypothesis", "hypothesis_jsonschema", "bandit", "pip_audit")
-_LLM_MODULES = ("openai",)
-
-
-def _require(*modules: str) -> None:
-    """Raise ``ModuleNotFoundError`` for the first of ``modules`` that is not installed."""
-    for name in modules:
-        if importlib.util.find_spec(name) is None:
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)

@@ -125,6 +125,11 @@ _CALL_HINTS: dict[str, str] = {
 }
 
 
+SEE_RULES = "see RULES.md in the synthesizer package"
+"""Where refusals send a spec's author: the rules language's reference (``docs/RULES.md``,
+installed as ``synthesizer/RULES.md``)."""
+
+
 def _suggest(word: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.75)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -203,9 +208,8 @@ class _Checker(ast.NodeVisitor):
             choices = ALLOWED_FUNCTIONS
         if hint:
             raise self.fail(f"{what} ({hint})")
-        listed = ", ".join(sorted(choices))
         kind = "methods" if choices is ALLOWED_METHODS else "functions"
-        raise self.fail(f"{what}{_suggest(name, choices)} ({kind}: {listed})")
+        raise self.fail(f"{what}{_suggest(name, choices)}; the allowed {kind}: {SEE_RULES}")
 
     def _check_keywords(self, node: ast.Call) -> None:
         if not node.keywords:

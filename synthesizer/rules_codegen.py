@@ -20,7 +20,13 @@ from typing import Any
 from plan_pipeline.spec import PluginSpec
 from synthesizer.codegen import GeneratedLogic
 from synthesizer.errors import UnsupportedSpecError
-from synthesizer.expressions import MAX_RANGE, RANGE_FUNCTION, builds_fresh_value, translate
+from synthesizer.expressions import (
+    MAX_RANGE,
+    RANGE_FUNCTION,
+    SEE_RULES,
+    builds_fresh_value,
+    translate,
+)
 
 _SEGMENT = re.compile(r"^(?P<name>[a-z_][a-z0-9_]*)(?P<star>\[\*\])?$")
 
@@ -122,8 +128,8 @@ class RulesCodeGenerator:
                     f"capability '{spec.capability}' needs a code-generation backend that can "
                     f"handle this: rule {index}: {exc.problem}",
                     exc.fix
-                    or "Rewrite the rule within the expression subset "
-                    "(see synthesizer/expressions.py) or choose another backend with --codegen",
+                    or f"Rewrite the rule within the rules language ({SEE_RULES}) or choose "
+                    "another backend with --codegen",
                 ) from None
         summary = repr(" ".join((spec.summary or f"Compute '{spec.capability}'.").split()))
         header = _HEADER.format(

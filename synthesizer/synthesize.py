@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from plan_pipeline.capability_names import generated_dist_name, package_slug
+from plan_pipeline.command_groups import needs_extra
 from plan_pipeline.errors import PlanPipelineError, SandboxUnavailableError
 from plan_pipeline.plugin_worker import PrestartedWorker
 from plan_pipeline.sandbox import BubblewrapSandbox, Sandbox, SandboxLimits, UnsafeNoSandbox
@@ -434,6 +435,8 @@ class DefaultSynthesizer:
                 "the publish mode needs the plugin hub, which this installation does not have",
                 "Use --synthesis dry-run",
             )
+        with needs_extra("synth", f"synthesizing '{request.spec.capability}' ({request.mode})"):
+            pass
         slug = package_slug(request.spec.capability)
         synth_root = request.run_dir / ".synth"
         synth_root.mkdir(parents=True, exist_ok=True)

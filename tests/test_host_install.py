@@ -20,7 +20,7 @@ from uv import find_uv_bin
 
 ROOT = Path(__file__).resolve().parents[1]
 CONSTRAINTS = ROOT / "constraints" / "planexe-fd5cd20.txt"
-EXTRAS_ONLY = ("sigstore", "pypiserver", "twine", "bandit", "pip-audit", "cookiecutter", "alembic")
+EXTRAS_ONLY = ("pypiserver", "twine", "bandit", "pip-audit", "cookiecutter", "alembic")
 
 
 def _pins() -> dict[str, str]:
@@ -98,20 +98,9 @@ def test_installing_into_a_planexe_environment_changes_none_of_its_pins(
     assert "No broken requirements found" in _run(python, "-m", "pip", "check")
 
 
-def test_the_worker_part_imports_and_its_commands_name_the_missing_extras(
+def test_the_worker_parts_commands_name_the_missing_extras(
     worker_env: Path, tmp_path: Path
 ) -> None:
-    modules = [
-        "plan_pipeline.cli",
-        "plan_pipeline.run_plan_pipeline",
-        "hub_index.client",
-        "hub_index.hub_synthesizer",
-        "hub_index.tier_policy",
-        "hub_index.usage",
-        "hub_index.metadata_client",
-        "hub_index.wheel_install",
-    ]
-    _run(worker_env, "-c", f"import importlib; [importlib.import_module(m) for m in {modules!r}]")
     plugin_hub = worker_env.parent / "plugin-hub"
     assert "capabilities" in _run(plugin_hub, "--help")
     for command, extra in (

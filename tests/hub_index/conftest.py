@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from hub_index.client import PluginHubClient
-from hub_index.home import HubHome, init_home
-from hub_index.records import PluginRecord
+from hub_client.client import PluginHubClient
+from hub_client.local_home import HubHome
+from hub_client.records import PluginRecord
+from hub_index.home import init_home
 from hub_index.server import RunningHub, embedded_hub
 from plan_pipeline.spec import PluginSpec
 from synthesizer.build import build_project

@@ -19,12 +19,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from hub_client.client import PluginHubClient
+from hub_client.errors import HubBusyError, HubError, VerificationError
+from hub_client.records import PluginRecord
 from hub_index.api import MAX_BODY_BYTES
-from hub_index.client import PluginHubClient
 from hub_index.db import HubDatabase
-from hub_index.errors import HubBusyError, HubError, VerificationError
 from hub_index.home import init_home
-from hub_index.records import PluginRecord
 from hub_index.server import RunningHub, embedded_hub
 from plan_pipeline.trust import Tier
 from tests.hub_index.conftest import publish_generated

@@ -124,6 +124,8 @@ def test_the_openapi_description_names_every_route(hub: RunningHub) -> None:
         "/api/claims", "/api/claims/heartbeat", "/api/claims/release",
         "/metadata/{filename}", "/files/{sha256}/{filename}",
     }  # fmt: skip
+    assert "SuccessMetrics" in described["components"]["schemas"]
+    assert not [name for name in described["components"]["schemas"] if "seed" in name.lower()]
     errors = described["paths"]["/api/claims"]["post"]["responses"]
     assert {"400", "401", "403", "411", "413", "503"} <= set(errors)
 
@@ -188,8 +190,8 @@ def pg_home(tmp_path: Path, pg_admin: tuple[sa.Engine, sa.URL]) -> Iterator[Path
 def test_four_pipelines_against_two_api_processes_synthesize_once(
     pg_home: Path, tmp_path: Path
 ) -> None:
-    from hub_index.client import PluginHubClient
-    from hub_index.home import HubHome
+    from hub_client.client import PluginHubClient
+    from hub_client.local_home import HubHome
 
     plan = tmp_path / "plan.yaml"
     plan.write_text(AREA_PLAN)
@@ -231,7 +233,7 @@ def test_a_find_may_be_a_second_old_unless_the_client_asks_for_fresh_records(
 ) -> None:
     """Another API process's publish shows within ``FIND_CACHE_S``; a client deciding on a
     claim asks with ``Cache-Control: no-cache`` and sees it at once."""
-    from hub_index.client import PluginHubClient
+    from hub_client.client import PluginHubClient
     from tests.hub_index.conftest import publish_generated
 
     client = PluginHubClient.from_home(hub.home)
@@ -303,8 +305,8 @@ def test_values_the_database_cannot_take_are_400_not_500(hub: RunningHub) -> Non
 
 
 def test_a_use_is_stamped_with_the_hubs_clock(hub: RunningHub) -> None:
-    from hub_index.client import PluginHubClient
-    from hub_index.records import UsageRecord
+    from hub_client.client import PluginHubClient
+    from hub_client.records import UsageRecord
 
     client = PluginHubClient.from_home(hub.home)
     backdated = UsageRecord.model_validate({

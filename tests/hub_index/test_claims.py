@@ -24,12 +24,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from hub_index import hub_synthesizer
-from hub_index.client import PluginHubClient
+from hub_client import hub_synthesizer
+from hub_client.client import PluginHubClient
+from hub_client.errors import HubError
+from hub_client.hub_synthesizer import HubSynthesizer
 from hub_index.db import MAX_CLAIM_TTL_S
-from hub_index.errors import HubError
 from hub_index.home import init_home
-from hub_index.hub_synthesizer import HubSynthesizer
 from hub_index.server import RunningHub, embedded_hub
 from plan_pipeline.synthesis import SynthesisMode, SynthesisOutcome, SynthesisRequest
 from tests.hub_index.conftest import area_spec, hub_env

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from hub_index.home import HubHome
+from hub_client.local_home import HubHome
 from hub_index.server import RunningHub
-from tests.conftest import ROOT, CliRunner
+from tests.conftest import CliRunner
 from tests.hub_index.conftest import hub_env, maintainer_wheel
 
-PROD = ROOT.parent / "shared" / "testdata" / "sigstore-production"
+PROD = Path(__file__).parents[1] / "data" / "sigstore-production"
+"""A wheel and its keyless bundle, signed through the public Sigstore instance."""
 PROD_WHEEL = PROD / "rfc8785-0.1.2-py3-none-any.whl"
 PROD_BUNDLE = PROD / "rfc8785-0.1.2-py3-none-any.whl.sigstore.json"
 PROD_IDENTITY = (

@@ -25,15 +25,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from pydantic import ValidationError
 
+from hub_client.errors import DuplicateVersionError, HubError, HubUnavailableError, PolicyError
+from hub_client.records import PluginRecord, PluginStatus, TestReportRecord, UsageRecord
 from hub_index.db import MAX_CLAIM_TTL_S, VERSION_TABLE, HubDatabase, metadata
-from hub_index.errors import (
-    DuplicateVersionError,
-    HubError,
-    HubUnavailableError,
-    PolicyError,
-    RecordNotFoundError,
-)
-from hub_index.records import PluginRecord, PluginStatus, TestReportRecord, UsageRecord
+from hub_index.errors import RecordNotFoundError
 from plan_pipeline.trust import Tier
 
 HUB_TABLES = {

@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from hub_index.client import PluginHubClient
-from hub_index.errors import HubError, PolicyError, VerificationError
+from hub_client.bundles import sha256_hex
+from hub_client.client import PluginHubClient
+from hub_client.errors import HubConfigError, HubError, PolicyError, VerificationError
+from hub_client.metadata_client import TrustedReleases
+from hub_client.records import PluginRecord
 from hub_index.home import init_home
-from hub_index.metadata_client import TrustedReleases
-from hub_index.records import PluginRecord
 from hub_index.server import RunningHub, embedded_hub
-from hub_index.signing import HubKeySigner, generate_key, sha256_hex
+from hub_index.signing import HubKeySigner, generate_key
 from plan_pipeline.trust import Tier
 from synthesizer.build import build_project
 from synthesizer.codegen import GeneratedLogic
@@ -29,7 +30,8 @@ from synthesizer.render import render_project
 from synthesizer.rules_codegen import RulesCodeGenerator
 from tests.hub_index.conftest import area_spec, build_wheel, maintainer_wheel, publish_generated
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "sigstore-production"
+SHARED = Path(__file__).parents[1] / "data" / "sigstore-production"
+"""A wheel and its keyless bundle, signed through the public Sigstore instance."""
 
 
 def _sql(hub: RunningHub, statement: str, **params: object) -> None:
@@ -297,24 +299,35 @@ def test_two_capabilities_cannot_share_one_distribution(
 
 
 def test_the_index_takes_no_upload_and_serves_only_recorded_files(
-    client: PluginHubClient, hub: RunningHub, tmp_path: Path, fresh_python: str
+    hub_api: str, tmp_path: Path, fresh_python: str
 ) -> None:
     wheel = build_wheel(tmp_path)
+    home = init_home(tmp_path / "hub")
     body = b'--x\r\nContent-Disposition: form-data; name=":action"\r\n\r\nfile_upload\r\n--x--\r\n'
-    for auth in (None, "hub-uploader:guess"):
-        request = urllib.request.Request(hub.index_url + "/", data=body, method="POST")
-        request.add_header("Content-Type", "multipart/form-data; boundary=x")
-        if auth:
-            request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(request)
-        assert refused.value.code in (401, 403)
+    with embedded_hub(home, api=hub_api) as hub:
+        for auth in (None, "hub-uploader:guess"):
+            request = urllib.request.Request(hub.index_url + "/", data=body, method="POST")
+            request.add_header("Content-Type", "multipart/form-data; boundary=x")
+            if auth:
+                encoded = base64.b64encode(auth.encode()).decode()
+                request.add_header("Authorization", "Basic " + encoded)
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request)
+            assert refused.value.code in (401, 403)
     # a file dropped into the served folder behind the hub's back (or left by a crash)
-    (hub.home.packages / wheel.name).write_bytes(wheel.read_bytes())
-    hub_home = hub.home
-    with embedded_hub(hub_home) as restarted:
+    (home.packages / wheel.name).write_bytes(wheel.read_bytes())
+    with embedded_hub(home, api=hub_api) as restarted:
         assert _served(restarted) == []
         assert _pip(restarted, fresh_python, "planexe-gen-geometry-area").returncode != 0
+
+
+def test_a_served_home_is_not_served_twice(hub: RunningHub) -> None:
+    """The second hub is refused before it touches anything; the first keeps serving."""
+    before = hub.home.serve_file.read_text()
+    with pytest.raises(HubConfigError, match="is already being served"), embedded_hub(hub.home):
+        pass
+    assert hub.home.serve_file.read_text() == before
+    assert PluginHubClient.from_home(hub.home).search() == []
 
 
 def test_maintainer_releases_are_admin_signed_and_names_are_guarded(

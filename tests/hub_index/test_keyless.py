@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from hub_index.errors import SigningError, VerificationError
-from hub_index.signing import SigstoreIdentity, SigstoreSigner, SigstoreVerifier
-from tests.conftest import ROOT
+from hub_client.bundles import SigstoreIdentity, SigstoreVerifier
+from hub_client.errors import VerificationError
+from hub_index.errors import SigningError
+from hub_index.signing import SigstoreSigner
 from tests.hub_index.sigstore_standin import (
     OID_ISSUER_V1,
     OidcIssuer,
@@ -27,7 +28,7 @@ from tests.hub_index.sigstore_standin import (
 )
 
 WHEEL = (
-    ROOT.parent / "shared" / "testdata" / "sigstore-production" / "rfc8785-0.1.2-py3-none-any.whl"
+    Path(__file__).parents[1] / "data" / "sigstore-production" / "rfc8785-0.1.2-py3-none-any.whl"
 )
 IDENTITY = "maintainer@example.com"
 

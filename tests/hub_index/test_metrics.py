@@ -1,11 +1,10 @@
-"""The seed's figures: from usage rows by definition, and from a known sequence of real
+"""The success metrics: from usage rows by definition, and from a known sequence of real
 pipeline runs against a real hub (a synthesis, a reuse after a miss, a reuse of an installed
 plugin, a failed synthesis)."""
 
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -13,9 +12,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from hub_index.client import PluginHubClient
-from hub_index.metrics import seed_metrics
-from hub_index.records import UsageRecord
+from hub_client.client import PluginHubClient
+from hub_client.records import UsageRecord
+from hub_index.metrics import success_metrics
 from hub_index.server import RunningHub
 from tests.hub_index.conftest import hub_env, known_runs
 from tests.hub_index.test_publish_mode import AREA_PLAN, RULELESS_PLAN
@@ -31,21 +30,22 @@ def _row(resolution: str, success: bool = True, **fields: object) -> UsageRecord
 
 def test_the_figures_follow_their_definitions() -> None:
     rows = [
-        _row("synthesized", latency_ms=300.0),
-        _row("synthesized", latency_ms=500.0),
+        _row("synthesized", time_to_capability_ms=300.0),
+        _row("synthesized", time_to_capability_ms=500.0),
         _row("reused"),
         _row("installed"),
         _row("installed", plugin_id="core-plugin"),  # not a synthesized plugin
         _row("missed", success=False, plugin_id=None),
-        _row("synthesized", success=False),  # made, then the stage failed: not recovered
+        # made (and published), then the stage failed: a synthesis, but not recovered
+        _row("synthesized", success=False, time_to_capability_ms=900.0),
     ]
-    figures = seed_metrics(rows, generated={"p1"}).overall
+    figures = success_metrics(rows, generated={"p1"}).overall
     assert (figures.misses, figures.recovered) == (5, 3)
     assert figures.recovery_share == 3 / 5
     assert (figures.synthesized_uses, figures.reuses) == (4, 2)
     assert figures.reuse_rate == 2 / 4
-    assert figures.median_time_to_capability_ms == 400.0
-    empty = seed_metrics([], generated=set()).overall
+    assert (figures.syntheses, figures.median_time_to_capability_ms) == (3, 500.0)
+    empty = success_metrics([], generated=set()).overall
     assert (empty.recovery_share, empty.reuse_rate, empty.median_time_to_capability_ms) == (
         None,
         None,
@@ -57,7 +57,7 @@ def test_a_window_counts_only_its_rows() -> None:
     now = datetime.now(UTC)
     old = _row("synthesized", created_at=now - timedelta(days=10))
     new = _row("missed", success=False, created_at=now)
-    figures = seed_metrics([old, new], {"p1"}, since=now - timedelta(days=1)).overall
+    figures = success_metrics([old, new], {"p1"}, since=now - timedelta(days=1)).overall
     assert (figures.stage_runs, figures.misses, figures.recovered) == (1, 1, 0)
 
 
@@ -73,7 +73,7 @@ def test_metrics_from_a_known_sequence_of_real_runs(hub: RunningHub, tmp_path: P
     engine = sa.create_engine(hub.home.settings().database_url)
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
-            "SELECT run_id, resolution, latency_ms FROM plugin_hub_usage ORDER BY id"
+            "SELECT run_id, resolution, time_to_capability_ms FROM plugin_hub_usage ORDER BY id"
         )).all()  # fmt: skip
     engine.dispose()
     assert [(r.run_id, r.resolution) for r in rows] == [
@@ -81,7 +81,7 @@ def test_metrics_from_a_known_sequence_of_real_runs(hub: RunningHub, tmp_path: P
         ("run-4", "missed"),
     ]  # fmt: skip
     assert overall.syntheses == 1
-    assert overall.median_time_to_capability_ms == statistics.median([rows[0].latency_ms])
+    assert overall.median_time_to_capability_ms == rows[0].time_to_capability_ms > 0
     assert metrics.capabilities["geometry.area"].recovery_share == 1.0
     assert metrics.capabilities["geometry.rect_area"].recovery_share == 0.0
     assert metrics.capabilities["geometry.rect_area"].reuse_rate is None
@@ -98,6 +98,7 @@ def test_metrics_from_a_known_sequence_of_real_runs(hub: RunningHub, tmp_path: P
         check=False, timeout=60,
     )  # fmt: skip
     assert "67% (2/3)" in table.stdout and "geometry.rect_area" in table.stdout
+    assert "success metrics" in table.stdout and "seed" not in table.stdout
     bad = subprocess.run(
         [sys.executable, "-m", "plan_pipeline.cli", "metrics", "--since", "yesterday"],
         capture_output=True, text=True, env=hub_env(hub.home), check=False, timeout=60,

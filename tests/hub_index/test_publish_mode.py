@@ -10,7 +10,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from hub_index.client import PluginHubClient
+from hub_client.client import PluginHubClient
 from hub_index.server import RunningHub
 from tests.conftest import EXAMPLE_PLAN
 from tests.hub_index.conftest import hub_env

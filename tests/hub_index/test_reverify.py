@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hub_index.errors import HubError
+from hub_client.errors import HubError
 from hub_index.reverify import GatesFailedOnHubError, GeneratedPublish, reverify
 from synthesizer.build import build_project
 from synthesizer.render import render_project

@@ -17,16 +17,18 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from tuf.api.metadata import Metadata
 
-from hub_index.db import HubDatabase
-from hub_index.errors import HubUnavailableError, PolicyError, VerificationError
-from hub_index.metadata_client import TrustedReleases
-from hub_index.metadata_repository import (
-    MetadataConflictError,
-    MetadataRepository,
+from hub_client.errors import HubUnavailableError, PolicyError, VerificationError
+from hub_client.metadata_client import TrustedReleases
+from hub_client.records import PluginStatus
+from hub_client.release_metadata import (
+    GENERATED_ROLE,
+    Lifetimes,
+    PluginRelease,
     signed_targets_change,
+    tuf_signer,
 )
-from hub_index.records import PluginStatus
-from hub_index.release_metadata import GENERATED_ROLE, Lifetimes, PluginRelease, tuf_signer
+from hub_index.db import HubDatabase
+from hub_index.metadata_repository import MetadataConflictError, MetadataRepository
 from plan_pipeline.trust import Tier
 
 SHA = "ab" * 32

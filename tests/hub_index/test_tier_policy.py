@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hub_index.client import PluginHubClient
+from hub_client.client import PluginHubClient
+from hub_client.tier_policy import HubTierPolicy
 from hub_index.server import RunningHub
-from hub_index.tier_policy import HubTierPolicy
 from plan_pipeline.registry import CapabilityRegistry
 from plan_pipeline.trust import Tier
 from tests.hub_index.conftest import publish_generated

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from hub_index.client import PluginHubClient
+from hub_client.client import PluginHubClient
 from hub_index.server import RunningHub
 from plan_pipeline.trust import Tier
 from tests.hub_index.conftest import known_runs, maintainer_wheel
@@ -98,6 +98,7 @@ def test_the_pages_in_a_browser_on_a_hub_of_real_runs(
     page.screenshot(path=str(SCREENSHOTS / "plugin.png"), full_page=True)
 
     page.goto(hub.api_url + "/metrics")
+    assert page.inner_text("h1") == "The success metrics"  # what they are, by name
     figures = client.metrics().overall
     assert page.inner_text("#recovery") == f"67% ({figures.recovered}/{figures.misses})"
     assert page.inner_text("#reuse") == f"67% ({figures.reuses}/{figures.synthesized_uses})"

@@ -60,7 +60,7 @@ def test_a_generated_plugin_declaring_host_extension_points_is_never_loaded(
     assert "evil" not in names_in("planexe.synthesizers")
     assert load_named("planexe.codegen", "evil") is None
     found = load_named("planexe.synthesizers", "hub")
-    assert found is not None and found[1] == "hub_index.hub_synthesizer:HubSynthesizer"
+    assert found is not None and found[1] == "hub_client.hub_synthesizer:HubSynthesizer"
     assert not marker.exists()
 
 
@@ -81,8 +81,8 @@ def test_another_distribution_cannot_take_this_projects_names(
     marker = tmp_path / "marker"
     monkeypatch.syspath_prepend(str(_site(tmp_path, "acme-tools", marker)))
     found = load_named("planexe.synthesizers", "hub")
-    assert found is not None and found[1] == "hub_index.hub_synthesizer:HubSynthesizer"
+    assert found is not None and found[1] == "hub_client.hub_synthesizer:HubSynthesizer"
     reporter = load_named("planexe.usage_reporters", "hub")
-    assert reporter is not None and reporter[1] == "hub_index.usage:from_environment"
+    assert reporter is not None and reporter[1] == "hub_client.usage:from_environment"
     assert not marker.exists()
     assert "evil" in names_in("planexe.synthesizers")  # its own names an operator may choose

@@ -298,3 +298,27 @@ def test_a_refused_construct_is_named_with_the_supported_form(expr: str, hint: s
         translate(expr, {"input", "output"})
     assert hint in str(err.value)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("expr", "named"),
+    [
+        ("input.name.frobnicate()", "method 'frobnicate' is not allowed"),
+        ("open(input.path)", "call of 'open' is not allowed"),
+        ("input.name.uper()", "did you mean 'upper'?"),
+    ],
+)
+def test_refusals_are_short_and_name_the_rules_language(expr: str, named: str) -> None:
+    with pytest.raises(UnsupportedSpecError) as refused:
+        translate(expr, ["input"])
+    said = str(refused.value)
+    assert named in said and "RULES.md" in said
+    assert len(said) < 250, said  # not a list of every allowed method
+
+
+def test_the_rules_language_reference_lists_every_allowed_function_and_method() -> None:
+    from synthesizer.expressions import ALLOWED_FUNCTIONS, ALLOWED_METHODS
+
+    reference = (Path(__file__).resolve().parents[2] / "docs" / "RULES.md").read_text()
+    words = set(reference.replace("`", " ").split())
+    assert words >= ALLOWED_FUNCTIONS | ALLOWED_METHODS

@@ -1,4 +1,4 @@
-"""Records for the seed's figures: how each stage got its capability (``resolution`` of a
+"""Records for the success metrics: how each stage got its capability (``resolution`` of a
 usage row), and what a publisher says its synthesis cost, beside (not inside) the hub's own
 test report.
 

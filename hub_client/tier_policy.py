@@ -7,7 +7,7 @@ own built-ins: the registry ranks them ``core`` itself.
 
 A signed tier speaks of one wheel (its sha256), not of a name and version: an installed
 distribution gets a tier above ``generated`` only if its ``direct_url.json`` says it was
-installed from that wheel (``hub_index/wheel_install.installed_from``), read from the very
+installed from that wheel (``hub_client/wheel_install.installed_from``), read from the very
 distribution whose entry point the registry considers. A build of the same name and version
 made elsewhere (a dry-run, a hand install, plain pip from the index) keeps ``generated`` and
 runs in a sandboxed worker.
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from importlib import metadata
 
-from hub_index.client import PluginHubClient
-from hub_index.metadata_client import SignedRelease
-from hub_index.wheel_install import installed_from
+from hub_client.client import PluginHubClient
+from hub_client.metadata_client import SignedRelease
+from hub_client.wheel_install import installed_from
 from plan_pipeline.trust import LocalTierPolicy, Tier
 
 

@@ -9,7 +9,7 @@ Fetch: find the candidates for a capability and version range through the API, k
 hub's signed metadata states (TUF, verified against the root in the local policy) with a tier
 the policy allows, download the best one by content address, check its sha256 and length
 against the signed metadata and its signature bundle against the policy's signers, then
-install those bytes (``hub_index/wheel_install.py``; uv or pip from that same URL, pinned by
+install those bytes (``hub_client/wheel_install.py``; uv or pip from that same URL, pinned by
 its sha256 and ``--index-url`` the hub's index, for another interpreter or an upgrade).
 Downloads are cached by sha256. The client never asks another index: pip and uv run without
 configuration files.
@@ -31,7 +31,7 @@ from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -40,8 +40,9 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 from securesystemslib.signer import CryptoSigner
 
-from hub_index import wheel_install
-from hub_index.errors import (
+from hub_client import wheel_install
+from hub_client.bundles import sha256_hex
+from hub_client.errors import (
     DuplicateVersionError,
     HubBusyError,
     HubConfigError,
@@ -49,18 +50,16 @@ from hub_index.errors import (
     HubUnavailableError,
     VerificationError,
 )
-from hub_index.home import HubHome
-from hub_index.metadata_client import SignedRelease, TrustedReleases
-from hub_index.metadata_repository import signed_targets_change
-from hub_index.policy import TrustPolicy
-from hub_index.records import PluginRecord, PluginStatus, UsageRecord
-from hub_index.release_metadata import PluginRelease, tuf_signer
-from hub_index.signing import sha256_hex
+from hub_client.local_home import HubHome
+from hub_client.metadata_client import SignedRelease, TrustedReleases
+from hub_client.policy import TrustPolicy
+from hub_client.records import PluginRecord, PluginStatus, UsageRecord
+from hub_client.release_metadata import PluginRelease, signed_targets_change, tuf_signer
+from hub_client.success_metrics import SuccessMetrics
 from plan_pipeline.spec import PluginSpec
 from plan_pipeline.trust import Tier
 
 if TYPE_CHECKING:
-    from hub_index.metrics import SeedMetrics
     from synthesizer.codegen import GeneratedLogic
 
 
@@ -119,14 +118,16 @@ class PluginHubClient:
             home = HubHome(Path(env["PLANEXE_HUB_HOME"]))
             return cls.from_home(home, env.get("PLANEXE_HUB_URL"), role, offline)
         if not env.get("PLANEXE_HUB_URL") or not env.get("PLANEXE_HUB_POLICY"):
+            missing = "PLANEXE_HUB_URL" if not env.get("PLANEXE_HUB_URL") else "PLANEXE_HUB_POLICY"
             raise HubConfigError(
-                "no hub is configured",
-                "Set PLANEXE_HUB_HOME, or PLANEXE_HUB_URL and PLANEXE_HUB_POLICY",
+                f"no hub is configured ({missing} is not set)",
+                "Set PLANEXE_HUB_HOME (a hub on this machine), or PLANEXE_HUB_URL and "
+                f"PLANEXE_HUB_POLICY: {EXPORT_HINT}",
             )
         policy_file = Path(env["PLANEXE_HUB_POLICY"])
         admin_key = env.get("PLANEXE_HUB_ADMIN_KEY")
         return cls(
-            api_url=env["PLANEXE_HUB_URL"],
+            api_url=api_url(env["PLANEXE_HUB_URL"]),
             policy=TrustPolicy.load(policy_file),
             policy_base=policy_file.parent,
             token=env.get("PLANEXE_HUB_TOKEN"),
@@ -161,6 +162,11 @@ class PluginHubClient:
                 message = json.loads(exc.read()).get("error", exc.reason)
             except ValueError:
                 message = exc.reason
+            if exc.code in (401, 403):
+                raise HubConfigError(
+                    f"the hub refused {method} {path} (HTTP {exc.code}): {message}",
+                    _TOKEN_FIX[self.admin_key is not None],
+                ) from None
             if exc.code == 503:
                 raise HubBusyError(
                     f"the hub cannot take {method} {path} now (HTTP 503): {message}",
@@ -174,6 +180,51 @@ class PluginHubClient:
                 f"cannot reach the hub at {self.api_url}: {exc}",
                 "Start it with 'plugin-hub serve' or check PLANEXE_HUB_URL",
             ) from None
+
+    def check_setup(self, publish: bool) -> None:
+        """Check everything this client needs before a run starts: the policy's metadata root
+        and signer keys, the hub's API at ``api_url`` (not its package index), and for
+        ``publish`` a token the hub accepts. Each problem is a ``HubError`` naming the variable
+        or file and the command that makes it; an unreachable hub is one only for ``publish``
+        (other runs go on with the signed metadata verified here before)."""
+        self.policy.root_bytes(self.policy_base)
+        self.policy.verifier(self.policy_base)
+        if publish and not self.token:
+            raise HubConfigError(
+                "publish mode writes to the hub, and PLANEXE_HUB_TOKEN is not set",
+                _TOKEN_FIX[False],
+            )
+        if self.offline:
+            return
+        try:
+            self._call("GET", "/api/info", timeout=10)
+        except HubConfigError:
+            raise
+        except HubUnavailableError:
+            if publish:
+                raise
+            return
+        except HubError as exc:
+            raise self._not_the_api(exc) from None
+        if publish:  # a no-op write (releasing a claim nobody holds) proves the token
+            self.release("planexe.setup_check", "setup-check")
+
+    def _not_the_api(self, exc: HubError) -> HubConfigError:
+        try:
+            with urllib.request.urlopen(f"{self.api_url}/simple/", timeout=10) as answer:
+                index = b"<a " in answer.read(1 << 20) or answer.status == 200
+        except (OSError, ValueError):
+            index = False
+        if index:
+            return HubConfigError(
+                f"{self.api_url} is the hub's package index, not its API",
+                "Set PLANEXE_HUB_URL to the API's address ('plugin-hub serve' prints it as "
+                f"'api http://...'; {EXPORT_HINT})",
+            )
+        return HubConfigError(
+            f"{self.api_url} does not answer as a plugin hub's API ({exc.problem})",
+            "Set PLANEXE_HUB_URL to the API's address that 'plugin-hub serve' prints",
+        )
 
     @cached_property
     def simple_url(self) -> str:
@@ -192,15 +243,24 @@ class PluginHubClient:
         found = self._call("GET", _path("api", "plugins", query=query), fresh=fresh)
         return [PluginRecord.model_validate(r) for r in found]
 
+    def search(self, text: str = "", include_revoked: bool = False) -> list[PluginRecord]:
+        """The hub's records whose capability contains ``text`` (every record for ``""``):
+        hints for people to read, never acted on without the signed metadata."""
+        query = {"search": text} | ({"include_revoked": "1"} if include_revoked else {})
+        found = self._call("GET", _path("api", "plugins", query=query))
+        return [PluginRecord.model_validate(r) for r in found]
+
     def show(self, plugin_id: str) -> PluginRecord:
         return PluginRecord.model_validate(self._call("GET", _path("api", "plugins", plugin_id)))
 
-    def metrics(self, since: datetime | None = None, until: datetime | None = None) -> SeedMetrics:
-        """The seed's figures over the window, as the hub computes them from its usage rows."""
-        from hub_index.metrics import SeedMetrics
-
+    def metrics(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> SuccessMetrics:
+        """The success metrics over the window, as the hub computes them from its usage rows."""
         query = {k: v.isoformat() for k, v in (("since", since), ("until", until)) if v}
-        return SeedMetrics.model_validate(self._call("GET", _path("api", "metrics", query=query)))
+        return SuccessMetrics.model_validate(
+            self._call("GET", _path("api", "metrics", query=query))
+        )
 
     def report(self, plugin_id: str) -> dict[str, Any]:
         """The plugin's latest test report as the hub keeps it (unsigned: for reading)."""
@@ -382,7 +442,7 @@ class PluginHubClient:
     def install(self, record: PluginRecord, python: str | None = None) -> None:
         """Verify ``record``'s wheel, then install exactly those bytes: in this process when
         the target is this virtualenv and holds no other copy of the plugin (see
-        ``hub_index/wheel_install.py``), else with uv (or pip) from the hub's index only,
+        ``hub_client/wheel_install.py``), else with uv (or pip) from the hub's index only,
         pinned by its sha256."""
         _, data = self._verified(record)
         wheel_install.check_startup_code(data, record.filename)
@@ -555,6 +615,29 @@ class PluginHubClient:
 
     def release(self, capability: str, holder: str) -> None:
         self._call("POST", "/api/claims/release", {"capability": capability, "holder": holder})
+
+
+EXPORT_HINT = "'plugin-hub export-client HOME FOLDER' on the hub's machine writes both"
+_TOKEN_FIX = {
+    False: "Set PLANEXE_HUB_TOKEN to the hub's publish token: 'publish_token' in the hub "
+    "home's credentials.json, or the file 'plugin-hub export-client --with-token' writes",
+    True: "Set PLANEXE_HUB_TOKEN to the hub's admin token: 'api_token' in the hub home's "
+    "credentials.json",
+}
+
+
+def api_url(url: str) -> str:
+    """``url`` (``PLANEXE_HUB_URL``) without a trailing slash; ``HubConfigError`` when it is
+    not an http(s) address."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise HubConfigError(
+            f"PLANEXE_HUB_URL {url[:120]!r} is not an http(s) address",
+            f"Write it with its scheme, e.g. http://{url.strip()[:80]}"
+            if "://" not in url
+            else "Write it as http://HOST:PORT, the API's address 'plugin-hub serve' prints",
+        )
+    return url.strip().rstrip("/")
 
 
 def wheel_release(filename: str) -> tuple[str, str]:

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from rich.table import Table
 
-from hub_index.errors import BadWindowError
-from hub_index.metrics import Figures, SeedMetrics
+from hub_client.errors import BadWindowError
+from hub_client.success_metrics import Figures, SuccessMetrics
 
 
 def parse_window(
@@ -39,14 +39,17 @@ def _moment(option: str, text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def metrics_table(metrics: SeedMetrics) -> Table:
+def metrics_table(metrics: SuccessMetrics) -> Table:
     window = " to ".join(
         m.isoformat(timespec="minutes") if m else "open" for m in (metrics.since, metrics.until)
     )
-    table = Table(title=f"seed figures ({window})")
+    table = Table(title=f"success metrics ({window})")
     for column in ("capability", "recovery share", "reuse rate", "median TTC", "misses",
                    "syntheses", "stage runs"):  # fmt: skip
-        table.add_column(column, justify="left" if column == "capability" else "right")
+        if column == "capability":
+            table.add_column(column, overflow="fold")
+        else:
+            table.add_column(column, justify="right", overflow="fold")
     table.add_row(*_cells("all", metrics.overall), style="bold")
     for name, figures in metrics.capabilities.items():
         table.add_row(*_cells(name, figures))

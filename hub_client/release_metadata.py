@@ -20,16 +20,17 @@ Who may say what:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from packaging.utils import canonicalize_version
 from pydantic import BaseModel, ConfigDict, ValidationError
-from securesystemslib.signer import CryptoSigner, SSlibKey
-from tuf.api.metadata import TargetFile
+from securesystemslib.signer import CryptoSigner, Signer, SSlibKey
+from tuf.api.metadata import Metadata, TargetFile, Targets
 
-from hub_index.errors import VerificationError
-from hub_index.records import (
+from hub_client.errors import VerificationError
+from hub_client.records import (
     CapabilityName,
     DistName,
     PluginStatus,
@@ -164,3 +165,20 @@ def tuf_key(public_key: ec.EllipticCurvePublicKey) -> SSlibKey:
 def tuf_signer(private_key: ec.EllipticCurvePrivateKey) -> CryptoSigner:
     """A TUF signer over one of the hub's ECDSA P-256 private keys."""
     return CryptoSigner(private_key, tuf_key(private_key.public_key()))
+
+
+def signed_targets_change(
+    current: bytes,
+    releases: Iterable[PluginRelease],
+    admin: Signer,
+    lifetimes: Lifetimes | None = None,
+) -> bytes:
+    """The next ``targets`` document: ``current`` (verified by the caller) with ``releases``
+    stated, its version raised and signed by the admin key. Run where the admin key is."""
+    doc = Metadata[Targets].from_bytes(current)
+    for release in releases:
+        doc.signed.targets[release.path] = release.to_target()
+    doc.signed.version += 1
+    doc.signed.expires = expiry("targets", lifetimes or Lifetimes())
+    doc.sign(admin)
+    return doc.to_bytes()

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from hub_index import wheel_install
-from hub_index.errors import WheelInstallError
-from hub_index.wheel_install import INSTALLER_NAME, install_verified
+from hub_client import wheel_install
+from hub_client.errors import WheelInstallError
+from hub_client.wheel_install import INSTALLER_NAME, install_verified
 from tests.venvs import overlay_venv
 
 URL = "http://127.0.0.1:1/files/abc/demo-1.0-py3-none-any.whl"
@@ -154,7 +154,7 @@ def test_an_interrupted_install_leaves_nothing(
 INSTALL_HERE = """
 import json, sys
 from pathlib import Path
-from hub_index.wheel_install import install_here
+from hub_client.wheel_install import install_here
 data = Path(sys.argv[1]).read_bytes()
 print(json.dumps(install_here(data, "demo-1.0-py3-none-any.whl", sys.argv[2], sys.argv[3],
                               "demo", "1.0")))

@@ -36,7 +36,7 @@ from installer.sources import WheelFile
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from hub_index.errors import WheelInstallError
+from hub_client.errors import WheelInstallError
 from plan_pipeline.wheel_destination import RecordingDestination
 
 INSTALLER_NAME = "planexe-plugin-hub"

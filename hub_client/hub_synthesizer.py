@@ -28,10 +28,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hub_index.client import PluginHubClient
-from hub_index.errors import HubError
-from hub_index.records import PluginRecord
+from hub_client.client import PluginHubClient
+from hub_client.errors import HubError
+from hub_client.records import PluginRecord
 from plan_pipeline.capability_names import package_slug
+from plan_pipeline.command_groups import needs_extra
 from plan_pipeline.spec import PluginSpec
 from plan_pipeline.synthesis import SynthesisOutcome, SynthesisRequest
 
@@ -61,6 +62,9 @@ class HubSynthesizer:
         if reused is not None:
             _say(spec, f"reused {reused.dist_name} {reused.version} from the hub (no synthesis)")
             return _outcome(reused, "reused")
+        # checked before a claim makes other workers wait for this one
+        with needs_extra("synth", f"synthesizing '{spec.capability}' in the publish mode"):
+            pass
         holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         deadline = time.monotonic() + WAIT_TIMEOUT_S
         waiting_said = False

@@ -16,6 +16,7 @@ Kept in the hub home as ``policy.yaml``::
         identity: https://github.com/acme/plugins/.github/workflows/release.yml@refs/heads/main
         issuer: https://token.actions.githubusercontent.com
         trust: production               # production, staging, or a trust-config JSON path
+                                        # (relative to this file)
 """
 
 from __future__ import annotations
@@ -25,17 +26,21 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
+from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hub_index.errors import HubConfigError, PolicyError
-from hub_index.signing import (
+from hub_client.bundles import (
     BundleVerifier,
     HubKeyVerifier,
     SigstoreIdentity,
     SigstoreVerifier,
     load_public_key,
 )
+from hub_client.errors import HubConfigError, PolicyError
 from plan_pipeline.trust import IN_PROCESS_TIERS, Tier
+
+_BUILTIN_TRUST = ("production", "staging")
+"""Trust roots sigstore-python embeds; any other ``trust`` is a path relative to the policy."""
 
 
 class SignerRule(BaseModel):
@@ -81,13 +86,15 @@ class TrustPolicy(BaseModel):
             return cls.model_validate(data)
         except FileNotFoundError:
             raise HubConfigError(
-                f"trust policy {path} does not exist", "Run 'plugin-hub init' first"
+                f"trust policy {path} does not exist",
+                "Point PLANEXE_HUB_POLICY at the policy.yaml that 'plugin-hub export-client' "
+                "wrote (or create a hub home with 'plugin-hub init')",
             ) from None
         except (yaml.YAMLError, ValidationError) as exc:
             first = str(exc).splitlines()
             raise HubConfigError(
                 f"trust policy {path} is invalid: {' '.join(first[:3])[:300]}",
-                "Fix the policy file (see hub_index/policy.py for the format)",
+                "Fix the policy file, or export it again with 'plugin-hub export-client'",
             ) from None
 
     def dump(self) -> str:
@@ -118,7 +125,8 @@ class TrustPolicy(BaseModel):
             raise HubConfigError(
                 "the trust policy names no metadata_root: this client cannot check what the "
                 "hub says about tiers, revocations and capabilities",
-                "Copy the hub's keys/root.json beside the policy and set metadata_root",
+                "Export the client files again with 'plugin-hub export-client' on the hub's "
+                "machine",
             )
         path = base / self.metadata_root
         try:
@@ -126,13 +134,14 @@ class TrustPolicy(BaseModel):
         except OSError as exc:
             raise HubConfigError(
                 f"the policy's metadata root {path} cannot be read: {exc.strerror}",
-                "Copy the hub's keys/root.json there",
+                "Copy the hub's keys/root.json there, or export the client files again with "
+                "'plugin-hub export-client' on the hub's machine",
             ) from None
 
     def verifier(self, base: Path) -> BundleVerifier:
         """The verifier for every signer this policy accepts (key paths relative to ``base``)."""
         keys = [
-            load_public_key(base / rule.public_key)
+            _public_key(base / rule.public_key)
             for rule in self.signers
             if rule.kind == "hub-key" and rule.public_key
         ]
@@ -141,5 +150,24 @@ class TrustPolicy(BaseModel):
             if rule.kind == "sigstore":
                 identity = SigstoreIdentity(str(rule.identity), str(rule.issuer))
                 by_trust.setdefault(rule.trust, []).append(identity)
-        keyless = [SigstoreVerifier(ids, trust) for trust, ids in by_trust.items()]
+        keyless = [
+            SigstoreVerifier(ids, trust if trust in _BUILTIN_TRUST else str(base / trust))
+            for trust, ids in by_trust.items()
+        ]
         return BundleVerifier(HubKeyVerifier(keys), keyless)
+
+
+def _public_key(path: Path) -> ec.EllipticCurvePublicKey:
+    try:
+        return load_public_key(path)
+    except OSError as exc:
+        raise HubConfigError(
+            f"the policy's signer key {path} cannot be read: {exc.strerror}",
+            "Copy the hub's public key there, or export the client files again with "
+            "'plugin-hub export-client' on the hub's machine",
+        ) from None
+    except ValueError:
+        raise HubConfigError(
+            f"the policy's signer key {path} is not a PEM public key",
+            "Export the client files again with 'plugin-hub export-client' on the hub's machine",
+        ) from None

@@ -29,9 +29,9 @@ from tuf.api import exceptions as tuf_errors
 from tuf.api.metadata import Metadata, TargetFile, Targets
 from tuf.ngclient import FetcherInterface, Updater, Urllib3Fetcher
 
-from hub_index.errors import HubUnavailableError, VerificationError
-from hub_index.records import PluginStatus
-from hub_index.release_metadata import GENERATED_ROLE, PluginRelease, release_path
+from hub_client.errors import HubUnavailableError, VerificationError
+from hub_client.records import PluginStatus
+from hub_client.release_metadata import GENERATED_ROLE, PluginRelease, release_path
 from plan_pipeline.trust import Tier
 
 

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from hub_index.errors import HubConfigError, PolicyError, VerificationError
-from hub_index.policy import SignerRule, TrustPolicy
+from hub_client.errors import HubConfigError, PolicyError, VerificationError
+from hub_client.policy import SignerRule, TrustPolicy
 from plan_pipeline.trust import Tier
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "sigstore-production"
+SHARED = Path(__file__).parents[1] / "data" / "sigstore-production"
+"""A wheel and its keyless bundle, signed through the public Sigstore instance."""
 IDENTITY = (
     "https://github.com/trailofbits/rfc8785.py/.github/workflows/release.yml@refs/tags/v0.1.2"
 )
