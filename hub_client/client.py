@@ -17,6 +17,7 @@ configuration files.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
@@ -130,7 +131,7 @@ class PluginHubClient:
             api_url=api_url(env["PLANEXE_HUB_URL"]),
             policy=TrustPolicy.load(policy_file),
             policy_base=policy_file.parent,
-            token=env.get("PLANEXE_HUB_TOKEN"),
+            token=_token(env.get("PLANEXE_HUB_TOKEN"), admin=admin_key is not None),
             admin_key=Path(admin_key) if admin_key else None,
             offline=offline,
         )
@@ -154,14 +155,22 @@ class PluginHubClient:
             request.add_header("Cache-Control", "no-cache")
         if self.token and method == "POST":
             request.add_header("Authorization", f"Bearer {self.token}")
+        deadline = time.monotonic() + timeout
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return json.loads(response.read() or b"null")
+            with _OPENER.open(request, timeout=timeout) as response:
+                answer = _read_within(response, deadline, MAX_ANSWER_BYTES)
         except urllib.error.HTTPError as exc:
             try:
-                message = json.loads(exc.read()).get("error", exc.reason)
-            except ValueError:
+                message = str(json.loads(exc.read(64 * 1024)).get("error", exc.reason))[:300]
+            except (ValueError, AttributeError, OSError):
                 message = exc.reason
+            if 300 <= exc.code < 400:
+                raise HubConfigError(
+                    f"the hub at {self.api_url} answered {method} {path} with a redirect "
+                    f"(HTTP {exc.code}): a client follows none",
+                    "Set PLANEXE_HUB_URL to the API's own address, the one 'plugin-hub serve' "
+                    "prints",
+                ) from None
             if exc.code in (401, 403):
                 raise HubConfigError(
                     f"the hub refused {method} {path} (HTTP {exc.code}): {message}",
@@ -175,10 +184,23 @@ class PluginHubClient:
             raise HubError(
                 f"the hub refused {method} {path} (HTTP {exc.code}): {message}"
             ) from None
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             raise HubUnavailableError(
-                f"cannot reach the hub at {self.api_url}: {exc}",
+                f"cannot reach the hub at {self.api_url}: {type(exc).__name__}: {str(exc)[:200]}",
                 "Start it with 'plugin-hub serve' or check PLANEXE_HUB_URL",
+            ) from None
+        except ValueError as exc:
+            raise HubConfigError(
+                f"cannot ask the hub at {self.api_url}: {str(exc)[:200]}",
+                "Check PLANEXE_HUB_URL",
+            ) from None
+        try:
+            return json.loads(answer or b"null")
+        except ValueError:
+            raise HubError(
+                f"the answer of {self.api_url} to {method} {path} is not JSON: it does not "
+                "speak as a plugin hub's API",
+                "Set PLANEXE_HUB_URL to the API's address that 'plugin-hub serve' prints",
             ) from None
 
     def check_setup(self, publish: bool) -> None:
@@ -197,7 +219,7 @@ class PluginHubClient:
         if self.offline:
             return
         try:
-            self._call("GET", "/api/info", timeout=10)
+            info = self._call("GET", "/api/info", timeout=10)
         except HubConfigError:
             raise
         except HubUnavailableError:
@@ -206,14 +228,17 @@ class PluginHubClient:
             return
         except HubError as exc:
             raise self._not_the_api(exc) from None
+        if not (isinstance(info, dict) and isinstance(info.get("index_url"), str)):
+            raise self._not_the_api(HubError("its /api/info is not a hub's"))
         if publish:  # a no-op write (releasing a claim nobody holds) proves the token
             self.release("planexe.setup_check", "setup-check")
 
     def _not_the_api(self, exc: HubError) -> HubConfigError:
         try:
-            with urllib.request.urlopen(f"{self.api_url}/simple/", timeout=10) as answer:
-                index = b"<a " in answer.read(1 << 20) or answer.status == 200
-        except (OSError, ValueError):
+            with _OPENER.open(f"{self.api_url}/simple/", timeout=10) as answer:
+                page = _read_within(answer, time.monotonic() + 10, 1 << 20)
+                index = answer.status == 200 and b"<html" in page.lower()
+        except (OSError, ValueError, http.client.HTTPException, HubError):
             index = False
         if index:
             return HubConfigError(
@@ -626,10 +651,79 @@ _TOKEN_FIX = {
 }
 
 
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+"""The largest API answer a client reads (a search of a thousand records is a few MiB)."""
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """The hub's API answers where it is asked: a redirect (which would carry the token to
+    another address) is an error, never followed."""
+
+    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def _read_within(response: Any, deadline: float, cap: int) -> bytes:
+    """The answer's body, read in chunks: ``HubUnavailableError`` past ``deadline`` (a hub
+    that drips its answer) and ``HubError`` past ``cap`` bytes."""
+    chunks, size = [], 0
+    while chunk := response.read1(64 * 1024):
+        size += len(chunk)
+        if size > cap:
+            raise HubError(f"the hub's answer is larger than {cap // (1024 * 1024)} MiB")
+        if time.monotonic() > deadline:
+            raise HubUnavailableError("the hub did not finish its answer in time")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _token(token: str | None, admin: bool) -> str | None:
+    """``PLANEXE_HUB_TOKEN`` without surrounding white space (a file read with ``$(cat)``
+    may keep a carriage return); ``HubConfigError``, never echoing it, when it holds what
+    no token has."""
+    token = (token or "").strip()
+    if not token:
+        return None
+    if not all("!" <= c <= "~" for c in token):
+        raise HubConfigError(
+            "PLANEXE_HUB_TOKEN holds characters no token has (spaces, control characters or "
+            "non-ASCII letters)",
+            _TOKEN_FIX[admin],
+        )
+    return token
+
+
 def api_url(url: str) -> str:
     """``url`` (``PLANEXE_HUB_URL``) without a trailing slash; ``HubConfigError`` when it is
-    not an http(s) address."""
-    parts = urlsplit(url.strip())
+    not an http(s) address of a host and port, or holds credentials."""
+    url = url.strip()
+    if not url.isprintable() or any(c.isspace() for c in url):
+        raise HubConfigError(
+            "PLANEXE_HUB_URL holds spaces or control characters",
+            "Write it as http://HOST:PORT, the API's address 'plugin-hub serve' prints",
+        )
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise HubConfigError(
+            f"PLANEXE_HUB_URL {url[:120]!r} is not a URL",
+            "Write it as http://HOST:PORT, the API's address 'plugin-hub serve' prints",
+        ) from None
+    if parts.username is not None or parts.password is not None:
+        raise HubConfigError(
+            "PLANEXE_HUB_URL holds credentials: the hub takes none there",
+            "Give it as http://HOST:PORT and the token in PLANEXE_HUB_TOKEN",
+        )
+    try:
+        parts.port  # noqa: B018  (raises for a port that is not a number in range)
+    except ValueError:
+        raise HubConfigError(
+            f"PLANEXE_HUB_URL {url[:120]!r} has no valid port",
+            "Write it as http://HOST:PORT, the API's address 'plugin-hub serve' prints",
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise HubConfigError(
             f"PLANEXE_HUB_URL {url[:120]!r} is not an http(s) address",
@@ -637,7 +731,7 @@ def api_url(url: str) -> str:
             if "://" not in url
             else "Write it as http://HOST:PORT, the API's address 'plugin-hub serve' prints",
         )
-    return url.strip().rstrip("/")
+    return url.rstrip("/")
 
 
 def wheel_release(filename: str) -> tuple[str, str]:

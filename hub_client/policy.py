@@ -36,7 +36,7 @@ from hub_client.bundles import (
     SigstoreVerifier,
     load_public_key,
 )
-from hub_client.errors import HubConfigError, PolicyError
+from hub_client.errors import HubConfigError, PolicyError, VerificationError
 from plan_pipeline.trust import IN_PROCESS_TIERS, Tier
 
 _BUILTIN_TRUST = ("production", "staging")
@@ -89,6 +89,11 @@ class TrustPolicy(BaseModel):
                 f"trust policy {path} does not exist",
                 "Point PLANEXE_HUB_POLICY at the policy.yaml that 'plugin-hub export-client' "
                 "wrote (or create a hub home with 'plugin-hub init')",
+            ) from None
+        except (OSError, UnicodeError) as exc:
+            raise HubConfigError(
+                f"trust policy {path} cannot be read: {getattr(exc, 'strerror', None) or exc}",
+                "Point PLANEXE_HUB_POLICY at the policy.yaml that 'plugin-hub export-client' wrote",
             ) from None
         except (yaml.YAMLError, ValidationError) as exc:
             first = str(exc).splitlines()
@@ -166,8 +171,8 @@ def _public_key(path: Path) -> ec.EllipticCurvePublicKey:
             "Copy the hub's public key there, or export the client files again with "
             "'plugin-hub export-client' on the hub's machine",
         ) from None
-    except ValueError:
+    except (ValueError, VerificationError):
         raise HubConfigError(
-            f"the policy's signer key {path} is not a PEM public key",
+            f"the policy's signer key {path} is not an ECDSA P-256 public key in PEM",
             "Export the client files again with 'plugin-hub export-client' on the hub's machine",
         ) from None

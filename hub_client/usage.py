@@ -33,6 +33,8 @@ log = logging.getLogger("planexe")
 PENDING_FILE = Path(".planexe") / "usage-pending.jsonl"
 """Rows the hub could not take, relative to the run directory."""
 MAX_PENDING_LINE = 64 * 1024
+MAX_PENDING_ROWS = 100_000
+MAX_INDEX_BYTES = 4 * 1024 * 1024
 
 
 class HubUsageReporter:
@@ -40,6 +42,7 @@ class HubUsageReporter:
         self.client = client
         self._tiers = HubTierPolicy(client)
         self._kept_said = False
+        self._hub_down = False
 
     @classmethod
     def from_env(cls, hub: HubSettings | None = None) -> HubUsageReporter:
@@ -66,73 +69,87 @@ class HubUsageReporter:
         resolution: str | None = None,
         run_dir: Path | None = None,
     ) -> None:
-        try:
-            plugin_id = None
-            if result is not None and result.dist_name:
+        try:  # usage is bookkeeping: nothing here may fail a stage
+            self._report(
+                stage, run_id, result, seconds, error_type, time_to_capability_ms, resolution,
+                run_dir,
+            )  # fmt: skip
+        except Exception as exc:
+            log.warning(
+                "could not record usage of stage %s: %s: %s",
+                stage.name, type(exc).__name__, str(exc)[:200],
+            )  # fmt: skip
+
+    def _report(
+        self,
+        stage: CapabilityNeed,
+        run_id: str,
+        result: StageResult | None,
+        seconds: float,
+        error_type: str | None,
+        time_to_capability_ms: float | None,
+        resolution: str | None,
+        run_dir: Path | None,
+    ) -> None:
+        plugin_id = None
+        if result is not None and result.dist_name and not self._hub_down:
+            try:
                 record = self.client.by_dist(result.dist_name, result.version)
                 plugin_id = record.plugin_id if record else None
-            usage = UsageRecord(
-                plugin_id=plugin_id,
-                capability=stage.capability,
-                run_id=run_id,
-                success=error_type is None,
-                latency_ms=seconds * 1000,
-                error_type=error_type,
-                time_to_capability_ms=time_to_capability_ms,
-                resolution=_resolution(resolution),
-            )
-        except HubUnavailableError:  # the plugin's id is not known without the hub
-            usage = UsageRecord(
-                plugin_id=None, capability=stage.capability, run_id=run_id,
-                success=error_type is None, latency_ms=seconds * 1000, error_type=error_type,
-                time_to_capability_ms=time_to_capability_ms, resolution=_resolution(resolution),
-            )  # fmt: skip
-        except HubError as exc:  # usage is bookkeeping: never fail a stage for it
-            log.warning("could not record usage of stage %s: %s", stage.name, exc)
-            return
+            except HubUnavailableError:  # the row is kept without the plugin's id
+                self._hub_down = True
+        usage = UsageRecord(
+            plugin_id=plugin_id,
+            capability=stage.capability,
+            run_id=run_id,
+            success=error_type is None,
+            latency_ms=seconds * 1000,
+            error_type=error_type,
+            time_to_capability_ms=time_to_capability_ms,
+            resolution=_resolution(resolution),
+        )
         try:
+            if self._hub_down:  # said once, asked once: a hub that is down costs no more
+                raise HubUnavailableError(f"the hub at {self.client.api_url} is out of reach")
             self.send_pending()
             self.client.record_usage(usage)
         except HubUnavailableError as exc:
+            self._hub_down = True
             if run_dir is None:
-                log.warning("could not record usage of stage %s: %s", stage.name, exc)
-                return
-            _keep(run_dir, usage)
-            self._say_kept_once(run_dir, exc)
+                raise
+            self._keep(run_dir, usage, exc)
         except HubError as exc:
             log.warning("could not record usage of stage %s: %s", stage.name, exc)
 
     def send_pending(self) -> int:
-        """Send the rows kept while the hub was out of reach (every run folder listed in the
-        user's cache); the number sent. ``HubUnavailableError`` while it still is."""
+        """Send the rows kept for this hub while it was out of reach (from every run folder
+        the user's cache lists for it); the number sent. ``HubUnavailableError`` while it
+        still is: what was not sent stays kept."""
         sent = 0
-        for folder in _pending_folders():
-            with _locked(folder / PENDING_FILE) as pending:
-                if pending is None:
-                    continue
-                rows = _read_rows(pending)
-                for index, row in enumerate(rows):
-                    try:
-                        self.client.record_usage(row)
-                    except HubUnavailableError:
-                        _rewrite(pending, rows[index:])
-                        raise
-                    except HubError as exc:  # refused for good: dropping it is all we can do
-                        log.warning("the hub refused a kept usage row: %s", exc)
-                    sent += 1
-                _rewrite(pending, [])
-            _forget(folder)
+        for folder in _pending_folders(self.client.api_url):
+            sent += _send_folder(folder, self.client)
+            _forget(folder, self.client.api_url)
         return sent
 
-    def _say_kept_once(self, run_dir: Path, exc: HubError) -> None:
-        if self._kept_said:
+    def _keep(self, run_dir: Path, usage: UsageRecord, exc: HubError) -> None:
+        try:
+            _keep(run_dir, usage, self.client.api_url)
+        except OSError as problem:
+            if not self._kept_said:
+                self._kept_said = True
+                print(
+                    f"warning: {exc.problem}; usage rows of this run cannot be kept either "
+                    f"({problem.strerror or problem}), so the hub's figures will miss them",
+                    file=sys.stderr,
+                )
             return
-        self._kept_said = True
-        print(
-            f"warning: {exc.problem}; usage rows are kept in {run_dir / PENDING_FILE} and "
-            "sent at the next contact with the hub",
-            file=sys.stderr,
-        )
+        if not self._kept_said:
+            self._kept_said = True
+            print(
+                f"warning: {exc.problem}; usage rows are kept in {run_dir / PENDING_FILE} and "
+                "sent at the next contact with the hub",
+                file=sys.stderr,
+            )
 
 
 def _resolution(value: str | None) -> Resolution | None:
@@ -147,6 +164,11 @@ def from_environment(hub: HubSettings | None = None) -> HubUsageReporter:
 
 
 # -- the rows kept in run directories ---------------------------------------------------------
+#
+# The pending file is opened without following links, must be a regular file of this user's,
+# and is read and rewritten through the one descriptor that holds its lock: appends from the
+# run's other worker processes wait for a send to finish, and a file swapped in meanwhile is
+# never written. The user's cache lists, per hub, the run folders that hold rows for it.
 
 
 def _index_file() -> Path:
@@ -154,63 +176,71 @@ def _index_file() -> Path:
     return base / "planexe-plugin-hub" / "usage-pending-runs.txt"
 
 
-def _keep(run_dir: Path, usage: UsageRecord) -> None:
-    path = run_dir / PENDING_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as out:  # one short append per row: never torn
-        out.write(usage.model_dump_json() + "\n")
-    index = _index_file()
-    index.parent.mkdir(parents=True, exist_ok=True)
-    if str(run_dir.resolve()) not in _pending_folders_listed(index):
-        with index.open("a", encoding="utf-8") as out:
-            out.write(str(run_dir.resolve()) + "\n")
-
-
-def _pending_folders_listed(index: Path) -> list[str]:
-    try:
-        return [line for line in index.read_text(encoding="utf-8").splitlines() if line]
-    except (OSError, UnicodeDecodeError):
-        return []
-
-
-def _pending_folders() -> list[Path]:
-    return [Path(line) for line in _pending_folders_listed(_index_file())]
-
-
-def _forget(folder: Path) -> None:
-    index = _index_file()
-    kept = [line for line in _pending_folders_listed(index) if Path(line) != folder]
-    with contextlib.suppress(OSError):
-        tmp = index.with_name(f"{index.name}.{os.getpid()}.tmp")
-        tmp.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
-        tmp.replace(index)
-
-
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[Path | None]:
-    """``path`` under an exclusive lock (other workers of the run append and send too), or
-    ``None`` when it is not a regular file of this user's."""
+def _locked(path: Path, create: bool = False) -> Iterator[int | None]:
+    """A descriptor of ``path`` under an exclusive lock, or ``None`` when it is missing (and
+    not ``create``) or is not a regular file of this user's."""
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, flags | (os.O_CREAT if create else 0), 0o600)
     except OSError:
+        if create:
+            raise
         yield None
         return
     try:
         info = os.fstat(fd)
-        if not (stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid()):
+        if not (stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid()):
             yield None
             return
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield path
+        yield fd
     finally:
         os.close(fd)
 
 
-def _read_rows(path: Path) -> list[UsageRecord]:
-    rows = []
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            if len(line) > MAX_PENDING_LINE:
+def _keep(run_dir: Path, usage: UsageRecord, hub_url: str) -> None:
+    path = run_dir / PENDING_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path, create=True) as fd:
+        if fd is None:
+            raise OSError(f"{path} is not a regular file of this user's")
+        os.lseek(fd, 0, os.SEEK_END)
+        os.write(fd, (usage.model_dump_json() + "\n").encode())
+    _list(run_dir.resolve(), hub_url)
+
+
+def _send_folder(folder: Path, client: PluginHubClient) -> int:
+    with _locked(folder / PENDING_FILE) as fd:
+        if fd is None:
+            return 0
+        rows = _read_rows(fd)
+        sent = 0
+        try:
+            for row in rows:
+                try:
+                    client.record_usage(row)
+                except HubUnavailableError:
+                    raise
+                except HubError as exc:  # refused for good: dropping it is all there is to do
+                    log.warning("the hub refused a kept usage row: %s", exc)
+                sent += 1
+        finally:  # also on an interrupt: what was sent is never sent again
+            _rewrite(fd, rows[sent:])
+        return sent
+
+
+def _read_rows(fd: int) -> list[UsageRecord]:
+    os.lseek(fd, 0, os.SEEK_SET)
+    rows: list[UsageRecord] = []
+    with os.fdopen(os.dup(fd), "rb") as stream:
+        while len(rows) < MAX_PENDING_ROWS:
+            line = stream.readline(MAX_PENDING_LINE + 1)
+            if not line:
+                break
+            if len(line) > MAX_PENDING_LINE:  # not a row of ours: skip the rest of it
+                while line and not line.endswith(b"\n"):
+                    line = stream.readline(MAX_PENDING_LINE + 1)
                 continue
             try:
                 rows.append(UsageRecord.model_validate_json(line))
@@ -219,5 +249,43 @@ def _read_rows(path: Path) -> list[UsageRecord]:
     return rows
 
 
-def _rewrite(path: Path, rows: list[UsageRecord]) -> None:
-    path.write_text("".join(r.model_dump_json() + "\n" for r in rows), encoding="utf-8")
+def _rewrite(fd: int, rows: list[UsageRecord]) -> None:
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, "".join(r.model_dump_json() + "\n" for r in rows).encode())
+
+
+def _listed(index: int) -> list[tuple[str, Path]]:
+    os.lseek(index, 0, os.SEEK_SET)
+    with os.fdopen(os.dup(index), "rb") as stream:
+        text = stream.read(MAX_INDEX_BYTES).decode("utf-8", "replace")
+    entries = []
+    for line in text.splitlines():
+        hub, _, folder = line.partition("\t")
+        if hub and folder:
+            entries.append((hub, Path(folder)))
+    return entries
+
+
+def _list(folder: Path, hub_url: str) -> None:
+    index = _index_file()
+    index.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(index, create=True) as fd:
+        if fd is not None and (hub_url, folder) not in _listed(fd):
+            os.lseek(fd, 0, os.SEEK_END)
+            os.write(fd, f"{hub_url}\t{folder}\n".encode())
+
+
+def _pending_folders(hub_url: str) -> list[Path]:
+    with _locked(_index_file()) as fd:
+        return [folder for hub, folder in _listed(fd) if hub == hub_url] if fd is not None else []
+
+
+def _forget(folder: Path, hub_url: str) -> None:
+    with _locked(_index_file()) as fd:
+        if fd is None:
+            return
+        kept = [(hub, f) for hub, f in _listed(fd) if (hub, f) != (hub_url, folder)]
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, "".join(f"{hub}\t{f}\n" for hub, f in kept).encode())

@@ -3,6 +3,7 @@ through the ``planexe.commands`` entry point; ``init`` and ``serve`` need the ``
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -46,10 +47,16 @@ def serve_command(
     home: Annotated[Path, typer.Argument(help="Hub home made by 'plugin-hub init'.")],
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     index_port: Annotated[
-        int, typer.Option("--index-port", help="The package index's port (0: a free one).")
+        int,
+        typer.Option(
+            "--index-port", min=0, max=65535, help="The package index's port (0: a free one)."
+        ),
     ] = 8808,
     api_port: Annotated[
-        int, typer.Option("--api-port", help="The API's port, what clients use (0: a free one).")
+        int,
+        typer.Option(
+            "--api-port", min=0, max=65535, help="The API's port, what clients use (0: a free one)."
+        ),
     ] = 8809,
     api: Annotated[
         str,
@@ -122,8 +129,9 @@ def export_client_command(
 ) -> None:
     """Write what a pipeline on another machine needs (trust policy, metadata root, public
     keys) into FOLDER and print the environment lines that use it."""
+    from hub_client.client import api_url
     from hub_client.local_home import HubHome
-    from hub_index.home import export_client
+    from hub_index.home import CLIENT_TOKEN, export_client
 
     try:
         hub_home = HubHome(home).require()
@@ -133,16 +141,23 @@ def export_client_command(
             else:
                 settings = hub_home.settings()
                 url = f"http://{settings.host}:{settings.api_port}"
-        environ = export_client(hub_home, folder, url.rstrip("/"), with_token)
+        environ = export_client(hub_home, folder, api_url(url), with_token)
     except PlanPipelineError as exc:
         raise fail(exc) from None
-    _out.print(f"# client files in {escape(str(folder.absolute()))}; on the pipeline's machine:")
+    _out.print(
+        f"# client files in {escape(str(folder.absolute()))}; copy the folder to the "
+        "pipeline's machine, then there (with the paths where you put it):"
+    )
     for name, value in environ.items():
-        _out.print(f"export {name}={escape(value)}")
+        shown = shlex.quote(value)
+        if name == "PLANEXE_HUB_TOKEN":  # the token stays in its file, out of shell history
+            shown = f'"$(cat {shlex.quote(value)})"'
+        _out.print(escape(f"export {name}={shown}"))
     if not with_token:
         _out.print(
             "# publish mode also needs PLANEXE_HUB_TOKEN: the publish token of "
-            f"{escape(str(hub_home.credentials_file))} (or run again with --with-token)"
+            f"{escape(str(hub_home.credentials_file))} (or run again with --with-token, which "
+            f"writes it to {CLIENT_TOKEN})"
         )
 
 

@@ -5,8 +5,11 @@ The home's layout and how clients read it: ``hub_client/local_home.py``.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from hub_client.bundles import key_identity, sha256_hex
@@ -93,44 +96,125 @@ CLIENT_TOKEN = "publish-token"
 def export_client(home: HubHome, folder: Path, api_url: str, with_token: bool) -> dict[str, str]:
     """Write what a pipeline on another machine needs into ``folder``: the trust policy, the
     metadata root and the public keys it names (paths relative to the folder), and with
-    ``with_token`` the publish token (mode 600). Returns the environment that uses them."""
+    ``with_token`` the publish token (mode 600). Returns the environment that uses them.
+
+    Only files inside the home are exported, each checked to be what the policy says (a
+    public key, a TUF root, a JSON trust config), so a policy naming a private key or a file
+    elsewhere exports nothing. ``folder`` must be this user's and writable by no one else;
+    every file is written under a fresh name and renamed into place, so a link or a file
+    someone else put there is replaced, never written through.
+    """
     policy = home.policy()
     folder = folder.absolute()
-    keys = folder / "keys"
-    keys.mkdir(parents=True, exist_ok=True)
+    if folder.resolve() == home.root.resolve() or folder.resolve().is_relative_to(home.root):
+        raise HubConfigError(
+            f"{folder} is inside the hub home {home.root}", "Export to a folder outside it"
+        )
+    keys = _private_folder(_private_folder(folder) / "keys")
     if policy.metadata_root is None:
         raise HubConfigError(f"the policy of {home.root} names no metadata_root")
-    _copy(home.root / policy.metadata_root, keys / "root.json")
+    files = {"root.json": _checked(home, policy.metadata_root, _tuf_root)}
     signers = []
     for rule in policy.signers:
         if rule.kind == "hub-key" and rule.public_key:
-            name = Path(rule.public_key).name
-            _copy(home.root / rule.public_key, keys / name)
+            name = _unique(files, Path(rule.public_key).name)
+            files[name] = _checked(home, rule.public_key, _public_pem)
             rule = rule.model_copy(update={"public_key": f"keys/{name}"})
         elif rule.kind == "sigstore" and rule.trust not in ("production", "staging"):
-            name = Path(rule.trust).name
-            _copy(home.root / rule.trust, keys / name)
+            name = _unique(files, Path(rule.trust).name)
+            files[name] = _checked(home, rule.trust, _json_document)
             rule = rule.model_copy(update={"trust": f"keys/{name}"})
         signers.append(rule)
+    for name, data in files.items():
+        _write_new(keys / name, data, 0o644)
     exported = policy.model_copy(update={"metadata_root": "keys/root.json", "signers": signers})
-    (folder / CLIENT_POLICY).write_text(
-        f"# Trust policy of the hub at {api_url}, exported by 'plugin-hub export-client'\n"
-        + exported.dump(),
-        encoding="utf-8",
-    )
+    text = f"# Trust policy of the hub at {api_url}, exported by 'plugin-hub export-client'\n"
+    _write_new(folder / CLIENT_POLICY, (text + exported.dump()).encode(), 0o644)
     environ = {"PLANEXE_HUB_URL": api_url, "PLANEXE_HUB_POLICY": str(folder / CLIENT_POLICY)}
     if with_token:
-        _write_private(folder / CLIENT_TOKEN, home.credentials().publish_token + "\n")
-        environ["PLANEXE_HUB_TOKEN"] = f"$(cat {folder / CLIENT_TOKEN})"
+        token = home.credentials().publish_token + "\n"
+        _write_new(folder / CLIENT_TOKEN, token.encode(), 0o600)
+        environ["PLANEXE_HUB_TOKEN"] = str(folder / CLIENT_TOKEN)
     return environ
 
 
-def _copy(source: Path, target: Path) -> None:
+def _private_folder(path: Path) -> Path:
+    """``path``, created (mode 700) unless it is there; ``HubConfigError`` unless it is a
+    real folder of this user's that no one else can write."""
     try:
-        target.write_bytes(source.read_bytes())
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = os.lstat(path)
     except OSError as exc:
         raise HubConfigError(
-            f"cannot copy {source} to {target}: {exc.strerror}",
-            "Check that the hub home is complete ('plugin-hub init' made it) and the folder "
-            "is writable",
+            f"cannot create {path}: {exc.strerror}", "Choose another folder"
         ) from None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise HubConfigError(
+            f"{path} is not a folder of this user's that only this user can write",
+            "Export into a new folder, or one only you can write",
+        )
+    return path
+
+
+def _unique(files: dict[str, bytes], name: str) -> str:
+    if name in files:
+        raise HubConfigError(
+            f"the policy names two files called {name}",
+            "Give the policy's keys and trust configs different file names",
+        )
+    return name
+
+
+def _checked(home: HubHome, relative: str, check: Callable[[bytes], None]) -> bytes:
+    """The bytes of the home's file ``relative``, refused when it lies outside the home or
+    is not what ``check`` expects."""
+    path = (home.root / relative).resolve()
+    if not path.is_relative_to(home.root.resolve()):
+        raise HubConfigError(
+            f"the policy names {relative}, outside the hub home: it is not exported",
+            "Keep the policy's keys and trust configs in the home",
+        )
+    try:
+        data = path.read_bytes()
+        check(data)
+    except OSError as exc:
+        raise HubConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise HubConfigError(
+            f"{path} is not what the policy names it for ({exc}): it is not exported",
+            "Fix the policy",
+        ) from None
+    return data
+
+
+def _public_pem(data: bytes) -> None:
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    load_pem_public_key(data)  # a private key is refused here
+
+
+def _tuf_root(data: bytes) -> None:
+    document = json.loads(data)
+    if not (isinstance(document, dict) and document.get("signed", {}).get("_type") == "root"):
+        raise ValueError("not a TUF root")
+
+
+def _json_document(data: bytes) -> None:
+    if "PRIVATE KEY" in data.decode("utf-8", "replace") or not isinstance(json.loads(data), dict):
+        raise ValueError("not a JSON trust config")
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Write ``path`` under a fresh name and rename it into place."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        try:
+            os.fchmod(fd, mode)
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise HubConfigError(f"cannot write {path}: {exc.strerror}") from None

@@ -48,28 +48,33 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _check_port(host: str, port: int, option: str) -> None:
-    """``HubConfigError`` naming ``option`` when ``port`` (0: any free one) cannot be bound."""
+    """``HubConfigError`` naming ``option`` when ``port`` (0: any free one) cannot be bound
+    on ``host`` (an IPv4 or IPv6 address or name of this machine)."""
     if port == 0:
         return
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((host, port))
-        except OSError as exc:
-            taken = exc.errno == errno.EADDRINUSE
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
             raise HubConfigError(
-                f"cannot listen on {host}:{port}: "
-                + ("the port is in use" if taken else str(exc.strerror)),
+                f"cannot listen on {host}:{port}: the port is in use",
                 f"Choose another port with {option}, or stop what listens there",
             ) from None
+        raise HubConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            "Give --host an address of this machine",
+        ) from None
 
 
 @contextmanager
 def serving(home: HubHome) -> Iterator[None]:
     """Hold the home's serve lock for the block: one process serves a home at a time. A second
-    one is refused with the running hub's address, and touches none of its files."""
-    home.root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(home.root / "serve.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    one is refused with the running hub's address, and touches none of its files. The lock is
+    on ``hub.json``, which the home cannot be without (a lock file could be deleted)."""
+    fd = os.open(home.require().settings_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -298,9 +303,12 @@ def embedded_hub(
     uvicorn, with ``workers`` processes when more than one)."""
     if api not in ("threaded", "asgi"):
         raise ValueError(f"api is 'threaded' or 'asgi', not {api!r}")
-    home.require()
-    settings = home.settings()
+    settings = home.require().settings()
     with serving(home):
+        if index_port and index_port == api_port:
+            raise HubConfigError(
+                f"--index-port and --api-port are both {api_port}", "Give them different ports"
+            )
         _check_port(host, index_port, "--index-port")
         _check_port(host, api_port, "--api-port")
         with _served(
@@ -372,6 +380,8 @@ def _served(
             write_serve_info(home, info)
             yield RunningHub(home, api_url, index_url, service)
     finally:
-        home.serve_file.unlink(missing_ok=True)
+        with contextlib.suppress(HubConfigError):  # only this process's own record
+            if home.serve_file.is_file() and home.serve_info().pid == os.getpid():
+                home.serve_file.unlink(missing_ok=True)
         _stop(proc, wait_s=10)
         db.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any, get_args
@@ -20,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from plan_pipeline import interrupts
 from plan_pipeline.command_groups import DISTRIBUTION, add_command_groups
 from plan_pipeline.errors import PlanPipelineError
 from plan_pipeline.plan import load_plan
@@ -103,8 +103,8 @@ def run_command(
         summary = run_pipeline(settings)
     except PlanPipelineError as exc:
         raise fail(exc) from None
-    if _interrupts:  # the stages' failures are the interrupt's: said once by main()
-        raise _Interrupted
+    if interrupts.interrupted():  # the stages' failures are the interrupt's: said once
+        raise interrupts.Interrupted
     if as_json:
         out.print_json(json.dumps(_summary_json(summary)))
     if summary.failures:
@@ -231,32 +231,16 @@ INTERRUPTED_EXIT = 130
 """The exit code of a command stopped by Ctrl-C (SIGINT), as shells report it."""
 
 
-class _Interrupted(BaseException):
-    """Ctrl-C, raised from the signal handler: not a ``KeyboardInterrupt``, which Click turns
-    into "Aborted!" and exit 1; every ``finally`` on the way out still runs (sandboxed
-    workers stop, claims are released, temporary folders go)."""
-
-
-_interrupts: list[int] = []
-"""The Ctrl-Cs this process received: a stage runner that caught one still did not succeed."""
-
-
-def _on_sigint(signum: int, _frame: object) -> None:
-    _interrupts.append(signum)
-    raise _Interrupted
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``plugin-hub`` console script."""
     add_command_groups(app)
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when ignored
-        signal.signal(signal.SIGINT, _on_sigint)
+    interrupts.install()
     try:
         app(args=argv, prog_name="plugin-hub")
-    except _Interrupted:
+    except interrupts.Interrupted:
         raise _interrupted() from None
     except SystemExit:
-        if _interrupts:
+        if interrupts.interrupted():
             raise _interrupted() from None
         raise
     except PlanPipelineError as exc:  # pragma: no cover - commands translate their own
@@ -268,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
         logger.exception("internal error")
         err.print(f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}")
         raise SystemExit(1) from None
-    if _interrupts:
+    if interrupts.interrupted():
         raise _interrupted()
 
 

@@ -51,6 +51,7 @@ from plan_pipeline.errors import (
     StageOutputError,
     SynthesisStop,
 )
+from plan_pipeline.interrupts import stop_if_interrupted
 from plan_pipeline.registry import CapabilityRegistry
 from plan_pipeline.resolver import (
     MissGuide,
@@ -201,6 +202,7 @@ class CapabilityTask:
     # -- what the task does -----------------------------------------------------------------
 
     def run(self) -> None:
+        stop_if_interrupted()
         run_dir = _run_dir(self)
         need = self.need()
         mode = synthesis_mode()

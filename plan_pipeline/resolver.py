@@ -19,6 +19,7 @@ from plan_pipeline.contract import CapabilityNeed
 from plan_pipeline.errors import (
     CapabilityNotFoundError,
     PlanPipelineError,
+    SandboxUnavailableError,
     StageInputError,
     SynthesisStop,
 )
@@ -220,8 +221,14 @@ class PluginResolver:
             return
         try:
             problem = self.registry.schema_judge().problem(inputs, stage.contract.input_schema)
-        except JudgeStopped as exc:
-            problem = f"at $: its check was ended ({exc})"
+        except (JudgeStopped, SandboxUnavailableError) as exc:
+            # not a verdict on the inputs: the stage goes on, and the plugin's own run checks
+            # them again in its worker
+            self._on_event(
+                f"stage '{stage.name}': its inputs could not be checked before synthesis "
+                f"({str(exc)[:160]}); going on"
+            )
+            return
         if not problem:
             return
         name = _input_named(problem, inputs)

@@ -28,6 +28,7 @@ import luigi
 
 from plan_pipeline.errors import PlanPipelineError, RunDirError
 from plan_pipeline.files import write_atomic
+from plan_pipeline.interrupts import stop_if_interrupted
 from plan_pipeline.plan import LoadedPlan, load_plan
 from plan_pipeline.progress import Progress
 from plan_pipeline.resolver import PluginResolver
@@ -144,6 +145,7 @@ class StageTask(luigi.Task):
         )
 
     def run(self) -> None:
+        stop_if_interrupted()  # after Ctrl-C no stage starts (Luigi goes on asking)
         plan, resolver = _context(self.plan_file, self.run_dir, self.mode)
         root = Path(self.run_dir)
         stage = plan.stages[self.stage_name]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -319,6 +320,26 @@ def test_the_index_takes_no_upload_and_serves_only_recorded_files(
     with embedded_hub(home, api=hub_api) as restarted:
         assert _served(restarted) == []
         assert _pip(restarted, fresh_python, "planexe-gen-geometry-area").returncode != 0
+
+
+@pytest.mark.parametrize(
+    ("ports", "said"),
+    [((18808, 18808), "are both 18808"), ((0, "taken"), "the port is in use")],
+)
+def test_ports_that_cannot_serve_are_one_configuration_error(
+    tmp_path: Path, ports: tuple[int, int | str], said: str
+) -> None:
+    home = init_home(tmp_path / "hub")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        api_port = taken.getsockname()[1] if ports[1] == "taken" else ports[1]
+        with (
+            pytest.raises(HubConfigError, match=said),
+            embedded_hub(home, index_port=ports[0], api_port=int(api_port)),
+        ):
+            pass
+    assert not home.serve_file.exists()
 
 
 def test_a_served_home_is_not_served_twice(hub: RunningHub) -> None:

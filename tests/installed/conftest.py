@@ -158,16 +158,12 @@ def serve(hub_bin: Path, where: Path, ports: tuple[int, int] = (0, 0)) -> Iterat
 
 
 def exported_env(printed: str) -> dict[str, str]:
-    """The ``export NAME=VALUE`` lines ``export-client`` printed, as a shell would set them
-    (``$(cat FILE)`` read from the file)."""
-    env = {}
-    for line in printed.splitlines():
-        if line.startswith("export "):
-            name, _, value = line.removeprefix("export ").partition("=")
-            if value.startswith("$(cat ") and value.endswith(")"):
-                value = Path(value[6:-1]).read_text().strip()
-            env[name] = value
-    return env
+    """The variables ``export-client``'s lines set, as bash sets them when it runs them."""
+    names = ("PLANEXE_HUB_URL", "PLANEXE_HUB_POLICY", "PLANEXE_HUB_TOKEN")
+    script = printed + "\n" + "".join(f'printf "%s\\0" "${{{n}-}}"\n' for n in names)
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
+    values = done.stdout.split("\0")[: len(names)]
+    return {name: value for name, value in zip(names, values, strict=True) if value}
 
 
 @pytest.fixture(scope="module")

@@ -111,12 +111,16 @@ def test_ctrl_c_during_a_synthesis_exits_130_and_the_run_continues(
         env=clean_env(), start_new_session=True,
     )  # fmt: skip
     assert process.stdout is not None
+    before = []
     for line in process.stdout:
+        before.append(line)
         if "static analysis:" in line:
             os.killpg(process.pid, signal.SIGINT)
             break
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, out + err
+    # nothing new started after the interrupt: the other missing plugin was not synthesized
+    assert "".join([*before, out]).count("synthesizing '") == 1, out
     (said,) = err.strip().splitlines()
     assert said.startswith("interrupted:") and "run the same command again" in said
     assert (run_dir / "001-brief.json").is_file()  # what completed is kept
