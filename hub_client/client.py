@@ -222,9 +222,12 @@ class PluginHubClient:
             info = self._call("GET", "/api/info", timeout=10)
         except HubConfigError:
             raise
-        except HubUnavailableError:
-            if publish:
-                raise
+        except HubUnavailableError as exc:
+            if publish:  # the run cannot do what it was asked: a set-up problem (exit 2)
+                raise HubConfigError(
+                    f"the publish mode needs the hub, and {exc.problem}",
+                    "Start it with 'plugin-hub serve', or set PLANEXE_HUB_URL to its API's address",
+                ) from None
             return
         except HubError as exc:
             raise self._not_the_api(exc) from None

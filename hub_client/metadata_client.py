@@ -181,8 +181,11 @@ def _translated(url: str) -> Iterator[None]:
             "Check which hub PLANEXE_HUB_URL points at",
         ) from None
     except tuf_errors.DownloadError as exc:
+        cause = str(exc).strip(" :;") or type(exc).__name__
+        if exc.__cause__ is not None:  # urllib3's reason, which TUF's message may leave out
+            cause = f"{cause}: {str(exc.__cause__)[:200]}".strip(" :;")
         raise HubUnavailableError(
-            f"cannot fetch the hub's signed metadata from {url}: {exc}",
+            f"cannot fetch the hub's signed metadata from {url}: {cause}",
             "Start the hub or check PLANEXE_HUB_URL",
         ) from None
     except (OSError, ValueError) as exc:

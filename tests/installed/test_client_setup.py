@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,16 @@ def test_a_second_serve_of_a_served_home_is_refused_and_the_hub_keeps_serving(
     answer = ok(run(worker_bin / "plugin-hub", "search", "any.thing", env=env, cwd=tmp_path))
     assert "no plugins for any.thing" in answer
     assert json.loads(before)["api_url"] == hub_process.api_url
+
+
+def test_publish_mode_with_the_hub_out_of_reach_stops_before_any_stage(
+    hub_process: HubProcess, worker_bin: Path, tmp_path: Path
+) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{unused.getsockname()[1]}"
+    line, _ = _run_publish(worker_bin, tmp_path, hub_process.client_env | {
+        "PLANEXE_HUB_URL": nowhere
+    })  # fmt: skip
+    assert "the publish mode needs the hub, and cannot reach the hub at " + nowhere in line
+    assert "plugin-hub serve" in line
