@@ -47,6 +47,7 @@ from plan_pipeline.plugin_worker import PluginWorker, PrestartedWorker, WorkerPl
 from plan_pipeline.sandbox import Sandbox, SandboxLimits
 from plan_pipeline.spec import PluginSpec
 from synthesizer.errors import BuildError, UnsupportedSpecError
+from synthesizer.plan_magnitudes import PLAN_MAGNITUDE, largest_number, within_plan_magnitudes
 from synthesizer.report import Finding, GateResult, timed
 
 if TYPE_CHECKING:
@@ -195,6 +196,8 @@ class _Harness:
     started: float = field(default_factory=time.monotonic)
     extra: list[Example] = field(default_factory=list)
     """The code generator's own golden examples, checked after the spec's."""
+    bounded: list[str] = field(default_factory=list)
+    """The input numbers the spec leaves unbounded, drawn within a plan's magnitudes."""
 
     def fail(self, rule: str, message: str) -> None:
         if len(self.findings) < _MAX_FINDINGS:
@@ -262,7 +265,11 @@ class _Harness:
         shrinking: list[float] = []  # when the first failure was seen
         calls_after = [0]
 
+        bounded, self.bounded = within_plan_magnitudes(self.spec.input_schema)
+
         def failed(inputs: dict[str, Any], rule: str, problem: str) -> None:
+            if "Out of range float values" in problem:  # inf or nan: the spec's finding
+                rule, problem = "spec", _overflow(inputs, problem)
             size = len(json.dumps(inputs))
             if not shrinking:
                 shrinking.append(time.monotonic())
@@ -280,7 +287,7 @@ class _Harness:
             report_multiple_bugs=False,
             verbosity=Verbosity.quiet,
         )
-        @given(inputs=from_schema(self.spec.input_schema))
+        @given(inputs=from_schema(bounded))
         def follows_the_contract(inputs: dict[str, Any]) -> None:
             if shrinking:
                 calls_after[0] += 1
@@ -314,6 +321,18 @@ class _Harness:
         if smallest:
             _, rule, message = smallest[0]
             self.fail(rule, message)
+
+
+def _overflow(inputs: dict[str, Any], problem: str) -> str:
+    """The finding for an answer that overflowed (inf or nan) on an input the schema allows:
+    it names the input's largest number and the bound to add."""
+    largest = largest_number(inputs)
+    where = f" ({largest[0]} = {largest[1]:.4g})" if largest else ""
+    return (
+        f"the answer overflowed to a number JSON cannot carry (infinity or NaN) on an input "
+        f"the input schema allows{where}: bound that field with a 'maximum' (and 'minimum') "
+        f"in the spec's input schema, at the largest value plans use ({problem[:120]})"
+    )
 
 
 def _same(actual: Any, expected: Any) -> bool:
@@ -384,6 +403,11 @@ def contract_test_gate(
         harness.fail("harness", "no check ran")
     where = f"{sandbox.name}, {worker.starts} worker start(s)"
     clean = f"{harness.checks} checks passed, plugin in {where}"
+    if harness.bounded:
+        clean += (
+            f"; {len(harness.bounded)} number(s) the spec leaves unbounded drawn within "
+            f"±{PLAN_MAGNITUDE:.0e} (a plan's magnitudes)"
+        )
     return GateResult.from_findings("contract_tests", harness.findings, clean, took[0])
 
 
