@@ -164,7 +164,7 @@ class PluginHubClient:
                 message = str(json.loads(exc.read(64 * 1024)).get("error", exc.reason))[:300]
             except (ValueError, AttributeError, OSError):
                 message = exc.reason
-            if 300 <= exc.code < 400:
+            if 300 <= exc.code < 400 and exc.code != 304:
                 raise HubConfigError(
                     f"the hub at {self.api_url} answered {method} {path} with a redirect "
                     f"(HTTP {exc.code}): a client follows none",
@@ -196,7 +196,7 @@ class PluginHubClient:
             ) from None
         try:
             return json.loads(answer or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):
             raise HubError(
                 f"the answer of {self.api_url} to {method} {path} is not JSON: it does not "
                 "speak as a plugin hub's API",
@@ -666,7 +666,8 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects)
+"""No proxy from the environment (it would see the token) and no redirect."""
 
 
 def _read_within(response: Any, deadline: float, cap: int) -> bytes:

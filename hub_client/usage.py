@@ -1,7 +1,7 @@
 """Usage rows for the hub: one per stage execution of a run pointing at the hub.
 
 A row the hub cannot take (it is down or out of reach) is not lost: it is kept in the run
-directory (``.planexe/usage-pending.jsonl``), the run says so once on standard error, and it
+directory (``.planexe/usage-pending-<hub>.jsonl``), the run says so once on standard error, and it
 is sent at the next contact with the hub: the next stage that reports, or the next run that
 reports anything (the folders holding unsent rows are listed in the user's cache).
 """
@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import stat
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast, get_args
@@ -30,8 +32,17 @@ from plan_pipeline.usage import Resolution, StageResult
 
 log = logging.getLogger("planexe")
 
-PENDING_FILE = Path(".planexe") / "usage-pending.jsonl"
-"""Rows the hub could not take, relative to the run directory."""
+
+def pending_file(run_dir: Path, hub_url: str) -> Path:
+    """Where ``run_dir`` keeps the rows the hub at ``hub_url`` could not take: one file per
+    hub, so a row is only ever sent to the hub it was made for."""
+    digest = hashlib.sha256(hub_url.encode()).hexdigest()[:16]
+    return run_dir / ".planexe" / f"usage-pending-{digest}.jsonl"
+
+
+LOCK_WAIT_S = 2.0
+"""How long a report waits for another process's hold on a pending file before it goes on
+without it (a send suspended by Ctrl-Z must not hang every stage)."""
 MAX_PENDING_LINE = 64 * 1024
 MAX_PENDING_ROWS = 100_000
 MAX_INDEX_BYTES = 4 * 1024 * 1024
@@ -128,7 +139,6 @@ class HubUsageReporter:
         sent = 0
         for folder in _pending_folders(self.client.api_url):
             sent += _send_folder(folder, self.client)
-            _forget(folder, self.client.api_url)
         return sent
 
     def _keep(self, run_dir: Path, usage: UsageRecord, exc: HubError) -> None:
@@ -146,7 +156,8 @@ class HubUsageReporter:
         if not self._kept_said:
             self._kept_said = True
             print(
-                f"warning: {exc.problem}; usage rows are kept in {run_dir / PENDING_FILE} and "
+                f"warning: {exc.problem}; usage rows are kept in "
+                f"{pending_file(run_dir, self.client.api_url)} and "
                 "sent at the next contact with the hub",
                 file=sys.stderr,
             )
@@ -179,7 +190,8 @@ def _index_file() -> Path:
 @contextlib.contextmanager
 def _locked(path: Path, create: bool = False) -> Iterator[int | None]:
     """A descriptor of ``path`` under an exclusive lock, or ``None`` when it is missing (and
-    not ``create``) or is not a regular file of this user's."""
+    not ``create``), is not a regular file of this user's, or stays locked by another
+    process for ``LOCK_WAIT_S``."""
     flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
         fd = os.open(path, flags | (os.O_CREAT if create else 0), 0o600)
@@ -193,25 +205,36 @@ def _locked(path: Path, create: bool = False) -> Iterator[int | None]:
         if not (stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid()):
             yield None
             return
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield fd
+        yield fd if _lock(fd) else None
     finally:
         os.close(fd)
 
 
+def _lock(fd: int) -> bool:
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
+
 def _keep(run_dir: Path, usage: UsageRecord, hub_url: str) -> None:
-    path = run_dir / PENDING_FILE
+    path = pending_file(run_dir, hub_url)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path, create=True) as fd:
         if fd is None:
-            raise OSError(f"{path} is not a regular file of this user's")
+            raise OSError(f"{path} is not a regular file of this user's, or stays locked")
         os.lseek(fd, 0, os.SEEK_END)
         os.write(fd, (usage.model_dump_json() + "\n").encode())
-    _list(run_dir.resolve(), hub_url)
+        _list(run_dir.resolve(), hub_url)  # under the file's lock: a send cannot forget it
 
 
 def _send_folder(folder: Path, client: PluginHubClient) -> int:
-    with _locked(folder / PENDING_FILE) as fd:
+    with _locked(pending_file(folder, client.api_url)) as fd:
         if fd is None:
             return 0
         rows = _read_rows(fd)
@@ -227,6 +250,7 @@ def _send_folder(folder: Path, client: PluginHubClient) -> int:
                 sent += 1
         finally:  # also on an interrupt: what was sent is never sent again
             _rewrite(fd, rows[sent:])
+        _forget(folder, client.api_url)  # under the file's lock: a keep waits, then lists
         return sent
 
 
@@ -250,9 +274,14 @@ def _read_rows(fd: int) -> list[UsageRecord]:
 
 
 def _rewrite(fd: int, rows: list[UsageRecord]) -> None:
-    os.ftruncate(fd, 0)
-    os.lseek(fd, 0, os.SEEK_SET)
-    os.write(fd, "".join(r.model_dump_json() + "\n" for r in rows).encode())
+    _replace_contents(fd, "".join(r.model_dump_json() + "\n" for r in rows).encode())
+
+
+def _replace_contents(fd: int, data: bytes) -> None:
+    """Write ``data`` over the file from its start, then cut what is left after it: an
+    interruption in between leaves rows twice at worst, never none."""
+    os.pwrite(fd, data, 0)
+    os.ftruncate(fd, len(data))
 
 
 def _listed(index: int) -> list[tuple[str, Path]]:
@@ -268,6 +297,8 @@ def _listed(index: int) -> list[tuple[str, Path]]:
 
 
 def _list(folder: Path, hub_url: str) -> None:
+    if any(c in str(folder) for c in "\t\n\r") or "\t" in hub_url:
+        raise OSError(f"{folder!r} cannot be listed (a tab or line break in its name)")
     index = _index_file()
     index.parent.mkdir(parents=True, exist_ok=True)
     with _locked(index, create=True) as fd:
@@ -286,6 +317,4 @@ def _forget(folder: Path, hub_url: str) -> None:
         if fd is None:
             return
         kept = [(hub, f) for hub, f in _listed(fd) if (hub, f) != (hub_url, folder)]
-        os.ftruncate(fd, 0)
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, "".join(f"{hub}\t{f}\n" for hub, f in kept).encode())
+        _replace_contents(fd, "".join(f"{hub}\t{f}\n" for hub, f in kept).encode())

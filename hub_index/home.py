@@ -106,7 +106,7 @@ def export_client(home: HubHome, folder: Path, api_url: str, with_token: bool) -
     """
     policy = home.policy()
     folder = folder.absolute()
-    if folder.resolve() == home.root.resolve() or folder.resolve().is_relative_to(home.root):
+    if folder.resolve().is_relative_to(home.root.resolve()):
         raise HubConfigError(
             f"{folder} is inside the hub home {home.root}", "Export to a folder outside it"
         )
@@ -165,17 +165,28 @@ def _unique(files: dict[str, bytes], name: str) -> str:
     return name
 
 
+MAX_EXPORTED_BYTES = 1024 * 1024
+
+
 def _checked(home: HubHome, relative: str, check: Callable[[bytes], None]) -> bytes:
-    """The bytes of the home's file ``relative``, refused when it lies outside the home or
-    is not what ``check`` expects."""
+    """The bytes of the home's file ``relative``, refused unless it is a regular file in the
+    home's ``keys/`` folder (where the settings, the tokens and the database never are) and
+    is what ``check`` expects."""
+    keys = (home.root / "keys").resolve()
     path = (home.root / relative).resolve()
-    if not path.is_relative_to(home.root.resolve()):
+    if not path.is_relative_to(keys):
         raise HubConfigError(
-            f"the policy names {relative}, outside the hub home: it is not exported",
-            "Keep the policy's keys and trust configs in the home",
+            f"the policy names {relative}, outside the hub home's keys/ folder: it is not exported",
+            "Keep the policy's keys, metadata root and trust configs in HOME/keys",
         )
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise ValueError("not a regular file")
+            data = handle.read(MAX_EXPORTED_BYTES + 1)
+        if len(data) > MAX_EXPORTED_BYTES:
+            raise ValueError("larger than 1 MiB")
         check(data)
     except OSError as exc:
         raise HubConfigError(f"cannot read {path}: {exc.strerror}") from None
@@ -195,13 +206,17 @@ def _public_pem(data: bytes) -> None:
 
 def _tuf_root(data: bytes) -> None:
     document = json.loads(data)
-    if not (isinstance(document, dict) and document.get("signed", {}).get("_type") == "root"):
+    signed = document.get("signed") if isinstance(document, dict) else None
+    if not (isinstance(signed, dict) and signed.get("_type") == "root"):
         raise ValueError("not a TUF root")
 
 
 def _json_document(data: bytes) -> None:
-    if "PRIVATE KEY" in data.decode("utf-8", "replace") or not isinstance(json.loads(data), dict):
-        raise ValueError("not a JSON trust config")
+    """A Sigstore trust config: a JSON object with its media type, and nothing private."""
+    document = json.loads(data)
+    media = document.get("mediaType") if isinstance(document, dict) else None
+    if not (isinstance(media, str) and "sigstore" in media) or b"PRIVATE KEY" in data:
+        raise ValueError("not a Sigstore trust config")
 
 
 def _write_new(path: Path, data: bytes, mode: int) -> None:

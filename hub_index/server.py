@@ -73,8 +73,9 @@ def _check_port(host: str, port: int, option: str) -> None:
 def serving(home: HubHome) -> Iterator[None]:
     """Hold the home's serve lock for the block: one process serves a home at a time. A second
     one is refused with the running hub's address, and touches none of its files. The lock is
-    on ``hub.json``, which the home cannot be without (a lock file could be deleted)."""
-    fd = os.open(home.require().settings_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    on the home's folder itself (a lock file could be deleted, a settings file replaced)."""
+    home.require()
+    fd = os.open(home.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

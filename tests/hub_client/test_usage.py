@@ -4,6 +4,8 @@ the sending is interrupted."""
 
 from __future__ import annotations
 
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from hub_client.client import PluginHubClient
 from hub_client.errors import HubUnavailableError
 from hub_client.records import UsageRecord
-from hub_client.usage import PENDING_FILE, HubUsageReporter
+from hub_client.usage import LOCK_WAIT_S, HubUsageReporter, pending_file
 from hub_index.home import export_client, init_home
 from plan_pipeline.contract import CapabilityNeed
 from plan_pipeline.interrupts import Interrupted
@@ -58,7 +60,7 @@ def test_rows_are_kept_for_their_hub_and_sent_to_it_alone(
 ) -> None:
     hub_a = _client(tmp_path, "http://127.0.0.1:1111", up=False)
     _report(HubUsageReporter(hub_a), tmp_path / "run-1", 3)
-    assert len((tmp_path / "run-1" / PENDING_FILE).read_text().splitlines()) == 3
+    assert len(pending_file(tmp_path / "run-1", hub_a.api_url).read_text().splitlines()) == 3
     assert capsys.readouterr().err.count("usage rows are kept in") == 1  # said once
 
     hub_b = _client(tmp_path, "http://127.0.0.1:2222", up=True)
@@ -68,7 +70,37 @@ def test_rows_are_kept_for_their_hub_and_sent_to_it_alone(
     hub_a.up = True
     _report(HubUsageReporter(hub_a), tmp_path / "run-3", 1)
     assert [u.run_id for u in hub_a.sent] == ["run-1"] * 3 + ["run-3"]
-    assert (tmp_path / "run-1" / PENDING_FILE).read_text() == ""
+    assert pending_file(tmp_path / "run-1", hub_a.api_url).read_text() == ""
+
+
+def test_rows_of_two_hubs_in_one_run_go_each_to_its_own(tmp_path: Path) -> None:
+    hub_a = _client(tmp_path, "http://127.0.0.1:1111", up=False)
+    hub_b = _client(tmp_path, "http://127.0.0.1:2222", up=False)
+    _report(HubUsageReporter(hub_a), tmp_path / "run-1", 2)
+    _report(HubUsageReporter(hub_b), tmp_path / "run-1", 1)
+    hub_a.up = hub_b.up = True
+    assert HubUsageReporter(hub_a).send_pending() == 2
+    assert len(hub_a.sent) == 2 and hub_b.sent == []
+    assert HubUsageReporter(hub_b).send_pending() == 1
+
+
+def test_a_pending_file_held_by_another_process_delays_a_stage_at_most_briefly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub = _client(tmp_path, "http://127.0.0.1:1111", up=False)
+    _report(HubUsageReporter(hub), tmp_path / "run-1", 1)
+    held = subprocess.Popen(  # a send suspended with Ctrl-Z holds the lock as long
+        ["flock", "-x", str(pending_file(tmp_path / "run-1", hub.api_url)), "sleep", "30"]
+    )
+    try:
+        time.sleep(0.3)
+        started = time.monotonic()
+        _report(HubUsageReporter(hub), tmp_path / "run-1", 1)  # never raises, never hangs
+        assert time.monotonic() - started < 2 * LOCK_WAIT_S + 2  # the send, then the keep
+    finally:
+        held.kill()
+        held.wait()
+    assert "cannot be kept either" in capsys.readouterr().err
 
 
 def test_an_interrupted_send_sends_no_row_twice(tmp_path: Path) -> None:
@@ -88,7 +120,7 @@ def test_a_link_planted_as_the_pending_file_is_not_written_through(
     hub = _client(tmp_path, "http://127.0.0.1:1111", up=False)
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")
-    pending = tmp_path / "run-1" / PENDING_FILE
+    pending = pending_file(tmp_path / "run-1", hub.api_url)
     pending.parent.mkdir(parents=True)
     pending.symlink_to(victim)
     _report(HubUsageReporter(hub), tmp_path / "run-1", 2)  # never raises

@@ -66,8 +66,11 @@ def test_the_home_itself_is_refused(tmp_path: Path) -> None:
     [
         ("public_key", "keys/admin.pem", "is not what the policy names it for"),
         ("public_key", "keys/hub-signing.pem", "is not what the policy names it for"),
-        ("public_key", "/etc/passwd", "outside the hub home"),
+        ("public_key", "/etc/passwd", "outside the hub home's keys/ folder"),
         ("trust", "keys/admin.pem", "is not what the policy names it for"),
+        ("trust", "credentials.json", "outside the hub home's keys/ folder"),
+        ("public_key", "hub.json", "outside the hub home's keys/ folder"),
+        ("trust", "keys/fifo", "is not what the policy names it for"),
     ],
 )
 def test_a_policy_naming_a_private_key_or_a_file_elsewhere_exports_nothing(
@@ -82,6 +85,7 @@ def test_a_policy_naming_a_private_key_or_a_file_elsewhere_exports_nothing(
     else:
         policy["signers"][0]["public_key"] = value
     home.policy_file.write_text(yaml.safe_dump(policy))
+    os.mkfifo(home.root / "keys" / "fifo")  # read, it would block: never opened for reading
     with pytest.raises(HubConfigError, match=said):
         export_client(home, tmp_path / "client", URL, with_token=True)
     assert not [p for p in (tmp_path / "client").rglob("*") if p.is_file()]

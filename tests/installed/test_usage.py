@@ -4,6 +4,7 @@ and the hub's figures count both runs."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import socket
@@ -12,7 +13,12 @@ from pathlib import Path
 from tests.installed.conftest import clean_env, ok, run, serve
 
 PLAN = Path(__file__).resolve().parents[2] / "examples" / "plans" / "solar_microgrid"
-PENDING = Path(".planexe") / "usage-pending.jsonl"
+
+
+def _pending(run_dir: Path, hub_url: str) -> Path:
+    """The file the README names: ``.planexe/usage-pending-<16 hex of the URL's sha256>``."""
+    digest = hashlib.sha256(hub_url.encode()).hexdigest()[:16]
+    return run_dir / ".planexe" / f"usage-pending-{digest}.jsonl"
 
 
 def _free_port() -> int:
@@ -35,10 +41,11 @@ def test_rows_kept_while_the_hub_is_down_are_sent_at_the_next_contact(
     first = run(worker_bin / "plugin-hub", "run", plan, "--run-dir", tmp_path / "run-1",
                 env=env, cwd=tmp_path)  # fmt: skip
     assert first.returncode == 3, first.stdout + first.stderr  # suggest: stops at the misses
-    kept = (tmp_path / "run-1" / PENDING).read_text().splitlines()
+    pending = _pending(tmp_path / "run-1", client_env["PLANEXE_HUB_URL"])
+    kept = pending.read_text().splitlines()
     assert len(kept) >= 4  # the built-in stages and the misses, each one row
     said = [line for line in first.stderr.splitlines() if "usage rows are kept in" in line]
-    assert len(said) == 1 and str(tmp_path / "run-1" / PENDING) in said[0]
+    assert len(said) == 1 and str(pending) in said[0]
 
     hub = serve(hub_bin, tmp_path, ports)
     next(hub)
@@ -47,7 +54,7 @@ def test_rows_kept_while_the_hub_is_down_are_sent_at_the_next_contact(
                      env=env, cwd=tmp_path)  # fmt: skip
         assert second.returncode == 3, second.stdout + second.stderr
         assert "usage rows are kept" not in second.stderr
-        assert (tmp_path / "run-1" / PENDING).read_text() == ""
+        assert pending.read_text() == ""
         figures = json.loads(ok(run(worker_bin / "plugin-hub", "metrics", "--json", env=env,
                                     cwd=tmp_path)))  # fmt: skip
         assert figures["overall"]["stage_runs"] == 2 * len(kept)
