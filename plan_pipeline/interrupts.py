@@ -25,9 +25,13 @@ def on_sigint(signum: int, _frame: object) -> None:
 
 
 def install() -> None:
-    """Handle SIGINT with ``on_sigint`` (not when it is ignored: a background job's)."""
+    """Handle SIGINT with ``on_sigint`` (not when it is ignored: a background job's), and
+    SIGTERM alike where nothing else handles it: Luigi ends its worker processes with SIGTERM
+    when the run stops, and they inherit this, so their ``finally`` blocks run too."""
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, on_sigint)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, on_sigint)
 
 
 def interrupted() -> bool:
