@@ -5,6 +5,8 @@ means "a quantity", not "anything up to 1.8e308". The property test draws its in
 copy of the input schema in which every number or integer the spec leaves unbounded on a side
 is bounded there by ``PLAN_MAGNITUDE``: a plan's largest figures (a budget in any currency, a
 count of anything) are far below it, while products and sums of such figures stay finite.
+Numbers are drawn in steps of ``PLAN_RESOLUTION`` unless the spec gives its own
+``multipleOf``, so no draw is a vanishing divisor either.
 A spec that means larger numbers says so with its own ``maximum`` (or ``minimum``), which is
 kept as written. The golden examples are never changed.
 """
@@ -16,6 +18,9 @@ from typing import Any
 
 PLAN_MAGNITUDE = 1e9
 """The bound given to a number without one: inputs are drawn within ±1e9."""
+PLAN_RESOLUTION = 1e-6
+"""The finest step of a drawn ``number`` the spec gives no ``multipleOf``: plans count in
+cents, grams and seconds, never in 1e-311 (a subnormal divisor overflows any ratio)."""
 
 _NUMERIC = frozenset({"number", "integer"})
 _SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
@@ -39,6 +44,8 @@ def _bound(node: Any, path: str, paths: list[str]) -> None:
     kinds = set(types) if isinstance(types, list) else {types}
     if kinds & _NUMERIC:
         changed = False
+        if "number" in kinds and "multipleOf" not in node:
+            node["multipleOf"] = PLAN_RESOLUTION
         if "maximum" not in node and "exclusiveMaximum" not in node:
             node["maximum"] = PLAN_MAGNITUDE
             changed = True

@@ -58,10 +58,16 @@ class PertEstimatesTask(CapabilityTask, PlanTask):
     capability = "schedule.pert_estimates"
     version = ">=1.0,<2"
     contract = load_contract(CONTRACTS / "pert_estimates.yaml")
-    plugin_inputs: ClassVar[dict[str, From | Value]] = {"durations": From("task_durations")}
+    plugin_inputs: ClassVar[dict[str, From | Value]] = {
+        "wbs": From("wbs_project"),
+        "durations": From("task_durations"),
+    }
 
     def requires(self) -> dict[str, Any]:
-        return {"task_durations": self.clone(host_task("EstimateTaskDurationsTask"))}
+        return {
+            "wbs_project": self.clone(host_task("WBSProjectLevel1AndLevel2Task")),
+            "task_durations": self.clone(host_task("EstimateTaskDurationsTask")),
+        }
 
     def output(self) -> dict[str, Any]:
         return {

@@ -59,11 +59,21 @@ def _risk_scores(raw: dict[str, Any]) -> list[tuple[str, int, str]]:
     return scored
 
 
-def _pert(durations: list[dict[str, Any]]) -> tuple[float, float, int]:
-    usable = [d for d in durations if min(d["days_min"], d["days_realistic"], d["days_max"]) >= 0]
+def _leaves(wbs: dict[str, Any]) -> list[str]:
+    return [
+        leaf
+        for phase in wbs["wbs_project"]["task_children"]
+        for leaf in ([c["id"] for c in phase.get("task_children", [])] or [phase["id"]])
+    ]
+
+
+def _pert(wbs: dict[str, Any], durations: list[dict[str, Any]]) -> tuple[float, float, int]:
+    """PlanExe estimates phases and their subtasks: only the leaves count, each once."""
+    once = {d["task_id"]: d for d in durations if d["task_id"] in _leaves(wbs)}.values()
+    usable = [d for d in once if min(d["days_min"], d["days_realistic"], d["days_max"]) >= 0]
     expected = sum((d["days_min"] + 4 * d["days_realistic"] + d["days_max"]) / 6 for d in usable)
     variance = sum(((d["days_max"] - d["days_min"]) / 6) ** 2 for d in usable)
-    return round(expected, 2), round(variance**0.5, 2), len(durations) - len(usable)
+    return round(expected, 2), round(variance**0.5, 2), len(once) - len(usable)
 
 
 def _cost(wbs: dict[str, Any], durations: list[dict[str, Any]], rate: float) -> dict[str, int]:
@@ -143,9 +153,14 @@ def test_missing_capabilities_stop_with_this_projects_message_then_continue_and_
     assert "| Regulatory & Permitting | High | High | 9 | HIGH |" in risks["markdown"]
 
     pert, _ = outputs["PertEstimatesTask"]
-    expected, stdev, skipped = _pert(fixture(DURATIONS))
+    expected, stdev, skipped = _pert(fixture(WBS), fixture(DURATIONS))
     assert (pert["expected_total_days"], pert["stdev_total_days"]) == (expected, stdev)
     assert len(pert["skipped"]) == skipped == 1
+    # the fixture lists the phases beside their subtasks, and one task twice: counted once
+    once = {d["task_id"]: d for d in fixture(DURATIONS) if d["task_id"] in _leaves(fixture(WBS))}
+    assert len(fixture(DURATIONS)) == len(once) + 4
+    usable = [d for d in once.values() if d["days_realistic"] >= 0]
+    assert pert["realistic_total_days"] == sum(d["days_realistic"] for d in usable) == 121
     assert f"Expected total: {expected:.1f} days" in pert["markdown"]
 
     cost, _ = outputs["WBSCostRollupTask"]

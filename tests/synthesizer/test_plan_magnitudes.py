@@ -12,7 +12,12 @@ import pytest
 
 from plan_pipeline.spec import PluginSpec
 from synthesizer.errors import GateFailedError
-from synthesizer.plan_magnitudes import PLAN_MAGNITUDE, largest_number, within_plan_magnitudes
+from synthesizer.plan_magnitudes import (
+    PLAN_MAGNITUDE,
+    PLAN_RESOLUTION,
+    largest_number,
+    within_plan_magnitudes,
+)
 from synthesizer.synthesize import SynthesisOptions, synthesize_plugin
 
 FAST = SynthesisOptions(property_examples=25)
@@ -39,12 +44,14 @@ def test_unbounded_numbers_get_a_plans_bound_and_stated_bounds_are_kept() -> Non
     }
     bounded, paths = within_plan_magnitudes(schema)
     rows = bounded["properties"]["rows"]["items"]["properties"]
+    step = {"multipleOf": PLAN_RESOLUTION}
     assert bounded["properties"]["litres"] == {
-        "type": "number", "minimum": 0, "maximum": PLAN_MAGNITUDE
+        "type": "number", "minimum": 0, "maximum": PLAN_MAGNITUDE, **step
     }  # fmt: skip
     assert rows["cost"]["maximum"] == PLAN_MAGNITUDE and rows["cost"]["minimum"] == -1e9
-    assert rows["share"] == {"type": "number", "minimum": 0, "maximum": 1}
-    assert rows["big"] == {"type": "number", "exclusiveMaximum": 1e300, "minimum": -1e9}
+    assert rows["share"] == {"type": "number", "minimum": 0, "maximum": 1, **step}
+    assert rows["big"] == {"type": "number", "exclusiveMaximum": 1e300, "minimum": -1e9, **step}
+    assert "multipleOf" not in bounded["properties"]["pick"]["anyOf"][0]  # an integer
     assert bounded["properties"]["pick"]["anyOf"][0]["maximum"] == PLAN_MAGNITUDE
     assert paths == ["$.litres", "$.rows[*].cost", "$.rows[*].big", "$.pick"]
     assert "maximum" not in schema["properties"]["litres"]  # the spec itself is untouched
@@ -52,9 +59,10 @@ def test_unbounded_numbers_get_a_plans_bound_and_stated_bounds_are_kept() -> Non
 
 
 def _product_spec(maximum: float | None) -> PluginSpec:
+    """Fuel cost; with ``maximum`` the spec asks for litres up to it (in half litres)."""
     litres: dict[str, Any] = {"type": "number", "minimum": 0}
     if maximum is not None:
-        litres["maximum"] = maximum
+        litres |= {"maximum": maximum, "multipleOf": 0.5}
     return PluginSpec.model_validate(
         {
             "capability": "fuel.cost",
