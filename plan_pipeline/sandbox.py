@@ -277,8 +277,12 @@ def _prlimit_args(limits: SandboxLimits) -> list[str]:
     ]
 
 
-def _start(command: list[str], group: _Cgroup | None) -> SandboxProcess:
-    """Start ``command`` with pipes, a bounded standard error and an empty environment."""
+def _start(
+    command: list[str], group: _Cgroup | None, pass_fds: tuple[int, ...] = ()
+) -> SandboxProcess:
+    """Start ``command`` with pipes, a bounded standard error and an environment of ``PATH``
+    alone, in ``/``: nothing of the host's working folder or variables reaches the sandbox's
+    first process, whose environment a plugin can read."""
     if group is not None:
         # join the cgroup first, then exec: every descendant is counted and can be killed
         joins = " && ".join(f"echo $$ > {str(p)!r}" for p in group.procs_files())
@@ -287,7 +291,8 @@ def _start(command: list[str], group: _Cgroup | None) -> SandboxProcess:
     try:
         popen = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-            start_new_session=True, close_fds=True, env={"PATH": _HOST_PATH},
+            start_new_session=True, close_fds=True, env={"PATH": _HOST_PATH}, cwd="/",
+            pass_fds=pass_fds,
         )  # fmt: skip
     except OSError:
         stderr.close()
@@ -295,6 +300,14 @@ def _start(command: list[str], group: _Cgroup | None) -> SandboxProcess:
             group.remove()
         raise
     return SandboxProcess(popen, group, stderr)
+
+
+def _arguments(args: Sequence[str]) -> int:
+    """A descriptor to read ``args`` from, NUL-separated, as ``bwrap --args`` takes them."""
+    fd = os.memfd_create("bwrap-args", os.MFD_CLOEXEC)
+    os.write(fd, b"".join(a.encode() + b"\0" for a in args))
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 def _system_mounts() -> list[str]:
@@ -386,7 +399,7 @@ class BubblewrapSandbox:
         network: bool = False,
     ) -> SandboxProcess:
         args = [
-            self.bwrap, *_ISOLATION,
+            *_ISOLATION,
             "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL",
             *_system_mounts(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
             "--chdir", "/tmp", "--clearenv",
@@ -398,8 +411,16 @@ class BubblewrapSandbox:
             args += ["--ro-bind", str(mount.source), mount.target]
         for key, value in sorted(env.items()):
             args += ["--setenv", key, value]
-        group = _Cgroup.create(limits)
-        return _start([*_prlimit_args(limits), *args, "--", *argv], group)
+        # the arguments (host paths of the mounts among them) go through a descriptor, so the
+        # sandbox's first process shows only "bwrap --args N -- ARGV": a plugin reading
+        # /proc/1/cmdline learns nothing of the host, and the gate looks like production
+        fd = _arguments(args)
+        try:
+            group = _Cgroup.create(limits)
+            command = [*_prlimit_args(limits), self.bwrap, "--args", str(fd), "--", *argv]
+            return _start(command, group, pass_fds=(fd,))
+        finally:
+            os.close(fd)
 
 
 class UnsafeNoSandbox:
