@@ -12,7 +12,11 @@ import pytest
 
 from plan_pipeline.sandbox import BubblewrapSandbox, Mount, SandboxLimits
 
-PROBE = 'for p in /proc/[0-9]*; do cat "$p/cmdline" "$p/environ" 2>/dev/null; echo; done'
+PROBE = (
+    'for p in /proc/[0-9]*; do cat "$p/cmdline" "$p/environ" 2>/dev/null; echo; done; '
+    # the descriptor bubblewrap read its arguments from must not be inherited
+    "ls -l /proc/self/fd; for f in /proc/self/fd/[3-9]*; do cat $f 2>/dev/null; done; true"
+)
 
 
 def test_no_host_path_or_variable_is_readable_inside(
@@ -29,7 +33,8 @@ def test_no_host_path_or_variable_is_readable_inside(
         ["/bin/sh", "-c", PROBE], [Mount(secret_dir, "/opt/plugin")], {}, SandboxLimits()
     )
     try:
-        assert process.popen.stdout is not None
+        assert process.popen.stdin is not None and process.popen.stdout is not None
+        process.popen.stdin.close()
         seen = process.popen.stdout.read().decode("utf-8", "replace")
         assert process.popen.wait(timeout=30) == 0, process.stderr_tail()
     finally:
