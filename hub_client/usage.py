@@ -81,44 +81,35 @@ class HubUsageReporter:
         run_dir: Path | None = None,
     ) -> None:
         try:  # usage is bookkeeping: nothing here may fail a stage
-            self._report(
-                stage, run_id, result, seconds, error_type, time_to_capability_ms, resolution,
-                run_dir,
-            )  # fmt: skip
+            usage = UsageRecord(
+                plugin_id=self._plugin_id(result),
+                capability=stage.capability,
+                run_id=run_id,
+                success=error_type is None,
+                latency_ms=seconds * 1000,
+                error_type=error_type,
+                time_to_capability_ms=time_to_capability_ms,
+                resolution=_resolution(resolution),
+            )
+            self._send(usage, run_dir)
         except Exception as exc:
             log.warning(
                 "could not record usage of stage %s: %s: %s",
                 stage.name, type(exc).__name__, str(exc)[:200],
             )  # fmt: skip
 
-    def _report(
-        self,
-        stage: CapabilityNeed,
-        run_id: str,
-        result: StageResult | None,
-        seconds: float,
-        error_type: str | None,
-        time_to_capability_ms: float | None,
-        resolution: str | None,
-        run_dir: Path | None,
-    ) -> None:
-        plugin_id = None
-        if result is not None and result.dist_name and not self._hub_down:
-            try:
-                record = self.client.by_dist(result.dist_name, result.version)
-                plugin_id = record.plugin_id if record else None
-            except HubUnavailableError:  # the row is kept without the plugin's id
-                self._hub_down = True
-        usage = UsageRecord(
-            plugin_id=plugin_id,
-            capability=stage.capability,
-            run_id=run_id,
-            success=error_type is None,
-            latency_ms=seconds * 1000,
-            error_type=error_type,
-            time_to_capability_ms=time_to_capability_ms,
-            resolution=_resolution(resolution),
-        )
+    def _plugin_id(self, result: StageResult | None) -> str | None:
+        """The hub's id of the plugin that ran, while the hub answers (else none)."""
+        if result is None or not result.dist_name or self._hub_down:
+            return None
+        try:
+            record = self.client.by_dist(result.dist_name, result.version)
+        except HubUnavailableError:  # the row is kept without the plugin's id
+            self._hub_down = True
+            return None
+        return record.plugin_id if record else None
+
+    def _send(self, usage: UsageRecord, run_dir: Path | None) -> None:
         try:
             if self._hub_down:  # said once, asked once: a hub that is down costs no more
                 raise HubUnavailableError(f"the hub at {self.client.api_url} is out of reach")
@@ -129,8 +120,6 @@ class HubUsageReporter:
             if run_dir is None:
                 raise
             self._keep(run_dir, usage, exc)
-        except HubError as exc:
-            log.warning("could not record usage of stage %s: %s", stage.name, exc)
 
     def send_pending(self) -> int:
         """Send the rows kept for this hub while it was out of reach (from every run folder
