@@ -38,6 +38,12 @@ class PlanPipelineError(Exception):
         return self
 
 
+class ContractLanguageError(PlanPipelineError):
+    """A contract's rule or constraint is outside the contract language (``RULES.md``)."""
+
+    exit_code = 3
+
+
 class MissingExtraError(PlanPipelineError):
     """A command needs an optional part of this project that is not installed."""
 

@@ -41,17 +41,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plan_pipeline.contract import Example
-from plan_pipeline.errors import PluginRunError, PluginWorkerError, one_line
+from plan_pipeline.errors import ContractLanguageError, PluginRunError, PluginWorkerError, one_line
 from plan_pipeline.hookspecs import ENTRY_POINT_GROUP
 from plan_pipeline.plugin_worker import PluginWorker, PrestartedWorker, WorkerPlugin
 from plan_pipeline.sandbox import Sandbox, SandboxLimits
 from plan_pipeline.spec import PluginSpec
-from synthesizer.errors import BuildError, UnsupportedSpecError
+from synthesizer.errors import BuildError
 from synthesizer.plan_magnitudes import PLAN_MAGNITUDE, largest_number, within_plan_magnitudes
 from synthesizer.report import Finding, GateResult, timed
 
 if TYPE_CHECKING:
-    from synthesizer.contract_check import ContractCheck
+    from plan_pipeline.contract_check import ContractCheck
 
 _MAX_FINDINGS = 20
 SHRINK_CALLS = 200
@@ -336,13 +336,13 @@ def _overflow(inputs: dict[str, Any], problem: str) -> str:
 
 
 def _same(actual: Any, expected: Any) -> bool:
-    from synthesizer.contract_check import same
+    from plan_pipeline.contract_check import same
 
     return same(actual, expected)
 
 
 def _contract_check(spec: PluginSpec, sandbox: Sandbox) -> ContractCheck:
-    from synthesizer.contract_check import ContractCheck
+    from plan_pipeline.contract_check import ContractCheck
 
     return ContractCheck(spec, sandbox)
 
@@ -371,7 +371,7 @@ def contract_test_gate(
         try:
             plugin = wheel_plugin(unpack_wheel(wheel, work / "site"), spec.capability)
             check = check or _contract_check(spec, sandbox)
-        except (UnsupportedSpecError, BuildError) as exc:
+        except (ContractLanguageError, BuildError) as exc:
             if early is not None:
                 early.close()
             if check is not None:
@@ -576,7 +576,7 @@ def _harness_child(
         spec = PluginSpec.model_validate(json.loads(first)["spec"])
         try:
             check = _contract_check(spec, sandbox)
-        except UnsupportedSpecError:
+        except ContractLanguageError:
             check = None  # the gate makes it again and reports why
         second = reader.readline()
         if not second:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plan_pipeline.errors import PlanPipelineError
+from plan_pipeline.errors import ContractLanguageError, PlanPipelineError
 
 
 class SynthesizerError(PlanPipelineError):
@@ -18,8 +18,9 @@ class SynthesizerError(PlanPipelineError):
     exit_code = 3
 
 
-class UnsupportedSpecError(SynthesizerError):
-    """The code generator cannot express (part of) the spec."""
+class UnsupportedSpecError(SynthesizerError, ContractLanguageError):
+    """The code generator cannot express (part of) the spec (a rule or constraint outside
+    the contract language is a ``ContractLanguageError``, this one's base)."""
 
 
 class SpecFileError(SynthesizerError):

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from plan_pipeline.errors import PlanPipelineError
+from plan_pipeline.contract_check import translated_constraints
+from plan_pipeline.errors import ContractLanguageError, PlanPipelineError
 from plan_pipeline.spec import PluginSpec
 from synthesizer.codegen import find_code_generator
-from synthesizer.contract_check import translated_constraints
-from synthesizer.errors import GateFailedError, LLMError, UnsupportedSpecError
+from synthesizer.errors import GateFailedError, LLMError
 from synthesizer.llm_codegen import NAME as LLM
 from synthesizer.llm_codegen import LLMCodeGenerator, logic_of
 from synthesizer.llm_config import configured
@@ -144,7 +144,7 @@ def synthesize_routed(
     generator = find_code_generator(options.codegen)
     try:
         logic = generator.generate(spec)
-    except UnsupportedSpecError as exc:
+    except ContractLanguageError as exc:
         if options.llm_config is None and configured() is None:
             raise
         progress(f"the {generator.name} generator cannot write it ({exc.problem}); "

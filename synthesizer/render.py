@@ -19,10 +19,10 @@ from jinja2 import TemplateError
 from pydantic import ValidationError
 
 from plan_pipeline.capability_names import generated_dist_name, package_slug
+from plan_pipeline.expressions import MAX_RANGE, translate
 from plan_pipeline.spec import PluginSpec
 from synthesizer.codegen import GeneratedLogic
 from synthesizer.errors import BuildError
-from synthesizer.expressions import MAX_RANGE, translate
 
 
 def template_dir() -> Path:

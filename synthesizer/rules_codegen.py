@@ -17,16 +17,17 @@ import ast
 import re
 from typing import Any
 
-from plan_pipeline.spec import PluginSpec
-from synthesizer.codegen import GeneratedLogic
-from synthesizer.errors import UnsupportedSpecError
-from synthesizer.expressions import (
+from plan_pipeline.errors import ContractLanguageError
+from plan_pipeline.expressions import (
     MAX_RANGE,
     RANGE_FUNCTION,
     SEE_RULES,
     builds_fresh_value,
     translate,
 )
+from plan_pipeline.spec import PluginSpec
+from synthesizer.codegen import GeneratedLogic
+from synthesizer.errors import UnsupportedSpecError
 
 _SEGMENT = re.compile(r"^(?P<name>[a-z_][a-z0-9_]*)(?P<star>\[\*\])?$")
 
@@ -123,7 +124,7 @@ class RulesCodeGenerator:
         for index, rule in enumerate(spec.rules, start=1):
             try:
                 body += _rule_block(index, rule.set, rule.expr)
-            except UnsupportedSpecError as exc:
+            except ContractLanguageError as exc:
                 raise UnsupportedSpecError(
                     f"capability '{spec.capability}' needs a code-generation backend that can "
                     f"handle this: rule {index}: {exc.problem}",

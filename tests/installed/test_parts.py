@@ -65,12 +65,13 @@ def test_the_worker_install_has_none_of_the_extras(worker_bin: Path, tmp_path: P
     assert not names & {"pypiserver", "fastapi", "sqlalchemy", "bandit", "cookiecutter"}
 
 
-def test_the_synthesizer_install_carries_the_rules_language_reference(
+def test_the_install_carries_the_rules_language_reference(
     synth_bin: Path, tmp_path: Path
 ) -> None:
     """Refusals of rules point at it, so it must be where a pip install puts the package."""
     probe = (
-        "import importlib.resources as r; print((r.files('synthesizer') / 'RULES.md').read_text())"
+        "import importlib.resources as r; "
+        "print((r.files('plan_pipeline') / 'RULES.md').read_text())"
     )
     shipped = ok(run(synth_bin / "python", "-c", probe, cwd=tmp_path))
     assert shipped == (ROOT / "docs" / "RULES.md").read_text() + "\n"

@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
+from plan_pipeline.contract_check import same
 from plan_pipeline.sandbox import BubblewrapSandbox, SandboxLimits, UnsafeNoSandbox
 from plan_pipeline.spec import PluginSpec
 from synthesizer import contract_tests
 from synthesizer.build import build_project
 from synthesizer.codegen import GeneratedLogic
-from synthesizer.contract_check import same
 from synthesizer.contract_tests import ForkedHarness, _memoized_strategies, contract_test_gate
 from synthesizer.render import render_project
 from synthesizer.rules_codegen import RulesCodeGenerator

@@ -18,12 +18,12 @@ from typing import Any
 import jsonschema
 import pytest
 
+from plan_pipeline.contract_check import ContractCheck, same
 from plan_pipeline.errors import PluginRunError, PluginWorkerError
 from plan_pipeline.plugin_worker import PluginWorker
 from plan_pipeline.sandbox import BubblewrapSandbox, SandboxLimits
 from plan_pipeline.schemas import validator
 from plan_pipeline.spec import PluginSpec
-from synthesizer.contract_check import ContractCheck, same
 from synthesizer.contract_tests import unpack_wheel, wheel_plugin
 from synthesizer.errors import SynthesizerError
 from synthesizer.synthesize import SynthesisOptions, synthesize_plugin

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from plan_pipeline.errors import ContractLanguageError
 from plan_pipeline.spec import PluginSpec
 from synthesizer.errors import LLMError, UnsupportedSpecError
 from synthesizer.llm_codegen import LLMCodeGenerator
@@ -198,6 +199,6 @@ def test_a_constraint_no_plugin_could_be_checked_against_stops_before_any_call(
 ) -> None:
     spec = risk_spec.model_copy(update={"constraints": ["(lambda: 1)() == 1"], "rules": []})
     with serve(Reply(fenced(CORRECT_RISK))) as standin:
-        with pytest.raises(UnsupportedSpecError, match="lambda"):
+        with pytest.raises(ContractLanguageError, match="lambda"):
             synthesize_routed(spec, tmp_path / "out", _options(tmp_path, standin), print)
         assert standin.requests == []

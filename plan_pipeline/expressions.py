@@ -40,7 +40,7 @@ import string
 from collections.abc import Iterable
 
 from plan_pipeline.contract import MAX_EXPRESSION_LENGTH
-from synthesizer.errors import UnsupportedSpecError
+from plan_pipeline.errors import ContractLanguageError
 
 ALLOWED_FUNCTIONS = frozenset(
     {"abs", "all", "any", "bool", "dict", "enumerate", "float", "int", "len", "list", "max",
@@ -125,9 +125,9 @@ _CALL_HINTS: dict[str, str] = {
 }
 
 
-SEE_RULES = "see RULES.md in the synthesizer package"
+SEE_RULES = "see RULES.md in the plan_pipeline package"
 """Where refusals send a spec's author: the rules language's reference (``docs/RULES.md``,
-installed as ``synthesizer/RULES.md``)."""
+installed as ``plan_pipeline/RULES.md``)."""
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:
@@ -140,8 +140,8 @@ class _Checker(ast.NodeVisitor):
         self.expr = expr
         self.scopes: list[set[str]] = [set(context)]
 
-    def fail(self, what: str) -> UnsupportedSpecError:
-        return UnsupportedSpecError(f"expression {self.expr!r}: {what}")
+    def fail(self, what: str) -> ContractLanguageError:
+        return ContractLanguageError(f"expression {self.expr!r}: {what}")
 
     def generic_visit(self, node: ast.AST) -> None:
         if not isinstance(node, _ALLOWED_NODES):
@@ -408,11 +408,11 @@ def translate(expr: str, context: Iterable[str]) -> str:
     """Check ``expr`` against the subset and return it as plain Python source.
 
     ``context`` names the variables the expression may use (``input``, ``output``, ``item``).
-    Raises ``UnsupportedSpecError`` naming the construct that is not allowed. The source calls
+    Raises ``ContractLanguageError`` naming the construct that is not allowed. The source calls
     ``bounded_range`` where the expression says ``range``.
     """
     if len(expr) > MAX_EXPRESSION_LENGTH:
-        raise UnsupportedSpecError(
+        raise ContractLanguageError(
             f"expression {expr[:60]!r}... is {len(expr):,} characters long, more than "
             f"{MAX_EXPRESSION_LENGTH:,}",
             "Split it into several rules or write it more simply",
@@ -420,7 +420,7 @@ def translate(expr: str, context: Iterable[str]) -> str:
     try:
         tree = ast.parse(expr.strip(), mode="eval")
     except (RecursionError, MemoryError, ValueError):
-        raise UnsupportedSpecError(
+        raise ContractLanguageError(
             f"expression {expr[:60]!r} is nested too deeply or holds a null character",
             "Write it more simply",
         ) from None
@@ -428,7 +428,7 @@ def translate(expr: str, context: Iterable[str]) -> str:
         hint = ""
         if re.search(r"(?<![=!<>])=(?!=)", expr) and "lambda" not in expr:
             hint = " (compare with '==')"
-        raise UnsupportedSpecError(
+        raise ContractLanguageError(
             f"expression {expr!r} is not valid Python: {exc.msg}{hint}"
         ) from None
     try:
@@ -438,7 +438,7 @@ def translate(expr: str, context: Iterable[str]) -> str:
         compile(source, "<expression>", "eval")  # what unparse wrote must parse here too
     except (SyntaxError, RecursionError, MemoryError, ValueError) as exc:
         what = "not expressible" if isinstance(exc, SyntaxError) else "nested too deeply"
-        raise UnsupportedSpecError(
+        raise ContractLanguageError(
             f"expression {expr!r} is {what} in this Python", "Write it more simply"
         ) from None
     return source

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from plan_pipeline import contract_check
+from plan_pipeline.contract_check import ContractCheck
 from plan_pipeline.sandbox import BubblewrapSandbox
 from plan_pipeline.spec import PluginSpec
-from synthesizer import contract_check
-from synthesizer.contract_check import ContractCheck
 
 
 def _spec(*constraints: str, output_schema: dict[str, Any] | None = None) -> PluginSpec:

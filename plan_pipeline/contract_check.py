@@ -15,11 +15,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+from plan_pipeline.expressions import ALLOWED_FUNCTIONS, MAX_RANGE, RANGE_FUNCTION, translate
 from plan_pipeline.sandbox import BubblewrapSandbox, Sandbox, SandboxLimits
 from plan_pipeline.sandboxed_judge import JudgeStopped, SandboxedJudge
 from plan_pipeline.schema_judge import SchemaJudge
 from plan_pipeline.spec import PluginSpec
-from synthesizer.expressions import ALLOWED_FUNCTIONS, MAX_RANGE, RANGE_FUNCTION, translate
 
 EVALUATOR_LIMITS = SandboxLimits(
     cpu_seconds=30,
@@ -35,7 +35,7 @@ _CHILD = Path(__file__).with_name("constraint_child.py")
 
 
 def translated_constraints(spec: PluginSpec) -> list[str]:
-    """The spec's constraints as the Python the evaluator runs; ``UnsupportedSpecError`` for
+    """The spec's constraints as the Python the evaluator runs; ``ContractLanguageError`` for
     one outside the contract subset (no plugin of this spec could then be checked)."""
     sources = [translate(text, {"input", "output"}) for text in spec.constraints]
     for text, source in zip(spec.constraints, sources, strict=True):
