@@ -72,6 +72,22 @@ def test_bandit_findings_fail_the_gate(tmp_path: Path) -> None:
     assert any(f.rule.startswith("bandit:") for f in gate.findings)
 
 
+@pytest.mark.parametrize("comment", ["# nosec", "# nosec B602", "# nosec: B602,B404"])
+def test_nosec_does_not_silence_the_gate(comment: str, tmp_path: Path) -> None:
+    """A plugin granted ``subprocess`` that marks its shell call ``# nosec`` still fails."""
+    source = (
+        f"import subprocess  {comment}\n\n\n"
+        "def compute(input):\n"
+        f"    out = subprocess.run(input['cmd'], shell=True, capture_output=True)  {comment}\n"
+        "    return {'out': out.stdout.decode()}\n"
+    )
+    package = _package(tmp_path, source)
+    assert not check_policy(package.rglob("*.py"), tmp_path, ["subprocess"], [package.name])
+    gate = static_analysis_gate(package, tmp_path, permissions=["subprocess"], dependencies=[])
+    assert not gate.passed
+    assert "bandit:B602" in {f.rule for f in gate.findings}, gate.findings
+
+
 @pytest.mark.parametrize("capability", sorted(example_specs()))
 def test_generated_plugins_pass(capability: str, tmp_path: Path) -> None:
     spec: PluginSpec = example_specs()[capability]
