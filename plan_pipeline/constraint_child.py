@@ -4,7 +4,9 @@ Run as ``python -I -S -B constraint_child.py`` through ``plan_pipeline.sandboxed
 (standard library only: it sees nothing else). Its first input line is ``{"path",
 "functions", "range_function", "max_range", "constraints"}``: the names of the allowed
 built-ins, what ``range`` became and its longest length, and the constraints as translated
-Python. Each further line is ``[input, output]``; the answer is one line with, per
+Python; with ``"date_functions"`` and ``"date_source"``, the names and the source of the
+language's date functions (``plan_pipeline.expressions``, standard library only). Each
+further line is ``[input, output]``; the answer is one line with, per
 constraint, ``true``, ``false`` or ``{"error": "TypeName"}``.
 
 The constraints were checked against the contract subset before they came here, and the data
@@ -31,6 +33,16 @@ def _bounded_range(longest: int) -> Callable[..., range]:
     return bounded_range
 
 
+def _date_functions(setup: dict[str, Any]) -> dict[str, Callable[..., Any]]:
+    """The date functions the harness sent as source: they import ``datetime`` alone."""
+    names = list(setup.get("date_functions", []))
+    if not names:
+        return {}
+    scope: dict[str, Any] = {"__builtins__": builtins, "__name__": "date_functions"}
+    exec(compile(setup["date_source"], "<date functions>", "exec"), scope)
+    return {name: scope[name] for name in names}
+
+
 def _answer(
     codes: list[CodeType], names: dict[str, Any], inputs: Any, output: Any
 ) -> list[bool | dict[str, str]]:
@@ -51,6 +63,7 @@ def main() -> None:
     functions = {name: getattr(builtins, name) for name in setup["functions"]}
     functions[setup["range_function"]] = _bounded_range(int(setup["max_range"]))
     functions.pop("range", None)
+    functions.update(_date_functions(setup))
     names = {"__builtins__": functions}
     codes = [compile(source, "<constraint>", "eval") for source in setup["constraints"]]
     for line in sys.stdin:

@@ -11,10 +11,19 @@ import ast
 from typing import Annotated, Any
 
 import jsonschema
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from plan_pipeline.capability_names import validate_capability_name
-from plan_pipeline.errors import CapabilityNameError, PlanFileError
+from plan_pipeline.errors import CapabilityNameError, ContractLanguageError, PlanFileError
 from plan_pipeline.registry import parse_version_spec
 from plan_pipeline.schemas import local_refs_only
 
@@ -37,20 +46,57 @@ class _Strict(BaseModel):
 
 
 class Rule(_Strict):
-    """A derived output field: ``set`` is a path in the output, ``expr`` computes it.
+    """A derived output field, or a named value: ``set`` is a path in the output, ``let`` a
+    name; ``expr`` computes it.
 
     ``risks[*].score`` sets ``score`` on every item of ``risks``; inside such a rule ``item``
-    is the current item. Expressions are a small, side-effect-free Python subset over
-    ``input``, ``output`` and ``item``.
+    is the current item. ``{let: total, expr: ...}`` names a value that later rules read as
+    ``total`` and that never appears in the output. Expressions are a small, side-effect-free
+    Python subset over ``input``, ``output``, ``item`` and the names let so far.
     """
 
-    set: str = Field(pattern=r"^[a-z_][a-z0-9_]*(\[\*\])?(\.[a-z_][a-z0-9_]*(\[\*\])?)*$")
+    set: str | None = Field(
+        default=None, pattern=r"^[a-z_][a-z0-9_]*(\[\*\])?(\.[a-z_][a-z0-9_]*(\[\*\])?)*$"
+    )
+    let: str | None = None
     expr: str
 
     @field_validator("expr")
     @classmethod
     def _parses(cls, value: str) -> str:
         return _check_expression(value)
+
+    @field_validator("let")
+    @classmethod
+    def _let_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from plan_pipeline.expressions import check_let_name  # it imports this module
+
+        try:
+            return check_let_name(value)
+        except ContractLanguageError as exc:
+            fix = exc.fix or ""
+            raise ValueError(f"{exc.problem}: {fix[:1].lower()}{fix[1:]}") from None
+
+    @model_validator(mode="after")
+    def _set_or_let(self) -> Rule:
+        if (self.set is None) == (self.let is None):
+            raise ValueError(
+                "a rule has exactly one of 'set' (an output field) and 'let' (a named value)"
+            )
+        return self
+
+    @model_serializer(mode="wrap")
+    def _one_of_set_and_let(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The rule as written: a ``set`` rule serializes as before ``let`` existed."""
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if not (k in ("set", "let") and v is None)}
+
+    @property
+    def target(self) -> str:
+        """What the rule computes: its output path, or its name."""
+        return self.set if self.set is not None else str(self.let)
 
 
 class Example(_Strict):

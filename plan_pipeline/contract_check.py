@@ -15,7 +15,14 @@ import math
 from pathlib import Path
 from typing import Any
 
-from plan_pipeline.expressions import ALLOWED_FUNCTIONS, MAX_RANGE, RANGE_FUNCTION, translate
+from plan_pipeline.expressions import (
+    ALLOWED_FUNCTIONS,
+    DATE_FUNCTIONS,
+    MAX_RANGE,
+    RANGE_FUNCTION,
+    date_functions_source,
+    translate,
+)
 from plan_pipeline.sandbox import BubblewrapSandbox, Sandbox, SandboxLimits
 from plan_pipeline.sandboxed_judge import JudgeStopped, SandboxedJudge
 from plan_pipeline.schema_judge import SchemaJudge
@@ -60,7 +67,9 @@ class ContractCheck:
         chosen = sandbox or BubblewrapSandbox.detect()
         self._schemas = SchemaJudge(chosen, limits)
         setup = {
-            "functions": sorted(ALLOWED_FUNCTIONS),
+            "functions": sorted(ALLOWED_FUNCTIONS - DATE_FUNCTIONS),
+            "date_functions": sorted(DATE_FUNCTIONS),
+            "date_source": date_functions_source(),
             "range_function": RANGE_FUNCTION,
             "max_range": MAX_RANGE,
             "constraints": sources,

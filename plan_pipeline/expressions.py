@@ -14,13 +14,17 @@ The subset:
   ``x if c else y``;
 - list, tuple, set and dict displays (``{**a, 'k': 1}``), list, set and dict comprehensions
   and generator expressions;
-- calls of pure built-ins (``ALLOWED_FUNCTIONS``): ``range`` refuses more than ``MAX_RANGE``
+- calls of pure built-ins (``BUILTIN_FUNCTIONS``): ``range`` refuses more than ``MAX_RANGE``
   numbers; ``sorted``, ``min`` and ``max`` take ``key=lambda r: ...`` (plus ``reverse=`` and
   ``default=``), ``enumerate`` takes ``start=``;
 - calls of methods of ``str``, ``list`` and ``dict`` that return new values
   (``ALLOWED_METHODS``: ``", ".join(...)``, ``item.name.upper()``, ``input.rates.get(k, 0)``);
   ``"{} | {}".format(a, b)`` only on a constant string with plain positional fields;
-- f-strings whose fields carry at most a short constant format spec (``f"{item.cost:,.2f}"``).
+- f-strings whose fields carry at most a short constant format spec (``f"{item.cost:,.2f}"``);
+- the date functions (``DATE_FUNCTIONS``) over ISO date strings ``YYYY-MM-DD``:
+  ``is_iso_date``, ``date_add_days``, ``days_between`` and ``weekday``, defined below; their
+  source (``date_functions_source()``) goes into the generated plugin and the constraint
+  evaluator, so a rule and a constraint compute the same thing wherever they run.
 
 No other calls, methods or keywords, no names starting with an underscore, no lambdas but a
 ``key=``, no assignments. Every construct's cost is bounded by its operands; what depends on
@@ -34,18 +38,26 @@ A method is told from a mapping key by the call: ``item.title`` is the key ``tit
 from __future__ import annotations
 
 import ast
+import datetime as _datetime
 import difflib
+import inspect
 import re
 import string
 from collections.abc import Iterable
+from functools import cache
+from keyword import iskeyword
 
 from plan_pipeline.contract import MAX_EXPRESSION_LENGTH
 from plan_pipeline.errors import ContractLanguageError
 
-ALLOWED_FUNCTIONS = frozenset(
+BUILTIN_FUNCTIONS = frozenset(
     {"abs", "all", "any", "bool", "dict", "enumerate", "float", "int", "len", "list", "max",
      "min", "range", "reversed", "round", "set", "sorted", "str", "sum", "tuple", "zip"}
 )  # fmt: skip
+"""Python's built-ins an expression may call."""
+DATE_FUNCTIONS = frozenset({"is_iso_date", "date_add_days", "days_between", "weekday"})
+"""The date functions over ISO date strings, defined in this module (see below)."""
+ALLOWED_FUNCTIONS = BUILTIN_FUNCTIONS | DATE_FUNCTIONS
 _KEYWORDS: dict[str, frozenset[str]] = {
     "sorted": frozenset({"key", "reverse"}),
     "min": frozenset({"key", "default"}),
@@ -74,6 +86,10 @@ MAX_FORMAT_WIDTH = 64
 MAX_RANGE = 100_000
 RANGE_FUNCTION = "bounded_range"
 """What ``range`` becomes in translated Python: ``range`` refusing more than ``MAX_RANGE``."""
+CONTEXT_NAMES = frozenset({"input", "output", "item"})
+RESERVED_NAMES = ALLOWED_FUNCTIONS | CONTEXT_NAMES | {RANGE_FUNCTION}
+"""Names a comprehension variable, a lambda parameter or a ``let`` may not take."""
+LET_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _FORMAT_SPEC = re.compile(
     r"^(?:[^{}]?[<>^=])?[-+ ]?(?P<width>0?\d{1,3})?[,_]?(?:\.(?P<precision>\d{1,3}))?"
     r"[bcdeEfFgGnosxX%]?$"
@@ -122,6 +138,11 @@ _CALL_HINTS: dict[str, str] = {
     "math.floor": "use int(x) for positive numbers, or x // 1",
     "math.ceil": "use -(-x // 1)",
     "math.sqrt": "use x ** 0.5",
+    "date": "dates are ISO strings: use date_add_days, days_between, weekday or is_iso_date",
+    "datetime": "dates are ISO strings: use date_add_days, days_between, weekday or is_iso_date",
+    "date.fromisoformat": "dates are ISO strings: compare them, or use days_between",
+    "timedelta": "add days with date_add_days(d, n)",
+    "isoweekday": "use weekday(d) + 1",
 }
 
 
@@ -240,7 +261,7 @@ class _Checker(ast.NodeVisitor):
         self.scopes.pop()
 
     def _bind(self, name: str, what: str) -> str:
-        if name.startswith("_") or name in ALLOWED_FUNCTIONS or name == RANGE_FUNCTION:
+        if name.startswith("_") or name in RESERVED_NAMES:
             raise self.fail(f"{what} {name!r} is not allowed (choose another name)")
         return name
 
@@ -426,7 +447,13 @@ def translate(expr: str, context: Iterable[str]) -> str:
         ) from None
     except SyntaxError as exc:
         hint = ""
-        if re.search(r"(?<![=!<>])=(?!=)", expr) and "lambda" not in expr:
+        keyword_keys = [w for w in re.findall(r"\.\s*([a-z]+)\b", expr) if iskeyword(w)]
+        if keyword_keys:
+            hint = (
+                f" (the key {keyword_keys[0]!r} is a Python keyword: read it as "
+                f"x[{keyword_keys[0]!r}])"
+            )
+        elif re.search(r"(?<![=!<>])=(?!=)", expr) and "lambda" not in expr:
             hint = " (compare with '==')"
         raise ContractLanguageError(
             f"expression {expr!r} is not valid Python: {exc.msg}{hint}"
@@ -451,3 +478,118 @@ def builds_fresh_value(expr: str) -> bool:
     node = ast.parse(expr.strip(), mode="eval").body
     fresh = (ast.Constant, ast.JoinedStr, ast.UnaryOp, ast.Compare)
     return isinstance(node, fresh)
+
+
+def check_let_name(name: str) -> str:
+    """``name`` if a ``let`` rule may bind it, else ``ContractLanguageError``: lower-case
+    letters, digits and ``_``, not a Python keyword, not ``input``, ``output`` or ``item``,
+    not an allowed function."""
+    if not LET_NAME.match(name) or iskeyword(name):
+        raise ContractLanguageError(
+            f"let name {name!r} is not allowed",
+            "Name the value with lower-case letters, digits and '_', starting with a letter "
+            f"and not a Python keyword ({SEE_RULES})",
+        )
+    if name in RESERVED_NAMES:
+        what = "an allowed function" if name in ALLOWED_FUNCTIONS else "a name of the language"
+        raise ContractLanguageError(
+            f"let name {name!r} would shadow {what}", f"Choose another name ({SEE_RULES})"
+        )
+    return name
+
+
+def calls_date_functions(source: str) -> bool:
+    """Whether translated Python ``source`` names one of the date functions."""
+    tree = ast.parse(source, mode="eval")
+    return any(isinstance(n, ast.Name) and n.id in DATE_FUNCTIONS for n in ast.walk(tree))
+
+
+# -- the date functions -------------------------------------------------------------------
+#
+# Dates are plain JSON: ISO strings ``YYYY-MM-DD`` in and out, never a date object. These
+# functions are the language's, and their source is copied as it is into every generated
+# plugin that uses them and into the constraint evaluator: they use nothing but ``datetime``.
+
+_MAX_DAYS = 3_652_058
+"""Days from 0001-01-01 to 9999-12-31: no day count between two dates is larger."""
+
+
+def _iso_date(value: object, function: str) -> _datetime.date:
+    """``value`` as a date when it is a real calendar date written ``YYYY-MM-DD``."""
+    problem = "is not a date written YYYY-MM-DD"
+    if (
+        isinstance(value, str)
+        and len(value) == 10
+        and value[4] == "-"
+        and value[7] == "-"
+        and all(c in "0123456789" for c in value[:4] + value[5:7] + value[8:])
+    ):
+        try:
+            return _datetime.date(int(value[:4]), int(value[5:7]), int(value[8:]))
+        except ValueError:
+            problem = "is not a real calendar date (years 0001 to 9999)"
+    shown = repr(value[:12]) if isinstance(value, str) else "a value that is not text"
+    raise ValueError(f"{function}: {shown} {problem}")
+
+
+def _whole_days(value: object, function: str) -> int:
+    """``value`` as a whole number of days (an int, or a float without a fraction)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        shown = "a boolean" if isinstance(value, bool) else "a value of another kind"
+        raise ValueError(
+            f"{function}: the day count must be a whole number, not "
+            f"{repr(value) if isinstance(value, float) else shown}"
+        )
+    if abs(value) > _MAX_DAYS:
+        raise ValueError(
+            f"{function}: a day count beyond {_MAX_DAYS} leads outside the years 1 to 9999"
+        )
+    return value
+
+
+def is_iso_date(d: object) -> bool:
+    """Whether ``d`` is a real calendar date written ``YYYY-MM-DD`` (leap years count)."""
+    try:
+        _iso_date(d, "is_iso_date")
+    except ValueError:
+        return False
+    return True
+
+
+def date_add_days(d: object, n: object) -> str:
+    """The date ``n`` days after ``d`` (before, for a negative ``n``), as ``YYYY-MM-DD``."""
+    start = _iso_date(d, "date_add_days")
+    days = _whole_days(n, "date_add_days")
+    try:
+        return (start + _datetime.timedelta(days=days)).isoformat()
+    except OverflowError:
+        raise ValueError(
+            f"date_add_days: {start.isoformat()} plus {days} days is outside the years 1 to 9999"
+        ) from None
+
+
+def days_between(a: object, b: object) -> int:
+    """The number of days from ``a`` to ``b``: negative when ``b`` is before ``a``."""
+    return (_iso_date(b, "days_between") - _iso_date(a, "days_between")).days
+
+
+def weekday(d: object) -> int:
+    """The day of the week of ``d``: 0 for Monday to 6 for Sunday."""
+    return _iso_date(d, "weekday").weekday()
+
+
+_DATE_DEFINITIONS = (_iso_date, _whole_days, is_iso_date, date_add_days, days_between, weekday)
+
+
+@cache
+def date_functions_source() -> str:
+    """The date functions' source as a module fragment that imports what it needs: copied
+    into generated plugins and run by the constraint evaluator."""
+    parts = [
+        "import datetime as _datetime",
+        f"_MAX_DAYS = {_MAX_DAYS}",
+        *(inspect.getsource(function).rstrip("\n") for function in _DATE_DEFINITIONS),
+    ]
+    return "\n\n\n".join(parts) + "\n"

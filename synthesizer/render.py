@@ -2,8 +2,8 @@
 
 The synthesizer renders through cookiecutter's own API, so a generated plugin is exactly what a
 maintainer gets from ``cookiecutter plugin_template``; only the private variables (``_spec``,
-``_logic``, ``_constraints``, ``_dependencies``) differ. Hooks are skipped here because the
-synthesizer has already validated every name.
+``_logic``, ``_constraints``, ``_date_functions``, ``_dependencies``) differ. Hooks are
+skipped here because the synthesizer has already validated every name.
 """
 
 from __future__ import annotations
@@ -19,7 +19,12 @@ from jinja2 import TemplateError
 from pydantic import ValidationError
 
 from plan_pipeline.capability_names import generated_dist_name, package_slug
-from plan_pipeline.expressions import MAX_RANGE, translate
+from plan_pipeline.expressions import (
+    MAX_RANGE,
+    calls_date_functions,
+    date_functions_source,
+    translate,
+)
 from plan_pipeline.spec import PluginSpec
 from synthesizer.codegen import GeneratedLogic
 from synthesizer.errors import BuildError
@@ -66,6 +71,14 @@ def constraint_checks(spec: PluginSpec) -> str:
     return "\n".join(lines)
 
 
+def constraint_date_functions(spec: PluginSpec) -> str:
+    """The date functions' source for the project's own tests when a constraint calls one."""
+    used = any(
+        calls_date_functions(translate(text, {"input", "output"})) for text in spec.constraints
+    )
+    return f"\n\n{date_functions_source()}" if used else ""
+
+
 def template_context(spec: PluginSpec, logic: GeneratedLogic) -> dict[str, object]:
     """The cookiecutter context that renders the plugin for ``spec`` with ``logic``.
 
@@ -86,6 +99,7 @@ def template_context(spec: PluginSpec, logic: GeneratedLogic) -> dict[str, objec
         "_spec_json": json.dumps(spec.model_dump(mode="json"), indent=2, sort_keys=True),
         "_logic": logic.source.rstrip("\n"),
         "_constraints": constraint_checks(spec),
+        "_date_functions": constraint_date_functions(spec),
         "_max_range": str(MAX_RANGE),
         # a list would be a cookiecutter choice variable: pass ready TOML lines instead
         "_dependency_lines": "".join(f"\n    {json.dumps(d)}," for d in spec.dependencies),

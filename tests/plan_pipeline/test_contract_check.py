@@ -149,3 +149,34 @@ def test_a_number_too_big_to_divide_is_a_failed_check_not_a_crash(
             "(OverflowError)"
         ]
     assert contract_check.same(10**400, 1.0) is False
+
+
+def test_constraints_use_the_date_functions_in_the_evaluator(sandbox: BubblewrapSandbox) -> None:
+    with ContractCheck(
+        _spec(
+            "days_between(input.start, output.finish) == input.days",
+            "date_add_days(input.start, input.days) == output.finish",
+            "weekday(output.finish) < 5",
+            "is_iso_date(output.finish)",
+        ),
+        sandbox,
+    ) as check:
+        inputs = {"start": "2025-01-30", "days": 32}
+        assert check.problems(inputs, {"finish": "2025-03-03"}) == []  # a Monday
+        assert check.problems(inputs, {"finish": "2025-03-01"}) == [
+            "constraint does not hold: days_between(input.start, output.finish) == input.days",
+            "constraint does not hold: date_add_days(input.start, input.days) == output.finish",
+            "constraint does not hold: weekday(output.finish) < 5",
+        ]
+        bad = check.problems(inputs, {"finish": "2025-02-30"})
+        assert bad[0] == (
+            "constraint 'days_between(input.start, output.finish) == input.days' cannot be "
+            "evaluated: ValueError"
+        )
+        assert bad[-1] == "constraint does not hold: is_iso_date(output.finish)"
+        huge = check.problems({"start": "2025-01-30", "days": 10**30}, {"finish": "2025-03-03"})
+        assert huge == [  # refused before any work: the check answers at once
+            "constraint does not hold: days_between(input.start, output.finish) == input.days",
+            "constraint 'date_add_days(input.start, input.days) == output.finish' cannot be "
+            "evaluated: ValueError",
+        ]

@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 
 from plan_pipeline.errors import ContractLanguageError
-from plan_pipeline.expressions import MAX_RANGE, translate
+from plan_pipeline.expressions import MAX_RANGE, date_functions_source, translate
 from plan_pipeline.plan import Rule
 from plan_pipeline.spec import PluginSpec
 from synthesizer.code_policy import check_policy
+from synthesizer.errors import UnsupportedSpecError
 from synthesizer.rules_codegen import RulesCodeGenerator
+from synthesizer.static_analysis import run_bandit
 
 CONTEXT = {"input", "output", "item"}
 
@@ -322,3 +324,263 @@ def test_the_rules_language_reference_lists_every_allowed_function_and_method() 
     reference = (Path(__file__).resolve().parents[2] / "docs" / "RULES.md").read_text()
     words = set(reference.replace("`", " ").split())
     assert words >= ALLOWED_FUNCTIONS | ALLOWED_METHODS
+
+
+# -- dates and named values -----------------------------------------------------------------
+
+
+def _date_functions() -> dict[str, Any]:
+    """The date functions as generated plugins and the constraint evaluator define them."""
+    scope: dict[str, Any] = {}
+    exec(compile(date_functions_source(), "<date functions>", "exec"), scope)  # our source
+    return scope
+
+
+@pytest.mark.parametrize(
+    ("expr", "python"),
+    [
+        ("date_add_days(input.start, item.days)", "date_add_days(input['start'], item['days'])"),
+        ("days_between(item.due, item.done)", "days_between(item['due'], item['done'])"),
+        ("['Mon', 'Tue'][weekday(input.start)]", "['Mon', 'Tue'][weekday(input['start'])]"),
+        ("[m for m in input.ms if not is_iso_date(m.date)]",
+         "[m for m in input['ms'] if not is_iso_date(m['date'])]"),
+        ("item['from'] + item['class']", "item['from'] + item['class']"),
+    ],
+)  # fmt: skip
+def test_date_functions_translate_as_calls(expr: str, python: str) -> None:
+    assert translate(expr, CONTEXT) == python
+
+
+DATE_ESCAPES = [
+    ("weekday(input.d).__class__", "no leading underscore"),
+    ("date_add_days.__globals__", "no leading underscore"),
+    ("days_between.__code__.co_consts", "no leading underscore"),
+    ("date_add_days(*input.args)", "*arguments"),
+    ("date_add_days(input.d, n=3)", "keyword argument 'n' of 'date_add_days'"),
+    ("weekday(input.d, **input.opts)", "**arguments"),
+    ("[weekday for weekday in input.x]", "comprehension variable 'weekday'"),
+    ("sorted(input.x, key=lambda days_between: 1)", "lambda parameter 'days_between'"),
+    ("_iso_date(input.d, 'x')", "call of '_iso_date' is not allowed"),
+    ("_datetime.date.today()", "not allowed"),
+    ("date(2025, 1, 1)", "dates are ISO strings"),
+    ("datetime.date.today()", "method 'today' is not allowed"),
+    ("datetime", "dates are ISO strings"),
+    ("timedelta(days=3)", "add days with date_add_days"),
+    ("input.d.isoweekday()", "use weekday(d) + 1"),
+    ("date_add_days(input.d, 1).fromisoformat(1)", "method 'fromisoformat' is not allowed"),
+    ("weekday(input.d)(1)", "call of 'weekday(input.d)' is not allowed"),
+    ("item.from", "the key 'from' is a Python keyword: read it as x['from']"),
+    ("output.class == 1", "the key 'class' is a Python keyword"),
+]
+
+
+@pytest.mark.parametrize(("expr", "problem"), DATE_ESCAPES)
+def test_escapes_through_the_date_functions_are_refused(expr: str, problem: str) -> None:
+    with pytest.raises(ContractLanguageError, match="expression") as err:
+        translate(expr, CONTEXT)
+    assert problem in str(err.value)
+
+
+def test_the_date_functions_compute_on_iso_strings() -> None:
+    f = _date_functions()
+    assert f["date_add_days"]("2024-02-28", 1) == "2024-02-29"
+    assert f["date_add_days"]("2025-02-28", 1) == "2025-03-01"
+    assert f["date_add_days"]("2025-01-10", -10) == "2024-12-31"
+    assert f["date_add_days"]("2025-01-10", 3.0) == "2025-01-13"  # a whole float counts
+    assert f["date_add_days"]("0001-01-02", -1) == "0001-01-01"
+    assert f["date_add_days"]("0001-01-01", 3_652_058) == "9999-12-31"
+    assert f["days_between"]("2024-01-01", "2025-01-01") == 366
+    assert f["days_between"]("2025-03-10", "2025-03-01") == -9
+    assert f["weekday"]("2025-06-02") == 0  # a Monday
+    assert f["weekday"]("2025-06-08") == 6  # a Sunday
+    assert f["is_iso_date"]("2024-02-29") is True
+    wide = "\uff12\uff10\uff12\uff14-01-01"  # full-width digits: int() reads them, we do not
+    for text in ["2023-02-29", "2024-2-3", "2024-02-30", "0000-01-01", " 2024-01-01", wide,
+                 "2024-01-01T00:00", "2024/01/01", "20240101", None, 20240101,
+                 ["2024-01-01"], {"date": "2024-01-01"}, True]:  # fmt: skip
+        assert f["is_iso_date"](text) is False, text
+    assert type(f["date_add_days"]("2024-01-01", 1)) is str  # no date object reaches output
+
+
+@pytest.mark.parametrize(
+    ("call", "args", "problem"),
+    [
+        ("date_add_days", ("2024-02-30", 1), "'2024-02-30' is not a real calendar date"),
+        ("date_add_days", ("31/12/2024", 1), "'31/12/2024' is not a date written YYYY-MM-DD"),
+        ("date_add_days", ("2024-01-01", 10**100), "a day count beyond 3652058"),
+        ("date_add_days", ("2024-01-01", -(10**18)), "a day count beyond 3652058"),
+        ("date_add_days", ("9999-12-31", 1), "outside the years 1 to 9999"),
+        ("date_add_days", ("0001-01-01", -1), "outside the years 1 to 9999"),
+        ("date_add_days", ("2024-01-01", 1.5), "must be a whole number, not 1.5"),
+        ("date_add_days", ("2024-01-01", float("inf")), "must be a whole number, not inf"),
+        ("date_add_days", ("2024-01-01", float("nan")), "must be a whole number, not nan"),
+        ("date_add_days", ("2024-01-01", True), "not a boolean"),
+        ("date_add_days", ("2024-01-01", "3"), "not a value of another kind"),
+        ("date_add_days", (20240101, 1), "a value that is not text"),
+        ("days_between", ("2024-01-01", None), "a value that is not text"),
+        ("days_between", (["2024-01-01"], "2024-01-01"), "a value that is not text"),
+        ("weekday", ("x" * 10_000_000,), "'xxxxxxxxxxxx' is not a date"),
+    ],
+)
+def test_the_date_functions_refuse_what_is_not_a_date_with_a_value_error(
+    call: str, args: tuple[Any, ...], problem: str
+) -> None:
+    with pytest.raises(ValueError, match=call) as refused:
+        _date_functions()[call](*args)
+    assert problem in str(refused.value)
+    assert len(str(refused.value)) < 120
+
+
+def _let_spec(rules: list[Rule], required: list[str]) -> PluginSpec:
+    return PluginSpec(
+        capability="test.thing",
+        stage_name="thing",
+        input_schema={"type": "object"},
+        output_schema={"type": "object", "required": required},
+        rules=rules,
+    )
+
+
+def _compute(spec: PluginSpec, inputs: dict[str, Any]) -> dict[str, Any]:
+    scope: dict[str, Any] = {}
+    exec(compile(RulesCodeGenerator().generate(spec).source, "<generated>", "exec"), scope)
+    result: dict[str, Any] = scope["compute"](inputs)
+    return result
+
+
+def test_named_values_are_read_by_later_rules_and_never_reach_the_output() -> None:
+    spec = _let_spec(
+        [
+            Rule(let="total", expr="sum(l.amount for l in input.lines)"),
+            Rule(let="finish", expr="date_add_days(input.start, len(input.lines) * 7)"),
+            Rule(set="lines", expr="input.lines"),
+            Rule(set="lines[*].share", expr="round(100 * item.amount / total, 1)"),
+            Rule(set="finish", expr="finish"),
+            Rule(
+                set="finish_day",
+                expr="['Mon','Tue','Wed','Thu','Fri','Sat','Sun'][weekday(finish)]",
+            ),
+        ],
+        ["lines", "finish"],
+    )
+    inputs = {"start": "2025-01-01", "lines": [{"amount": 30}, {"amount": 10}]}
+    assert _compute(spec, inputs) == {
+        "lines": [{"amount": 30, "share": 75.0}, {"amount": 10, "share": 25.0}],
+        "finish": "2025-01-15",
+        "finish_day": "Wed",
+    }
+    assert inputs == {"start": "2025-01-01", "lines": [{"amount": 30}, {"amount": 10}]}
+
+
+def test_a_named_value_is_a_snapshot_that_later_rules_do_not_change() -> None:
+    spec = _let_spec(
+        [
+            Rule(set="rows", expr="input.rows"),
+            Rule(let="first", expr="output.rows[0]"),
+            Rule(set="rows[*].seen", expr="True"),
+            Rule(set="first", expr="first"),
+        ],
+        ["rows", "first"],
+    )
+    assert _compute(spec, {"rows": [{"a": 1}]}) == {
+        "rows": [{"a": 1, "seen": True}],
+        "first": {"a": 1},
+    }
+
+
+@pytest.mark.parametrize(
+    ("rule", "problem"),
+    [
+        ({"let": "input", "expr": "1"}, "let name 'input' would shadow a name of the language"),
+        ({"let": "output", "expr": "1"}, "let name 'output' would shadow"),
+        ({"let": "item", "expr": "1"}, "let name 'item' would shadow"),
+        ({"let": "len", "expr": "1"}, "let name 'len' would shadow an allowed function"),
+        ({"let": "sorted", "expr": "1"}, "would shadow an allowed function"),
+        ({"let": "weekday", "expr": "1"}, "would shadow an allowed function"),
+        ({"let": "bounded_range", "expr": "1"}, "would shadow a name of the language"),
+        ({"let": "from", "expr": "1"}, "let name 'from' is not allowed"),
+        ({"let": "_clone", "expr": "1"}, "let name '_clone' is not allowed"),
+        ({"let": "__builtins__", "expr": "1"}, "is not allowed"),
+        ({"let": "Total", "expr": "1"}, "let name 'Total' is not allowed"),
+        ({"let": "a.b", "expr": "1"}, "let name 'a.b' is not allowed"),
+        ({"let": "x", "set": "x", "expr": "1"}, "exactly one of 'set'"),
+        ({"expr": "1"}, "exactly one of 'set'"),
+    ],
+)
+def test_a_let_rule_with_a_name_the_language_owns_is_refused(
+    rule: dict[str, str], problem: str
+) -> None:
+    with pytest.raises(ValueError, match="validation error") as refused:
+        Rule(**rule)
+    assert problem in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("rules", "problem"),
+    [
+        ([Rule(let="a", expr="a + 1"), Rule(set="x", expr="a")], "unknown name 'a'"),
+        ([Rule(set="x", expr="b"), Rule(let="b", expr="1")], "unknown name 'b'"),
+        ([Rule(let="a", expr="b"), Rule(let="b", expr="a"), Rule(set="x", expr="1")],
+         "unknown name 'b'"),
+        ([Rule(let="a", expr="1"), Rule(let="a", expr="2"), Rule(set="x", expr="a")],
+         "let name 'a' is given twice"),
+        ([Rule(let="a", expr="item.x"), Rule(set="x", expr="a")], "unknown name 'item'"),
+        ([Rule(let="a", expr="__import__('os')"), Rule(set="x", expr="a")], "not allowed"),
+        ([Rule(let="a", expr="input.x"), Rule(set="x", expr="a.__class__")],
+         "no leading underscore"),
+    ],
+)  # fmt: skip
+def test_named_values_are_read_only_after_they_are_given(rules: list[Rule], problem: str) -> None:
+    with pytest.raises(UnsupportedSpecError) as refused:
+        RulesCodeGenerator().generate(_let_spec(rules, ["x"]))
+    assert problem in str(refused.value)
+
+
+def test_a_let_rule_alone_computes_no_output_field() -> None:
+    with pytest.raises(UnsupportedSpecError, match="compute output field"):
+        RulesCodeGenerator().generate(_let_spec([Rule(let="x", expr="1")], ["x"]))
+
+
+def test_a_set_rule_serializes_as_before_and_a_let_rule_without_set() -> None:
+    assert Rule(set="a", expr="1").model_dump() == {"set": "a", "expr": "1"}
+    assert Rule(let="a", expr="1").model_dump() == {"let": "a", "expr": "1"}
+    assert Rule.model_validate(Rule(let="a", expr="1").model_dump()).let == "a"
+
+
+def test_generated_code_with_dates_and_named_values_passes_the_static_analysis(
+    tmp_path: Path,
+) -> None:
+    spec = _let_spec(
+        [
+            Rule(let="due", expr="date_add_days(input.start, input.days)"),
+            Rule(set="due", expr="due"),
+            Rule(set="late", expr="days_between(due, input.done)"),
+            Rule(set="day", expr="weekday(due)"),
+            Rule(set="ok", expr="is_iso_date(input.done)"),
+        ],
+        ["due"],
+    )
+    source = RulesCodeGenerator().generate(spec).source
+    assert source == RulesCodeGenerator().generate(spec).source
+    assert source.count("import datetime as _datetime") == 1
+    package = tmp_path / "logic"
+    package.mkdir()
+    (package / "logic.py").write_text(source, encoding="utf-8")
+    assert check_policy([package / "logic.py"], tmp_path, [], ["logic"]) == []
+    assert run_bandit([package / "logic.py"], tmp_path) == []
+    assert _compute(spec, {"start": "2025-01-30", "days": 30, "done": "2025-03-03"}) == {
+        "due": "2025-03-01", "late": 2, "day": 5, "ok": True
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="date_add_days: a day count beyond"):
+        _compute(spec, {"start": "2025-01-30", "days": 10**30, "done": "2025-03-03"})
+
+
+def test_a_plugin_without_dates_carries_no_date_code() -> None:
+    source = RulesCodeGenerator().generate(_let_spec([Rule(set="x", expr="1")], ["x"])).source
+    assert "datetime" not in source and "date_add_days" not in source
+
+
+def test_a_rule_cannot_reach_the_date_helpers_of_the_generated_module() -> None:
+    for expr in ["_datetime", "_MAX_DAYS", "_whole_days(1, 'x')", "compute(input)"]:
+        with pytest.raises(ContractLanguageError):
+            translate(expr, CONTEXT)

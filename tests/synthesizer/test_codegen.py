@@ -97,3 +97,25 @@ def test_a_rule_never_modifies_the_input_through_a_value_it_took_from_it(expr: s
     out = _compute(RulesCodeGenerator().generate(spec).source, inputs)
     assert out == {"rows": [{"v": 1, "seen": True}]}
     assert inputs == {"rows": [{"v": 1}]}
+
+
+def test_let_rules_become_local_values_read_by_later_rules() -> None:
+    spec = _spec(
+        [
+            {"let": "total", "expr": "sum(input.xs)"},
+            {"set": "shares", "expr": "[x / total for x in input.xs] if total else []"},
+        ],
+        ["shares"],
+    )
+    source = RulesCodeGenerator().generate(spec).source
+    assert "    # rule 1: let total = sum(input.xs)\n    total = _clone(sum(input['xs']))\n" in (
+        source
+    )
+    assert _compute(source, {"xs": [1, 3]}) == {"shares": [0.25, 0.75]}
+
+
+def test_a_let_rule_named_like_a_generated_helper_cannot_reach_it() -> None:
+    with pytest.raises(ValueError, match="let name '_clone' is not allowed"):
+        _spec([{"let": "_clone", "expr": "1"}, {"set": "x", "expr": "1"}], ["x"])
+    with pytest.raises(ValueError, match="would shadow a name of the language"):
+        _spec([{"let": "bounded_range", "expr": "1"}, {"set": "x", "expr": "1"}], ["x"])

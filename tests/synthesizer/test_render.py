@@ -74,3 +74,43 @@ def test_the_rendered_project_s_own_tests_check_constraints_with_range(tmp_path:
     )  # fmt: skip
     assert tests.returncode == 0, tests.stdout[-2000:]
     assert "4 passed" in tests.stdout
+
+
+def test_the_rendered_project_s_own_tests_check_constraints_with_dates(tmp_path: Path) -> None:
+    spec = PluginSpec(
+        capability="schedule.finish",
+        stage_name="finish",
+        input_schema={
+            "type": "object",
+            "properties": {
+                "start": {"type": "string", "enum": ["2024-02-27", "2025-12-30"]},
+                "days": {"type": "integer", "minimum": 0, "maximum": 400},
+            },
+            "required": ["start", "days"],
+        },
+        output_schema={"type": "object", "required": ["finish"]},
+        rules=[
+            Rule(let="finish", expr="date_add_days(input.start, input.days)"),
+            Rule(set="finish", expr="finish"),
+        ],
+        constraints=["days_between(input.start, output.finish) == input.days"],
+        examples=[
+            Example(input={"start": "2024-02-27", "days": 3}, output={"finish": "2024-03-01"})
+        ],
+    )
+    project = render_project(spec, RulesCodeGenerator().generate(spec), tmp_path / "out")
+    tests_source = (project / "tests" / "test_contract.py").read_text()
+    assert "def days_between(" in tests_source
+    env = {**os.environ, "PYTHONPATH": str(project), "PLANEXE_PROPERTY_EXAMPLES": "10"}
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=project, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert tests.returncode == 0, tests.stdout[-2000:]
+    assert "4 passed" in tests.stdout
+
+
+def test_a_project_without_date_constraints_carries_no_date_code(tmp_path: Path) -> None:
+    spec = area_spec("geometry.plain")
+    project = render_project(spec, RulesCodeGenerator().generate(spec), tmp_path / "out")
+    assert "datetime" not in (project / "tests" / "test_contract.py").read_text()

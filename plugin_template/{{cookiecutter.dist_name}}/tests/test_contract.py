@@ -27,6 +27,7 @@ def bounded_range(*bounds: int) -> range:
     numbers = range(*bounds)
     assert len(numbers) <= {{ cookiecutter._max_range }}, f"range of {len(numbers)} numbers"
     return numbers
+{{ cookiecutter._date_functions }}
 
 
 # (constraint as written in the spec, the same check in Python)
