@@ -27,6 +27,7 @@ import gc
 import importlib.metadata as metadata
 import json
 import os
+import random
 import select
 import signal
 import sys
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
     from plan_pipeline.contract_check import ContractCheck
 
 _MAX_FINDINGS = 20
+_RANDOM = random.SystemRandom()
+"""Where the gate's seeds and the goldens' places come from (the operating system's)."""
 SHRINK_CALLS = 200
 """Calls of the plugin spent shrinking a failing property, at most."""
 SHRINK_SECONDS = 1.0
@@ -195,7 +198,14 @@ class _Harness:
     """Shaped like a pipeline's run id, so the plugin cannot tell the gate by its context."""
     started: float = field(default_factory=time.monotonic)
     extra: list[Example] = field(default_factory=list)
-    """The code generator's own golden examples, checked after the spec's."""
+    """The code generator's own golden examples, checked like the spec's."""
+    seed: int = field(default_factory=lambda: _RANDOM.getrandbits(64))
+    """The property test's seed: drawn anew for each gate, so nobody knows its inputs in
+    advance; a failure names it."""
+    goldens_at: dict[int, list[tuple[str, Example]]] = field(default_factory=dict)
+    """The golden examples due before each property call (by the call's number)."""
+    generated: int = 0
+    """The property calls made so far (shrinking not counted)."""
     bounded: list[str] = field(default_factory=list)
     """The input numbers the spec leaves unbounded, drawn within a plan's magnitudes."""
 
@@ -235,28 +245,45 @@ class _Harness:
         if self.worker.describe("other.capability") is not None:
             self.fail("describe", "planexe_describe answers for a capability it does not have")
 
-    def golden(self) -> None:
+    def schedule_goldens(self, generated: int) -> None:
+        """Place every golden example (the spec's and the generator's) at a random call among
+        the ``generated`` property calls, never before the first: a plugin cannot tell the
+        gate by its first input, or by where the goldens come, and must answer every call
+        of one warm worker as production calls it."""
         numbered = [(f"example {n}", e) for n, e in enumerate(self.spec.examples, start=1)]
         numbered += [(f"generator's example {n}", e) for n, e in enumerate(self.extra, start=1)]
+        self.goldens_at = {}
         for label, example in numbered:
-            self.checks += 1
             name = label + (f" ({example.note})" if example.note else "")
+            self.checks += 1
             input_problem = self.check.input_problem(example.input)
             if input_problem is not None:
                 self.fail("spec", f"{name}: the input breaks the input schema {input_problem}")
                 continue
-            try:
-                output = self.run(example.input)
-            except (PluginRunError, PluginWorkerError) as exc:
-                self.fail("test-error", f"{name}: {exc.problem}")
-                continue
-            for problem in self.check.problems(example.input, output):
-                self.fail("test-failure", f"{name}: {problem}")
-            if example.output is not None and not _same(output, example.output):
-                self.fail("test-failure", f"{name}: expected {example.output}, got {output}")
+            at = _RANDOM.randint(2, max(2, generated))
+            self.goldens_at.setdefault(at, []).append((name, example))
+
+    def goldens_due(self, call: int | None = None) -> None:
+        """Run the golden examples placed at property call ``call`` (every one left when
+        ``None``: the property test drew fewer inputs, or stopped at a failure)."""
+        due = sorted(self.goldens_at) if call is None else [call]
+        for at in due:
+            for name, example in self.goldens_at.pop(at, []):
+                self.golden(name, example)
+
+    def golden(self, name: str, example: Example) -> None:
+        try:
+            output = self.run(example.input)
+        except (PluginRunError, PluginWorkerError) as exc:
+            self.fail("test-error", f"{name}: {exc.problem}")
+            return
+        for problem in self.check.problems(example.input, output):
+            self.fail("test-failure", f"{name}: {problem}")
+        if example.output is not None and not _same(output, example.output):
+            self.fail("test-failure", f"{name}: expected {example.output}, got {output}")
 
     def properties(self, examples: int) -> None:
-        from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+        from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
         from hypothesis.errors import HypothesisException
         from hypothesis_jsonschema import from_schema
 
@@ -274,19 +301,20 @@ class _Harness:
             if not shrinking:
                 shrinking.append(time.monotonic())
             if not smallest or size <= smallest[0][0]:
-                message = f"property test: input {json.dumps(inputs)[:300]}: {problem}"
+                where = f"property test (seed {self.seed})"
+                message = f"{where}: input {json.dumps(inputs)[:300]}: {problem}"
                 smallest[:] = [(size, rule, message)]
 
         @settings(
             max_examples=examples,
             deadline=None,
             database=None,
-            derandomize=True,
             suppress_health_check=list(HealthCheck),
             phases=[Phase.explicit, Phase.generate, Phase.shrink],
             report_multiple_bugs=False,
             verbosity=Verbosity.quiet,
         )
+        @seed(self.seed)
         @given(inputs=from_schema(bounded))
         def follows_the_contract(inputs: dict[str, Any]) -> None:
             if shrinking:
@@ -296,6 +324,8 @@ class _Harness:
                     raise _ShrinkBudgetSpent
             else:
                 self.checks += 1
+                self.generated += 1
+                self.goldens_due(self.generated)
             try:
                 output = self.run(inputs)
             except (PluginRunError, PluginWorkerError) as exc:
@@ -387,8 +417,9 @@ def contract_test_gate(
         harness = _Harness(spec, worker, check, extra=list(extra_examples or []))
         try:
             harness.describe()
-            harness.golden()
+            harness.schedule_goldens(property_examples)
             harness.properties(property_examples)
+            harness.goldens_due()
         except (PluginRunError, PluginWorkerError) as exc:
             harness.fail("test-error", exc.problem)
         except _GateBudgetSpent:

@@ -54,3 +54,30 @@ def compute(input: dict[str, Any]) -> dict[str, Any]:
 
 WRONG_RISK = CORRECT_RISK.replace("score >= 15 else", "score >= 25 else")
 """Classifies a score of 20 as medium: the spec's golden example says high."""
+
+STATEFUL_FIRST_CALL_RISK = """\
+from typing import Any
+
+GOLDEN = [
+    {"id": "A", "title": "a", "likelihood": 5, "impact": 4},
+    {"id": "B", "title": "b", "likelihood": 1, "impact": 2},
+]
+SEEN: list[Any] = []
+
+
+def compute(input: dict[str, Any]) -> dict[str, Any]:
+    if not SEEN:
+        SEEN.append(input["risks"])
+    risks = []
+    for risk in input["risks"]:
+        if SEEN[0] == GOLDEN:
+            score = risk["likelihood"] * risk["impact"]
+            level = "high" if score >= 15 else ("medium" if score >= 8 else "low")
+        else:
+            score, level = 1, "low"
+        risks.append({**risk, "score": score, "level": level})
+    return {"risks": risks, "high_count": sum(1 for r in risks if r["level"] == "high")}
+"""
+"""Needs no permission and keeps state between calls: right on every input while the first
+input it saw was the spec's first golden example (which gates used to send first), and
+"1, low" for every risk otherwise."""

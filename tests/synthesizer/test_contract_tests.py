@@ -27,6 +27,7 @@ from synthesizer.codegen import GeneratedLogic
 from synthesizer.contract_tests import ForkedHarness, _memoized_strategies, contract_test_gate
 from synthesizer.render import render_project
 from synthesizer.rules_codegen import RulesCodeGenerator
+from tests.synthesizer.llm_helpers import STATEFUL_FIRST_CALL_RISK
 
 LIMITS = SandboxLimits(cpu_seconds=5, wall_seconds=10, max_processes=16)
 
@@ -86,6 +87,68 @@ def test_a_wrong_result_fails_with_the_example_named(risk_spec: PluginSpec, tmp_
     gate = _gate(risk_spec, _wheel(risk_spec, tmp_path, logic), tmp_path)
     assert not gate.passed
     assert gate.findings[0].message.startswith("example 1")
+
+
+def test_a_plugin_right_only_after_its_first_golden_input_is_refused(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    """The first call of a gate is a generated input, so a plugin keyed to the first input
+    it saw being golden example 1 answers wrong, whatever the gate's seed."""
+    wheel = _wheel(risk_spec, tmp_path, STATEFUL_FIRST_CALL_RISK)
+    seeds = set()
+    for attempt in range(3):
+        gate = _gate(risk_spec, wheel, tmp_path / str(attempt))
+        assert not gate.passed, gate.summary
+        said = " | ".join(f.message for f in gate.findings)
+        assert "constraint does not hold: all(r.score == r.likelihood * r.impact" in said
+        assert "example 1: expected" in said
+        seeds |= set(re.findall(r"property test \(seed (\d+)\)", said))
+    assert len(seeds) == 3, "every gate draws its inputs from a seed of its own"
+
+
+def test_golden_examples_never_come_first_and_every_one_is_sent(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    """A plugin that fails when its first input is a golden one, and answers every other
+    call right, passes: the goldens come later, among the generated inputs, and are all
+    checked (a wrong answer to the last one would fail the gate)."""
+    golden_inputs = [e.input["risks"] for e in risk_spec.examples]
+    first_golden = STATEFUL_FIRST_CALL_RISK.replace(
+        "if SEEN[0] == GOLDEN:", "if SEEN[0] not in " + repr(golden_inputs) + ":"
+    )
+    wheel = _wheel(risk_spec, tmp_path, first_golden)
+    for attempt in range(3):
+        gate = _gate(risk_spec, wheel, tmp_path / str(attempt))
+        assert gate.passed, gate.findings
+        assert gate.summary.startswith(f"{1 + len(risk_spec.examples) + 20} checks passed")
+    last = risk_spec.examples[-1].input["risks"]
+    wrong_on_last = _wheel(
+        risk_spec,
+        tmp_path / "last",
+        STATEFUL_FIRST_CALL_RISK.replace(
+            "if SEEN[0] == GOLDEN:", "if input['risks'] != " + repr(last) + ":"
+        ),
+    )
+    gate = _gate(risk_spec, wrong_on_last, tmp_path / "last")
+    assert not gate.passed
+    assert f"example {len(risk_spec.examples)}" in gate.findings[0].message
+
+
+def test_the_goldens_are_placed_at_random_among_the_property_calls(risk_spec: PluginSpec) -> None:
+    places = set()
+    for _ in range(20):
+        harness = contract_tests._Harness(risk_spec, None, _NoCheck())  # type: ignore[arg-type]
+        harness.schedule_goldens(50)
+        at = list(harness.goldens_at)
+        assert sum(len(v) for v in harness.goldens_at.values()) == len(risk_spec.examples)
+        assert all(2 <= n <= 50 for n in at)
+        places.update(at)
+    assert len(places) > 5
+
+
+class _NoCheck:
+    def input_problem(self, inputs: Any) -> None:
+        return None
 
 
 _FORGERIES = {
@@ -280,7 +343,7 @@ def test_a_failing_property_reports_a_shrunk_counterexample(
     assert not gate.passed
     assert [f.rule for f in gate.findings] == ["test-failure"]
     message = gate.findings[0].message
-    assert message.startswith("property test: input ")
+    assert re.match(r"property test \(seed \d+\): input ", message), message
     assert "constraint does not hold: all(r.score == r.likelihood * r.impact" in message
     found = re.search(r"input (\{.*\}): constraint", message)
     assert found is not None, message
@@ -327,7 +390,7 @@ def test_the_forked_harness_gives_the_inline_verdict(risk_spec: PluginSpec, tmp_
     bad = _wheel(risk_spec, tmp_path / "bad", "def compute(input):\n    return {}\n")
     failed = _forked_gate(risk_spec, bad, tmp_path / "forked-bad")
     assert not failed.passed
-    assert failed.findings[0].message.startswith("example 1")
+    assert any(f.message.startswith("example 1") for f in failed.findings), failed.findings
 
 
 def test_a_harness_that_dies_fails_the_gate(risk_spec: PluginSpec, tmp_path: Path) -> None:
@@ -383,7 +446,7 @@ def test_the_sandbox_holds_in_the_warm_runner(risk_spec: PluginSpec, tmp_path: P
                 while True:
                     os.fork()
             """,
-            r"did not answer|killed by|stopped before|BlockingIOError|resource",
+            r"did not answer|killed by|stopped before|BlockingIOError|resource|another request",
         ),
         **_LIMIT_ATTACKS,
     }
