@@ -4,8 +4,9 @@ Each spec in ``tests/synthesizer/corpus/specs/`` goes through the real pipeline 
 (``synthesize_plugin``: codegen, render, static analysis, build, dependency audit, contract
 tests in the bubblewrap sandbox). The built wheel is then unpacked and its plugin run in a
 sandboxed worker on the hidden inputs of ``corpus/hidden.py``, and each answer is compared
-with the reference function's. The two figures (specs synthesized, hidden cases exact) are
-printed by the last test and in the terminal summary (``tests/synthesizer/conftest.py``).
+with the reference function's. The figures (specs synthesized, hidden cases exact) of the
+corpus and of the harder corpus (``specs/harder/``: specs written without knowing the gate)
+are printed by the last test and in the terminal summary (``tests/synthesizer/conftest.py``).
 """
 
 from __future__ import annotations
@@ -27,11 +28,22 @@ from plan_pipeline.spec import PluginSpec
 from synthesizer.contract_tests import unpack_wheel, wheel_plugin
 from synthesizer.errors import SynthesizerError
 from synthesizer.synthesize import SynthesisOptions, synthesize_plugin
-from tests.synthesizer.corpus import load_corpus
-from tests.synthesizer.corpus.hidden import HIDDEN, Json
+from tests.synthesizer.corpus import HARDER_SPECS, load_corpus
+from tests.synthesizer.corpus.hidden import HARDER_HIDDEN, HIDDEN, Json, Reference
 
-CORPUS = load_corpus()
+EARLIER = load_corpus()
+HARDER = load_corpus(HARDER_SPECS)
+CORPUS = {**EARLIER, **HARDER}
+ALL_HIDDEN: dict[str, tuple[Reference, list[Json]]] = {**HIDDEN, **HARDER_HIDDEN}
 LIMITS = SandboxLimits(cpu_seconds=20, wall_seconds=30)
+KNOWN_GATE_REJECTIONS = {
+    "schedule.sequential_task_dates": (
+        "the property test draws durations up to 1e9 days (PLAN_MAGNITUDE) for a spec that "
+        "bounds none, and no date exists past 9999-12-31: date_add_days raises ValueError"
+    ),
+}
+"""Natural specs of the harder corpus the gate refuses though their plugin does what the spec
+says: the spec stays as a plan author writes it, and the figures count it as not synthesized."""
 FIGURES: list[str] = []
 """The corpus figures once measured; the terminal summary prints them."""
 
@@ -47,7 +59,7 @@ class SpecResult:
 
     @property
     def cases(self) -> int:
-        return len(HIDDEN[self.capability][1])
+        return len(ALL_HIDDEN[self.capability][1])
 
 
 class Corpus:
@@ -77,7 +89,7 @@ class Corpus:
         plugin = wheel_plugin(unpack_wheel(synthesized.wheel, out / "hidden-site"), capability)
         worker = PluginWorker(plugin, self.sandbox, LIMITS)
         context = {"run_id": "run-corpus", "stage": spec.stage_name, "capability": capability}
-        reference, inputs = HIDDEN[capability]
+        reference, inputs = ALL_HIDDEN[capability]
         try:
             for number, case in enumerate(inputs, start=1):
                 expected = reference(case)
@@ -104,14 +116,17 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
 
 
 def test_the_corpus_is_big_enough() -> None:
-    assert len(CORPUS) >= 20
-    assert set(CORPUS) == set(HIDDEN)
+    assert len(EARLIER) >= 20
+    assert len(HARDER) >= 15
+    assert set(EARLIER) == set(HIDDEN)
+    assert set(HARDER) == set(HARDER_HIDDEN)
+    assert not set(EARLIER) & set(HARDER)
     for capability, (natural_language, spec) in CORPUS.items():
         assert natural_language, capability
         assert 1 <= len(spec.examples) <= 4, capability
         assert all(e.output is not None for e in spec.examples), capability
         assert spec.constraints, capability
-        assert 5 <= len(HIDDEN[capability][1]) <= 10, capability
+        assert 5 <= len(ALL_HIDDEN[capability][1]) <= 10, capability
 
 
 @pytest.mark.parametrize("capability", sorted(CORPUS))
@@ -119,7 +134,7 @@ def test_reference_agrees_with_the_spec(capability: str) -> None:
     """The hidden cases are honest: valid inputs, and a reference that gives the visible
     examples' outputs and follows the spec's output schema and constraints."""
     spec: PluginSpec = CORPUS[capability][1]
-    reference, inputs = HIDDEN[capability]
+    reference, inputs = ALL_HIDDEN[capability]
     for example in spec.examples:
         assert example.output is not None
         assert same(reference(example.input), example.output), example.note or example.input
@@ -134,7 +149,15 @@ def test_reference_agrees_with_the_spec(capability: str) -> None:
     assert all(case not in [e.input for e in spec.examples] for case in inputs)
 
 
-@pytest.mark.parametrize("capability", sorted(CORPUS))
+@pytest.mark.parametrize(
+    "capability",
+    [
+        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_GATE_REJECTIONS[c]))
+        if c in KNOWN_GATE_REJECTIONS
+        else c
+        for c in sorted(CORPUS)
+    ],
+)
 def test_spec_synthesizes_and_gets_hidden_cases_exact(capability: str, corpus: Corpus) -> None:
     result = corpus.result(capability)
     assert result.synthesized, result.error
@@ -142,16 +165,26 @@ def test_spec_synthesizes_and_gets_hidden_cases_exact(capability: str, corpus: C
     assert result.exact == result.cases
 
 
-def test_corpus_figures(corpus: Corpus) -> None:
-    results = [corpus.result(capability) for capability in sorted(CORPUS)]
+def _figures(name: str, corpus: Corpus, capabilities: list[str]) -> tuple[str, bool]:
+    results = [corpus.result(capability) for capability in capabilities]
     synthesized = sum(r.synthesized for r in results)
     exact = sum(r.exact for r in results)
     cases = sum(r.cases for r in results)
     figures = (
-        f"corpus: {synthesized}/{len(results)} specs synthesized, "
+        f"{name}: {synthesized}/{len(results)} specs synthesized, "
         f"{exact}/{cases} hidden cases exact"
     )
+    return figures, synthesized == len(results) and exact == cases
+
+
+def test_corpus_figures(corpus: Corpus) -> None:
+    earlier, earlier_ok = _figures("corpus", corpus, sorted(EARLIER))
+    harder, harder_ok = _figures("harder corpus", corpus, sorted(HARDER))
+    figures = f"{earlier}; {harder}"
     FIGURES[:] = [figures]
     print(f"\n{figures}")
-    assert synthesized == len(results), [r.error for r in results if not r.synthesized]
-    assert exact == cases
+    failed = {c: r.error for c, r in corpus.results.items() if not r.synthesized}
+    assert earlier_ok, failed
+    assert harder_ok or set(failed) == set(KNOWN_GATE_REJECTIONS), failed
+    wrong = [w for c, r in corpus.results.items() if c in HARDER for w in r.wrong]
+    assert not wrong, wrong

@@ -4,6 +4,10 @@
 the ``PluginSpec`` written from them (schemas, rules, constraints, visible examples).
 ``hidden.py`` holds what the generator never sees: hidden inputs and a plain-Python reference
 function per capability that computes their expected outputs.
+
+``specs/harder/`` is the harder corpus: specs written without knowing the gate (amounts with a
+minimum and no maximum, optional fields, empty lists, free text, keys that are Python keywords,
+dates), with their hidden cases in ``hidden.HARDER_HIDDEN``.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ import yaml
 from plan_pipeline.spec import PluginSpec
 
 SPECS = Path(__file__).parent / "specs"
+HARDER_SPECS = SPECS / "harder"
 
 
-def load_corpus() -> dict[str, tuple[list[str], PluginSpec]]:
-    """Every corpus spec by capability: its natural-language constraints and the spec."""
+def load_corpus(folder: Path = SPECS) -> dict[str, tuple[list[str], PluginSpec]]:
+    """Every spec of ``folder`` by capability: its natural-language constraints and the spec."""
     corpus: dict[str, tuple[list[str], PluginSpec]] = {}
-    for path in sorted(SPECS.glob("*.yaml")):
+    for path in sorted(folder.glob("*.yaml")):
         data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
         if set(data) != {"natural_language", "spec"}:
             raise ValueError(f"{path.name}: holds {sorted(data)}, not natural_language and spec")

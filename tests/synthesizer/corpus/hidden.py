@@ -7,9 +7,10 @@ right on a hidden case when its output is ``same`` as the reference's.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -1588,3 +1589,1077 @@ HIDDEN: dict[str, tuple[Reference, list[Json]]] = {
     ),
 }
 """Capability -> (reference function, hidden inputs)."""
+
+
+# -- the harder corpus ---------------------------------------------------------------------------
+#
+# Written as plan authors write specs: amounts with a minimum and no maximum, optional fields,
+# empty lists, free text, keys that are Python keywords ('class', 'from', 'for', 'in'), and
+# dates. References use datetime and plain loops.
+
+_WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def _d(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def schedule_milestone_slippage(inp: Json) -> Json:
+    status = _d(inp["status_date"])
+    rows = []
+    for m in inp["milestones"]:
+        planned = _d(m["planned"])
+        actual = m.get("actual")
+        reference = _d(actual) if actual is not None else status
+        late = max(0, (reference - planned).days)
+        if actual is not None:
+            state = "done"
+        elif status > planned:
+            state = "overdue"
+        else:
+            state = "open"
+        rows.append(
+            {"name": m["name"], "planned": m["planned"], "actual": actual,
+             "days_late": late, "status": state}
+        )  # fmt: skip
+    worst = None
+    for r in rows:
+        if r["days_late"] > 0 and (worst is None or r["days_late"] > worst["days_late"]):
+            worst = r
+    return {
+        "milestones": rows,
+        "total_days_late": sum(r["days_late"] for r in rows),
+        "worst": worst["name"] if worst else None,
+        "overdue": [r["name"] for r in rows if r["status"] == "overdue"],
+    }
+
+
+def schedule_deadline_weekdays(inp: Json) -> Json:
+    rows = []
+    for d in inp["deadlines"]:
+        due = _d(d["due"])
+        moved = due.weekday() >= 5
+        effective = due + timedelta(days=7 - due.weekday()) if moved else due
+        rows.append(
+            {"task": d["task"], "due": d["due"], "weekday": due.strftime("%A"),
+             "moved": moved, "effective": effective.isoformat()}
+        )  # fmt: skip
+    return {"deadlines": rows, "moved": [r["task"] for r in rows if r["moved"]]}
+
+
+def schedule_sequential_task_dates(inp: Json) -> Json:
+    day = _d(inp["start"])
+    tasks = []
+    for t in inp["tasks"]:
+        end = day + timedelta(days=t["duration_days"])
+        tasks.append(
+            {"name": t["name"], "duration_days": t["duration_days"],
+             "start": day.isoformat(), "end": end.isoformat()}
+        )  # fmt: skip
+        day = end
+    total = sum(t["duration_days"] for t in inp["tasks"])
+    return {"tasks": tasks, "finish": day.isoformat(), "total_days": total}
+
+
+def budget_contingency_reserve(inp: Json) -> Json:
+    rate = {"low": 0.05, "medium": 0.10, "high": 0.20}
+    items = []
+    for i in inp["items"]:
+        risk = i.get("risk", "medium")
+        items.append(
+            {"name": i["name"], "cost": i["cost"], "risk": risk,
+             "reserve": round(i["cost"] * rate[risk], 2)}
+        )  # fmt: skip
+    base = round(sum(i["cost"] for i in inp["items"]), 2)
+    reserve = round(sum(i["reserve"] for i in items), 2)
+    return {
+        "items": items,
+        "base_total": base,
+        "reserve_total": reserve,
+        "grand_total": round(base + reserve, 2),
+        "reserve_pct": round(100 * reserve / base, 1) if base else 0.0,
+    }
+
+
+def procurement_lead_time_slack(inp: Json) -> Json:
+    rows = []
+    for p in inp["purchases"]:
+        window = (_d(p["needed_by"]) - _d(p["order_date"])).days
+        slack = window - p["lead_time_days"]
+        rows.append({"item": p["item"], "slack_days": slack, "late": slack < 0})
+    ordered = sorted(rows, key=lambda r: r["slack_days"])  # stable: listed order on ties
+    return {
+        "purchases": rows,
+        "late_items": [r["item"] for r in rows if r["late"]],
+        "min_slack": min((r["slack_days"] for r in rows), default=None),
+        "by_slack": [r["item"] for r in ordered],
+    }
+
+
+def resources_energy_use(inp: Json) -> Json:
+    rows = []
+    for e in inp["equipment"]:
+        kwh = round(e["power_kw"] * e["hours_per_day"] * e["days"], 1)
+        rows.append({"name": e["name"], "kwh": kwh, "cost": round(kwh * inp["tariff_per_kwh"], 2)})
+    largest = None
+    for r in rows:
+        if largest is None or r["kwh"] > largest["kwh"]:
+            largest = r
+    return {
+        "equipment": rows,
+        "total_kwh": round(sum(r["kwh"] for r in rows), 1),
+        "total_cost": round(sum(r["cost"] for r in rows), 2),
+        "largest": largest["name"] if largest else None,
+    }
+
+
+def risk_cost_exposure(inp: Json) -> Json:
+    rows = []
+    by_class: dict[str, float] = {}
+    for r in inp["risks"]:
+        expected = round(r["probability"] * r["cost_impact"], 2)
+        mitigate = r["mitigation_cost"] < expected if "mitigation_cost" in r else None
+        rows.append(
+            {"id": r["id"], "class": r["class"], "expected_cost": expected, "mitigate": mitigate}
+        )
+    for row in rows:
+        by_class[row["class"]] = by_class.get(row["class"], 0) + row["expected_cost"]
+    return {
+        "risks": rows,
+        "by_class": {c: round(v, 2) for c, v in by_class.items()},
+        "total_expected": round(sum(r["expected_cost"] for r in rows), 2),
+        "worth_mitigating": [r["id"] for r in rows if r["mitigate"]],
+    }
+
+
+def stakeholders_communication_plan(inp: Json) -> Json:
+    lines = []
+    per_sender: dict[str, int] = {}
+    for line in inp["lines"]:
+        times = 365 // line["every_days"]
+        lines.append(
+            {"label": f"{line['from']} -> {line['to']} ({line['channel']})", "per_year": times}
+        )
+        per_sender[line["from"]] = per_sender.get(line["from"], 0) + times
+    senders = [{"sender": s, "per_year": per_sender[s]} for s in sorted(per_sender)]
+    busiest = None
+    for s in senders:
+        if busiest is None or s["per_year"] > busiest["per_year"]:
+            busiest = s
+    return {"lines": lines, "by_sender": senders, "busiest": busiest["sender"] if busiest else None}
+
+
+def procurement_vendor_quotes(inp: Json) -> Json:
+    quotes = []
+    for q in inp["quotes"]:
+        net = round(q["amount"] * (1 - q.get("discount_pct", 0) / 100), 2)
+        quotes.append({"vendor": q["vendor"], "for": q["for"], "net": net})
+    choices = []
+    seen: list[str] = []
+    for q in quotes:
+        if q["for"] in seen:
+            continue
+        seen.append(q["for"])
+        same_item = [x for x in quotes if x["for"] == q["for"]]
+        best = same_item[0]
+        for x in same_item[1:]:
+            if x["net"] < best["net"]:
+                best = x
+        worst = max(x["net"] for x in same_item)
+        choices.append(
+            {"for": q["for"], "vendor": best["vendor"], "net": best["net"],
+             "saving": round(worst - best["net"], 2)}
+        )  # fmt: skip
+    return {
+        "quotes": quotes,
+        "choices": choices,
+        "total": round(sum(c["net"] for c in choices), 2),
+    }
+
+
+def schedule_working_days(inp: Json) -> Json:
+    rows = []
+    for p in inp["phases"]:
+        start, end = _d(p["start"]), _d(p["end"])
+        calendar = max(0, (end - start).days + 1)
+        weeks, rest = divmod(calendar, 7)
+        working = weeks * 5
+        for i in range(rest):
+            if (start + timedelta(days=i)).weekday() < 5:
+                working += 1
+        rows.append(
+            {"name": p["name"], "start": p["start"], "end": p["end"],
+             "calendar_days": calendar, "working_days": working}
+        )  # fmt: skip
+    return {
+        "phases": rows,
+        "invalid": [p["name"] for p in inp["phases"] if _d(p["end"]) < _d(p["start"])],
+        "total_working_days": sum(r["working_days"] for r in rows),
+    }
+
+
+def resources_fuel_plan(inp: Json) -> Json:
+    rows = []
+    for m in inp["machines"]:
+        litres = round(m["litres_per_hour"] * m["hours"], 1)
+        tank = m.get("tank_litres")
+        loads = math.ceil(litres / tank) if tank else None
+        rows.append(
+            {"name": m["name"], "litres": litres,
+             "cost": round(litres * inp["price_per_litre"], 2), "tank_loads": loads}
+        )  # fmt: skip
+    return {
+        "machines": rows,
+        "total_litres": round(sum(r["litres"] for r in rows), 1),
+        "total_cost": round(sum(r["cost"] for r in rows), 2),
+    }
+
+
+def budget_payment_schedule(inp: Json) -> Json:
+    signed, report = _d(inp["signed"]), _d(inp["report_date"])
+    rows = []
+    for i in inp["instalments"]:
+        due = _d(i["due"])
+        if i.get("paid"):
+            status = "paid"
+        elif due < report:
+            status = "overdue"
+        else:
+            status = "due"
+        rows.append(
+            {"label": i["label"], "amount": round(inp["value"] * i["percent"] / 100, 2),
+             "day": (due - signed).days, "status": status}
+        )  # fmt: skip
+    total = sum(i["percent"] for i in inp["instalments"])
+    return {
+        "instalments": rows,
+        "percent_total": total,
+        "complete": abs(total - 100) <= 0.001,
+        "paid_total": round(sum(r["amount"] for r in rows if r["status"] == "paid"), 2),
+        "overdue_total": round(sum(r["amount"] for r in rows if r["status"] == "overdue"), 2),
+    }
+
+
+def milestones_status_report(inp: Json) -> Json:
+    as_of = _d(inp["as_of"])
+    rows, lines = [], []
+    for m in inp["milestones"]:
+        due = _d(m["due"])
+        done_on = m.get("done_on")
+        if done_on is not None:
+            status, days = "done", max(0, (_d(done_on) - due).days)
+            lines.append(f"- [x] {m['name']}")
+        elif due < as_of:
+            status, days = "overdue", (as_of - due).days
+            lines.append(f"- [ ] {m['name']} ({days} days overdue)")
+        else:
+            status, days = "upcoming", (due - as_of).days
+            lines.append(f"- [ ] {m['name']} (due in {days} days)")
+        rows.append(
+            {"name": m["name"], "due": m["due"], "done_on": done_on, "status": status,
+             "days": days}
+        )  # fmt: skip
+    upcoming = [r for r in rows if r["status"] == "upcoming"]
+    nearest = None
+    for r in upcoming:
+        if nearest is None or r["due"] < nearest["due"]:
+            nearest = r
+    return {
+        "milestones": rows,
+        "next": nearest["name"] if nearest else None,
+        "markdown": "\n".join(lines),
+    }
+
+
+def resources_staffing_cost(inp: Json) -> Json:
+    rows = []
+    for r in inp["roles"]:
+        days = max(0, (_d(r["end"]) - _d(r["start"])).days + 1)
+        person_days = r["headcount"] * days
+        rows.append(
+            {"role": r["role"], "days": days, "headcount": r["headcount"],
+             "day_rate": r["day_rate"], "person_days": person_days,
+             "cost": round(person_days * r["day_rate"], 2)}
+        )  # fmt: skip
+    dearest = None
+    for row in rows:
+        if dearest is None or row["cost"] > dearest["cost"]:
+            dearest = row
+    return {
+        "roles": rows,
+        "flagged": [r["role"] for r in inp["roles"] if _d(r["end"]) < _d(r["start"])],
+        "total_cost": round(sum(r["cost"] for r in rows), 2),
+        "total_person_days": sum(r["person_days"] for r in rows),
+        "most_expensive": dearest["role"] if dearest else None,
+    }
+
+
+def inventory_stock_ledger(inp: Json) -> Json:
+    opening = inp.get("opening", {})
+    totals: dict[str, dict[str, Any]] = {}
+    for e in inp["entries"]:
+        row = totals.setdefault(e["material"], {"material": e["material"], "in": 0, "out": 0})
+        row["in"] += e["in"]
+        row["out"] += e["out"]
+    materials = []
+    for row in totals.values():
+        balance = round(opening.get(row["material"], 0) + row["in"] - row["out"], 3)
+        materials.append({**row, "balance": balance})
+    return {
+        "materials": materials,
+        "reorder": [m["material"] for m in materials if m["balance"] < inp["reorder_level"]],
+        "negative": [m["material"] for m in materials if m["balance"] < 0],
+    }
+
+
+def risk_register_summary(inp: Json) -> Json:
+    rows = []
+    for r in inp["risks"]:
+        score = r["likelihood"] * r["impact"]
+        level = "high" if score >= 15 else "medium" if score >= 8 else "low"
+        rows.append({"id": r["id"], "score": score, "level": level})
+    counts: dict[str, int] = {}
+    for r in inp["risks"]:
+        owner = r.get("owner") or "unassigned"
+        counts[owner] = counts.get(owner, 0) + 1
+    top = sorted(rows, key=lambda r: -r["score"])[:3]
+    high_cost = 0.0
+    for r, row in zip(inp["risks"], rows, strict=True):
+        if row["level"] == "high":
+            high_cost += r.get("cost_impact", 0)
+    return {
+        "risks": rows,
+        "by_owner": [{"owner": o, "count": counts[o]} for o in sorted(counts)],
+        "top3": [r["id"] for r in top],
+        "high_cost": round(high_cost, 2),
+    }
+
+
+HARDER_HIDDEN: dict[str, tuple[Reference, list[Json]]] = {
+    "schedule.milestone_slippage": (
+        schedule_milestone_slippage,
+        [
+            {"status_date": "2025-06-30", "milestones": []},
+            {
+                "status_date": "2025-03-01",
+                "milestones": [
+                    {"name": "Permit", "planned": "2025-02-28", "actual": "2025-02-28"},
+                    {"name": "Grid study", "planned": "2024-12-31", "actual": "2025-01-02"},
+                    {"name": "Design freeze", "planned": "2025-02-01"},
+                    {"name": "Order panels", "planned": "2025-03-15", "owner": "Procurement"},
+                ],
+            },
+            {
+                "status_date": "2024-03-01",
+                "milestones": [
+                    {"name": "A", "planned": "2024-02-28"},
+                    {"name": "B", "planned": "2024-02-27", "actual": "2024-03-01"},
+                    {"name": "C", "planned": "2024-02-29", "actual": "2024-02-01"},
+                ],
+            },
+            {
+                "status_date": "2025-01-01",
+                "milestones": [
+                    {"name": "Kick-off", "planned": "2025-01-01"},
+                    {"name": "Early", "planned": "2025-05-01", "actual": "2025-04-01"},
+                ],
+            },
+            {
+                "status_date": "2030-12-31",
+                "milestones": [
+                    {"name": "Phase 1", "planned": "2026-01-31"},
+                    {"name": "Phase 2", "planned": "2027-01-31"},
+                    {"name": "Phase 3", "planned": "2027-01-31", "actual": "2031-01-31"},
+                ],
+            },
+        ],
+    ),
+    "schedule.deadline_weekdays": (
+        schedule_deadline_weekdays,
+        [
+            {"deadlines": []},
+            {"deadlines": [{"task": "Tender closes", "due": "2025-05-31"}], "region": "EU"},
+            {
+                "deadlines": [
+                    {"task": "Monday", "due": "2025-06-02"},
+                    {"task": "Friday", "due": "2025-06-06"},
+                    {"task": "Saturday", "due": "2025-06-07"},
+                    {"task": "Sunday", "due": "2025-06-08"},
+                ]
+            },
+            {
+                "deadlines": [
+                    {"task": "Year end", "due": "2028-12-31"},
+                    {"task": "Leap", "due": "2032-02-29"},
+                ]
+            },
+            {
+                "deadlines": [
+                    {"task": "Audit", "due": "2024-12-28"},
+                    {"task": "Audit", "due": "2024-12-29"},
+                    {"task": "Report", "due": "2024-12-30"},
+                ]
+            },
+        ],
+    ),
+    "schedule.sequential_task_dates": (
+        schedule_sequential_task_dates,
+        [
+            {"start": "2025-01-01", "tasks": []},
+            {
+                "start": "2024-02-27",
+                "tasks": [
+                    {"name": "Survey", "duration_days": 2},
+                    {"name": "Permit granted", "duration_days": 0},
+                    {"name": "Groundworks", "duration_days": 30},
+                ],
+            },
+            {
+                "start": "2025-12-01",
+                "tasks": [
+                    {"name": "Install", "duration_days": 45},
+                    {"name": "Commission", "duration_days": 365},
+                ],
+                "notes": "winter works",
+            },
+            {"start": "2025-03-10", "tasks": [{"name": "Only", "duration_days": 0}]},
+            {
+                "start": "2026-01-31",
+                "tasks": [{"name": f"Step {i}", "duration_days": i * 7} for i in range(1, 6)],
+            },
+        ],
+    ),
+    "budget.contingency_reserve": (
+        budget_contingency_reserve,
+        [
+            {"items": []},
+            {"items": [{"name": "Design", "cost": 0}], "currency": "EUR"},
+            {
+                "items": [
+                    {"name": "Panels", "cost": 1250000, "risk": "low"},
+                    {"name": "Inverters", "cost": 310000.4, "risk": "high"},
+                    {"name": "Civil works", "cost": 487123.31},
+                    {"name": "Permits", "cost": 12000, "risk": "medium", "note": "fixed fee"},
+                ]
+            },
+            {"items": [{"name": "Grid connection", "cost": 2500000000, "risk": "high"}]},
+            {
+                "items": [
+                    {"name": "Cables", "cost": 1234.56, "risk": "low"},
+                    {"name": "Fencing", "cost": 987.65},
+                ],
+                "currency": "USD",
+            },
+        ],
+    ),
+    "procurement.lead_time_slack": (
+        procurement_lead_time_slack,
+        [
+            {"purchases": []},
+            {
+                "purchases": [
+                    {
+                        "item": "Transformer",
+                        "order_date": "2025-01-15",
+                        "needed_by": "2025-09-01",
+                        "lead_time_days": 210,
+                        "supplier": "ABB",
+                    },
+                    {
+                        "item": "Panels",
+                        "order_date": "2025-03-01",
+                        "needed_by": "2025-04-15",
+                        "lead_time_days": 60,
+                    },
+                    {
+                        "item": "Cables",
+                        "order_date": "2025-03-01",
+                        "needed_by": "2025-04-15",
+                        "lead_time_days": 45,
+                    },
+                ]
+            },
+            {
+                "purchases": [
+                    {
+                        "item": "Switchgear",
+                        "order_date": "2024-02-01",
+                        "needed_by": "2024-03-01",
+                        "lead_time_days": 29,
+                    },
+                    {
+                        "item": "Steel",
+                        "order_date": "2024-02-01",
+                        "needed_by": "2024-03-01",
+                        "lead_time_days": 30,
+                    },
+                ]
+            },
+            {
+                "purchases": [
+                    {
+                        "item": "Backdated",
+                        "order_date": "2025-06-01",
+                        "needed_by": "2025-05-01",
+                        "lead_time_days": 0,
+                    },
+                ]
+            },
+            {
+                "purchases": [
+                    {
+                        "item": "A",
+                        "order_date": "2025-01-01",
+                        "needed_by": "2025-02-01",
+                        "lead_time_days": 10,
+                    },
+                    {
+                        "item": "B",
+                        "order_date": "2025-01-01",
+                        "needed_by": "2025-01-22",
+                        "lead_time_days": 0,
+                    },
+                    {
+                        "item": "C",
+                        "order_date": "2025-01-01",
+                        "needed_by": "2026-01-01",
+                        "lead_time_days": 1000,
+                    },
+                ]
+            },
+        ],
+    ),
+    "resources.energy_use": (
+        resources_energy_use,
+        [
+            {"tariff_per_kwh": 0.25, "equipment": []},
+            {
+                "tariff_per_kwh": 0.31,
+                "equipment": [
+                    {"name": "Site office", "power_kw": 3.5, "hours_per_day": 10, "days": 120},
+                    {"name": "Tower crane", "power_kw": 45, "hours_per_day": 8, "days": 60},
+                    {"name": "Floodlights", "power_kw": 2.4, "hours_per_day": 12.5, "days": 90},
+                ],
+            },
+            {
+                "tariff_per_kwh": 0,
+                "equipment": [{"name": "Pump", "power_kw": 7.5, "hours_per_day": 24, "days": 30}],
+            },
+            {
+                "tariff_per_kwh": 0.18,
+                "equipment": [
+                    {"name": "Idle", "power_kw": 0, "hours_per_day": 24, "days": 365},
+                    {"name": "Welder", "power_kw": 12, "hours_per_day": 0, "days": 5},
+                ],
+            },
+            {
+                "tariff_per_kwh": 0.2,
+                "equipment": [
+                    {"name": "Mixer A", "power_kw": 5, "hours_per_day": 4, "days": 10},
+                    {"name": "Mixer B", "power_kw": 10, "hours_per_day": 2, "days": 10},
+                ],
+            },
+        ],
+    ),
+    "risk.cost_exposure": (
+        risk_cost_exposure,
+        [
+            {"risks": []},
+            {
+                "risks": [
+                    {
+                        "id": "R1",
+                        "title": "Module price rise",
+                        "class": "financial",
+                        "probability": 0.3,
+                        "cost_impact": 250000,
+                        "mitigation_cost": 40000,
+                    },
+                    {
+                        "id": "R2",
+                        "title": "Grid delay",
+                        "class": "schedule",
+                        "probability": 0.5,
+                        "cost_impact": 120000,
+                    },
+                    {
+                        "id": "R3",
+                        "title": "FX swing",
+                        "class": "financial",
+                        "probability": 0.15,
+                        "cost_impact": 80000,
+                        "mitigation_cost": 15000,
+                    },
+                ]
+            },
+            {
+                "risks": [
+                    {
+                        "id": "T1",
+                        "title": "Inverter firmware",
+                        "class": "technical",
+                        "probability": 1,
+                        "cost_impact": 0,
+                        "mitigation_cost": 0,
+                    },
+                    {
+                        "id": "G1",
+                        "title": "Permit rules change",
+                        "class": "regulatory",
+                        "probability": 0,
+                        "cost_impact": 1000000,
+                    },
+                ]
+            },
+            {
+                "risks": [
+                    {
+                        "id": "X",
+                        "title": "Exact",
+                        "class": "technical",
+                        "probability": 0.5,
+                        "cost_impact": 1000,
+                        "mitigation_cost": 500,
+                    },
+                    {
+                        "id": "Y",
+                        "title": "Just below",
+                        "class": "technical",
+                        "probability": 0.5,
+                        "cost_impact": 1000,
+                        "mitigation_cost": 499.99,
+                    },
+                ]
+            },
+            {
+                "risks": [
+                    {
+                        "id": "BIG",
+                        "title": "Dam failure",
+                        "class": "technical",
+                        "probability": 0.01,
+                        "cost_impact": 900000000,
+                        "mitigation_cost": 1e6,
+                    },
+                ]
+            },
+        ],
+    ),
+    "stakeholders.communication_plan": (
+        stakeholders_communication_plan,
+        [
+            {"lines": []},
+            {
+                "lines": [
+                    {
+                        "from": "PMO",
+                        "to": "Steering committee",
+                        "channel": "report",
+                        "every_days": 30,
+                    },
+                    {"from": "PMO", "to": "Site team", "channel": "meeting", "every_days": 7},
+                    {
+                        "from": "Community liaison",
+                        "to": "Residents",
+                        "channel": "email",
+                        "every_days": 14,
+                        "purpose": "works notices",
+                    },
+                ]
+            },
+            {
+                "lines": [
+                    {"from": "zeta", "to": "a", "channel": "call", "every_days": 365},
+                    {"from": "alpha", "to": "b", "channel": "call", "every_days": 400},
+                ]
+            },
+            {
+                "lines": [
+                    {"from": "B", "to": "X", "channel": "email", "every_days": 1},
+                    {"from": "A", "to": "Y", "channel": "email", "every_days": 1},
+                ]
+            },
+            {
+                "lines": [
+                    {"from": "Owner", "to": "Owner", "channel": "meeting", "every_days": 2},
+                    {"from": "Owner", "to": "Bank", "channel": "report", "every_days": 91},
+                ]
+            },
+        ],
+    ),
+    "procurement.vendor_quotes": (
+        procurement_vendor_quotes,
+        [
+            {"quotes": []},
+            {
+                "quotes": [
+                    {"vendor": "SunCo", "for": "panels", "amount": 412000},
+                    {"vendor": "Helios", "for": "panels", "amount": 430000, "discount_pct": 6},
+                    {
+                        "vendor": "GridTech",
+                        "for": "inverters",
+                        "amount": 98000,
+                        "discount_pct": 2.5,
+                        "valid_until": "2025-07-31",
+                    },
+                ]
+            },
+            {
+                "quotes": [
+                    {"vendor": "A", "for": "cable", "amount": 1000, "discount_pct": 10},
+                    {"vendor": "B", "for": "cable", "amount": 900},
+                    {"vendor": "C", "for": "cable", "amount": 950},
+                ]
+            },
+            {"quotes": [{"vendor": "Solo", "for": "crane hire", "amount": 0}]},
+            {
+                "quotes": [
+                    {"vendor": "X", "for": "steel", "amount": 1234.5, "discount_pct": 100},
+                    {"vendor": "Y", "for": "concrete", "amount": 5000, "discount_pct": 12.5},
+                    {"vendor": "Z", "for": "steel", "amount": 100},
+                ]
+            },
+        ],
+    ),
+    "schedule.working_days": (
+        schedule_working_days,
+        [
+            {"phases": []},
+            {
+                "phases": [
+                    {"name": "Design", "start": "2025-06-02", "end": "2025-06-08"},
+                    {"name": "Build", "start": "2025-06-09", "end": "2025-08-29", "owner": "EPC"},
+                ]
+            },
+            {
+                "phases": [
+                    {"name": "Weekend only", "start": "2025-06-07", "end": "2025-06-08"},
+                    {"name": "One day", "start": "2025-06-04", "end": "2025-06-04"},
+                    {"name": "Backwards", "start": "2025-06-10", "end": "2025-06-01"},
+                ]
+            },
+            {"phases": [{"name": "Leap month", "start": "2024-02-01", "end": "2024-02-29"}]},
+            {"phases": [{"name": "Two years", "start": "2024-01-01", "end": "2025-12-31"}]},
+        ],
+    ),
+    "resources.fuel_plan": (
+        resources_fuel_plan,
+        [
+            {"price_per_litre": 1.8, "machines": []},
+            {
+                "price_per_litre": 1.65,
+                "machines": [
+                    {
+                        "name": "Generator 100 kVA",
+                        "litres_per_hour": 18,
+                        "hours": 250,
+                        "tank_litres": 200,
+                    },
+                    {"name": "Excavator", "litres_per_hour": 12.5, "hours": 160},
+                    {"name": "Light tower", "litres_per_hour": 1.2, "hours": 300, "tank_litres": 0},
+                ],
+            },
+            {
+                "price_per_litre": 0,
+                "machines": [
+                    {
+                        "name": "Idle generator",
+                        "litres_per_hour": 0,
+                        "hours": 100,
+                        "tank_litres": 50,
+                    },
+                ],
+            },
+            {
+                "price_per_litre": 2,
+                "machines": [
+                    {"name": "Exact tanks", "litres_per_hour": 10, "hours": 40, "tank_litres": 100},
+                    {"name": "Just over", "litres_per_hour": 10, "hours": 41, "tank_litres": 100},
+                ],
+            },
+            {
+                "price_per_litre": 1.5,
+                "machines": [{"name": "Dumper", "litres_per_hour": 7.25, "hours": 10}],
+            },
+        ],
+    ),
+    "budget.payment_schedule": (
+        budget_payment_schedule,
+        [
+            {
+                "value": 100000,
+                "signed": "2025-01-01",
+                "report_date": "2025-01-01",
+                "instalments": [],
+            },
+            {
+                "value": 2400000,
+                "signed": "2025-01-15",
+                "report_date": "2025-07-01",
+                "instalments": [
+                    {"label": "Advance", "percent": 20, "due": "2025-01-31", "paid": True},
+                    {"label": "Delivery", "percent": 50, "due": "2025-05-31"},
+                    {"label": "Commissioning", "percent": 25, "due": "2025-09-30"},
+                    {"label": "Retention", "percent": 5, "due": "2026-09-30", "paid": False},
+                ],
+            },
+            {
+                "value": 999.99,
+                "signed": "2024-02-28",
+                "report_date": "2024-03-01",
+                "instalments": [
+                    {"label": "A", "percent": 33.3, "due": "2024-02-29"},
+                    {"label": "B", "percent": 33.3, "due": "2024-03-01"},
+                    {"label": "C", "percent": 33.4, "due": "2024-03-02", "paid": True},
+                ],
+            },
+            {
+                "value": 0,
+                "signed": "2025-06-01",
+                "report_date": "2025-12-31",
+                "instalments": [{"label": "Only", "percent": 60, "due": "2025-05-01"}],
+            },
+            {
+                "value": 1500000,
+                "signed": "2025-03-01",
+                "report_date": "2025-03-01",
+                "instalments": [
+                    {"label": "Early", "percent": 40, "due": "2025-02-01", "paid": True},
+                    {"label": "Today", "percent": 60, "due": "2025-03-01"},
+                ],
+            },
+        ],
+    ),
+    "milestones.status_report": (
+        milestones_status_report,
+        [
+            {"as_of": "2025-06-30", "milestones": []},
+            {
+                "as_of": "2025-06-30",
+                "milestones": [
+                    {"name": "Financial close", "due": "2025-03-31", "done_on": "2025-04-10"},
+                    {"name": "Notice to proceed", "due": "2025-05-15"},
+                    {"name": "Mechanical completion", "due": "2025-11-30", "notes": "weather risk"},
+                    {"name": "COD", "due": "2025-08-31"},
+                ],
+            },
+            {
+                "as_of": "2024-03-01",
+                "milestones": [
+                    {"name": "Early", "due": "2024-03-10", "done_on": "2024-02-29"},
+                    {"name": "Today", "due": "2024-03-01"},
+                    {"name": "Tie 1", "due": "2024-04-01"},
+                    {"name": "Tie 2", "due": "2024-04-01"},
+                ],
+            },
+            {
+                "as_of": "2026-01-01",
+                "milestones": [{"name": "Late", "due": "2025-01-01"}],
+            },
+            {
+                "as_of": "2025-01-01",
+                "milestones": [
+                    {"name": "Done late", "due": "2024-12-01", "done_on": "2024-12-24"},
+                    {"name": "Done early", "due": "2025-02-01", "done_on": "2024-12-24"},
+                ],
+            },
+        ],
+    ),
+    "resources.staffing_cost": (
+        resources_staffing_cost,
+        [
+            {"roles": []},
+            {
+                "currency": "EUR",
+                "roles": [
+                    {
+                        "role": "Site manager",
+                        "headcount": 1,
+                        "day_rate": 650,
+                        "start": "2025-03-01",
+                        "end": "2025-08-31",
+                    },
+                    {
+                        "role": "Electricians",
+                        "headcount": 6,
+                        "day_rate": 380.5,
+                        "start": "2025-05-01",
+                        "end": "2025-07-31",
+                    },
+                    {
+                        "role": "HSE officer",
+                        "headcount": 1,
+                        "day_rate": 420,
+                        "start": "2025-03-01",
+                        "end": "2025-03-01",
+                    },
+                ],
+            },
+            {
+                "roles": [
+                    {
+                        "role": "Backwards",
+                        "headcount": 3,
+                        "day_rate": 500,
+                        "start": "2025-06-10",
+                        "end": "2025-06-01",
+                    },
+                    {
+                        "role": "Nobody",
+                        "headcount": 0,
+                        "day_rate": 900,
+                        "start": "2025-06-01",
+                        "end": "2025-06-30",
+                    },
+                ]
+            },
+            {
+                "roles": [
+                    {
+                        "role": "Leap",
+                        "headcount": 2,
+                        "day_rate": 100,
+                        "start": "2024-02-01",
+                        "end": "2024-03-01",
+                    },
+                    {
+                        "role": "Same cost",
+                        "headcount": 1,
+                        "day_rate": 6000,
+                        "start": "2024-01-01",
+                        "end": "2024-01-01",
+                    },
+                ]
+            },
+            {
+                "roles": [
+                    {
+                        "role": "Long",
+                        "headcount": 250,
+                        "day_rate": 1234.56,
+                        "start": "2025-01-01",
+                        "end": "2029-12-31",
+                    },
+                ]
+            },
+        ],
+    ),
+    "inventory.stock_ledger": (
+        inventory_stock_ledger,
+        [
+            {"reorder_level": 100, "entries": []},
+            {
+                "reorder_level": 500,
+                "opening": {"diesel": 2000, "cement": 120},
+                "entries": [
+                    {"material": "diesel", "in": 0, "out": 850.5, "date": "2025-04-01"},
+                    {"material": "cement", "in": 400, "out": 0},
+                    {"material": "diesel", "in": 1000, "out": 1900},
+                    {"material": "rebar", "in": 12.25, "out": 3},
+                ],
+            },
+            {
+                "reorder_level": 0,
+                "entries": [
+                    {"material": "gravel", "in": 10, "out": 25},
+                    {"material": "sand", "in": 5, "out": 5},
+                ],
+            },
+            {
+                "reorder_level": 1,
+                "opening": {"water": 1000000000},
+                "entries": [{"material": "water", "in": 0.001, "out": 0.002}],
+            },
+            {
+                "reorder_level": 50,
+                "opening": {"unused": 5},
+                "entries": [
+                    {"material": "paint", "in": 30, "out": 0},
+                    {"material": "paint", "in": 20, "out": 0},
+                ],
+            },
+        ],
+    ),
+    "risk.register_summary": (
+        risk_register_summary,
+        [
+            {"risks": []},
+            {
+                "risks": [
+                    {
+                        "id": "R-01",
+                        "title": "Supplier insolvency",
+                        "owner": "Procurement",
+                        "likelihood": 3,
+                        "impact": 5,
+                        "cost_impact": 450000,
+                    },
+                    {"id": "R-02", "title": "Flooding of the site", "likelihood": 2, "impact": 4},
+                    {
+                        "id": "R-03",
+                        "title": "Permit appeal",
+                        "owner": "Legal",
+                        "likelihood": 4,
+                        "impact": 4,
+                    },
+                    {
+                        "id": "R-04",
+                        "title": "Crane accident",
+                        "owner": "HSE",
+                        "likelihood": 1,
+                        "impact": 5,
+                        "cost_impact": 2000000,
+                    },
+                    {
+                        "id": "R-05",
+                        "title": "Late design",
+                        "owner": "",
+                        "likelihood": 5,
+                        "impact": 3,
+                        "cost_impact": 125000.5,
+                    },
+                ]
+            },
+            {
+                "risks": [
+                    {"id": "A", "title": "tie", "likelihood": 2, "impact": 2},
+                    {"id": "B", "title": "tie", "likelihood": 1, "impact": 4},
+                    {"id": "C", "title": "tie", "likelihood": 4, "impact": 1},
+                    {"id": "D", "title": "tie", "likelihood": 2, "impact": 2},
+                ]
+            },
+            {
+                "risks": [
+                    {
+                        "id": "H",
+                        "title": "High without cost",
+                        "owner": "zed",
+                        "likelihood": 5,
+                        "impact": 5,
+                    },
+                ]
+            },
+            {
+                "risks": [
+                    {
+                        "id": "M1",
+                        "title": "eight",
+                        "owner": "Ann",
+                        "likelihood": 2,
+                        "impact": 4,
+                        "cost_impact": 10,
+                    },
+                    {
+                        "id": "M2",
+                        "title": "fifteen",
+                        "owner": "ann",
+                        "likelihood": 3,
+                        "impact": 5,
+                        "cost_impact": 0,
+                    },
+                ]
+            },
+        ],
+    ),
+}
+"""The harder corpus: capability -> (reference function, hidden inputs)."""
