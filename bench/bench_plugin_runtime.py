@@ -11,6 +11,12 @@ synthesizer) is called with the spec's golden input:
   first call, the path of a plugin's first call in a run.
 
 Targets: warm overhead median at most 10 ms, cold at most 150 ms.
+
+The run-time contract check of each sandboxed answer (``plan_pipeline/answer_checks.py``:
+golden examples, then the constraints in the sandboxed evaluator) is measured beside them, on
+an input that is no golden example (so every constraint is evaluated): per call once its
+evaluator runs, and its first check with the evaluator's start (which a run starts beside the
+plugin's first call, so it adds only what outlasts that call).
 """
 
 from __future__ import annotations
@@ -26,9 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from plan_pipeline.answer_checks import AnswerChecks  # noqa: E402
 from plan_pipeline.plugin_worker import PluginWorker, WorkerPlugin  # noqa: E402
+from plan_pipeline.quarantine import LocalQuarantine  # noqa: E402
 from plan_pipeline.registry import CapabilityRegistry  # noqa: E402
 from plan_pipeline.sandbox import BubblewrapSandbox  # noqa: E402
+from plan_pipeline.schema_judge import SchemaJudge  # noqa: E402
 from plan_pipeline.trust import LocalTierPolicy, Tier  # noqa: E402
 from synthesizer.build import build_project  # noqa: E402
 from synthesizer.contract_tests import unpack_wheel  # noqa: E402
@@ -80,6 +89,29 @@ def main() -> int:
                 warm.append(time.perf_counter() - started)
         assert output == expected, "the worker's output differs from the in-process one"
 
+        contract = spec.model_copy()  # the stage contract's fields, as the pipeline has them
+        other = {"risks": [dict(r, likelihood=3) for r in inputs["risks"]]}
+        with PluginWorker(plugin, sandbox) as worker:
+            answer = worker.run(CAPABILITY, other, context)
+        first_checks, checks = [], []
+        for _ in range(COLD_STARTS):
+            started = time.perf_counter()
+            judge = SchemaJudge(sandbox)
+            answers = AnswerChecks(lambda: sandbox, judge, LocalQuarantine(root / "q.json"))
+            assert answers.problems(contract, other, answer) == []  # type: ignore[arg-type]
+            first_checks.append(time.perf_counter() - started)
+            answers.close()
+            judge.close()
+        judge = SchemaJudge(sandbox)
+        answers = AnswerChecks(lambda: sandbox, judge, LocalQuarantine(root / "q.json"))
+        answers.problems(contract, other, answer)  # type: ignore[arg-type]
+        for _ in range(WARM_CALLS):
+            started = time.perf_counter()
+            answers.problems(contract, other, answer)  # type: ignore[arg-type]
+            checks.append(time.perf_counter() - started)
+        answers.close()
+        judge.close()
+
         cold = []
         for _ in range(COLD_STARTS):
             started = time.perf_counter()
@@ -97,6 +129,14 @@ def main() -> int:
     print(
         f"  sandboxed worker, cold ({COLD_STARTS} starts) {_ms(cold):8.1f}   "
         f"overhead {_ms(cold) - base:7.1f} ms (target <= 150), {_ms(cold) / base:6.0f}x"
+    )
+    print(
+        f"  run-time contract check, per call ({WARM_CALLS}) {_ms(checks):8.3f}   "
+        f"{_ms(checks) / _ms(warm):5.2f}x a warm sandboxed call"
+    )
+    print(
+        f"  run-time contract check, first ({COLD_STARTS})  {_ms(first_checks):8.1f}   "
+        f"{_ms(first_checks) / _ms(cold):5.2f}x a cold start (a run starts it beside the call)"
     )
     return 0
 

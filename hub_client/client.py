@@ -26,7 +26,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -362,11 +362,16 @@ class PluginHubClient:
         return signed
 
     def best(
-        self, capability: str, version: str | None = None, fresh: bool = False
+        self,
+        capability: str,
+        version: str | None = None,
+        fresh: bool = False,
+        skip: Callable[[str, str], bool] | None = None,
     ) -> PluginRecord | None:
         """The record the policy would install for ``capability``: best signed tier, then
         version. The hub's records are hints; tiers and revocations come from the signed
-        metadata, and a record that contradicts it is refused."""
+        metadata, and a record that contradicts it is refused. ``skip(dist_name, version)``:
+        releases this client will not take (those its environment quarantined)."""
         spec = SpecifierSet(version or "")
         allowed: list[tuple[PluginRecord, SignedRelease]] = []
         records = self.records(capability, fresh=fresh)
@@ -382,6 +387,8 @@ class PluginHubClient:
                     f"{record.capability}: refusing it"
                 )
             if not spec.contains(Version(record.version), prereleases=True):
+                continue
+            if skip is not None and skip(record.dist_name, record.version):
                 continue
             found = trusted.release(record.dist_name, record.version, refresh_on_miss=False)
             if found is None:
@@ -508,9 +515,11 @@ class PluginHubClient:
         version: str | None = None,
         python: str | None = None,
         fresh: bool = False,
+        skip: Callable[[str, str], bool] | None = None,
     ) -> PluginRecord | None:
-        """Install the best allowed plugin for ``capability``; ``None`` if the hub has none."""
-        record = self.best(capability, version, fresh=fresh)
+        """Install the best allowed plugin for ``capability`` (``skip``: as for ``best``);
+        ``None`` if the hub has none."""
+        record = self.best(capability, version, fresh=fresh, skip=skip)
         if record is not None:
             self.install(record, python)
         return record

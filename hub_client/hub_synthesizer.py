@@ -33,6 +33,7 @@ from hub_client.errors import HubError
 from hub_client.records import PluginRecord
 from plan_pipeline.capability_names import package_slug
 from plan_pipeline.command_groups import needs_extra
+from plan_pipeline.quarantine import LocalQuarantine
 from plan_pipeline.spec import PluginSpec
 from plan_pipeline.synthesis import SynthesisOutcome, SynthesisRequest
 
@@ -58,7 +59,8 @@ class HubSynthesizer:
     def synthesize(self, request: SynthesisRequest) -> SynthesisOutcome:
         client = self._client(request)
         spec = request.spec
-        reused = client.fetch(spec.capability, _range(request))
+        quarantined = LocalQuarantine().holds  # what broke a contract here is not reused
+        reused = client.fetch(spec.capability, _range(request), skip=quarantined)
         if reused is not None:
             _say(spec, f"reused {reused.dist_name} {reused.version} from the hub (no synthesis)")
             return _outcome(reused, "reused")
@@ -78,7 +80,7 @@ class HubSynthesizer:
                 _say(spec, "another worker is synthesizing it; waiting for the hub record")
                 waiting_said = True
             time.sleep(POLL_S)
-            record = client.fetch(spec.capability, _range(request), fresh=True)
+            record = client.fetch(spec.capability, _range(request), fresh=True, skip=quarantined)
             if record is not None:
                 _say(
                     spec,

@@ -130,6 +130,9 @@ class UsageRecord(_Record):
     """How the stage got its capability: ``installed`` (it was there), ``synthesized`` (made
     in this run), ``reused`` (a miss the hub's published plugin answered) or ``missed`` (a
     miss nothing answered); ``None`` from clients that do not say."""
+    violation: Annotated[str, Field(max_length=500)] | None = None
+    """What of its stage contract the plugin's answer broke, when the run-time check stopped
+    it (a report against the plugin: the hub shows it on the plugin's page)."""
 
 
 class TestReportRecord(_Record):

@@ -27,6 +27,7 @@ from hub_client.errors import HubError, HubUnavailableError
 from hub_client.records import UsageRecord
 from hub_client.tier_policy import HubTierPolicy
 from plan_pipeline.contract import CapabilityNeed
+from plan_pipeline.errors import ContractViolationError
 from plan_pipeline.hub_settings import HubSettings
 from plan_pipeline.usage import Resolution, StageResult
 
@@ -79,10 +80,14 @@ class HubUsageReporter:
         time_to_capability_ms: float | None,
         resolution: str | None = None,
         run_dir: Path | None = None,
+        violation: ContractViolationError | None = None,
     ) -> None:
         try:  # usage is bookkeeping: nothing here may fail a stage
+            ran = (result.dist_name, result.version) if result is not None else None
+            if violation is not None:
+                ran = (violation.dist_name, violation.version)
             usage = UsageRecord(
-                plugin_id=self._plugin_id(result),
+                plugin_id=self._plugin_id(ran),
                 capability=stage.capability,
                 run_id=run_id,
                 success=error_type is None,
@@ -90,6 +95,7 @@ class HubUsageReporter:
                 error_type=error_type,
                 time_to_capability_ms=time_to_capability_ms,
                 resolution=_resolution(resolution),
+                violation=violation.violation if violation is not None else None,
             )
             self._send(usage, run_dir)
         except Exception as exc:
@@ -98,12 +104,13 @@ class HubUsageReporter:
                 stage.name, type(exc).__name__, str(exc)[:200],
             )  # fmt: skip
 
-    def _plugin_id(self, result: StageResult | None) -> str | None:
-        """The hub's id of the plugin that ran, while the hub answers (else none)."""
-        if result is None or not result.dist_name or self._hub_down:
+    def _plugin_id(self, ran: tuple[str, str] | None) -> str | None:
+        """The hub's id of the plugin that ran (distribution, version), while the hub
+        answers (else none)."""
+        if ran is None or not ran[0] or self._hub_down:
             return None
         try:
-            record = self.client.by_dist(result.dist_name, result.version)
+            record = self.client.by_dist(*ran)
         except HubUnavailableError:  # the row is kept without the plugin's id
             self._hub_down = True
             return None

@@ -13,6 +13,8 @@ Records are hints for finding things: clients act only on the signed metadata.
     GET  /api/metrics[?since=T][&until=T]           the success metrics (SuccessMetrics), ISO times
     GET  /api/plugins/<id>/report                   the hub's latest test report of a plugin and
                                                     what its publisher said it cost
+    GET  /api/plugins/<id>/violations               contract violations reported against it by
+                                                    run-time checks (ViolationReports)
     GET  /metadata/<name>.json                      signed metadata (TUF): timestamp.json,
                                                     <version>.<role>.json
     POST /api/publish                               a generated plugin: spec, logic source and
@@ -22,7 +24,7 @@ Records are hints for finding things: clients act only on the signed metadata.
                                                     raw bytes, at most 64 MiB)
     POST /api/metadata/targets                      an admin-signed targets document: new
                                                     releases, promotions, revocations (admin)
-    POST /api/usage                                 a UsageRecord
+    POST /api/usage                                 a UsageRecord (its ``violation``: a report)
     POST /api/claims   {"capability", "holder", "ttl_s"}  -> {"granted": bool}
     POST /api/claims/heartbeat {"capability", "holder", "ttl_s"} -> {"held": bool}
     POST /api/claims/release {"capability", "holder"}
@@ -313,6 +315,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, _record(svc.get(route[1])))
         elif method == "GET" and len(route) == 3 and route[0] == "plugins" and route[2] == "report":
             self._send(200, svc.latest_report(route[1]))
+        elif (
+            method == "GET"
+            and len(route) == 3
+            and route[0] == "plugins"
+            and route[2] == "violations"
+        ):
+            self._send(200, svc.violation_reports(route[1]).model_dump(mode="json"))
         elif method == "GET" and route == ["metrics"]:
             window = _Window.model_validate(query)
             self._send(200, svc.metrics(window.since, window.until).model_dump(mode="json"))
@@ -332,7 +341,8 @@ class _Handler(BaseHTTPRequestHandler):
                 )
                 self._send(200, [_record(r) for r in records])
         elif method == "POST" and route == ["usage"]:
-            svc.record_usage(UsageRecord.model_validate(self._body()))
+            token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            svc.record_usage(UsageRecord.model_validate(self._body()), token)
             self._send(201, {"ok": True})
         elif method == "POST" and route == ["claims"]:
             claim = _Claim.model_validate(self._body())

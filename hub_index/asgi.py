@@ -55,7 +55,7 @@ from hub_index.errors import RecordNotFoundError
 from hub_index.home import token_digest
 from hub_index.metadata_repository import MetadataConflictError
 from hub_index.reverify import GatesFailedOnHubError, GeneratedPublish
-from hub_index.service import HubService
+from hub_index.service import HubService, ViolationReports
 
 log = logging.getLogger("planexe.hub")
 
@@ -523,6 +523,13 @@ def _add_routes(app: FastAPI) -> None:
     def report(svc: Service, plugin_id: Annotated[str, Path(max_length=200)]) -> dict[str, Any]:
         return svc.latest_report(plugin_id)
 
+    @app.get("/api/plugins/{plugin_id}/violations", response_model=ViolationReports)
+    def violations(
+        svc: Service, plugin_id: Annotated[str, Path(max_length=200)]
+    ) -> ViolationReports:
+        """Contract violations that run-time checks reported against the plugin."""
+        return svc.violation_reports(plugin_id)
+
     @app.get("/api/next-version", response_model=_Version)
     def next_version(
         svc: Service,
@@ -568,8 +575,8 @@ def _add_routes(app: FastAPI) -> None:
         return [_record(r) for r in records]
 
     @_write(app, "/api/usage", _Ok, UsageRecord, status_code=201)
-    def usage(svc: Service, body: Body) -> dict[str, Any]:
-        svc.record_usage(UsageRecord.model_validate(body))
+    def usage(svc: Service, body: Body, authorization: Annotated[str, Header()]) -> dict[str, Any]:
+        svc.record_usage(UsageRecord.model_validate(body), authorization.removeprefix("Bearer "))
         return {"ok": True}
 
     @_write(app, "/api/claims", _Granted, _Claim)

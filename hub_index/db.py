@@ -111,6 +111,8 @@ usage_table = sa.Table(
     sa.Column("time_to_capability_ms", sa.Float, nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("resolution", sa.String(16), nullable=True),
+    sa.Column("violation", sa.Text, nullable=True),
+    sa.Column("reporter", sa.String(200), nullable=True),
     sa.Index("ix_plugin_hub_usage_plugin_id", "plugin_id"),
     sa.Index("ix_plugin_hub_usage_capability", "capability"),
 )
@@ -376,10 +378,25 @@ class HubDatabase:
 
     # usage and test reports
 
-    def record_usage(self, record: UsageRecord) -> None:
-        """Store one use of a capability."""
+    def record_usage(self, record: UsageRecord, reporter: str | None = None) -> None:
+        """Store one use of a capability, sent with the token named ``reporter``."""
         with self._writer.begin() as conn:
-            conn.execute(usage_table.insert().values(record.model_dump()))
+            conn.execute(usage_table.insert().values({**record.model_dump(), "reporter": reporter}))
+
+    def violation_reports(self, plugin_id: str) -> list[tuple[UsageRecord, str | None]]:
+        """The uses of a plugin that a run-time check stopped, with the name of the token
+        each was sent with, oldest first."""
+        query = (
+            sa.select(usage_table)
+            .where(usage_table.c.plugin_id == plugin_id, usage_table.c.violation.is_not(None))
+            .order_by(usage_table.c.created_at, usage_table.c.id)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            (UsageRecord.model_validate(_without(row, "id", "reporter")), row["reporter"])
+            for row in rows
+        ]
 
     def usage(
         self, plugin_id: str | None = None, capability: str | None = None
@@ -392,7 +409,7 @@ class HubDatabase:
             query = query.where(usage_table.c.capability == capability)
         with self._engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
-        return [UsageRecord.model_validate(_without(row, "id")) for row in rows]
+        return [UsageRecord.model_validate(_without(row, "id", "reporter")) for row in rows]
 
     def add_test_report(self, record: TestReportRecord) -> None:
         """Store a test report; ``RecordNotFoundError`` if its plugin is not in the hub."""
@@ -440,6 +457,13 @@ class HubDatabase:
                 f"a token named {name!r} or with the same digest already exists",
                 "Choose another name, or create a new token secret",
             ) from exc
+
+    def token_name(self, token_sha256: str) -> str | None:
+        """The name of the token with this digest, or None if there is no such token."""
+        query = sa.select(tokens_table.c.name).where(tokens_table.c.token_sha256 == token_sha256)
+        with self._engine.connect() as conn:
+            name = conn.execute(query).scalar_one_or_none()
+        return None if name is None else str(name)
 
     def token_scopes(self, token_sha256: str) -> list[str] | None:
         """The scopes of the token with this digest, or None if there is no such token."""
@@ -690,5 +714,5 @@ def _check_ttl(ttl_s: float) -> None:
         )
 
 
-def _without(row: Any, key: str) -> dict[str, Any]:
-    return {k: v for k, v in dict(row).items() if k != key}
+def _without(row: Any, *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in dict(row).items() if k not in keys}

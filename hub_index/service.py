@@ -29,6 +29,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
+from pydantic import BaseModel
 
 from hub_client.bundles import BundleVerifier, sha256_hex
 from hub_client.errors import DuplicateVersionError, HubBusyError, HubError, PolicyError
@@ -44,6 +45,7 @@ from hub_client.release_metadata import GENERATED_PREFIX, PluginRelease, release
 from hub_client.success_metrics import SuccessMetrics
 from hub_index.db import HubDatabase, next_version_after
 from hub_index.errors import RecordNotFoundError
+from hub_index.home import token_digest
 from hub_index.index_files import IndexFiles, check_wheel_name
 from hub_index.metadata_repository import MetadataRepository
 from hub_index.metrics import success_metrics
@@ -393,11 +395,37 @@ class HubService:
 
     # -- usage and claims --------------------------------------------------------------------
 
-    def record_usage(self, usage: UsageRecord) -> None:
-        """Store a use, stamped with the hub's clock (a client's ``created_at`` is not the
-        hub's to trust: it would move a use into another window of the figures)."""
-        self.db.record_usage(usage.model_copy(update={"created_at": utc_now()}))
+    def record_usage(self, usage: UsageRecord, token: str) -> None:
+        """Store a use sent with the API token ``token``, stamped with the hub's clock (a
+        client's ``created_at`` is not the hub's to trust: it would move a use into another
+        window of the figures) and with the name of the token (never the token)."""
+        reporter = self.db.token_name(token_digest(token))
+        self.db.record_usage(usage.model_copy(update={"created_at": utc_now()}), reporter)
         self._metrics_read = None
+
+    def violation_reports(self, plugin_id: str) -> ViolationReports:
+        """The contract violations run-time checks reported against a plugin, and whether
+        they came from enough distinct tokens to put it up for review."""
+        self.get(plugin_id)  # RecordNotFoundError for an unknown plugin
+        found = self.db.violation_reports(plugin_id)
+        reports = [
+            ViolationReport(
+                created_at=usage.created_at,
+                capability=usage.capability,
+                run_id=usage.run_id,
+                violation=usage.violation or "",
+                reporter=reporter or "(unknown token)",
+            )
+            for usage, reporter in found
+        ]
+        tokens = len({r.reporter for r in reports})
+        return ViolationReports(
+            plugin_id=plugin_id,
+            reports=reports[-MAX_SHOWN_REPORTS:],
+            total=len(reports),
+            distinct_tokens=tokens,
+            for_review=tokens >= REVIEW_AFTER_TOKENS,
+        )
 
     def claim(self, capability: str, holder: str, ttl_s: float) -> bool:
         """Claim ``capability`` for ``holder`` for ``ttl_s`` (at most ``MAX_CLAIM_TTL_S``)."""
@@ -409,6 +437,32 @@ class HubService:
 
     def release(self, capability: str, holder: str) -> None:
         self.db.release(validate_capability_name(capability), check_holder(holder))
+
+
+REVIEW_AFTER_TOKENS = 2
+"""Violation reports from this many distinct tokens put a plugin up for the admin's review.
+Reports never revoke or demote a plugin: a token holder could forge them. Revocation stays
+the admin's signed act (``plugin-hub hub-client revoke``)."""
+MAX_SHOWN_REPORTS = 50
+
+
+class ViolationReport(BaseModel):
+    created_at: datetime
+    capability: str
+    run_id: str
+    violation: str
+    reporter: str
+    """The name of the token the report was sent with."""
+
+
+class ViolationReports(BaseModel):
+    plugin_id: str
+    reports: list[ViolationReport]
+    """The latest ``MAX_SHOWN_REPORTS``, oldest first."""
+    total: int
+    distinct_tokens: int
+    for_review: bool
+    """Reported from at least ``REVIEW_AFTER_TOKENS`` distinct tokens."""
 
 
 def _release(record: PluginRecord, report_json: str | None, length: int) -> PluginRelease:

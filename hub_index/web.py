@@ -75,6 +75,7 @@ def add_pages(app: FastAPI) -> None:
         succeeded = sum(u.success for u in uses)
         report = svc.latest_report(plugin_id)
         context = {
+            "violations": svc.violation_reports(plugin_id),
             "record": record,
             "versions": svc.db.plugins_of_dist(record.dist_name),
             "report": report.get("report") or {},

@@ -21,7 +21,7 @@ from rich.markup import escape
 
 from plan_pipeline import interrupts
 from plan_pipeline.command_groups import DISTRIBUTION, add_command_groups
-from plan_pipeline.errors import PlanPipelineError
+from plan_pipeline.errors import PlanFileError, PlanPipelineError
 from plan_pipeline.plan import load_plan
 from plan_pipeline.progress import PROGRESS_STREAM_ENV
 from plan_pipeline.registry import CapabilityRegistry
@@ -181,6 +181,48 @@ def _capabilities_json(registry: CapabilityRegistry, names: list[str]) -> dict[s
             }
         )
     return {"capabilities": listed, "ignored": list(registry.ignored)}
+
+
+@app.command("quarantine")
+def quarantine_command(
+    release: Annotated[
+        str | None,
+        typer.Option(
+            "--release",
+            metavar="DIST==VERSION",
+            help="Take this plugin off the list, so this environment runs it again.",
+        ),
+    ] = None,
+) -> None:
+    """List the plugins this environment quarantined: each gave an answer that broke its
+    stage contract at run time, and is never loaded here again until released."""
+    from plan_pipeline.quarantine import LocalQuarantine
+
+    quarantine = LocalQuarantine()
+    try:
+        if release is not None:
+            dist_name, _, version = release.partition("==")
+            if not dist_name.strip() or not version.strip():
+                raise PlanFileError(
+                    f"--release {release!r} does not name a plugin",
+                    "Write it as DIST==VERSION, as 'plugin-hub quarantine' lists it",
+                )
+            if not quarantine.release(dist_name.strip(), version.strip()):
+                raise PlanFileError(
+                    f"{dist_name.strip()} {version.strip()} is not quarantined here",
+                    "Run 'plugin-hub quarantine' to list the quarantined plugins",
+                )
+            out.print(escape(f"released {dist_name.strip()} {version.strip()}"))
+            return
+        entries = quarantine.entries()
+    except PlanPipelineError as exc:
+        raise fail(exc) from None
+    if not entries:
+        out.print("no plugin is quarantined in this environment")
+    for entry in entries:
+        when = entry.at.strftime("%Y-%m-%d %H:%M UTC")
+        line = f"{entry.dist_name}=={entry.version} ({entry.capability}), {when}: {entry.reason}"
+        out.print(escape(line), soft_wrap=True)
 
 
 @app.command("report")

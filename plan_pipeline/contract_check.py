@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from plan_pipeline.contract import Contract
 from plan_pipeline.expressions import (
     ALLOWED_FUNCTIONS,
     DATE_FUNCTIONS,
@@ -41,7 +42,7 @@ EVALUATOR_LIMITS = SandboxLimits(
 _CHILD = Path(__file__).with_name("constraint_child.py")
 
 
-def translated_constraints(spec: PluginSpec) -> list[str]:
+def translated_constraints(spec: Contract | PluginSpec) -> list[str]:
     """The spec's constraints as the Python the evaluator runs; ``ContractLanguageError`` for
     one outside the contract subset (no plugin of this spec could then be checked)."""
     sources = [translate(text, {"input", "output"}) for text in spec.constraints]
@@ -51,21 +52,24 @@ def translated_constraints(spec: PluginSpec) -> list[str]:
 
 
 class ContractCheck:
-    """The spec's contract: schemas through the schema judge, constraints in a sandboxed
-    child (started at once, beside whatever the caller starts next). ``close()`` stops
-    both."""
+    """A spec's or a stage's contract: schemas through the schema judge, constraints in a
+    sandboxed child (started at once, beside whatever the caller starts next). ``close()``
+    stops both (``schemas``: a judge the caller shares, which it stops itself)."""
 
     def __init__(
         self,
-        spec: PluginSpec,
+        spec: Contract | PluginSpec,
         sandbox: Sandbox | None = None,
         limits: SandboxLimits = EVALUATOR_LIMITS,
+        *,
+        schemas: SchemaJudge | None = None,
     ) -> None:
         self.spec = spec
         self.constraints = list(spec.constraints)
         sources = translated_constraints(spec)
         chosen = sandbox or BubblewrapSandbox.detect()
-        self._schemas = SchemaJudge(chosen, limits)
+        self._own_schemas = schemas is None
+        self._schemas = schemas or SchemaJudge(chosen, limits)
         setup = {
             "functions": sorted(ALLOWED_FUNCTIONS - DATE_FUNCTIONS),
             "date_functions": sorted(DATE_FUNCTIONS),
@@ -82,7 +86,8 @@ class ContractCheck:
         return self._judge.starts if self._judge is not None else 0
 
     def close(self) -> None:
-        self._schemas.close()
+        if self._own_schemas:
+            self._schemas.close()
         if self._judge is not None:
             self._judge.close()
 
@@ -109,6 +114,10 @@ class ContractCheck:
             return [f"the output cannot be checked against the output schema: {exc}"]
         if problem is not None:
             return [f"the output breaks the output schema {problem}"]
+        return self.constraint_problems(inputs, output)
+
+    def constraint_problems(self, inputs: Any, output: Any) -> list[str]:
+        """The constraints ``output`` (already checked against the output schema) breaks."""
         if self._judge is None:
             return []
         try:

@@ -80,6 +80,19 @@ class PluginRunError(PlanPipelineError):
     exit_code = 1
 
 
+class ContractViolationError(PluginRunError):
+    """A sandboxed plugin's answer broke its stage contract (checked at run time); the plugin
+    (``dist_name`` ``version``) was quarantined and ``violation`` says what it broke."""
+
+    def __init__(
+        self, problem: str, fix: str, *, dist_name: str, version: str, violation: str
+    ) -> None:
+        super().__init__(problem, fix)
+        self.dist_name = dist_name
+        self.version = version
+        self.violation = one_line(violation)[:500]
+
+
 class CapabilityNotFoundError(PlanPipelineError):
     """No installed plugin provides a capability a stage needs (in the wanted version)."""
 

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -38,6 +38,7 @@ from plan_pipeline.errors import (
     PluginWorkerError,
 )
 from plan_pipeline.plugin_worker import PluginWorker, PrestartedWorker, WorkerPlugin
+from plan_pipeline.quarantine import LocalQuarantine
 from plan_pipeline.sandbox import BubblewrapSandbox, Sandbox, SandboxLimits, UnsafeNoSandbox
 from plan_pipeline.schema_judge import JUDGE_LIMITS, SchemaJudge
 from plan_pipeline.trust import (
@@ -47,6 +48,9 @@ from plan_pipeline.trust import (
     Tier,
     TierPolicy,
 )
+
+if TYPE_CHECKING:
+    from plan_pipeline.answer_checks import AnswerChecks
 
 RUN_PLUGIN_DIR = ".plugins"
 """Folder inside a run directory for plugins installed for that run only (dry-run)."""
@@ -114,6 +118,8 @@ class LoadedCapability:
     """The sandboxed worker that runs the provider, or ``None`` when it runs in-process."""
     judge: SchemaJudge | None = None
     """What its inputs and outputs are checked by (here when cheap, else in the sandbox)."""
+    checks: AnswerChecks | None = None
+    """The run-time checks of a sandboxed provider's answers against the stage contract."""
 
     @property
     def capability(self) -> str:
@@ -171,6 +177,7 @@ class CapabilityRegistry:
         limits: SandboxLimits | None = None,
         host_distributions: Iterable[str] | None = None,
         judge_limits: SandboxLimits = JUDGE_LIMITS,
+        quarantine: LocalQuarantine | None = None,
     ) -> None:
         if host_distributions is None:
             host_distributions = os.environ.get(HOST_DISTRIBUTIONS_ENV, "").split(",")
@@ -189,6 +196,9 @@ class CapabilityRegistry:
         self._loaded: dict[str, LoadedCapability] = {}
         self._judge: SchemaJudge | None = None
         self._judge_limits = judge_limits
+        self.quarantine = quarantine or LocalQuarantine()
+        """Plugins this environment stopped running (their answers broke a contract)."""
+        self._answer_checks: AnswerChecks | None = None
 
     # -- discovery (metadata only) ---------------------------------------------------------
 
@@ -264,7 +274,10 @@ class CapabilityRegistry:
         """The policy's tier; but this project's built-ins and the host's distributions are
         ``core`` whatever a policy or a hub says: a distribution taking this project's name
         ranks ``generated`` for an entry point outside the built-in modules, and one that
-        borrows a name in its METADATA only is never listed (``installed_entry_points``)."""
+        borrows a name in its METADATA only is never listed (``installed_entry_points``).
+        Before all that, a plugin this environment quarantined is ``quarantined``."""
+        if self.quarantine.holds(provider.dist_name, provider.version):
+            return Tier.QUARANTINED
         if _in_run_folder(provider):
             # a run's own folder holds what a dry-run installed: never more than generated,
             # whatever name, metadata or install record a file planted there claims
@@ -354,7 +367,7 @@ class CapabilityRegistry:
         except PluginLoadError:
             worker.close()
             raise
-        return LoadedCapability(selection, checked, worker.run, worker, judge)
+        return LoadedCapability(selection, checked, worker.run, worker, judge, self.answer_checks())
 
     def schema_judge(self) -> SchemaJudge:
         """The judge of stage data, shared by every capability (its sandboxed child starts
@@ -393,11 +406,24 @@ class CapabilityRegistry:
                 self._prestarted.close()
                 self._prestarted = None
 
+    def answer_checks(self) -> AnswerChecks:
+        """The run-time checks of sandboxed plugins' answers, shared by every capability
+        (each contract's evaluator starts at its first check)."""
+        if self._answer_checks is None:
+            from plan_pipeline.answer_checks import AnswerChecks  # the contract imports this
+
+            self._answer_checks = AnswerChecks(self.sandbox, self.schema_judge(), self.quarantine)
+        return self._answer_checks
+
     def close(self) -> None:
-        """Stop every plugin worker this registry started, and the schema judge."""
+        """Stop every plugin worker this registry started, the run-time checks and the
+        schema judge."""
         for loaded in self._loaded.values():
             if loaded.worker is not None:
                 loaded.worker.close()
+        if self._answer_checks is not None:
+            self._answer_checks.close()
+            self._answer_checks = None
         if self._judge is not None:
             self._judge.close()
             self._judge = None

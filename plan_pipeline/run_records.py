@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
 from plan_pipeline.contract import CapabilityNeed
-from plan_pipeline.errors import PlanFileError
+from plan_pipeline.errors import ContractViolationError, PlanFileError
 from plan_pipeline.files import write_atomic
 from plan_pipeline.resolver import PluginResolver
 from plan_pipeline.usage import Resolution, StageResult, UsageReporter
@@ -65,9 +65,10 @@ def stage_finished(
     folder.mkdir(parents=True, exist_ok=True)
     write_atomic(folder / f"{need.name}.json", record.model_dump_json(indent=2) + "\n")
     if reporter is not None:
+        violation = error if isinstance(error, ContractViolationError) else None
         reporter.report(
             need, run_dir.name, result, seconds, type(error).__name__ if error else None,
-            ttc_ms, resolution, run_dir=run_dir,
+            ttc_ms, resolution, run_dir=run_dir, violation=violation,
         )  # fmt: skip
 
 

@@ -12,8 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from plan_pipeline.answer_checks import excerpt
 from plan_pipeline.contract import CapabilityNeed
 from plan_pipeline.errors import (
+    ContractViolationError,
     PlanPipelineError,
     PluginRunError,
     PluginWorkerError,
@@ -152,9 +154,14 @@ def run_capability(
     """Run ``loaded`` for ``stage`` on checked inputs; the checked output and its text field.
 
     Inputs and output are checked against the plugin's schemas and the stage contract's; the
-    output must be plain JSON, and ``text_field`` (when given) a string field of it.
+    output must be plain JSON, and ``text_field`` (when given) a string field of it. A
+    sandboxed plugin's output is also checked against the rest of the stage contract (its
+    golden examples and constraints): the first that breaks it fails the stage with a
+    ``ContractViolationError`` and quarantines the plugin in this environment.
     """
     _check_inputs(stage, loaded, inputs)
+    if loaded.checks is not None and stage.contract is not None:
+        loaded.checks.prepare(stage.contract)  # its evaluator starts beside the call
     provider = loaded.selection.chosen.describe()
     try:
         output = loaded.run(inputs, context)
@@ -168,7 +175,38 @@ def run_capability(
             "See the log in the run directory; fix the inputs or the plugin",
         ) from exc
     text = _check_output(stage, loaded, output, provider, text_field)
+    _check_contract(stage, loaded, inputs, output, provider)
     return output, text
+
+
+def _check_contract(
+    stage: CapabilityNeed,
+    loaded: LoadedCapability,
+    inputs: dict[str, Any],
+    output: dict[str, Any],
+    provider: str,
+) -> None:
+    """Check a sandboxed plugin's answer against the stage contract; quarantine and fail on
+    the first break. (A plugin that runs in this process is trusted like the pipeline.)"""
+    if loaded.checks is None or stage.contract is None:
+        return
+    problems = loaded.checks.problems(stage.contract, inputs, output)
+    if not problems:
+        return
+    chosen = loaded.selection.chosen
+    broken = problems[0]
+    loaded.checks.quarantine.add(
+        chosen.dist_name, chosen.version, stage.capability, f"stage '{stage.name}': {broken}"
+    )
+    raise ContractViolationError(
+        f"stage '{stage.name}': plugin {provider} broke the stage contract on input "
+        f"{excerpt(inputs)}: {broken}",
+        "The plugin is quarantined in this environment ('plugin-hub quarantine' lists it); "
+        "outputs written before are kept; run the stage again to get the capability anew",
+        dist_name=chosen.dist_name,
+        version=chosen.version,
+        violation=broken,
+    )
 
 
 def _schema_problem(

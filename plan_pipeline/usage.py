@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from plan_pipeline.contract import CapabilityNeed
-from plan_pipeline.errors import PlanFileError
+from plan_pipeline.errors import ContractViolationError, PlanFileError
 from plan_pipeline.extension_points import load_named
 from plan_pipeline.hub_settings import HubSettings
 from plan_pipeline.trust import TierPolicy
@@ -58,10 +58,13 @@ class UsageReporter(Protocol):
         time_to_capability_ms: float | None,
         resolution: Resolution | None = None,
         run_dir: Path | None = None,
+        violation: ContractViolationError | None = None,
     ) -> None:
         """Record one stage execution; must never raise. ``resolution``: how the stage got
         its capability (``PluginResolver.resolution``; ``installed`` when it was there);
-        ``run_dir``: where a row the hub cannot take now is kept until it can."""
+        ``run_dir``: where a row the hub cannot take now is kept until it can;
+        ``violation``: the stage failed because the plugin's answer broke its contract (a
+        report against that plugin)."""
         ...
 
 

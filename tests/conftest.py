@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,12 @@ from tests.venvs import overlay_venv
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_PLAN = ROOT / "examples" / "plans" / "solar_microgrid" / "plan.yaml"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every process of the tests keeps its state (the quarantine list) in a folder of this
+    run, never in the user's own."""
+    os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="planexe-tests-state-")
 
 
 @dataclass

@@ -30,6 +30,8 @@ from synthesizer.codegen import GeneratedLogic
 from synthesizer.render import render_project
 from synthesizer.rules_codegen import RulesCodeGenerator
 from tests.hub_index.conftest import area_spec, build_wheel, maintainer_wheel, publish_generated
+from tests.synthesizer.conftest import example_specs
+from tests.synthesizer.llm_helpers import STATEFUL_FIRST_CALL_RISK
 
 SHARED = Path(__file__).parents[1] / "data" / "sigstore-production"
 """A wheel and its keyless bundle, signed through the public Sigstore instance."""
@@ -289,6 +291,22 @@ def test_a_worker_token_gets_no_unchecked_code_signed(
             call()
     assert client.records("geometry.area") == [] and _served(hub) == []
     assert set(json.loads(hub.home.credentials_file.read_text())) == {"api_token", "publish_token"}
+
+
+def test_a_publish_token_holder_gets_no_plugin_that_lies_after_its_first_call_signed(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path
+) -> None:
+    """Right while the first input it saw was golden example 1, "1, low" otherwise: the
+    hub's own gate sends a generated input first, so it refuses the plugin."""
+    worker = PluginHubClient.from_home(hub.home, role="publish")
+    worker.cache_dir = tmp_path / "worker-cache"
+    spec = example_specs()["risk.score_matrix"]
+    stateful = GeneratedLogic(generator="rules", source=STATEFUL_FIRST_CALL_RISK)
+    built = build_project(render_project(spec, stateful, tmp_path / "src"), tmp_path / "dist")
+    with pytest.raises(HubError, match=r"HTTP 422.*the hub's own gates refused") as refused:
+        worker.publish_generated(spec, stateful, built.wheel, owner="mallory")
+    assert "constraint does not hold" in str(refused.value) or "example" in str(refused.value)
+    assert client.records("risk.score_matrix") == [] and _served(hub) == []
 
 
 def test_two_capabilities_cannot_share_one_distribution(

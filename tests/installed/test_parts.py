@@ -65,9 +65,7 @@ def test_the_worker_install_has_none_of_the_extras(worker_bin: Path, tmp_path: P
     assert not names & {"pypiserver", "fastapi", "sqlalchemy", "bandit", "cookiecutter"}
 
 
-def test_the_install_carries_the_rules_language_reference(
-    synth_bin: Path, tmp_path: Path
-) -> None:
+def test_the_install_carries_the_rules_language_reference(synth_bin: Path, tmp_path: Path) -> None:
     """Refusals of rules point at it, so it must be where a pip install puts the package."""
     probe = (
         "import importlib.resources as r; "

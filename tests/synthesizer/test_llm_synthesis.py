@@ -21,6 +21,7 @@ from tests.synthesizer.conftest import spec_path
 from tests.synthesizer.llm_helpers import (
     CORRECT_RISK,
     KEY_ENV,
+    STATEFUL_FIRST_CALL_RISK,
     WRONG_RISK,
     entry,
     fenced,
@@ -83,6 +84,27 @@ def test_a_wrong_plugin_is_repaired_once_the_failing_test_output_went_back(
         "role": "assistant",
         "content": fenced(WRONG_RISK),
     }
+
+
+def test_a_hostile_model_s_plugin_that_lies_after_its_first_call_is_refused_every_round(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    """The prompt lists the golden inputs, so a hostile provider can write a plugin keyed to
+    the first of them; no round of it passes the gate."""
+    replies = [Reply(fenced(STATEFUL_FIRST_CALL_RISK)) for _ in range(2)]
+    with (
+        serve(*replies) as standin,
+        pytest.raises(LLMError, match=r"no plugin .* passes every gate in 2 round"),
+    ):
+        synthesize_with_llm(
+            risk_spec, tmp_path / "out", _options(tmp_path, standin, rounds=2), print
+        )
+    report = next((tmp_path / "out" / "dist").glob("*.report.json"))
+    attempts = _report(report)["attempts"]
+    assert len(attempts) == 2
+    for attempt in attempts:
+        gates = {g["name"]: g["passed"] for g in attempt["gates"]}
+        assert gates["static_analysis"] is True and gates["contract_tests"] is False
 
 
 MALICIOUS = {
