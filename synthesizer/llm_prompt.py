@@ -89,10 +89,15 @@ def first_prompt(spec: PluginSpec) -> Conversation:
         "Output schema (JSON Schema 2020-12):\n" + _json(spec.output_schema),
     ]
     if spec.rules:
-        rules = "\n".join(f"- output.{rule.set} = {rule.expr}" for rule in spec.rules)
+        rules = "\n".join(
+            f"- output.{rule.set} = {rule.expr}"
+            if rule.set is not None
+            else f"- {rule.let} = {rule.expr}  (a named value, not an output field)"
+            for rule in spec.rules
+        )
         parts.append(
-            "Rules (Python-like expressions over input, output and item; a path with [*] "
-            "applies to every item of a list):\n" + rules
+            "Rules, in order (Python-like expressions over input, output, item and the names "
+            "given before; a path with [*] applies to every item of a list):\n" + rules
         )
     if spec.constraints:
         parts.append(

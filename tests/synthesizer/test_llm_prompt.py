@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from plan_pipeline.contract import Rule
 from plan_pipeline.spec import PluginSpec
 from synthesizer.llm_prompt import (
     MAX_ANSWER_CHARS,
@@ -57,6 +58,14 @@ def test_the_prompt_holds_the_spec_and_the_gates_rules(risk_spec: PluginSpec) ->
     assert "Golden examples" in user and '"likelihood": 5' in user
     assert "Permissions granted: none" in user
     assert "subprocess" not in user.split("Modules you may import: ")[1]
+
+
+def test_a_named_value_is_shown_as_a_name_not_as_an_output_field(risk_spec: PluginSpec) -> None:
+    rules = [{"let": "worst", "expr": "max([r.impact for r in input.risks], default=0)"}]
+    spec = risk_spec.model_copy(update={"rules": [Rule.model_validate(r) for r in rules]})
+    _, user = (m["content"] for m in first_prompt(spec).messages)
+    assert "- worst = max([r.impact for r in input.risks], default=0)  (a named value" in user
+    assert "output.None" not in user
 
 
 def test_feedback_names_each_failed_gate_and_its_findings() -> None:
