@@ -48,7 +48,12 @@ from plan_pipeline.plugin_worker import PluginWorker, PrestartedWorker, WorkerPl
 from plan_pipeline.sandbox import Sandbox, SandboxLimits
 from plan_pipeline.spec import PluginSpec
 from synthesizer.errors import BuildError
-from synthesizer.plan_magnitudes import PLAN_MAGNITUDE, largest_number, within_plan_magnitudes
+from synthesizer.plan_magnitudes import (
+    PLAN_MAGNITUDE,
+    PLAN_YEARS,
+    largest_number,
+    within_plan_magnitudes,
+)
 from synthesizer.report import Finding, GateResult, timed
 
 if TYPE_CHECKING:
@@ -293,16 +298,22 @@ class _Harness:
         calls_after = [0]
 
         bounded, self.bounded = within_plan_magnitudes(self.spec.input_schema)
+        schema = self.spec.input_schema
 
         def failed(inputs: dict[str, Any], rule: str, problem: str) -> None:
             if "Out of range float values" in problem:  # inf or nan: the spec's finding
-                rule, problem = "spec", _overflow(inputs, problem)
+                rule, problem = "spec", _overflow(inputs, schema, problem)
+            elif _OUTSIDE_CALENDAR in problem:  # a date past 9999: the spec's finding too
+                rule, problem = "spec", _overflow(inputs, schema, problem, _NO_SUCH_DATE)
             size = len(json.dumps(inputs))
             if not shrinking:
                 shrinking.append(time.monotonic())
             if not smallest or size <= smallest[0][0]:
                 where = f"property test (seed {self.seed})"
-                message = f"{where}: input {json.dumps(inputs)[:300]}: {problem}"
+                if rule == "spec":  # what to change first: the input may be long
+                    message = f"{where}: {problem}; input {json.dumps(inputs)[:200]}"
+                else:
+                    message = f"{where}: input {json.dumps(inputs)[:300]}: {problem}"
                 smallest[:] = [(size, rule, message)]
 
         @settings(
@@ -353,15 +364,24 @@ class _Harness:
             self.fail(rule, message)
 
 
-def _overflow(inputs: dict[str, Any], problem: str) -> str:
-    """The finding for an answer that overflowed (inf or nan) on an input the schema allows:
-    it names the input's largest number and the bound to add."""
-    largest = largest_number(inputs)
+_OUTSIDE_CALENDAR = "outside the years 1 to 9999"
+"""What the rules language's date functions say of a date no calendar has."""
+_NUMBER_TOO_BIG = "a number JSON cannot carry (infinity or NaN)"
+_NO_SUCH_DATE = "a date outside the years 1 to 9999"
+
+
+def _overflow(
+    inputs: dict[str, Any], schema: dict[str, Any], problem: str, result: str = _NUMBER_TOO_BIG
+) -> str:
+    """The finding for an answer that overflowed (inf or nan, or past the calendar) on an
+    input the schema allows: it names the input's largest number of a field ``schema``
+    names, and the bound to add."""
+    largest = largest_number(inputs, schema=schema)
     where = f" ({largest[0]} = {largest[1]:.4g})" if largest else ""
     return (
-        f"the answer overflowed to a number JSON cannot carry (infinity or NaN) on an input "
+        f"the answer overflowed to {result} on an input "
         f"the input schema allows{where}: bound that field with a 'maximum' (and 'minimum') "
-        f"in the spec's input schema, at the largest value plans use ({problem[:120]})"
+        f"in the spec's input schema, at the largest value plans use ({problem[:100]})"
     )
 
 
@@ -436,8 +456,9 @@ def contract_test_gate(
     clean = f"{harness.checks} checks passed, plugin in {where}"
     if harness.bounded:
         clean += (
-            f"; {len(harness.bounded)} number(s) the spec leaves unbounded drawn within "
-            f"±{PLAN_MAGNITUDE:.0e} (a plan's magnitudes)"
+            f"; {len(harness.bounded)} number(s) or date(s) the spec leaves unbounded drawn "
+            f"within ±{PLAN_MAGNITUDE:.0e} and the years {PLAN_YEARS[0]}-{PLAN_YEARS[1]} "
+            "(a plan's magnitudes)"
         )
     return GateResult.from_findings("contract_tests", harness.findings, clean, took[0])
 

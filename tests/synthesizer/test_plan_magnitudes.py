@@ -5,7 +5,10 @@ the field and the bound to add."""
 
 from __future__ import annotations
 
+import copy
 import random
+import re
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ from synthesizer.plan_magnitudes import (
     within_plan_magnitudes,
 )
 from synthesizer.synthesize import SynthesisOptions, synthesize_plugin
+from tests.synthesizer.corpus import HARDER_SPECS, load_corpus
 
 FAST = SynthesisOptions(property_examples=25)
 
@@ -91,7 +95,7 @@ def test_a_correct_plugin_over_unbounded_amounts_passes(tmp_path: Path) -> None:
     result = synthesize_plugin(_product_spec(None), tmp_path, FAST)
     gate = {g.name: g for g in result.report.gates}["contract_tests"]
     assert gate.passed
-    assert "2 number(s) the spec leaves unbounded drawn within ±1e+09" in gate.summary
+    assert "2 number(s) or date(s) the spec leaves unbounded drawn within ±1e+09" in gate.summary
 
 
 def test_a_plugin_that_overflows_on_what_its_spec_allows_names_the_field(
@@ -107,3 +111,42 @@ def test_a_plugin_that_overflows_on_what_its_spec_allows_names_the_field(
     assert finding.rule == "spec"
     assert "overflowed to a number JSON cannot carry" in finding.message
     assert "$.litres = " in finding.message and "'maximum'" in finding.message
+
+
+def test_dates_are_drawn_in_the_years_plans_live_in_and_only_real_ones() -> None:
+    schema = {"type": "object", "properties": {"start": {"type": "string", "format": "date"}}}
+    bounded, paths = within_plan_magnitudes(schema)
+    pattern = re.compile(bounded["properties"]["start"]["pattern"])
+    assert paths == ["$.start"] and "format" not in bounded["properties"]["start"]
+    day, matched = date(2023, 1, 1), 0
+    while day.year == 2023:
+        matched += bool(pattern.fullmatch(day.isoformat()))
+        day += timedelta(days=1)
+    assert matched == 365
+    assert pattern.fullmatch("2024-02-28") and not pattern.fullmatch("2024-02-29")
+    for wrong in ("2023-02-30", "2023-04-31", "2023-13-01", "2023-00-10", "9999-12-31",
+                  "1899-12-31", "2200-01-01", "2023-1-01"):  # fmt: skip
+        assert not pattern.fullmatch(wrong), wrong
+    own = {"type": "string", "format": "date", "pattern": "^20"}
+    assert within_plan_magnitudes({"properties": {"d": own}})[0]["properties"]["d"] == own
+
+
+def test_a_date_past_the_calendar_on_an_unbounded_duration_is_a_finding_about_the_spec(
+    tmp_path: Path,
+) -> None:
+    """Tasks one after another from a start date: with durations of any size, some input the
+    schema allows has no finish date (past 9999-12-31); the finding names the field and the
+    bound to add. With the bound, the same spec synthesizes."""
+    _, bounded = load_corpus(HARDER_SPECS)["schedule.sequential_task_dates"]
+    schema = copy.deepcopy(bounded.input_schema)
+    del schema["properties"]["tasks"]["items"]["properties"]["duration_days"]["maximum"]
+    unbounded = bounded.model_copy(update={"input_schema": schema})
+    with pytest.raises(GateFailedError) as failed:
+        synthesize_plugin(unbounded, tmp_path / "unbounded", FAST)
+    gate = {g.name: g for g in failed.value.report.gates}["contract_tests"]
+    (finding,) = gate.findings
+    assert finding.rule == "spec"
+    assert "overflowed to a date outside the years 1 to 9999" in finding.message
+    assert "duration_days = " in finding.message and "'maximum'" in finding.message
+    result = synthesize_plugin(bounded, tmp_path / "bounded", FAST)
+    assert {g.name: g for g in result.report.gates}["contract_tests"].passed
