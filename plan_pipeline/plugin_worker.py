@@ -1,8 +1,10 @@
 """Sandboxed plugin workers: untrusted plugin code runs in its own isolated process.
 
 A ``PluginWorker`` starts ``worker_main.py`` in the sandbox with nothing but the Python
-installation, ``pluggy``, the plugin's own packages and those of its requirements mounted
-read-only, and talks to it in JSON lines over its standard input and output. It stays warm:
+installation, a runtime folder (its program, the plugin contract, ``pluggy``) and a library
+folder holding the plugin's own packages and those of its requirements, both read-only, and
+talks to it in JSON lines over its standard input and output. Every worker, in a gate as in
+a pipeline, sees this one layout. It stays warm:
 a stage that calls the plugin many times pays the start-up once.
 
 A ``PrestartedWorker`` is started before its plugin is known, when a missing capability is
@@ -20,6 +22,7 @@ result itself (schemas, constraints) outside the worker.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.metadata as metadata
 import json
@@ -31,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -50,10 +54,10 @@ from plan_pipeline.sandbox import (
 
 WORKER_MAIN = Path(__file__).with_name("worker_main.py")
 HOOKSPECS = Path(__file__).with_name("hookspecs.py")
-_MAIN_IN_SANDBOX = "/sandbox/worker_main.py"
-_HOOKSPECS_IN_SANDBOX = "/sandbox/hookspecs.py"
-_LIB_IN_SANDBOX = "/sandbox/lib"
 _RUNTIME_IN_SANDBOX = "/sandbox/runtime"
+_MAIN_IN_SANDBOX = f"{_RUNTIME_IN_SANDBOX}/worker_main.py"
+_HOOKSPECS_IN_SANDBOX = f"{_RUNTIME_IN_SANDBOX}/hookspecs.py"
+_LIB_IN_SANDBOX = "/sandbox/lib"
 _ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LC_ALL": "C.UTF-8"}
 _SKIPPED_SUFFIXES = (".dist-info", ".data", ".pth", ".egg-info")
 MAX_ANSWER_BYTES = 64 * 1024**2
@@ -177,24 +181,35 @@ class PluginWorker:
 
     # -- life cycle --------------------------------------------------------------------------
 
-    def _command(self) -> tuple[list[str], list[Mount]]:
-        python = _python()
-        if not self.sandbox.isolated:
-            paths = sorted({str(p.parent) for p in self.plugin.packages})
-            return [*python, str(WORKER_MAIN), str(HOOKSPECS), *paths], []
-        mounts = [
-            *_worker_mounts(),
-            *(Mount(p, f"{_LIB_IN_SANDBOX}/{p.name}") for p in self.plugin.packages),
-        ]
-        argv = [_MAIN_IN_SANDBOX, _HOOKSPECS_IN_SANDBOX, _LIB_IN_SANDBOX]
-        return [*python, *argv], mounts
-
     def start(self) -> None:
-        """Start the worker (if it is not running) and wait until the plugin is imported."""
+        """Start the worker (if it is not running) and wait until the plugin is imported.
+
+        In the sandbox it sees what every worker sees (``_sandbox_layout``): the runtime
+        folder, and a library folder into which the plugin's packages and those of its
+        requirements other than the runtime's are linked or copied."""
         if self._process is None:
-            argv, mounts = self._command()
-            process = self.sandbox.spawn(argv, mounts, _ENV, self.limits, network=self.network)
-            self._adopt(process, None)
+            if not self.sandbox.isolated:
+                paths = sorted({str(p.parent) for p in self.plugin.packages})
+                argv = [*_python(), str(WORKER_MAIN), str(HOOKSPECS), *paths]
+                process = self.sandbox.spawn(argv, [], _ENV, self.limits, network=self.network)
+                self._adopt(process, None)
+            else:
+                runtime = runtime_folder()
+                library = _new_library()
+                try:
+                    _stage(
+                        self.plugin,
+                        [p for p in self.plugin.packages if p.name not in _runtime_names()],
+                        library,
+                    )
+                    argv, mounts = _sandbox_layout(runtime, library)
+                    process = self.sandbox.spawn(
+                        argv, mounts, _ENV, self.limits, network=self.network
+                    )
+                except BaseException:
+                    shutil.rmtree(library, ignore_errors=True)
+                    raise
+                self._adopt(process, library)
         if self._loaded:
             return
         load = json.dumps({"id": 0, "load": self.plugin.target})
@@ -361,14 +376,87 @@ def _python() -> list[str]:
     return [interpreter(), "-I", "-S", "-B"]
 
 
-def _worker_mounts() -> list[Mount]:
-    """What every sandboxed worker sees besides its packages: Python, its program, the
-    contract."""
-    return [
+def _sandbox_layout(runtime: Path, library: Path) -> tuple[list[str], list[Mount]]:
+    """The command and mounts of every sandboxed worker, in a gate as in a pipeline: Python,
+    the runtime folder (the worker's program, the contract, pluggy) and a library folder of
+    its own, nothing else. Both folders are staged under one kind of name in the system's
+    temporary folder, so what a plugin can read of its mounts (``/proc/self/mountinfo``)
+    does not tell a gate from production."""
+    mounts = [
         *interpreter_mounts(),
-        Mount(WORKER_MAIN, _MAIN_IN_SANDBOX),
-        Mount(HOOKSPECS, _HOOKSPECS_IN_SANDBOX),
+        Mount(runtime, _RUNTIME_IN_SANDBOX),
+        Mount(library, _LIB_IN_SANDBOX),
     ]
+    argv = [
+        *_python(),
+        _MAIN_IN_SANDBOX,
+        _HOOKSPECS_IN_SANDBOX,
+        _RUNTIME_IN_SANDBOX,
+        _LIB_IN_SANDBOX,
+    ]
+    return argv, mounts
+
+
+@cache
+def _runtime_packages() -> tuple[Path, ...]:
+    return tuple(distribution_packages(metadata.distribution("pluggy"), "pluggy"))
+
+
+def _runtime_names() -> frozenset[str]:
+    return frozenset(p.name for p in _runtime_packages())
+
+
+_RUNTIME: list[Path] = []
+
+
+def runtime_folder() -> Path:
+    """This process's runtime folder: the worker's program, the plugin contract and pluggy,
+    linked or copied once (removed when the process ends, or by a later process's sweep)."""
+    if _RUNTIME and _RUNTIME[0].is_dir():
+        return _RUNTIME[0]
+    folder = _new_library()
+    try:
+        for source in (WORKER_MAIN, HOOKSPECS, *_runtime_packages()):
+            _copy_package(source, folder / source.name)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    _RUNTIME[:] = [folder]
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def _new_library() -> Path:
+    """A new folder, private to this user, for what a worker imports (read-only inside)."""
+    sweep_libraries()
+    return Path(tempfile.mkdtemp(prefix=f"{_LIBRARY_PREFIX}{os.getpid()}-"))
+
+
+def _copy_package(package: Path, target: Path) -> None:
+    """``package`` (a folder or a module) at ``target``, linked where the file system allows
+    (symbolic links inside stay links: nothing outside is followed)."""
+    if package.is_dir():
+        shutil.copytree(
+            package,
+            target,
+            symlinks=True,
+            ignore=shutil.ignore_patterns("__pycache__"),
+            copy_function=_link_or_copy,
+        )
+    else:
+        _link_or_copy(str(package), str(target))
+
+
+def _stage(plugin: WorkerPlugin, packages: Iterable[Path], library: Path) -> None:
+    """Link or copy ``packages`` into ``library``; ``PluginWorkerError`` when it fails."""
+    try:
+        for package in packages:
+            _copy_package(package, library / package.name)
+    except OSError as exc:
+        raise PluginWorkerError(
+            f"cannot stage plugin {plugin.label} for its worker: {exc}",
+            "Reinstall the plugin with pip or uv",
+        ) from None
 
 
 class PrestartedWorker:
@@ -382,19 +470,13 @@ class PrestartedWorker:
         self.sandbox = sandbox
         self.limits = limits or SandboxLimits()
         self.network = network
-        self.runtime = tuple(distribution_packages(metadata.distribution("pluggy"), "pluggy"))
-        sweep_libraries()
-        self.library = Path(tempfile.mkdtemp(prefix=f"{_LIBRARY_PREFIX}{os.getpid()}-"))
+        self.runtime = _runtime_packages()
+        runtime = runtime_folder()
+        self.library = _new_library()
         """The host's folder (private to this user) the worker imports from, read-only inside:
         the handed-over plugin's own packages; removed when the worker stops, or by the next
         early worker on this machine once this process is gone."""
-        mounts = [
-            *_worker_mounts(),
-            *(Mount(p, f"{_RUNTIME_IN_SANDBOX}/{p.name}") for p in self.runtime),
-            Mount(self.library, _LIB_IN_SANDBOX),
-        ]
-        paths = [_RUNTIME_IN_SANDBOX, _LIB_IN_SANDBOX]
-        argv = [*_python(), _MAIN_IN_SANDBOX, _HOOKSPECS_IN_SANDBOX, *paths]
+        argv, mounts = _sandbox_layout(runtime, self.library)
         try:
             self._process: SandboxProcess | None = sandbox.spawn(
                 argv, mounts, _ENV, self.limits, network=network
@@ -426,26 +508,10 @@ class PrestartedWorker:
         if process is None:
             raise PluginWorkerError("this early worker was handed over or stopped already")
         try:
-            for package in plugin.own:
-                target = self.library / package.name
-                if package.is_dir():
-                    shutil.copytree(
-                        package,
-                        target,
-                        symlinks=True,
-                        ignore=shutil.ignore_patterns("__pycache__"),
-                        copy_function=_link_or_copy,
-                    )
-                else:
-                    _link_or_copy(str(package), str(target))
-        except BaseException as exc:
+            _stage(plugin, plugin.own, self.library)
+        except BaseException:
             process.kill()
             shutil.rmtree(self.library, ignore_errors=True)
-            if isinstance(exc, OSError):
-                raise PluginWorkerError(
-                    f"cannot stage plugin {plugin.label} for its worker: {exc}",
-                    "Reinstall the plugin with pip or uv",
-                ) from None
             raise
         worker = PluginWorker(plugin, self.sandbox, self.limits, network=self.network)
         worker._adopt(process, self.library)

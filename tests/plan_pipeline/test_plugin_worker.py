@@ -12,6 +12,7 @@ import importlib.metadata
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,8 +25,14 @@ from typing import Any
 import pytest
 
 from hub_index.home import init_home
+from plan_pipeline import plugin_worker
 from plan_pipeline.errors import PluginLoadError, PluginRunError, PluginWorkerError
-from plan_pipeline.plugin_worker import PrestartedWorker, WorkerPlugin, sweep_libraries
+from plan_pipeline.plugin_worker import (
+    PluginWorker,
+    PrestartedWorker,
+    WorkerPlugin,
+    sweep_libraries,
+)
 from plan_pipeline.registry import CapabilityRegistry, LoadedCapability
 from plan_pipeline.sandbox import BubblewrapSandbox, SandboxLimits
 from plan_pipeline.trust import LocalTierPolicy, Tier
@@ -500,7 +507,9 @@ def _private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _early_libraries() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("planexe-worker-*"))
+    """The workers' library folders (not this process's runtime folder, made once)."""
+    runtime = set(plugin_worker._RUNTIME)
+    return set(Path(tempfile.gettempdir()).glob("planexe-worker-*")) - runtime
 
 
 def _hostile(hostile_site: Path) -> WorkerPlugin:
@@ -525,7 +534,8 @@ def test_a_worker_started_early_sees_only_its_plugin_and_pluggy(hostile_site: Pa
             return worker.run("probe.attack", inputs, context)
 
         assert attack(what="list", path="/sandbox/lib") == {"list": [plugin.own[0].name]}
-        assert attack(what="list", path="/sandbox/runtime") == {"list": ["pluggy"]}
+        runtime = {"list": ["hookspecs.py", "pluggy", "worker_main.py"]}
+        assert attack(what="list", path="/sandbox/runtime") == runtime
         other = Path(importlib.metadata.distribution("jsonschema").locate_file("jsonschema"))
         with pytest.raises(PluginRunError, match="FileNotFoundError"):
             attack(what="read", path=str(other / "__init__.py"))
@@ -615,9 +625,12 @@ def test_a_plugin_needing_more_gets_its_own_worker_and_the_early_one_stops(
     try:
         with registry.worker_started_early():
             assert len(_early_libraries() - before) == 1
+            early_folders = _early_libraries() - before
             loaded = registry.load("probe.attack")
             assert _run(loaded, what="probe")["uid"] != 0
-            assert _early_libraries() == before  # the early worker stopped, its folder gone
+            # the early worker stopped, its folder gone; the plugin's own worker has one
+            assert not early_folders & _early_libraries()
+            assert len(_early_libraries() - before) == 1
             other = Path(importlib.metadata.distribution("jsonschema").locate_file("jsonschema"))
             assert (
                 "__init__.py"
@@ -656,6 +669,7 @@ def test_why_an_early_worker_stopped_is_told_even_if_it_stopped_before_its_plugi
     broken = tmp_path / "hookspecs.py"
     broken.write_text("raise ImportError('the contract is broken here')\n")
     monkeypatch.setattr("plan_pipeline.plugin_worker.HOOKSPECS", broken)
+    monkeypatch.setattr(plugin_worker, "_RUNTIME", [])  # a runtime folder with it
     early = PrestartedWorker(BubblewrapSandbox.detect(), LIMITS)
     assert early._process is not None
     early._process.popen.wait(timeout=10)  # gone before the host says which plugin to load
@@ -690,8 +704,9 @@ def test_an_absolute_path_in_a_record_mounts_nothing_of_the_host(hostile_site: P
     try:
         loaded = registry.load("probe.attack")
         assert _run(loaded, what="list", path="/sandbox/lib") == {
-            "list": sorted(p.name for p in plugin.packages)
+            "list": sorted(p.name for p in plugin.packages if p.name != "pluggy")
         }
+        assert "pluggy" in _run(loaded, what="list", path="/sandbox/runtime")["list"]
     finally:
         registry.close()
 
@@ -714,7 +729,50 @@ def test_a_linked_folder_in_a_record_mounts_nothing_of_the_host(
     try:
         loaded = registry.load("probe.attack")
         assert _run(loaded, what="list", path="/sandbox/lib") == {
-            "list": sorted(p.name for p in plugin.packages)
+            "list": sorted(p.name for p in plugin.packages if p.name != "pluggy")
         }
+        assert "pluggy" in _run(loaded, what="list", path="/sandbox/runtime")["list"]
     finally:
         registry.close()
+
+
+def _mounts(worker: PluginWorker) -> list[tuple[str, str]]:
+    """What the plugin reads of its mounts: each mount's root and mount point, with the name
+    of a worker's folder (``planexe-worker-<pid>-<random>``) as one token."""
+    seen = worker.run("probe.attack", {"what": "read", "path": "/proc/self/mountinfo"}, {})
+    pairs = []
+    for line in seen["stolen"].splitlines():
+        fields = line.split()
+        pairs.append((fields[3], fields[4]))
+    return [tuple(re.sub(r"planexe-worker-\d+-\w+", "WORKER", f) for f in p) for p in pairs]  # type: ignore[misc]
+
+
+def test_a_gate_s_worker_and_a_pipeline_s_look_the_same_from_inside(
+    hostile_site: Path, tmp_path: Path
+) -> None:
+    """The same plugin from two places (a gate's unpacked wheel, an environment's
+    site-packages), in a worker started early and in one of its own: the plugin reads the same
+    mounts in each, and none names the folder it was installed in."""
+    gate_site = tmp_path / "gate-work" / "site"
+    shutil.copytree(hostile_site, gate_site, symlinks=True)
+    production = _hostile(hostile_site)
+    gated = _hostile(gate_site)
+    sandbox = BubblewrapSandbox.detect()
+    early = PrestartedWorker(sandbox, LIMITS)
+    layouts = []
+    for worker in (
+        early.hand_over(gated),
+        PluginWorker(gated, sandbox, LIMITS),
+        PluginWorker(production, sandbox, LIMITS),
+    ):
+        try:
+            layouts.append(_mounts(worker))
+        finally:
+            worker.close()
+    assert layouts[0] == layouts[1] == layouts[2]
+    shown = repr(layouts)
+    for host in (str(hostile_site), str(gate_site), "site-packages"):
+        assert host not in shown
+    staged = {point: root for root, point in layouts[0] if point.startswith("/sandbox")}
+    here = tempfile.gettempdir()
+    assert staged == {"/sandbox/runtime": f"{here}/WORKER", "/sandbox/lib": f"{here}/WORKER"}

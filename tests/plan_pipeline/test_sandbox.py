@@ -1,7 +1,7 @@
 """What a sandboxed program can learn about its host from the processes it sees: nothing of
 the host's paths (the sources of its mounts) in any process's command line, and nothing of
-the host's environment (its working folder among them). (The roots of bind mounts in
-``/proc/self/mountinfo`` still name their host folders; see docs/DECISIONS.md.)"""
+the host's environment (its working folder among them). What a plugin reads of its mounts is
+the same in a gate and in a pipeline (``test_plugin_worker.py``)."""
 
 from __future__ import annotations
 
