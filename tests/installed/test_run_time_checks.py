@@ -7,7 +7,8 @@ input a gate generates and scores every risk "1, low" once a title holds a word 
 in a run of the example brief: the run-time check fails the stage with one line naming the
 plugin, the input and the broken constraint, keeps the brief's output, quarantines the plugin
 in that environment and reports it to the hub, whose plugin page shows the report. The next
-run does not take the plugin again.
+run does not take the plugin again. The stateful first-call plugin, installed by hand with no
+gate at all, is stopped at its first answer the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import yaml
+from uv import find_uv_bin
 
 from hub_client.client import PluginHubClient
 from hub_client.local_home import HubHome
@@ -26,7 +28,7 @@ from synthesizer.codegen import GeneratedLogic
 from synthesizer.render import render_project
 from tests.installed.conftest import HubProcess, Installs, clean_env, ok, run
 from tests.synthesizer.conftest import example_specs
-from tests.synthesizer.llm_helpers import CORRECT_RISK
+from tests.synthesizer.llm_helpers import CORRECT_RISK, STATEFUL_FIRST_CALL_RISK
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN = ROOT / "examples" / "plans" / "solar_microgrid"
@@ -104,3 +106,38 @@ def test_a_plugin_that_lies_on_real_data_is_stopped_quarantined_and_reported(
     released = run(worker / "plugin-hub", "quarantine", "--release", "nobody==1", env=env,
                    cwd=tmp_path)  # fmt: skip
     assert released.returncode == 2 and "is not quarantined here" in released.stderr
+
+
+def test_the_stateful_first_call_plugin_installed_by_hand_is_stopped_at_its_first_answer(
+    installs: Installs, tmp_path: Path
+) -> None:
+    """The plugin that is right only while its first input was golden example 1 never gets
+    through a gate; installed by hand, with no gate at all, its first wrong answer in a run
+    fails the stage and quarantines it there."""
+    spec = example_specs()["risk.score_matrix"]
+    logic = GeneratedLogic(generator="rules", source=STATEFUL_FIRST_CALL_RISK)
+    built = build_project(render_project(spec, logic, tmp_path / "src"), tmp_path / "dist")
+    worker = installs.venv("worker-stateful", "worker")
+    ok(run(find_uv_bin(), "pip", "install", "--quiet", "--python", worker / "python",
+           built.wheel, cwd=tmp_path))  # fmt: skip
+    plan = _risk_plan(tmp_path)
+    env = clean_env(XDG_STATE_HOME=str(tmp_path / "state"))
+    first = run(worker / "plugin-hub", "run", plan, "--run-dir", tmp_path / "run", env=env,
+                cwd=tmp_path)  # fmt: skip
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "Traceback" not in first.stderr
+    assert "planexe-gen-risk-score-matrix 1.0.0 broke the stage contract" in first.stderr
+    assert "constraint does not hold: all(r.score == r.likelihood * r.impact" in first.stderr
+    assert (tmp_path / "run" / "001-brief.json").is_file()
+    assert not (tmp_path / "run" / "002-risks.json").exists()
+
+    again = run(worker / "plugin-hub", "run", plan, "--run-dir", tmp_path / "run", env=env,
+                cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 3, again.stdout + again.stderr  # the capability is missing
+    assert "planexe-gen-risk-score-matrix 1.0.0 is quarantined" in again.stderr
+    released = run(worker / "plugin-hub", "quarantine", "--release",
+                   "planexe-gen-risk-score-matrix==1.0.0", env=env, cwd=tmp_path)  # fmt: skip
+    assert ok(released).startswith("released planexe-gen-risk-score-matrix 1.0.0")
+    assert "no plugin is quarantined" in ok(
+        run(worker / "plugin-hub", "quarantine", env=env, cwd=tmp_path)
+    )
