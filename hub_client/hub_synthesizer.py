@@ -103,7 +103,8 @@ class HubSynthesizer:
 
         spec = request.spec
         # published meanwhile? (fresh: the claim protocol must see the last publish)
-        record = client.fetch(spec.capability, _range(request), fresh=True)
+        quarantined = LocalQuarantine().holds
+        record = client.fetch(spec.capability, _range(request), fresh=True, skip=quarantined)
         if record is not None:
             return _outcome(record, "reused")
         names = PluginNames.for_capability(spec.capability)

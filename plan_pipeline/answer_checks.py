@@ -43,7 +43,8 @@ class AnswerChecks:
 
     def problems(self, contract: Contract, inputs: Any, output: Any) -> list[str]:
         """What ``output`` (already within the output schema) breaks of ``contract`` for
-        ``inputs``: a golden example's output, then the constraints."""
+        ``inputs``: a golden example's output, then the constraints. Each problem is a
+        violation (``is_violation``) or a check that could not be done."""
         self.checked += 1
         for number, example in enumerate(contract.examples, start=1):
             golden = example.output is not None and example.input == inputs
@@ -68,6 +69,16 @@ class AnswerChecks:
         for check in self._checks.values():
             check.close()
         self._checks.clear()
+
+
+VIOLATIONS = ("golden example ", "constraint does not hold: ")
+"""How the problems that prove a wrong answer begin; any other problem is a check that could
+not be done (the evaluator stopped, a constraint raised on these inputs), which upstream data
+can cause: it fails the stage but accuses no plugin."""
+
+
+def is_violation(problem: str) -> bool:
+    return problem.startswith(VIOLATIONS)
 
 
 def excerpt(value: Any, limit: int = 200) -> str:

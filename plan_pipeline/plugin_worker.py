@@ -29,6 +29,7 @@ import json
 import os
 import select
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -412,7 +413,7 @@ _RUNTIME: list[Path] = []
 def runtime_folder() -> Path:
     """This process's runtime folder: the worker's program, the plugin contract and pluggy,
     linked or copied once (removed when the process ends, or by a later process's sweep)."""
-    if _RUNTIME and _RUNTIME[0].is_dir():
+    if _RUNTIME and _still_ours(_RUNTIME[0]):
         return _RUNTIME[0]
     folder = _new_library()
     try:
@@ -424,6 +425,21 @@ def runtime_folder() -> Path:
     _RUNTIME[:] = [folder]
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return folder
+
+
+def _still_ours(folder: Path) -> bool:
+    """Whether ``folder`` is still the private folder this process made: a real folder of
+    this user that nobody else may write (one that a cleaner removed and another local user
+    made again under the same name is not)."""
+    try:
+        info = folder.lstat()
+    except OSError:
+        return False
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == os.geteuid()
+        and stat.S_IMODE(info.st_mode) & 0o077 == 0
+    )
 
 
 def _new_library() -> Path:

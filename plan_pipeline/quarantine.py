@@ -31,9 +31,9 @@ from plan_pipeline.files import write_atomic
 
 
 class QuarantineEntry(BaseModel):
-    dist_name: str = Field(max_length=200)
-    version: str = Field(max_length=64)
-    capability: str = Field(max_length=200)
+    dist_name: str = Field(max_length=1000)
+    version: str = Field(max_length=1000)
+    capability: str = Field(max_length=1000)
     reason: str = Field(max_length=1000)
     at: AwareDatetime
 
@@ -44,7 +44,9 @@ class _Entries(BaseModel):
 
 def default_path() -> Path:
     """This user's quarantine list for the running environment (``sys.prefix``)."""
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    state = os.environ.get("XDG_STATE_HOME", "")
+    if not os.path.isabs(state):  # a relative value is ignored, as the XDG spec says
+        state = str(Path.home() / ".local" / "state")
     prefix = str(Path(sys.prefix).resolve())
     digest = hashlib.sha256(prefix.encode()).hexdigest()[:16]
     return Path(state) / "planexe-plugin-hub" / "quarantine" / f"{digest}.json"
@@ -106,7 +108,7 @@ class LocalQuarantine:
     def _read(self) -> list[QuarantineEntry]:
         try:
             text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # nothing was ever quarantined here
             return []
         except OSError as exc:
             raise PlanFileError(

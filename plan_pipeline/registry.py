@@ -307,7 +307,13 @@ class CapabilityRegistry:
         """
         key = f"{capability}{version or ''}{' +network' if network else ''}"
         if key in self._loaded:
-            return self._loaded[key]
+            cached = self._loaded[key]
+            chosen = cached.selection.chosen
+            if not self.quarantine.holds(chosen.dist_name, chosen.version):
+                return cached
+            del self._loaded[key]  # quarantined while this process ran: never again here
+            if cached.worker is not None:
+                cached.worker.close()
         selection = self.select(capability, version)
         if selection.tier in self._tier_policy.in_process_tiers:
             loaded = self._load_in_process(selection)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from plan_pipeline.answer_checks import excerpt
+from plan_pipeline.answer_checks import excerpt, is_violation
 from plan_pipeline.contract import CapabilityNeed
 from plan_pipeline.errors import (
     ContractViolationError,
@@ -21,6 +21,7 @@ from plan_pipeline.errors import (
     PluginWorkerError,
     StageInputError,
     StageOutputError,
+    one_line,
 )
 from plan_pipeline.files import write_atomic
 from plan_pipeline.plan import InputRef, LoadedPlan, Stage, read_input_file
@@ -186,23 +187,37 @@ def _check_contract(
     output: dict[str, Any],
     provider: str,
 ) -> None:
-    """Check a sandboxed plugin's answer against the stage contract; quarantine and fail on
-    the first break. (A plugin that runs in this process is trusted like the pipeline.)"""
+    """Check a sandboxed plugin's answer against the stage contract; on the first answer
+    proven wrong, quarantine the plugin and fail. (A plugin that runs in this process is
+    trusted like the pipeline.) A check that could not be done fails the stage alone."""
     if loaded.checks is None or stage.contract is None:
         return
     problems = loaded.checks.problems(stage.contract, inputs, output)
     if not problems:
         return
-    chosen = loaded.selection.chosen
     broken = problems[0]
-    loaded.checks.quarantine.add(
-        chosen.dist_name, chosen.version, stage.capability, f"stage '{stage.name}': {broken}"
-    )
+    if not is_violation(broken):
+        raise StageOutputError(
+            f"stage '{stage.name}': the answer of plugin {provider} could not be checked "
+            f"against the stage contract: {broken}",
+            "Check the stage's inputs (an upstream output may be too large or unusual); "
+            "outputs written before are kept",
+        )
+    chosen = loaded.selection.chosen
+    quarantined = "The plugin is quarantined in this environment ('plugin-hub quarantine' lists it)"
+    try:
+        loaded.checks.quarantine.add(
+            chosen.dist_name, chosen.version, stage.capability, f"stage '{stage.name}': {broken}"
+        )
+    except (PlanPipelineError, ValueError) as exc:
+        quarantined = f"The plugin could not be quarantined here ({one_line(str(exc))[:200]})"
+    if loaded.worker is not None:
+        loaded.worker.close()  # whatever state it kept, it keeps no more
     raise ContractViolationError(
         f"stage '{stage.name}': plugin {provider} broke the stage contract on input "
         f"{excerpt(inputs)}: {broken}",
-        "The plugin is quarantined in this environment ('plugin-hub quarantine' lists it); "
-        "outputs written before are kept; run the stage again to get the capability anew",
+        f"{quarantined}; outputs written before are kept; run the stage again to get the "
+        "capability anew",
         dist_name=chosen.dist_name,
         version=chosen.version,
         violation=broken,
