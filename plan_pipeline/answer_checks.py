@@ -5,8 +5,10 @@ from production, or answer right only on the inputs it expects a gate to send. S
 does not trust a past check: each answer of a plugin that runs in a sandboxed worker is checked
 here against the stage contract, as the gate checked it. The output schema is checked by the
 stage runner; here come the contract's golden examples (an input equal to one must get its
-output) and its constraints, evaluated in the sandboxed constraint evaluator
-(``contract_check.py``) under its limits, so a hostile answer costs at most a bounded check.
+output), its rules (the output must hold what they compute for the input: a contract with
+rules states every answer exactly) and its constraints, evaluated in the sandboxed
+evaluator (``contract_check.py``) under its limits, so a hostile answer costs at most a
+bounded check.
 
 The evaluator of a contract starts beside the plugin's first call (``prepare``) and serves
 every later answer of the run; ``close()`` stops them all.
@@ -19,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from plan_pipeline.contract import Contract
-from plan_pipeline.contract_check import ContractCheck, same
+from plan_pipeline.contract_check import RULES_DIFFER, ContractCheck, same
 from plan_pipeline.quarantine import LocalQuarantine
 from plan_pipeline.sandbox import Sandbox
 from plan_pipeline.schema_judge import SchemaJudge
@@ -50,19 +52,21 @@ class AnswerChecks:
             golden = example.output is not None and example.input == inputs
             if golden and not same(output, example.output):
                 return [f"golden example {number} expects {excerpt(example.output)}"]
-        if not contract.constraints:
+        if not contract.constraints and not contract.rules:
             return []
         return self._check(contract).constraint_problems(inputs, output)
 
     def prepare(self, contract: Contract) -> None:
         """Start ``contract``'s evaluator now, so that it starts beside the plugin's call."""
-        if contract.constraints:
+        if contract.constraints or contract.rules:
             self._check(contract)
 
     def _check(self, contract: Contract) -> ContractCheck:
         key = contract.model_dump_json()
         if key not in self._checks:
-            self._checks[key] = ContractCheck(contract, self._sandbox(), schemas=self._schemas)
+            self._checks[key] = ContractCheck(
+                contract, self._sandbox(), schemas=self._schemas, rules=True
+            )
         return self._checks[key]
 
     def close(self) -> None:
@@ -71,7 +75,7 @@ class AnswerChecks:
         self._checks.clear()
 
 
-VIOLATIONS = ("golden example ", "constraint does not hold: ")
+VIOLATIONS = ("golden example ", "constraint does not hold: ", RULES_DIFFER)
 """How the problems that prove a wrong answer begin; any other problem is a check that could
 not be done (the evaluator stopped, a constraint raised on these inputs), which upstream data
 can cause: it fails the stage but accuses no plugin."""

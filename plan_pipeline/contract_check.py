@@ -11,11 +11,12 @@ its own limits: a hostile output can at worst end a child, which counts as a fai
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
+from plan_pipeline.constraint_child import same
 from plan_pipeline.contract import Contract
+from plan_pipeline.errors import ContractLanguageError
 from plan_pipeline.expressions import (
     ALLOWED_FUNCTIONS,
     DATE_FUNCTIONS,
@@ -24,6 +25,7 @@ from plan_pipeline.expressions import (
     date_functions_source,
     translate,
 )
+from plan_pipeline.rules import rules_module
 from plan_pipeline.sandbox import BubblewrapSandbox, Sandbox, SandboxLimits
 from plan_pipeline.sandboxed_judge import JudgeStopped, SandboxedJudge
 from plan_pipeline.schema_judge import SchemaJudge
@@ -63,10 +65,14 @@ class ContractCheck:
         limits: SandboxLimits = EVALUATOR_LIMITS,
         *,
         schemas: SchemaJudge | None = None,
+        rules: bool = False,
     ) -> None:
+        """``rules``: also check that an output holds what the contract's rules compute
+        (when it has rules the language can express)."""
         self.spec = spec
         self.constraints = list(spec.constraints)
         sources = translated_constraints(spec)
+        self.rules_source = _rules_source(spec) if rules else None
         chosen = sandbox or BubblewrapSandbox.detect()
         self._own_schemas = schemas is None
         self._schemas = schemas or SchemaJudge(chosen, limits)
@@ -77,8 +83,10 @@ class ContractCheck:
             "range_function": RANGE_FUNCTION,
             "max_range": MAX_RANGE,
             "constraints": sources,
+            "rules_source": self.rules_source,
         }
-        self._judge = SandboxedJudge(_CHILD, setup, chosen, limits) if sources else None
+        wanted = sources or self.rules_source
+        self._judge = SandboxedJudge(_CHILD, setup, chosen, limits) if wanted else None
 
     @property
     def starts(self) -> int:
@@ -125,6 +133,16 @@ class ContractCheck:
         except JudgeStopped as exc:
             return [f"the constraints cannot be evaluated for this output: {exc}"]
         found = []
+        if self.rules_source is not None:
+            ruled = verdicts.pop()
+            if isinstance(ruled, dict) and "differs" in ruled:
+                where = str(ruled["differs"])[:300]
+                found.append(f"{RULES_DIFFER} (at {where})")
+            elif ruled is not True:
+                error_name = str(ruled.get("error") if isinstance(ruled, dict) else ruled)[:80]
+                found.append(
+                    f"the contract's rules cannot be computed for this input: {error_name}"
+                )
         for text, verdict in zip(self.constraints, verdicts, strict=True):
             if isinstance(verdict, dict):
                 error_name = str(verdict.get("error"))[:80]
@@ -135,32 +153,26 @@ class ContractCheck:
 
     def _verdicts(self, answer: Any) -> list[Any]:
         assert self._judge is not None
-        if not isinstance(answer, list) or len(answer) != len(self.constraints):
+        wanted = len(self.constraints) + (self.rules_source is not None)
+        if not isinstance(answer, list) or len(answer) != wanted:
             raise self._judge.wrong_shape("not one verdict per constraint")
         return answer
 
 
-def same(actual: Any, expected: Any) -> bool:
-    """JSON equality with floats compared to a relative 1e-9 and bools never equal to numbers."""
-    if isinstance(expected, bool) or isinstance(actual, bool):
-        return actual is expected
-    if isinstance(expected, float):
-        try:
-            return isinstance(actual, int | float) and math.isclose(actual, expected, rel_tol=1e-9)
-        except OverflowError:  # an integer too big for a float: not the expected number
-            return False
-    if isinstance(actual, float):  # an integer expected: only the same integer, exactly
-        return isinstance(expected, int) and actual.is_integer() and int(actual) == expected
-    if isinstance(expected, dict):
-        return (
-            isinstance(actual, dict)
-            and actual.keys() == expected.keys()
-            and all(same(actual[k], expected[k]) for k in expected)
-        )
-    if isinstance(expected, list):
-        return (
-            isinstance(actual, list)
-            and len(actual) == len(expected)
-            and all(same(a, e) for a, e in zip(actual, expected, strict=True))
-        )
-    return bool(actual == expected) and type(actual) is type(expected)
+RULES_DIFFER = "the output is not what the contract's rules compute"
+"""How a problem begins when an output differs from the rules' answer for its input."""
+
+
+def _rules_source(spec: Contract | PluginSpec) -> str | None:
+    """The module of ``spec``'s rules, or ``None`` when it has none the language expresses
+    (its constraints are still checked)."""
+    if not spec.rules:
+        return None
+    try:
+        source, _ = rules_module(spec.rules, capability="contract", generator="rules", summary="")
+    except ContractLanguageError:
+        return None
+    return source
+
+
+__all__ = ["EVALUATOR_LIMITS", "RULES_DIFFER", "ContractCheck", "same", "translated_constraints"]

@@ -611,8 +611,9 @@ def _harness_child(
 ) -> int:
     """The forked child: start the worker, load Hypothesis, make the contract check when the
     spec arrives, run the gate when the wheel does. An error is sent as a failed gate."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)  # the parent's handlers are not for here
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # the parent's handlers are not for here
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # what the parent ignores, too
+            signal.signal(signum, signal.SIG_DFL)
     gc.freeze()  # the parent's objects: never scanned here, so their pages stay shared
     early: PrestartedWorker | None = None
     check: ContractCheck | None = None

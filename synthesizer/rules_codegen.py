@@ -1,15 +1,9 @@
-"""The offline code generator: one readable block of Python per spec rule.
+"""The offline code generator: the spec's rules as the plugin's logic module.
 
-A rule ``{set: "risks[*].score", expr: "item.likelihood * item.impact"}`` becomes::
-
-    # rule 2: risks[*].score = item.likelihood * item.impact
-    for item in output['risks']:
-        item['score'] = item['likelihood'] * item['impact']
-
-A rule ``{let: total, expr: "sum(l.amount for l in input.lines)"}`` becomes a local variable
-of ``compute()`` that later rules read as ``total``; it never reaches the output. When a rule
-calls a date function, the functions' source (``plan_pipeline.expressions``) is copied into
-the module after its imports.
+The module is ``plan_pipeline.rules.rules_module``: one readable block of Python per rule
+(the run-time check of a plugin's answers runs the same module). Here it gets the checks of
+a plugin's logic: the rules must produce every required output field, and the source must
+have exactly the shape the rules give.
 
 Deterministic: the same spec always gives the same source. A spec whose rules do not produce
 every required output field, or that uses anything outside the expression subset, is refused
@@ -19,114 +13,14 @@ with ``UnsupportedSpecError``; no partial plugin is ever written.
 from __future__ import annotations
 
 import ast
-import re
 from typing import Any
 
-from plan_pipeline.contract import Rule
 from plan_pipeline.errors import ContractLanguageError
-from plan_pipeline.expressions import (
-    MAX_RANGE,
-    RANGE_FUNCTION,
-    SEE_RULES,
-    builds_fresh_value,
-    calls_date_functions,
-    date_functions_source,
-    translate,
-)
+from plan_pipeline.expressions import SEE_RULES
+from plan_pipeline.rules import parse_path, rules_module
 from plan_pipeline.spec import PluginSpec
 from synthesizer.codegen import GeneratedLogic
 from synthesizer.errors import UnsupportedSpecError
-
-_SEGMENT = re.compile(r"^(?P<name>[a-z_][a-z0-9_]*)(?P<star>\[\*\])?$")
-
-_HEADER = '''\
-"""Logic of the '{capability}' capability, generated from its spec by the '{generator}' code
-generator. Each block implements one rule of the spec, in order; edit the spec, not this file.
-"""
-
-from __future__ import annotations
-
-from typing import Any
-{date_functions}
-
-def _clone(value: Any) -> Any:
-    """A deep copy of plain JSON data, so that rules never modify the caller's input."""
-    if isinstance(value, dict):
-        return {{key: _clone(item) for key, item in value.items()}}
-    if isinstance(value, list):
-        return [_clone(item) for item in value]
-    return value
-
-
-def {range_function}(*bounds: int) -> range:
-    """``range``, refusing more than {max_range} numbers: no rule loops without end."""
-    numbers = range(*bounds)
-    if len(numbers) > {max_range}:
-        raise ValueError(f"range of {{len(numbers)}} numbers is longer than {max_range}")
-    return numbers
-
-
-def compute(input: dict[str, Any]) -> dict[str, Any]:
-    {summary}
-    output: dict[str, Any] = {{}}
-'''
-
-
-def _parse_path(path: str) -> list[tuple[str, bool]]:
-    segments = []
-    for part in path.split("."):
-        match = _SEGMENT.match(part)
-        if not match:
-            raise UnsupportedSpecError(f"rule path {path!r}: segment {part!r} is not a field name")
-        segments.append((match["name"], bool(match["star"])))
-    if segments[-1][1]:
-        raise UnsupportedSpecError(
-            f"rule path {path!r} ends with [*]", "Set a field of each item, e.g. 'items[*].x'"
-        )
-    return segments
-
-
-def _rule_block(index: int, rule: Rule, lets: list[str]) -> tuple[list[str], str]:
-    """The lines of one rule, and the Python its expression became."""
-    if rule.let is not None:
-        return _let_block(index, rule.let, rule.expr, lets)
-    target = rule.target
-    expr = rule.expr
-    segments = _parse_path(target)
-    loops = any(star for _, star in segments)
-    context = {"input", "output", *lets} | ({"item"} if loops else set())
-    python = translate(expr, context)
-    value = python
-    if not builds_fresh_value(expr):  # a later rule must never modify the caller's input
-        value = f"_clone({value})"
-    lines = [f"    # rule {index}: {target} = {' '.join(expr.split())}"]
-    indent = "    "
-    container = "output"
-    for name, star in segments[:-1]:
-        if star:
-            lines.append(f"{indent}for item in {container}[{name!r}]:")
-            indent += "    "
-            container = "item"
-        else:
-            container = f"{container}.setdefault({name!r}, {{}})"
-    lines.append(f"{indent}{container}[{segments[-1][0]!r}] = {value}")
-    return lines, python
-
-
-def _let_block(index: int, name: str, expr: str, lets: list[str]) -> tuple[list[str], str]:
-    if name in lets:
-        raise ContractLanguageError(
-            f"let name {name!r} is given twice",
-            f"Give each named value a name of its own ({SEE_RULES})",
-        )
-    python = translate(expr, {"input", "output", *lets})
-    # a snapshot: later rules that set fields of output items never change a named value
-    value = python if builds_fresh_value(expr) else f"_clone({python})"
-    lets.append(name)
-    return [
-        f"    # rule {index}: let {name} = {' '.join(expr.split())}",
-        f"    {name} = {value}",
-    ], python
 
 
 def _required_fields(schema: dict[str, Any]) -> list[str]:
@@ -140,7 +34,10 @@ class RulesCodeGenerator:
     name = "rules"
 
     def generate(self, spec: PluginSpec) -> GeneratedLogic:
-        set_fields = {_parse_path(rule.set)[0][0] for rule in spec.rules if rule.set is not None}
+        try:
+            set_fields = {parse_path(r.set)[0][0] for r in spec.rules if r.set is not None}
+        except ContractLanguageError as exc:
+            raise UnsupportedSpecError(exc.problem, exc.fix) from None
         missing = [f for f in _required_fields(spec.output_schema) if f not in set_fields]
         if missing or not spec.rules:
             fields = ", ".join(missing) or "(any)"
@@ -150,32 +47,21 @@ class RulesCodeGenerator:
                 "Add rules for them to the stage contract, or choose another backend with "
                 "--codegen",
             )
-        body: list[str] = []
-        lets: list[str] = []
-        dates = False
-        for index, rule in enumerate(spec.rules, start=1):
-            try:
-                lines, python = _rule_block(index, rule, lets)
-                body += lines
-                dates = dates or calls_date_functions(python)
-            except ContractLanguageError as exc:
-                raise UnsupportedSpecError(
-                    f"capability '{spec.capability}' needs a code-generation backend that can "
-                    f"handle this: rule {index}: {exc.problem}",
-                    exc.fix
-                    or f"Rewrite the rule within the rules language ({SEE_RULES}) or choose "
-                    "another backend with --codegen",
-                ) from None
-        summary = repr(" ".join((spec.summary or f"Compute '{spec.capability}'.").split()))
-        header = _HEADER.format(
-            capability=spec.capability,
-            generator=self.name,
-            summary=summary,
-            range_function=RANGE_FUNCTION,
-            max_range=MAX_RANGE,
-            date_functions=f"\n{date_functions_source()}" if dates else "",
-        )
-        source = header + "\n".join(body) + "\n    return output\n"
+        try:
+            source, dates = rules_module(
+                spec.rules,
+                capability=spec.capability,
+                generator=self.name,
+                summary=spec.summary or f"Compute '{spec.capability}'.",
+            )
+        except ContractLanguageError as exc:
+            raise UnsupportedSpecError(
+                f"capability '{spec.capability}' needs a code-generation backend that can "
+                f"handle this: {exc.problem}",
+                exc.fix
+                or f"Rewrite the rule within the rules language ({SEE_RULES}) or choose "
+                "another backend with --codegen",
+            ) from None
         _check_structure(source, spec.capability, dates)
         return GeneratedLogic(generator=self.name, source=source)
 

@@ -100,6 +100,12 @@ def test_publish_then_a_fresh_worker_install_reuses(
     assert {r["capability"] for r in json.loads(ok(every))} == set(MISSING)
 
 
+def _as_in_a_terminal() -> None:
+    """Ctrl-C handled as a terminal's foreground command has it (a test run started in the
+    background would pass on SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_ctrl_c_during_a_synthesis_exits_130_and_the_run_continues(
     synth_bin: Path, tmp_path: Path, workers: str
@@ -111,7 +117,7 @@ def test_ctrl_c_during_a_synthesis_exits_130_and_the_run_continues(
                "dry-run", "--workers", workers]  # fmt: skip
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-        env=clean_env(), start_new_session=True,
+        env=clean_env(), start_new_session=True, preexec_fn=_as_in_a_terminal,
     )  # fmt: skip
     assert process.stdout is not None
     before = []

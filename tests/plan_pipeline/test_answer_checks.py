@@ -145,3 +145,82 @@ def test_a_runtime_folder_another_user_could_have_made_again_is_not_reused() -> 
         assert second.stat().st_mode & 0o077 == 0
     finally:
         first.chmod(0o700)
+
+
+RULES: list[dict[str, str]] = [
+    {"set": "risks", "expr": "input.risks"},
+    {"set": "risks[*].score", "expr": "item.likelihood * item.impact"},
+    {"set": "risks[*].level", "expr": "'high' if item.score >= 15 else 'low'"},
+    {
+        "set": "per_impact",
+        "expr": "sum(r.likelihood for r in input.risks) / sum(r.impact for r in input.risks)",
+    },
+]
+RULED = Contract.model_validate(
+    {
+        "input_schema": {"type": "object", "required": ["risks"]},
+        "output_schema": {"type": "object", "required": ["risks"]},
+        "rules": RULES,
+        "constraints": ["all(r.score == r.likelihood * r.impact for r in output.risks)"],
+    }
+)
+
+
+def _ruled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, level: str) -> CapabilityRegistry:
+    """A plugin that scores right and answers ``level`` (an expression over ``s``, the
+    score) for each risk's level, with a field of its own beside the rules' ones."""
+    site = tmp_path / "site"
+    install_plugin(
+        site,
+        PluginSource(
+            "acme-risk-levels",
+            f"acme_levels_{abs(hash(tmp_path)) % 10**8}",
+            {
+                "risk.scores": "(lambda rs: {'risks': rs, 'note': 'by acme', 'per_impact': "
+                "sum(r['likelihood'] for r in rs) / (sum(r['impact'] for r in rs) or 1)})("
+                f"[dict(r, score=s, level={level}) for r in inputs['risks'] "
+                "for s in [r['likelihood'] * r['impact']]])"
+            },
+        ),
+    )
+    monkeypatch.syspath_prepend(str(site))
+    return CapabilityRegistry(limits=LIMITS, quarantine=LocalQuarantine(tmp_path / "q.json"))
+
+
+def test_an_answer_the_constraints_allow_but_the_rules_do_not_is_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The constraints pin only the score; the rules pin the level too. A plugin that says
+    'low' for every risk breaks no constraint, and is stopped by the rules."""
+    registry = _ruled(tmp_path, monkeypatch, "'low'")
+    need = NEED.model_copy(update={"contract": RULED})
+    try:
+        loaded = registry.load("risk.scores")
+        low = {"risks": [{"likelihood": 1, "impact": 2}]}
+        output, _ = run_capability(need, loaded, low, CONTEXT)  # right, and a field of its own
+        assert output["note"] == "by acme"
+        high = {"risks": [{"likelihood": 1, "impact": 2}, {"likelihood": 5, "impact": 5}]}
+        with pytest.raises(ContractViolationError) as stopped:
+            run_capability(need, loaded, high, CONTEXT)
+        assert "the output is not what the contract's rules compute (at $.risks[1].level)" in str(
+            stopped.value
+        )
+        assert registry.quarantine.holds("acme-risk-levels", "1.0.0")
+    finally:
+        registry.close()
+
+
+def test_rules_that_cannot_be_computed_for_an_input_accuse_nobody(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = _ruled(tmp_path, monkeypatch, "'high' if s >= 15 else 'low'")
+    need = NEED.model_copy(update={"contract": RULED})
+    try:
+        loaded = registry.load("risk.scores")
+        with pytest.raises(
+            StageOutputError, match="rules cannot be computed for this input: ZeroDiv"
+        ):
+            run_capability(need, loaded, {"risks": []}, CONTEXT)  # the rules divide by zero
+        assert registry.quarantine.entries() == []
+    finally:
+        registry.close()
