@@ -62,6 +62,8 @@ if TYPE_CHECKING:
 _MAX_FINDINGS = 20
 _RANDOM = random.SystemRandom()
 """Where the gate's seeds and the goldens' places come from (the operating system's)."""
+OPENING_DRAWS = 8
+"""The first property draws, sent to the plugin in a random order (not shrunk on failure)."""
 SHRINK_CALLS = 200
 """Calls of the plugin spent shrinking a failing property, at most."""
 SHRINK_SECONDS = 1.0
@@ -300,13 +302,13 @@ class _Harness:
         bounded, self.bounded = within_plan_magnitudes(self.spec.input_schema)
         schema = self.spec.input_schema
 
-        def failed(inputs: dict[str, Any], rule: str, problem: str) -> None:
+        def failed(inputs: dict[str, Any], rule: str, problem: str, shrink: bool = True) -> None:
             if "Out of range float values" in problem:  # inf or nan: the spec's finding
                 rule, problem = "spec", _overflow(inputs, schema, problem)
             elif _OUTSIDE_CALENDAR in problem:  # a date past 9999: the spec's finding too
                 rule, problem = "spec", _overflow(inputs, schema, problem, _NO_SUCH_DATE)
             size = len(json.dumps(inputs))
-            if not shrinking:
+            if shrink and not shrinking:
                 shrinking.append(time.monotonic())
             if not smallest or size <= smallest[0][0]:
                 where = f"property test (seed {self.seed})"
@@ -315,6 +317,32 @@ class _Harness:
                 else:
                     message = f"{where}: input {json.dumps(inputs)[:300]}: {problem}"
                 smallest[:] = [(size, rule, message)]
+
+        opening: list[dict[str, Any]] = []
+
+        def judge(inputs: dict[str, Any], shrink: bool = True) -> bool:
+            """Whether the plugin's answer for ``inputs`` follows the contract (a failure is
+            noted for the report; ``shrink``: and Hypothesis shrinks it)."""
+            try:
+                output = self.run(inputs)
+            except (PluginRunError, PluginWorkerError) as exc:
+                failed(inputs, "test-error", exc.problem, shrink)
+                return False
+            found = self.check.problems(inputs, output)
+            if found:
+                failed(inputs, "test-failure", found[0], shrink)
+            return not found
+
+        def send_opening() -> None:
+            """The first draws, in a random order with the goldens due among them: Hypothesis
+            draws the simplest input first, which no plugin may take for a gate's sign. A
+            failure here is reported as drawn; the draws after it go on, and the first of them
+            that fails is shrunk."""
+            drawn, opening[:] = opening[:], []
+            _RANDOM.shuffle(drawn)
+            for number, inputs in enumerate(drawn, start=1):
+                self.goldens_due(number)
+                judge(inputs, shrink=False)
 
         @settings(
             max_examples=examples,
@@ -336,20 +364,19 @@ class _Harness:
             else:
                 self.checks += 1
                 self.generated += 1
+                if self.generated <= OPENING_DRAWS:
+                    opening.append(inputs)
+                    if self.generated == OPENING_DRAWS:
+                        send_opening()
+                    return
                 self.goldens_due(self.generated)
-            try:
-                output = self.run(inputs)
-            except (PluginRunError, PluginWorkerError) as exc:
-                failed(inputs, "test-error", exc.problem)
-                raise
-            found = self.check.problems(inputs, output)
-            if found:
-                failed(inputs, "test-failure", found[0])
-                raise AssertionError(found[0])
+            if not judge(inputs):
+                raise AssertionError(smallest[0][2] if smallest else "failed")
 
         with _memoized_strategies():
             try:
                 follows_the_contract()
+                send_opening()  # fewer draws than the opening holds
             except (_ShrinkBudgetSpent, PluginRunError, PluginWorkerError, AssertionError):
                 pass  # the smallest failing input seen is reported below
             except HypothesisException as exc:

@@ -27,7 +27,7 @@ from synthesizer.codegen import GeneratedLogic
 from synthesizer.contract_tests import ForkedHarness, _memoized_strategies, contract_test_gate
 from synthesizer.render import render_project
 from synthesizer.rules_codegen import RulesCodeGenerator
-from tests.synthesizer.llm_helpers import STATEFUL_FIRST_CALL_RISK
+from tests.synthesizer.llm_helpers import CORRECT_RISK, STATEFUL_FIRST_CALL_RISK
 
 LIMITS = SandboxLimits(cpu_seconds=5, wall_seconds=10, max_processes=16)
 
@@ -271,8 +271,11 @@ _SLOW = "import time\ndef compute(input):\n    time.sleep({seconds})\n    return
 def test_a_plugin_that_answers_slowly_ends_the_gate_at_its_budget(
     risk_spec: PluginSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Right on every input, 0.4 s an answer: the gate stops at its budget, not later."""
     monkeypatch.setattr(contract_tests, "GATE_SECONDS", 1.0)
-    gate = _gate(risk_spec, _wheel(risk_spec, tmp_path, _SLOW.format(seconds=0.4)), tmp_path)
+    slow = CORRECT_RISK.replace("    risks = []", "    time.sleep(0.4)\n    risks = []")
+    slow = "import time\n" + slow
+    gate = _gate(risk_spec, _wheel(risk_spec, tmp_path, slow), tmp_path)
     assert not gate.passed
     assert [f.message for f in gate.findings if "longer than" in f.message] == [
         "the contract tests took longer than 1 s and were stopped"
