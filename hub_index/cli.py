@@ -126,14 +126,27 @@ def export_client_command(
         bool,
         typer.Option("--with-token", help="Also write the publish token (for publish mode)."),
     ] = False,
+    token_name: Annotated[
+        str | None,
+        typer.Option(
+            "--token-name",
+            help="With --with-token: make a publish token of this installation's own, named so "
+            "(its usage and reports count apart); default: the hub's shared publish token.",
+        ),
+    ] = None,
 ) -> None:
     """Write what a pipeline on another machine needs (trust policy, metadata root, public
     keys) into FOLDER and print the environment lines that use it."""
     from hub_client.client import api_url
     from hub_client.local_home import HubHome
-    from hub_index.home import CLIENT_TOKEN, export_client
+    from hub_index.home import CLIENT_TOKEN, add_publish_token, export_client
 
     try:
+        if token_name is not None and not with_token:
+            raise PlanPipelineError(
+                "--token-name makes a token to write, which needs --with-token",
+                "Add --with-token",
+            )
         hub_home = HubHome(home).require()
         if url is None:
             if hub_home.serve_file.is_file():
@@ -141,7 +154,11 @@ def export_client_command(
             else:
                 settings = hub_home.settings()
                 url = f"http://{settings.host}:{settings.api_port}"
-        environ = export_client(hub_home, folder, api_url(url), with_token)
+        token = None
+        if token_name is not None:
+            with needs_extra("hub", "plugin-hub export-client --token-name"):  # the database
+                token = add_publish_token(hub_home, token_name)
+        environ = export_client(hub_home, folder, api_url(url), with_token, token)
     except PlanPipelineError as exc:
         raise fail(exc) from None
     _out.print(

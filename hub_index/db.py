@@ -29,7 +29,13 @@ from packaging.version import Version
 from sqlalchemy.engine import Connection, Dialect, Engine, ExceptionContext
 from sqlalchemy.exc import IntegrityError
 
-from hub_client.errors import DuplicateVersionError, HubError, HubUnavailableError, PolicyError
+from hub_client.errors import (
+    DuplicateVersionError,
+    HubConfigError,
+    HubError,
+    HubUnavailableError,
+    PolicyError,
+)
 from hub_client.records import (
     PluginRecord,
     PluginStatus,
@@ -383,20 +389,38 @@ class HubDatabase:
         with self._writer.begin() as conn:
             conn.execute(usage_table.insert().values({**record.model_dump(), "reporter": reporter}))
 
-    def violation_reports(self, plugin_id: str) -> list[tuple[UsageRecord, str | None]]:
-        """The uses of a plugin that a run-time check stopped, with the name of the token
-        each was sent with, oldest first."""
-        query = (
+    def violation_reports(
+        self, plugin_id: str, latest: int
+    ) -> tuple[list[tuple[UsageRecord, str | None]], int, list[str | None]]:
+        """The ``latest`` uses of a plugin that a run-time check stopped (newest first, each
+        with the name of the token it was sent with), how many there are in all, and the
+        distinct token names in the order they first reported."""
+        stopped = sa.and_(
+            usage_table.c.plugin_id == plugin_id, usage_table.c.violation.is_not(None)
+        )
+        newest = (
             sa.select(usage_table)
-            .where(usage_table.c.plugin_id == plugin_id, usage_table.c.violation.is_not(None))
-            .order_by(usage_table.c.created_at, usage_table.c.id)
+            .where(stopped)
+            .order_by(usage_table.c.created_at.desc(), usage_table.c.id.desc())
+            .limit(latest)
+        )
+        total = sa.select(sa.func.count()).select_from(usage_table).where(stopped)
+        first = sa.func.min(usage_table.c.id)
+        reporters = (
+            sa.select(usage_table.c.reporter, first)
+            .where(stopped)
+            .group_by(usage_table.c.reporter)
+            .order_by(first)
         )
         with self._engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        return [
+            rows = conn.execute(newest).mappings().all()
+            count = int(conn.execute(total).scalar_one())
+            names = [row[0] for row in conn.execute(reporters).all()]
+        shown = [
             (UsageRecord.model_validate(_without(row, "id", "reporter")), row["reporter"])
             for row in rows
         ]
+        return shown, count, names
 
     def usage(
         self, plugin_id: str | None = None, capability: str | None = None
@@ -453,7 +477,7 @@ class HubDatabase:
             with self._writer.begin() as conn:
                 conn.execute(tokens_table.insert().values(values))
         except IntegrityError as exc:
-            raise HubError(
+            raise HubConfigError(
                 f"a token named {name!r} or with the same digest already exists",
                 "Choose another name, or create a new token secret",
             ) from exc

@@ -89,14 +89,31 @@ def token_digest(token: str) -> str:
     return sha256_hex(token.encode())
 
 
+def add_publish_token(home: HubHome, name: str) -> str:
+    """A new publish token of its own for one installation, stored by its digest as ``name``
+    (its usage rows and reports then count apart from every other's); the secret, once."""
+    from hub_index.db import HubDatabase  # the [hub] extra's (export-client needs none)
+
+    secret = secrets.token_urlsafe(32)
+    db = HubDatabase(home.settings().database_url)
+    try:
+        db.add_token(name, token_digest(secret), ["publish"])
+    finally:
+        db.close()
+    return secret
+
+
 CLIENT_POLICY = "policy.yaml"
 CLIENT_TOKEN = "publish-token"
 
 
-def export_client(home: HubHome, folder: Path, api_url: str, with_token: bool) -> dict[str, str]:
+def export_client(
+    home: HubHome, folder: Path, api_url: str, with_token: bool, token: str | None = None
+) -> dict[str, str]:
     """Write what a pipeline on another machine needs into ``folder``: the trust policy, the
     metadata root and the public keys it names (paths relative to the folder), and with
-    ``with_token`` the publish token (mode 600). Returns the environment that uses them.
+    ``with_token`` a publish token (mode 600): ``token``, else the hub's shared one. Returns
+    the environment that uses them.
 
     Only files inside the home are exported, each checked to be what the policy says (a
     public key, a TUF root, a JSON trust config), so a policy naming a private key or a file
@@ -132,8 +149,8 @@ def export_client(home: HubHome, folder: Path, api_url: str, with_token: bool) -
     _write_new(folder / CLIENT_POLICY, (text + exported.dump()).encode(), 0o644)
     environ = {"PLANEXE_HUB_URL": api_url, "PLANEXE_HUB_POLICY": str(folder / CLIENT_POLICY)}
     if with_token:
-        token = home.credentials().publish_token + "\n"
-        _write_new(folder / CLIENT_TOKEN, token.encode(), 0o600)
+        secret = (token or home.credentials().publish_token) + "\n"
+        _write_new(folder / CLIENT_TOKEN, secret.encode(), 0o600)
         environ["PLANEXE_HUB_TOKEN"] = str(folder / CLIENT_TOKEN)
     return environ
 

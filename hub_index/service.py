@@ -405,26 +405,26 @@ class HubService:
 
     def violation_reports(self, plugin_id: str) -> ViolationReports:
         """The contract violations run-time checks reported against a plugin, and whether
-        they came from enough distinct tokens to put it up for review."""
+        they came from enough distinct tokens to put it up for review. Tokens are shown by
+        the order they first reported (token 1, token 2, ...), never by name."""
         self.get(plugin_id)  # RecordNotFoundError for an unknown plugin
-        found = self.db.violation_reports(plugin_id)
+        found, total, reporters = self.db.violation_reports(plugin_id, MAX_SHOWN_REPORTS)
+        number = {name: index for index, name in enumerate(reporters, start=1)}
         reports = [
             ViolationReport(
                 created_at=usage.created_at,
                 capability=usage.capability,
-                run_id=usage.run_id,
                 violation=usage.violation or "",
-                reporter=reporter or "(unknown token)",
+                reporter=f"token {number.get(name, 0)}",
             )
-            for usage, reporter in found
+            for usage, name in reversed(found)
         ]
-        tokens = len({r.reporter for r in reports})
         return ViolationReports(
             plugin_id=plugin_id,
-            reports=reports[-MAX_SHOWN_REPORTS:],
-            total=len(reports),
-            distinct_tokens=tokens,
-            for_review=tokens >= REVIEW_AFTER_TOKENS,
+            reports=reports,
+            total=total,
+            distinct_tokens=len(reporters),
+            for_review=len(reporters) >= REVIEW_AFTER_TOKENS,
         )
 
     def claim(self, capability: str, holder: str, ttl_s: float) -> bool:
@@ -449,10 +449,10 @@ MAX_SHOWN_REPORTS = 50
 class ViolationReport(BaseModel):
     created_at: datetime
     capability: str
-    run_id: str
     violation: str
     reporter: str
-    """The name of the token the report was sent with."""
+    """Which of the plugin's reporting tokens sent it, by the order they first reported
+    ("token 2"): reports from one token and from many tell apart, names stay private."""
 
 
 class ViolationReports(BaseModel):

@@ -132,23 +132,20 @@ class ContractCheck:
             verdicts = self._verdicts(self._judge.ask([inputs, output]))
         except JudgeStopped as exc:
             return [f"the constraints cannot be evaluated for this output: {exc}"]
+        ruled = verdicts.pop() if self.rules_source is not None else True
         found = []
-        if self.rules_source is not None:
-            ruled = verdicts.pop()
-            if isinstance(ruled, dict) and "differs" in ruled:
-                where = str(ruled["differs"])[:300]
-                found.append(f"{RULES_DIFFER} (at {where})")
-            elif ruled is not True:
-                error_name = str(ruled.get("error") if isinstance(ruled, dict) else ruled)[:80]
-                found.append(
-                    f"the contract's rules cannot be computed for this input: {error_name}"
-                )
         for text, verdict in zip(self.constraints, verdicts, strict=True):
             if isinstance(verdict, dict):
                 error_name = str(verdict.get("error"))[:80]
                 found.append(f"constraint {text!r} cannot be evaluated: {error_name}")
             elif verdict is not True:
                 found.append(f"constraint does not hold: {text}")
+        # after the constraints, which say more of what is wrong
+        if isinstance(ruled, dict) and "differs" in ruled:
+            found.append(f"{RULES_DIFFER} (at {str(ruled['differs'])[:300]})")
+        elif ruled is not True:
+            error_name = str(ruled.get("error") if isinstance(ruled, dict) else ruled)[:80]
+            found.append(f"the contract's rules cannot be computed for this input: {error_name}")
         return found
 
     def _verdicts(self, answer: Any) -> list[Any]:

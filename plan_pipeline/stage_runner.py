@@ -195,8 +195,9 @@ def _check_contract(
     problems = loaded.checks.problems(stage.contract, inputs, output)
     if not problems:
         return
-    broken = problems[0]
-    if not is_violation(broken):
+    proven = [p for p in problems if is_violation(p)]
+    broken = proven[0] if proven else problems[0]
+    if not proven:
         raise StageOutputError(
             f"stage '{stage.name}': the answer of plugin {provider} could not be checked "
             f"against the stage contract: {broken}",

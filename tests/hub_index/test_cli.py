@@ -178,3 +178,29 @@ def test_pipeline_pointing_at_a_stopped_hub_fails_early(
     assert result.code == 2
     assert "is not running" in result.stderr
     assert not (tmp_path / "run" / "001-brief.json").exists()
+
+
+def test_export_client_can_give_an_installation_a_token_of_its_own(
+    tmp_path: Path, run_cli: CliRunner
+) -> None:
+    assert run_cli("init", tmp_path / "hub").code == 0
+    home = HubHome(tmp_path / "hub")
+    made = run_cli("export-client", home.root, tmp_path / "ci", "--with-token",
+                   "--token-name", "ci-runner")  # fmt: skip
+    assert made.code == 0, made.stderr
+    token = (tmp_path / "ci" / "publish-token").read_text().strip()
+    assert token and token != home.credentials().publish_token
+    from hub_index.db import HubDatabase
+    from hub_index.home import token_digest
+
+    db = HubDatabase(home.settings().database_url)
+    try:
+        assert db.token_name(token_digest(token)) == "ci-runner"
+        assert db.token_scopes(token_digest(token)) == ["publish"]
+    finally:
+        db.close()
+    again = run_cli("export-client", home.root, tmp_path / "ci2", "--with-token",
+                    "--token-name", "ci-runner")  # fmt: skip
+    assert again.code == 2 and "already exists" in again.stderr
+    alone = run_cli("export-client", home.root, tmp_path / "ci3", "--token-name", "x")
+    assert alone.code == 2 and "needs --with-token" in alone.stderr

@@ -88,7 +88,7 @@ def test_a_plugin_that_lies_on_real_data_is_stopped_quarantined_and_reported(
     with urllib.request.urlopen(url, timeout=10) as answer:
         reports = json.loads(answer.read())
     assert (reports["total"], reports["distinct_tokens"]) == (1, 1), first.stderr
-    assert reports["reports"][0]["reporter"] == "hub-publish"
+    assert reports["reports"][0]["reporter"] == "token 1"  # never the token's name
     assert "constraint does not hold" in reports["reports"][0]["violation"]
     page_url = f"{hub_process.api_url.rstrip('/')}/plugins/{record.plugin_id}"
     with urllib.request.urlopen(page_url, timeout=10) as answer:
