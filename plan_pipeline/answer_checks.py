@@ -45,8 +45,8 @@ class AnswerChecks:
 
     def problems(self, contract: Contract, inputs: Any, output: Any) -> list[str]:
         """What ``output`` (already within the output schema) breaks of ``contract`` for
-        ``inputs``: a golden example's output, then the constraints. Each problem is a
-        violation (``is_violation``) or a check that could not be done."""
+        ``inputs``: a golden example's output, then the constraints and the rules. Each
+        problem is a violation (``is_violation``) or a check that could not be done."""
         self.checked += 1
         for number, example in enumerate(contract.examples, start=1):
             golden = example.output is not None and example.input == inputs

@@ -157,7 +157,7 @@ def run_capability(
     Inputs and output are checked against the plugin's schemas and the stage contract's; the
     output must be plain JSON, and ``text_field`` (when given) a string field of it. A
     sandboxed plugin's output is also checked against the rest of the stage contract (its
-    golden examples and constraints): the first that breaks it fails the stage with a
+    golden examples, constraints and rules): an answer proven wrong fails the stage with a
     ``ContractViolationError`` and quarantines the plugin in this environment.
     """
     _check_inputs(stage, loaded, inputs)
