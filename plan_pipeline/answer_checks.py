@@ -40,14 +40,11 @@ class AnswerChecks:
         self._schemas = schemas
         self.quarantine = quarantine
         self._checks: dict[str, ContractCheck] = {}
-        self.checked = 0
-        """How many answers were checked (for the run's figures and the benchmark)."""
 
     def problems(self, contract: Contract, inputs: Any, output: Any) -> list[str]:
         """What ``output`` (already within the output schema) breaks of ``contract`` for
         ``inputs``: a golden example's output, then the constraints and the rules. Each
         problem is a violation (``is_violation``) or a check that could not be done."""
-        self.checked += 1
         for number, example in enumerate(contract.examples, start=1):
             golden = example.output is not None and example.input == inputs
             if golden and not same(output, example.output):

@@ -42,6 +42,13 @@ class _Entries(BaseModel):
     entries: list[QuarantineEntry] = Field(default_factory=list)
 
 
+def _names(entry: QuarantineEntry, dist_name: str, version: str) -> bool:
+    """Whether ``entry`` is the release ``dist_name`` ``version`` (names compared as pip
+    compares them)."""
+    same_name = canonicalize_name(entry.dist_name) == canonicalize_name(dist_name)
+    return same_name and entry.version == version
+
+
 def default_path() -> Path:
     """This user's quarantine list for the running environment (``sys.prefix``)."""
     state = os.environ.get("XDG_STATE_HOME", "")
@@ -65,10 +72,7 @@ class LocalQuarantine:
         return list(self._entries)
 
     def holds(self, dist_name: str, version: str) -> bool:
-        name = canonicalize_name(dist_name)
-        return any(
-            canonicalize_name(e.dist_name) == name and e.version == version for e in self.entries()
-        )
+        return any(_names(e, dist_name, version) for e in self.entries())
 
     def add(self, dist_name: str, version: str, capability: str, reason: str) -> None:
         """Quarantine ``dist_name`` ``version`` here (kept if it already is)."""
@@ -81,25 +85,16 @@ class LocalQuarantine:
         )
         with self._locked():
             entries = self._read()
-            if not any(
-                canonicalize_name(e.dist_name) == canonicalize_name(dist_name)
-                and e.version == version
-                for e in entries
-            ):
+            if not any(_names(e, dist_name, version) for e in entries):
                 entries.append(entry)
                 self._write(entries)
             self._entries = entries
 
     def release(self, dist_name: str, version: str) -> bool:
         """Take ``dist_name`` ``version`` off the list; whether it was on it."""
-        name = canonicalize_name(dist_name)
         with self._locked():
             entries = self._read()
-            kept = [
-                e
-                for e in entries
-                if not (canonicalize_name(e.dist_name) == name and e.version == version)
-            ]
+            kept = [e for e in entries if not _names(e, dist_name, version)]
             if len(kept) != len(entries):
                 self._write(kept)
             self._entries = kept
