@@ -26,6 +26,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,6 +52,7 @@ from hub_client.errors import (
     HubUnavailableError,
     VerificationError,
 )
+from hub_client.installed_files import wheel_files_sha256
 from hub_client.local_home import HubHome
 from hub_client.metadata_client import SignedRelease, TrustedReleases
 from hub_client.policy import TrustPolicy
@@ -586,14 +588,19 @@ class PluginHubClient:
             sha256=sha256_hex(data),
             length=len(data),
             tier=tier,
+            files_sha256=_files_sha256(data, wheel.name),
         )
         self._call("POST", _path("api", "uploads", wheel.name), raw=data)
         return self._state(release, owner, summary, signature_bundle)[0]
 
     def promote(self, plugin_id: str, tier: Tier) -> PluginRecord:
-        """Change a release's tier: a statement signed with the admin key."""
-        signed = self.signed(self.show(plugin_id))
-        release = signed.release.model_copy(update={"tier": tier})
+        """Change a release's tier: a statement signed with the admin key. The digest of the
+        files it installs is computed here from its verified wheel, never copied from what the
+        online key said."""
+        record = self.show(plugin_id)
+        signed = self.signed(record)
+        files = _files_sha256(self._verified(record)[1], record.filename)
+        release = signed.release.model_copy(update={"tier": tier, "files_sha256": files})
         return self._state(release, "admin")[0]
 
     def revoke(self, plugin_id: str, reason: str, by: str = "cli") -> PluginRecord:
@@ -745,6 +752,13 @@ def api_url(url: str) -> str:
             else "Write it as http://HOST:PORT, the API's address 'plugin-hub serve' prints",
         )
     return url.rstrip("/")
+
+
+def _files_sha256(data: bytes, filename: str) -> str:
+    try:
+        return wheel_files_sha256(data)
+    except zipfile.BadZipFile as exc:
+        raise VerificationError(f"{filename} is not a wheel: {exc}") from None
 
 
 def wheel_release(filename: str) -> tuple[str, str]:

@@ -5,8 +5,9 @@ the admin key (maintainers, kept off the serving process), and delegates every p
 generated namespace (``planexe-gen-*/*``) to the role ``generated``, signed by the hub's
 online key, like ``snapshot`` and ``timestamp``. Each target is one release, at the path
 ``<dist_name>/<canonical version>``; its ``custom`` field binds the capability, the wheel's
-file name, the tier, the status and the digest of the hub's own test report, and the
-target's length and sha256 are the wheel's.
+file name, the tier, the status, the digest of the hub's own test report and the digest of
+the files the wheel installs (``hub_client/installed_files.py``), and the target's length and
+sha256 are the wheel's.
 
 Who may say what:
 
@@ -93,6 +94,9 @@ class PluginRelease(BaseModel):
     status: PluginStatus = PluginStatus.ACTIVE
     report_sha256: str | None = None
     revoked_reason: str | None = None
+    files_sha256: Sha256Hex | None = None
+    """The digest of the files the wheel installs (``hub_client/installed_files.py``): an
+    installed copy ranks above ``generated`` only if its files on disk give this digest."""
 
     @property
     def path(self) -> str:

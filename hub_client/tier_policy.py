@@ -5,12 +5,12 @@ Used by the pipeline's registry when a hub is configured: a plugin the hub revok
 know keeps the local default, ``generated``. The hub is never asked about this project's
 own built-ins: the registry ranks them ``core`` itself.
 
-A signed tier speaks of one wheel (its sha256), not of a name and version: an installed
-distribution gets a tier above ``generated`` only if its ``direct_url.json`` says it was
-installed from that wheel (``hub_client/wheel_install.installed_from``), read from the very
-distribution whose entry point the registry considers. A build of the same name and version
-made elsewhere (a dry-run, a hand install, plain pip from the index) keeps ``generated`` and
-runs in a sandboxed worker.
+A signed tier speaks of one wheel, not of a name and version: an installed distribution gets
+a tier above ``generated`` only if its files on disk are the signed wheel's (the digest
+``files_sha256`` the statement carries, ``hub_client/installed_files.py``), checked on the very
+distribution whose entry point the registry considers. Nothing a wheel writes about itself
+(``direct_url.json``, ``RECORD``) counts: a build of the same name and version made elsewhere,
+or one forging its install record, keeps ``generated`` and runs in a sandboxed worker.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from __future__ import annotations
 from importlib import metadata
 
 from hub_client.client import PluginHubClient
+from hub_client.installed_files import installed_files_problem
 from hub_client.metadata_client import SignedRelease
-from hub_client.wheel_install import installed_from
 from plan_pipeline.trust import LocalTierPolicy, Tier
 
 
@@ -36,7 +36,7 @@ class HubTierPolicy:
         """The tier the hub's signed metadata states (checked against the local policy's
         root; looked up once per process); a distribution it never stated keeps the local
         default. A tier above ``generated`` holds only for the wheel it was signed for:
-        ``installed`` (else the importable ``dist_name``) must come from those bytes."""
+        ``installed`` (else the importable ``dist_name``) must hold its files."""
         key = (dist_name, version)
         if key not in self._signed:
             # refreshed at this process's first lookup; a release published since is one of
@@ -49,7 +49,8 @@ class HubTierPolicy:
             return self._local.tier_of(dist_name, version, installed)
         if signed.tier in (Tier.CORE, Tier.VERIFIED):
             dist = installed or _importable(dist_name)
-            if dist is None or not installed_from(dist, signed.release.sha256):
+            files = signed.release.files_sha256
+            if dist is None or files is None or installed_files_problem(dist, files) is not None:
                 return Tier.GENERATED
         return signed.tier
 

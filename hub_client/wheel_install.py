@@ -13,7 +13,7 @@ one environment take turns. The wheel's own metadata must name the release's dis
 version, as uv and pip require. A failed or interrupted install removes every file and folder
 it created.
 ``direct_url.json`` records the hub's content address, as uv and pip write it for the pinned
-URL install.
+URL install; it is a note for people, never trusted (``hub_client/installed_files.py``).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from hub_client.errors import WheelInstallError
+from hub_client.installed_files import installed_files_problem, wheel_files_sha256
 from plan_pipeline.wheel_destination import RecordingDestination
 
 INSTALLER_NAME = "planexe-plugin-hub"
@@ -57,7 +58,7 @@ def install_here(
         with _environment_lock():
             present = _installed(dist_name)
             if present is not None:
-                return installed_from(present, sha256)
+                return installed_files_problem(present, wheel_files_sha256(data)) is None
             install_verified(data, filename, url, sha256, expect=(dist_name, version))
             return True
     except OSError as exc:  # the lock file: a read-only or vanished environment
@@ -124,21 +125,6 @@ def _installed(dist_name: str) -> metadata.Distribution | None:
         return metadata.distribution(dist_name)
     except metadata.PackageNotFoundError:
         return None
-
-
-def installed_from(dist: metadata.Distribution, sha256: str) -> bool:
-    """Whether ``dist`` was installed from the wheel with ``sha256``: its ``direct_url.json``
-    states that hash (this module and pip write it) or the hub's content address of it (uv
-    installs ``name @ .../files/<sha256>/<file>`` pinned by that hash, but records no hash)."""
-    try:
-        direct = json.loads(dist.read_text("direct_url.json") or "{}")
-        info = direct.get("archive_info") or {}
-        hashes = info.get("hashes") or {}
-        url = str(direct.get("url", ""))
-    except (ValueError, AttributeError, TypeError):
-        return False
-    stated = hashes.get("sha256") == sha256 or info.get("hash") == f"sha256={sha256}"
-    return stated or f"/files/{sha256}/" in url
 
 
 def install_verified(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ from pydantic import BaseModel
 
 from hub_client.bundles import BundleVerifier, sha256_hex
 from hub_client.errors import DuplicateVersionError, HubBusyError, HubError, PolicyError
+from hub_client.installed_files import wheel_files_sha256
 from hub_client.policy import TrustPolicy
 from hub_client.records import (
     PluginRecord,
@@ -57,8 +59,9 @@ from plan_pipeline.trust import Tier
 MAX_HOLDER_CHARS = 200
 MAX_REBUILDS = 2
 """Publishes the hub rebuilds and re-checks at once (each is a whole synthesis)."""
-HOST_DISTRIBUTIONS = frozenset({"planexe-plugin-hub"})
-"""Names no plugin may take: this project's own distribution provides the core built-ins."""
+HOST_DISTRIBUTIONS = frozenset({"planexe-plugin-hub", "planexe", "planexe2", "planexe-skill"})
+"""Names no plugin may take: this project's own distribution (its core built-ins) and the
+PlanExe hosts' (a host ranks its own distributions ``core``)."""
 FIND_CACHE_S = 1.0
 """How long one process answers a find from what it read (see ``HubService.find``)."""
 FIND_CACHE_ENTRIES = 4096
@@ -149,7 +152,7 @@ class HubService:
             publisher_synthesis_json=told,
         )
         self.db.add_test_report(report)
-        self.metadata.add_generated(_release(record, report.report_json, len(rebuilt.wheel)))
+        self.metadata.add_generated(_release(record, report.report_json, rebuilt.wheel))
         self.files.serve(filename, record.checksum)
         return record
 
@@ -248,6 +251,11 @@ class HubService:
                 )
             if existing.status is PluginStatus.REVOKED:
                 raise PolicyError(f"{release.dist_name} {release.version} is revoked for good")
+            if release.status is PluginStatus.ACTIVE:
+                wheel = _wheel(self.files, existing)
+                if wheel is None:
+                    raise HubError(f"the hub no longer holds the wheel of {existing.filename}")
+                self._check_files_digest(release, wheel)
             return existing
         if release.status is not PluginStatus.ACTIVE:
             raise PolicyError(f"{release.dist_name} {release.version} is not on the hub")
@@ -277,17 +285,35 @@ class HubService:
                 f"(sha256 {sha256_hex(data)})",
                 "Upload the wheel again, then sign the statement again",
             )
+        self._check_files_digest(release, data)
         if bundle is not None:
             self.verifier.verify(data, bundle)
         return data
+
+    def _check_files_digest(self, release: PluginRelease, wheel: bytes) -> None:
+        """A statement above ``generated`` must carry the digest of the files ``wheel``
+        installs: clients rank an installed copy by it."""
+        if release.tier not in (Tier.CORE, Tier.VERIFIED):
+            return
+        try:
+            digest = wheel_files_sha256(wheel)
+        except zipfile.BadZipFile:
+            raise PolicyError(f"{release.filename} is not a wheel") from None
+        if release.files_sha256 != digest:
+            raise PolicyError(
+                f"the statement about {release.dist_name} {release.version} does not state the "
+                f"digest of its wheel's files ({digest})",
+                "Sign the statement again with this version of plugin-hub",
+            )
 
     def _check_new_release(self, dist_name: str, version: str) -> str:
         """The normalized version if ``dist_name`` may publish it now, else the reason."""
         dist_name = canonicalize_name(dist_name)
         if dist_name in HOST_DISTRIBUTIONS:
             raise PolicyError(
-                f"{dist_name} is this project's own distribution: no plugin may use its name",
-                "Choose another distribution name",
+                f"{dist_name} is the name of this project or of a PlanExe host: no plugin may "
+                "use it",
+                "Choose another distribution name, e.g. planexe-plugin-<name>",
             )
         try:
             parsed = Version(version)
@@ -384,11 +410,11 @@ class HubService:
             path = release_path(record.dist_name, record.version)
             if record.trust_tier is Tier.GENERATED and path not in stated:
                 reports = self.db.test_reports(record.plugin_id)
-                length = _length(self.files, record)
-                if length is None:
+                wheel = _wheel(self.files, record)
+                if wheel is None:
                     continue
                 report = reports[-1].report_json if reports else None
-                self.metadata.add_generated(_release(record, report, length))
+                self.metadata.add_generated(_release(record, report, wheel))
                 lines.append(f"{record.filename} was recorded but not signed: now stated")
         lines += self.files.reconcile({r.filename: r.checksum for r in active})
         return lines
@@ -465,23 +491,27 @@ class ViolationReports(BaseModel):
     """Reported from at least ``REVIEW_AFTER_TOKENS`` distinct tokens."""
 
 
-def _release(record: PluginRecord, report_json: str | None, length: int) -> PluginRelease:
+def _release(record: PluginRecord, report_json: str | None, wheel: bytes) -> PluginRelease:
     return PluginRelease(
         dist_name=record.dist_name,
         version=record.version,
         capability=record.capability,
         filename=record.filename,
         sha256=record.checksum,
-        length=length,
+        length=len(wheel),
         tier=record.trust_tier,
         report_sha256=sha256_hex(report_json.encode()) if report_json is not None else None,
+        files_sha256=wheel_files_sha256(wheel),
     )
 
 
-def _length(files: IndexFiles, record: PluginRecord) -> int | None:
+def _wheel(files: IndexFiles, record: PluginRecord) -> bytes | None:
+    """The bytes of ``record``'s wheel, served or staged, when they are its own."""
     for path in (files.served(record.filename), files.staged(record.filename)):
         if path.is_file():
-            return path.stat().st_size
+            data = path.read_bytes()
+            if sha256_hex(data) == record.checksum:
+                return data
     return None
 
 

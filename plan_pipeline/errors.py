@@ -60,6 +60,10 @@ class RunDirError(PlanPipelineError):
     """The run directory cannot be created or written."""
 
 
+class HostDistributionsError(PlanPipelineError):
+    """``PLANEXE_HOST_DISTRIBUTIONS`` names a distribution without the folder of its code."""
+
+
 class StageInputError(PlanPipelineError):
     """A stage's inputs cannot be gathered or break the input schema."""
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata as metadata
+import importlib.util
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -31,6 +32,7 @@ from plan_pipeline import hookspecs, installed_entry_points
 from plan_pipeline.capability_names import is_valid_capability_name, validate_capability_name
 from plan_pipeline.errors import (
     CapabilityNotFoundError,
+    HostDistributionsError,
     PlanFileError,
     PlanPipelineError,
     PluginLoadError,
@@ -55,7 +57,8 @@ if TYPE_CHECKING:
 RUN_PLUGIN_DIR = ".plugins"
 """Folder inside a run directory for plugins installed for that run only (dry-run)."""
 HOST_DISTRIBUTIONS_ENV = "PLANEXE_HOST_DISTRIBUTIONS"
-"""Comma-separated distributions of the host application whose plugins rank ``core``."""
+"""The host application's distributions whose plugins rank ``core``, comma-separated, each
+as ``NAME=FOLDER``: the folder its code is imported from (the host's checkout)."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,39 @@ def parse_version_spec(spec: str | None) -> SpecifierSet | None:
         ) from exc
 
 
+def host_distributions_from_env() -> dict[str, Path]:
+    """``PLANEXE_HOST_DISTRIBUTIONS`` read: each ``NAME=FOLDER`` (``HostDistributionsError``
+    for an entry without its folder: a name alone is what any package index can offer)."""
+    named: dict[str, Path] = {}
+    for entry in os.environ.get(HOST_DISTRIBUTIONS_ENV, "").split(","):
+        if not entry.strip():
+            continue
+        name, sep, folder = entry.partition("=")
+        if not sep or not name.strip() or not folder.strip():
+            raise HostDistributionsError(
+                f"{HOST_DISTRIBUTIONS_ENV} names {entry.strip()[:80]!r} without the folder its "
+                "code is imported from",
+                f"Write it as NAME=FOLDER, e.g. {HOST_DISTRIBUTIONS_ENV}=PlanExe=/srv/PlanExe",
+            )
+        named[name.strip()] = Path(folder.strip())
+    return named
+
+
+def _imported_from(target: str, folder: Path) -> bool:
+    """Whether the top-level module of the entry point ``target`` is imported from inside
+    ``folder`` (found as an import would find it; nothing of it runs). A package from an
+    index lands in site-packages, not in the host's folder."""
+    top = target.partition(":")[0].split(".")[0].strip()
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return False
+    if spec is None:
+        return False
+    places = list(spec.submodule_search_locations or []) or [spec.origin or ""]
+    return all(place and Path(place).resolve().is_relative_to(folder) for place in places)
+
+
 def _in_run_folder(provider: Provider) -> bool:
     """Whether ``provider``'s distribution lies in a run's own plugin folder."""
     dist = provider.entry_point.dist
@@ -175,16 +211,18 @@ class CapabilityRegistry:
         self,
         tier_policy: TierPolicy | None = None,
         limits: SandboxLimits | None = None,
-        host_distributions: Iterable[str] | None = None,
+        host_distributions: Mapping[str, Path] | None = None,
         judge_limits: SandboxLimits = JUDGE_LIMITS,
         quarantine: LocalQuarantine | None = None,
     ) -> None:
         if host_distributions is None:
-            host_distributions = os.environ.get(HOST_DISTRIBUTIONS_ENV, "").split(",")
-        # the host application's distributions (e.g. PlanExe's): trusted like it, ``core``
-        self._host = frozenset(
-            canonicalize_name(n.strip()) for n in host_distributions if n.strip()
-        )
+            host_distributions = host_distributions_from_env()
+        # the host application's distributions (e.g. PlanExe's): trusted like it, ``core``,
+        # where their code is imported from the host's own folder
+        self._host = {
+            canonicalize_name(name): Path(folder).resolve()
+            for name, folder in host_distributions.items()
+        }
         self._tier_policy: TierPolicy = tier_policy or LocalTierPolicy()
         self._limits = limits or SandboxLimits()
         self._sandbox: Sandbox | None = None
@@ -272,10 +310,12 @@ class CapabilityRegistry:
 
     def _tier_of(self, provider: Provider) -> Tier:
         """The policy's tier; but this project's built-ins and the host's distributions are
-        ``core`` whatever a policy or a hub says: a distribution taking this project's name
-        ranks ``generated`` for an entry point outside the built-in modules, and one that
-        borrows a name in its METADATA only is never listed (``installed_entry_points``).
-        Before all that, a plugin this environment quarantined is ``quarantined``."""
+        ``core`` whatever a policy says: a distribution taking this project's name ranks
+        ``generated`` for an entry point outside the built-in modules (no hub publishes that
+        name, so none is asked), a host's name counts only where its code is imported from the
+        host's folder and the policy has not revoked it, and a distribution that borrows a name
+        in its METADATA only is never listed (``installed_entry_points``). Before all that, a
+        plugin this environment quarantined is ``quarantined``."""
         if self.quarantine.holds(provider.dist_name, provider.version):
             return Tier.QUARANTINED
         if _in_run_folder(provider):
@@ -288,11 +328,14 @@ class CapabilityRegistry:
         name = canonicalize_name(provider.dist_name)
         if name == BUILTIN_DISTRIBUTION:
             return Tier.CORE if provider.target.startswith(BUILTIN_MODULES) else Tier.GENERATED
-        if name in self._host:
-            return Tier.CORE
-        return self._tier_policy.tier_of(
+        tier = self._tier_policy.tier_of(
             provider.dist_name, provider.version, provider.entry_point.dist
         )
+        if tier is Tier.QUARANTINED:  # revoked: never loaded, whatever its name
+            return tier
+        if name in self._host and _imported_from(provider.target, self._host[name]):
+            return Tier.CORE
+        return tier
 
     # -- loading (imports the chosen provider only) ----------------------------------------
 

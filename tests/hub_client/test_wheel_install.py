@@ -163,21 +163,25 @@ print(json.dumps(install_here(data, "demo-1.0-py3-none-any.whl", sys.argv[2], sy
 
 def test_into_a_virtualenv_with_headers_and_never_over_another_copy(tmp_path: Path) -> None:
     """In a real virtualenv: a wheel with C headers installs; installing it again is a no-op;
-    a copy of the same version from other bytes is left for an installer to replace (False)."""
+    a copy of the same version holding other files is left for an installer to replace
+    (False), whatever install record it claims."""
     python = overlay_venv(tmp_path / "venv")
     wheel = tmp_path / "demo-1.0-py3-none-any.whl"
     wheel.write_bytes(_wheel({"demo/__init__.py": b"", "demo-1.0.data/headers/demo.h": b"int x;"}))
+    other = tmp_path / "other" / wheel.name
+    other.parent.mkdir()
+    other.write_bytes(_wheel({"demo/__init__.py": b"STOLEN = 1\n"}))
 
-    def install_here(sha256: str) -> bool:
-        out = subprocess.run([python, "-c", INSTALL_HERE, str(wheel), URL, sha256],
+    def install_here(data: Path, sha256: str) -> bool:
+        out = subprocess.run([python, "-c", INSTALL_HERE, str(data), URL, sha256],
                              capture_output=True, text=True, check=True)  # fmt: skip
         return bool(json.loads(out.stdout))
 
-    assert install_here("abc") is True
+    assert install_here(wheel, "abc") is True
     headers = list((tmp_path / "venv" / "include").rglob("demo.h"))
     assert [h.read_text() for h in headers] == ["int x;"]
-    assert install_here("abc") is True  # these bytes are there already
-    assert install_here("other") is False  # another copy: not these bytes
+    assert install_here(wheel, "abc") is True  # these files are there already
+    assert install_here(other, "abc") is False  # another copy: not these files
 
 
 @pytest.mark.parametrize(

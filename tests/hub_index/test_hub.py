@@ -378,7 +378,8 @@ def test_maintainer_releases_are_admin_signed_and_names_are_guarded(
     assert (signed.tier, signed.admin_signed) == (Tier.VERIFIED, True)
     assert _served(hub) == [wheel.name]
     refusals = {
-        "planexe-plugin-hub": "this project's own distribution",
+        "planexe-plugin-hub": "the name of this project or of a PlanExe host",
+        "planexe": "the name of this project or of a PlanExe host",
         "planexe-gen-geometry-area": "generated namespace",
     }
     for dist, message in refusals.items():
@@ -391,6 +392,14 @@ def test_maintainer_releases_are_admin_signed_and_names_are_guarded(
     with pytest.raises(HubError, match="tiers core and verified"):
         client.publish(maintainer_wheel(tmp_path, version="3.0.0"), "geometry.area",
                        tier=Tier.GENERATED, owner="m")  # fmt: skip
+    other = maintainer_wheel(tmp_path, version="4.0.0")
+    client._call("POST", f"/api/uploads/{other.name}", raw=other.read_bytes())
+    bogus = signed.release.model_copy(
+        update={"version": "4.0.0", "filename": other.name, "length": other.stat().st_size,
+                "sha256": sha256_hex(other.read_bytes()), "files_sha256": "0" * 64}
+    )  # fmt: skip
+    with pytest.raises(HubError, match="does not state the digest of its wheel's files"):
+        client._state(bogus, "m")
     no_key = PluginHubClient.from_home(hub.home)
     no_key.admin_key = None
     with pytest.raises(HubError, match="needs the hub's admin key"):

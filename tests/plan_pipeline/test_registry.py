@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from plan_pipeline.errors import CapabilityNotFoundError, PluginLoadError
+from plan_pipeline.errors import CapabilityNotFoundError, HostDistributionsError, PluginLoadError
 from plan_pipeline.registry import CapabilityRegistry
 from plan_pipeline.resolver import activate_run_plugins, run_plugin_dir
-from plan_pipeline.trust import Tier
+from plan_pipeline.trust import LocalTierPolicy, Tier
 from tests.conftest import CliRunner
 from tests.plugin_factory import PluginSource, install_plugin
 
@@ -215,12 +215,12 @@ def test_capabilities_command_reports_conflicts(tmp_path: Path, run_cli: CliRunn
     assert "ignoring other-wbs 7.0.0 (generated)" in result.stdout
 
 
-def test_the_hosts_distributions_rank_core_and_their_names_cannot_be_borrowed(
+def test_the_hosts_distributions_rank_core_where_their_code_is_the_hosts(
     site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A host (PlanExe) names its distributions: their plugins rank ``core``, also when
-    named through the environment. A distribution whose METADATA borrows the host's name
-    beside another folder name is not listed at all."""
+    """A host (PlanExe) names its distributions with the folder its code is imported from:
+    their plugins rank ``core``, also when named through the environment. A distribution whose
+    METADATA borrows the host's name beside another folder name is not listed at all."""
     mod = _unique(tmp_path, "host")
     install_plugin(site, PluginSource("hostapp", f"{mod}_host", {"host.thing": "{}"}, "1.0.0"))
     install_plugin(site, PluginSource("other", f"{mod}_other", {"host.thing": "{}"}, "9.0.0"))
@@ -228,11 +228,11 @@ def test_the_hosts_distributions_rank_core_and_their_names_cannot_be_borrowed(
     meta = site / "borrower-1.0.0.dist-info" / "METADATA"
     meta.write_text(meta.read_text().replace("Name: borrower", "Name: hostapp"))
 
-    plain = CapabilityRegistry(host_distributions=[]).select("host.thing")
+    plain = CapabilityRegistry(host_distributions={}).select("host.thing")
     assert (plain.chosen.dist_name, plain.tier) == ("other", Tier.GENERATED)  # newer wins
     for registry in (
-        CapabilityRegistry(host_distributions=["HostApp"]),
-        _with_env(monkeypatch, "planexe, hostapp"),
+        CapabilityRegistry(host_distributions={"HostApp": site}),
+        _with_env(monkeypatch, f"planexe={tmp_path / 'elsewhere'}, hostapp={site}"),
     ):
         chosen = registry.select("host.thing")
         assert (chosen.chosen.dist_name, chosen.tier) == ("hostapp", Tier.CORE)
@@ -240,6 +240,37 @@ def test_the_hosts_distributions_rank_core_and_their_names_cannot_be_borrowed(
             registry.select("host.borrowed")
         assert any("borrower-1.0.0.dist-info: its METADATA names 'hostapp'" in line
                    for line in registry.ignored)  # fmt: skip
+
+
+def test_a_package_named_like_the_host_from_an_index_is_not_core(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wheel named ``PlanExe`` installed from any index lands in site-packages, not in the
+    host's folder: it keeps the policy's tier (``generated``: a sandboxed worker). A name
+    alone in the environment is refused in one line that says how to write it."""
+    checkout = tmp_path / "PlanExe"
+    checkout.mkdir()
+    install_plugin(site, PluginSource("PlanExe", _unique(tmp_path, "stranger"),
+                                      {"host.stranger": "{}"}))  # fmt: skip
+    registry = CapabilityRegistry(host_distributions={"planexe": checkout})
+    assert registry.select("host.stranger").tier is Tier.GENERATED
+    monkeypatch.setenv("PLANEXE_HOST_DISTRIBUTIONS", "PlanExe")
+    with pytest.raises(HostDistributionsError, match=r"names 'PlanExe' without the folder"):
+        CapabilityRegistry()
+
+
+def test_a_revoked_release_is_never_core_under_the_hosts_name(site: Path, tmp_path: Path) -> None:
+    """The policy's revocation comes before any name rule: a revoked release under the host's
+    name, with its code in the host's folder, is ``quarantined`` and never loaded."""
+    install_plugin(site, PluginSource("planexe", _unique(tmp_path, "revoked"), {"host.gone": "{}"}))
+
+    class Revoking(LocalTierPolicy):
+        def tier_of(self, dist_name: str, version: str, installed: object = None) -> Tier:
+            return Tier.QUARANTINED if dist_name == "planexe" else Tier.GENERATED
+
+    registry = CapabilityRegistry(Revoking(), host_distributions={"planexe": site})
+    with pytest.raises(CapabilityNotFoundError, match="quarantined"):
+        registry.select("host.gone")
 
 
 def _with_env(monkeypatch: pytest.MonkeyPatch, names: str) -> CapabilityRegistry:
@@ -263,7 +294,7 @@ def test_a_run_folder_plugin_claiming_the_hosts_name_ranks_generated_and_shadows
     monkeypatch.setattr(sys, "path", list(sys.path))
     activate_run_plugins(run_dir)
 
-    registry = CapabilityRegistry(host_distributions=["hostapp"])
+    registry = CapabilityRegistry(host_distributions={"hostapp": folder})
     assert registry.select("host.planted").tier is Tier.GENERATED
     with pytest.raises(CapabilityNotFoundError):  # this project's real dist comes first
         registry.select("host.builtin")
