@@ -42,6 +42,8 @@ def init_home(root: Path, database_url: str | None = None) -> HubHome:
         )
     if root.exists() and any(root.iterdir()):
         raise HubConfigError(f"{home.root} is not empty", "Choose an empty or new folder")
+    home.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(home.root, 0o700)  # its secrets are the hub user's alone (check_private)
     for folder in (home.packages, home.staging, home.revoked):
         folder.mkdir(parents=True, exist_ok=True)
     key = generate_key(home.signing_key)
@@ -69,16 +71,60 @@ def init_home(root: Path, database_url: str | None = None) -> HubHome:
     )
     url = database_url or f"sqlite:///{home.root / 'hub.db'}"
     settings = HubSettings(database_url=url)
-    home.settings_file.write_text(settings.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    _write_private(home.settings_file, settings.model_dump_json(indent=2) + "\n")
     db = HubDatabase(url)
     try:
         db.upgrade()
+        for path in _sqlite_files(url):
+            if path.exists():
+                os.chmod(path, 0o600)
         MetadataRepository(db.metadata_store(), online).store_initial(documents)
         db.add_token("hub-admin", token_digest(credentials.api_token), ["publish", "admin"])
         db.add_token("hub-publish", token_digest(credentials.publish_token), ["publish"])
     finally:
         db.close()
     return home
+
+
+def check_private(home: HubHome) -> None:
+    """Refuse a home that another local user could read or change: its folder, and every file
+    with a secret in it (the settings with the database URL, the keys, the tokens, the SQLite
+    database), must be the hub user's own with no access for group or others. A readable
+    ``hub.json`` hands out the database's password; a readable ``hub.db`` its token digests."""
+    secrets_files = [
+        home.settings_file,
+        home.credentials_file,
+        home.htpasswd,
+        home.signing_key,
+        home.admin_key,
+    ]
+    secrets_files += _sqlite_files(home.settings().database_url)
+    for path in [home.root, *secrets_files]:
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            continue
+        if info.st_uid != os.geteuid() or info.st_mode & 0o077:
+            mode = stat.S_IMODE(info.st_mode)
+            owner = "" if info.st_uid == os.geteuid() else f", owned by uid {info.st_uid}"
+            fix = "700" if path == home.root else "600"
+            raise HubConfigError(
+                f"{path} is open to other local users (mode {mode:o}{owner}): the hub's secrets "
+                "must be its user's alone",
+                f"Run 'chmod {fix} {path}' as the hub's user (and chown it to that user)",
+            )
+
+
+def _sqlite_files(database_url: str) -> list[Path]:
+    """The files of a SQLite database URL (none for other databases)."""
+    prefix = "sqlite:///"
+    if not database_url.startswith(prefix):
+        return []
+    database = Path(database_url[len(prefix) :].split("?")[0])
+    return [
+        database,
+        *(database.with_name(database.name + s) for s in ("-wal", "-shm", "-journal")),
+    ]
 
 
 def write_serve_info(home: HubHome, info: ServeInfo) -> None:

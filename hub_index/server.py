@@ -31,7 +31,7 @@ from hub_client.errors import HubConfigError, HubUnavailableError
 from hub_client.local_home import HubHome, ServeInfo
 from hub_index.api import MAX_BODY_BYTES, MAX_CONNECTIONS, READ_TIMEOUT_S, ApiServer
 from hub_index.db import HubDatabase
-from hub_index.home import write_serve_info
+from hub_index.home import check_private, write_serve_info
 from hub_index.index_files import IndexFiles
 from hub_index.metadata_repository import MetadataRepository
 from hub_index.service import MAX_REBUILDS, HubService
@@ -73,8 +73,10 @@ def _check_port(host: str, port: int, option: str) -> None:
 def serving(home: HubHome) -> Iterator[None]:
     """Hold the home's serve lock for the block: one process serves a home at a time. A second
     one is refused with the running hub's address, and touches none of its files. The lock is
-    on the home's folder itself (a lock file could be deleted, a settings file replaced)."""
+    on the home's folder itself (a lock file could be deleted, a settings file replaced). A
+    home other local users can read is refused first (``check_private``)."""
     home.require()
+    check_private(home)
     fd = os.open(home.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         try:
