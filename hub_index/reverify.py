@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -106,15 +107,16 @@ def reverify(
     try:
         answer = _rebuild_in_child(publish, work, timeout_s or REBUILD_TIMEOUT_S)
         outcome = answer.get("outcome")
+        problem = without_host_facts(str(answer.get("problem", "no wheel")), work)
         if outcome == "gates-failed":
             raise GatesFailedOnHubError(
-                f"the hub's own gates refused the plugin: {answer.get('problem')}",
+                f"the hub's own gates refused the plugin: {problem}",
                 "Nothing was signed or recorded; fix the plugin and publish again",
             )
         name = str(answer.get("wheel", ""))
         if outcome != "built" or not name.endswith(".whl") or "/" in name or name[:1] == ".":
             raise HubError(
-                f"the hub could not rebuild the plugin: {answer.get('problem', 'no wheel')}",
+                f"the hub could not rebuild the plugin: {problem}",
                 "Nothing was signed or recorded",
             )
         wheel = (work / "synth" / "dist" / name).read_bytes()
@@ -129,6 +131,18 @@ def reverify(
         return Reverified(wheel, name, str(answer["report_json"]), float(answer["pass_rate"]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/[^\s'\"`,;()\[\]{}<>|]*")
+_ADDRESS = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b|\[[0-9a-fA-F:]+\]|\b(?:host|port)=\S+")
+
+
+def without_host_facts(text: str, work: Path) -> str:
+    """``text`` fit for the publisher: paths inside the rebuild's folder made relative to it,
+    every other absolute path (the hub's home, its environment, its configuration) and every
+    network address replaced, so an answer tells nothing of the hub's machine."""
+    text = text.replace(f"{work}/", "").replace(str(work), ".")
+    return _ADDRESS.sub("<hub address>", _ABSOLUTE_PATH.sub("<hub path>", text))
 
 
 def _rebuild_in_child(publish: GeneratedPublish, work: Path, timeout_s: float) -> dict[str, Any]:
@@ -162,7 +176,7 @@ def _rebuild_in_child(publish: GeneratedPublish, work: Path, timeout_s: float) -
     except ValueError:
         answer = None
     if not isinstance(answer, dict):
-        tail = (err.strip().splitlines() or ["no output"])[-1][:300]
+        tail = without_host_facts((err.strip().splitlines() or ["no output"])[-1], work)[:300]
         raise HubError(
             f"the hub's rebuild stopped without a result (exit {child.returncode}): {tail}",
             "Nothing was signed or recorded; see the hub's log",

@@ -176,6 +176,7 @@ class PluginWorker:
         self.starts = 0
         self._process: SandboxProcess | None = None
         self._loaded = False
+        self._up = False
         self._staging: Path | None = None
         self._buffer = b""
         self._next_id = 0
@@ -213,11 +214,17 @@ class PluginWorker:
                 self._adopt(process, library)
         if self._loaded:
             return
+        process = self._alive()
+        if not self._up:  # no plugin code ran yet: what runs now is the worker's own
+            self._receive(-1, "start")
+            process.keep_current()
+            self._up = True
         load = json.dumps({"id": 0, "load": self.plugin.target})
         self._send((load + "\n").encode("utf-8"), "start", gone_ok=True)
         ready = self._receive(0, "start")
         if not ready.get("ok"):
             self._fail(f"could not load the plugin: {one_line(str(ready.get('error')))}", kill=True)
+        self._end_strays("start")
         self._loaded = True
 
     def _adopt(self, process: SandboxProcess, staging: Path | None) -> None:
@@ -225,7 +232,7 @@ class PluginWorker:
         library folder, removed when the worker stops)."""
         self._process, self._staging = process, staging
         self.starts += 1
-        self._loaded, self._buffer, self._next_id = False, b"", 0
+        self._loaded, self._up, self._buffer, self._next_id = False, False, b"", 0
 
     def close(self) -> None:
         """Stop the worker and everything it started."""
@@ -256,6 +263,7 @@ class PluginWorker:
         request = json.dumps({"id": ident, "hook": hook, "kwargs": kwargs}, allow_nan=False)
         self._send((request + "\n").encode("utf-8"), hook)
         answer = self._receive(ident, hook)
+        self._end_strays(hook)
         if not answer.get("ok"):
             raise PluginRunError(
                 f"plugin {self.plugin.label} failed: {one_line(str(answer.get('error')))[:500]}",
@@ -337,6 +345,12 @@ class PluginWorker:
         if not isinstance(answer, dict) or answer.get("id") != ident:
             self._fail(f"answered {what} with an answer to another request", kill=True)
         return answer
+
+    def _end_strays(self, what: str) -> None:
+        """Kill what the plugin started and left running after answering ``what`` (children,
+        daemons): no process of a plugin outlives its answer to go on using the machine."""
+        if not self._alive().end_strays():
+            self._fail(f"kept starting processes after it answered {what}", kill=True)
 
     def _timeout(self, what: str) -> NoReturn:
         self._fail(

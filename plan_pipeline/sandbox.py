@@ -9,8 +9,9 @@ binds of the system, the Python installation and the folders the caller names, a
 ``/tmp`` (tmpfs). bubblewrap itself starts with an empty environment, so nothing of the host's
 environment is readable through ``/proc/1/environ``; the program gets only the variables the
 caller names. Limits: CPU time, address space, file size and open files as rlimits (set with
-``prlimit``), processes and memory (tmpfs included) as a cgroup of its own; the caller kills the
-process, and with it every process of the cgroup, when its time is up.
+``prlimit``), processes, memory (tmpfs included) and a CPU quota as a cgroup of its own; the
+caller kills the process, and with it every process of the cgroup, when its time is up, and
+can kill what it started beside its own processes (``end_strays``).
 
 ``BubblewrapSandbox.detect()`` checks what the host allows and raises
 ``SandboxUnavailableError`` when isolation is missing; running without it takes the explicitly
@@ -60,6 +61,9 @@ class SandboxLimits:
     file_size_bytes: int = 32 * 1024**2
     open_files: int = 256
     wall_seconds: float = 90.0
+    cpus: float = 1.0
+    """Processor time per second the process and everything it starts may use together (a
+    cgroup CPU quota, where the machine's cgroups offer the controller)."""
 
     def describe(self) -> str:
         """The limits a killed process may have reached, for error messages."""
@@ -104,10 +108,31 @@ class SandboxProcess:
         self.popen = popen
         self._group = group
         self._stderr = stderr
+        self._own: set[int] = set()
 
     @property
     def pid(self) -> int:
         return self.popen.pid
+
+    def keep_current(self) -> None:
+        """Take the processes running now as this one's own: ``end_strays`` spares them."""
+        if self._group is not None:
+            self._own = self._group.pids()
+
+    def end_strays(self) -> bool:
+        """Kill every process of the cgroup but its own (what the program forked or left
+        behind); False if some are still there after about a second (then kill it all)."""
+        if self._group is None:
+            return True
+        for pause in _pauses():
+            strays = self._group.pids() - self._own
+            if not strays:
+                return True
+            for pid in strays:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(pause)
+        return not (self._group.pids() - self._own)
 
     def stderr_tail(self, limit: int = 2000) -> str:
         """The last ``limit`` characters the process wrote to standard error."""
@@ -192,18 +217,23 @@ class _Cgroup:
     def create(cls, limits: SandboxLimits) -> _Cgroup:
         cls.sweep()
         name = f"{_GROUP_PREFIX}{uuid.uuid4().hex[:12]}"
-        pids_v1, memory_v1 = cls.ROOT / "pids", cls.ROOT / "memory"
+        pids_v1, memory_v1, cpu_v1 = cls.ROOT / "pids", cls.ROOT / "memory", cls.ROOT / "cpu"
         if (pids_v1 / "pids.max").exists() or (pids_v1 / "cgroup.procs").exists():
-            pids, memory = pids_v1 / name, memory_v1 / name
-            pids.mkdir()
+            dirs = [pids_v1 / name, memory_v1 / name]
+            if (cpu_v1 / "cpu.cfs_quota_us").exists():
+                dirs.append(cpu_v1 / name)
             try:
-                memory.mkdir()
-                (pids / "pids.max").write_text(str(limits.max_processes))
-                (memory / "memory.limit_in_bytes").write_text(str(limits.memory_bytes))
+                for d in dirs:
+                    d.mkdir()
+                (dirs[0] / "pids.max").write_text(str(limits.max_processes))
+                (dirs[1] / "memory.limit_in_bytes").write_text(str(limits.memory_bytes))
+                if len(dirs) == 3:
+                    (dirs[2] / "cpu.cfs_period_us").write_text(str(_CPU_PERIOD_US))
+                    (dirs[2] / "cpu.cfs_quota_us").write_text(str(_quota_us(limits)))
             except OSError:
-                _Cgroup([pids, memory]).remove()
+                _Cgroup([d for d in dirs if d.exists()]).remove()
                 raise
-            return cls([pids, memory])
+            return cls(dirs)
         controllers = (cls.ROOT / "cgroup.controllers").read_text().split()
         if not {"pids", "memory"} <= set(controllers):
             raise OSError(0, "the cgroup v2 hierarchy lacks the pids or memory controller")
@@ -213,6 +243,8 @@ class _Cgroup:
             (group / "pids.max").write_text(str(limits.max_processes))
             (group / "memory.max").write_text(str(limits.memory_bytes))
             (group / "memory.swap.max").write_text("0")
+            if (group / "cpu.max").exists():
+                (group / "cpu.max").write_text(f"{_quota_us(limits)} {_CPU_PERIOD_US}")
         except OSError:
             _Cgroup([group]).remove()
             raise
@@ -251,6 +283,13 @@ class _Cgroup:
                     break
                 except OSError:
                     time.sleep(pause)
+
+
+_CPU_PERIOD_US = 100_000
+
+
+def _quota_us(limits: SandboxLimits) -> int:
+    return max(1000, int(limits.cpus * _CPU_PERIOD_US))
 
 
 def _pauses(total_s: float = 1.0, longest_s: float = 0.02) -> Iterator[float]:

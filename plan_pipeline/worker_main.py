@@ -5,7 +5,9 @@ imports nothing of this project but the contract (``HOOKSPECS``, the file
 ``plan_pipeline/hookspecs.py``): only the standard library, ``pluggy`` and the plugin, from the
 folders named on the command line.
 
-Protocol: one JSON object per line. The worker imports pluggy and the contract, then reads
+Protocol: one JSON object per line. The worker first says ``{"id": -1, "up": true}``, before
+any plugin code can have run (the host takes the processes it sees then as the worker's own;
+any other is killed after each answer). It imports pluggy and the contract, then reads
 ``{"id": 0, "load": "module:attribute"}`` (the entry point's target; its files may arrive in
 PATH only after the start) and answers ``{"id": 0, "ok": true}`` once the plugin is imported
 (or ``ok: false`` with the error). Then, for every request
@@ -50,6 +52,7 @@ def main() -> int:
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # the plugin's prints go to standard error
     sys.stdout = sys.stderr
+    _answer(answers, {"id": -1, "up": True})
     sys.path[:0] = paths
     try:
         import pluggy

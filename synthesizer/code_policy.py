@@ -7,7 +7,8 @@ finds. The policy refuses what ordinary plugin logic never needs and escapes oft
 - imports outside the allowed modules (pure standard-library modules, ``pluggy``, the
   plugin's own package and its declared dependencies, widened only by permissions);
 - a module used as anything but ``module.name``, a module reached as an attribute of another
-  (``dataclasses.sys``), a private or dangerous name of an allowed module
+  (``dataclasses.sys``), a name an allowed module does not have when imported (``copy.copyreg``:
+  only what its ``dir`` lists is reachable), a private or dangerous name of an allowed module
   (``typing.get_type_hints``, ``dataclasses.make_dataclass``, ``string.Formatter``...), and
   assignments to a module's attributes (monkeypatching);
 - dangerous built-ins (``eval``, ``exec``, ``compile``, ``globals``, ``vars``...) under any
@@ -212,6 +213,13 @@ class _Policy(ast.NodeVisitor):
                 self.modules[bound] = f"{module}.{alias.name}"
             self._check_binding(node, bound)
 
+    def _is_member(self, module: str, name: str) -> bool:
+        """Whether ``name`` is a public name ``module`` has when imported here (a module
+        not ours to inspect, such as the plugin's own, has every name): a name it lacks is
+        either an error or set at run time by someone else (``copy.copyreg``), so refused."""
+        members = _module_members(module)
+        return members is None or name in members or name in ALLOWED_DUNDERS
+
     def _is_module(self, module: str, name: str) -> bool:
         members = _module_members(module)
         return bool(members and members.get(name))
@@ -225,6 +233,8 @@ class _Policy(ast.NodeVisitor):
             self.flag(node, "module-attribute", f"'{shown}' is private to its module")
         elif name in DANGEROUS_NAMES.get(module, ()) or name in INTERNAL_ATTRIBUTES:
             self.flag(node, "module-attribute", f"'{shown}' is not allowed")
+        elif not self._is_member(module, name):
+            self.flag(node, "module-attribute", f"'{shown}' is not a public name of '{module}'")
         elif self._is_module(module, name) and not self._module_allowed(shown):
             self.flag(node, "module-attribute", f"module '{shown}' reached through '{module}'")
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,20 @@ def test_gates_that_fail_on_the_hub_are_told(tmp_path: Path) -> None:
     publish = _publish(tmp_path, "import socket\n\ndef compute(input):\n    return {}\n")
     with pytest.raises(GatesFailedOnHubError, match=r"failed gate\(s\) static_analysis"):
         reverify(publish, tmp_path / "hub")
+
+
+def test_a_failed_rebuild_tells_the_publisher_nothing_of_the_hubs_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub's advisory service is unreachable (its address is the hub's own
+    configuration): the refusal says which gate failed and why, with no path of the hub's
+    machine and no address in it."""
+    publish = _publish(tmp_path)
+    monkeypatch.setenv("PLANEXE_OSV_URL", "http://127.0.0.1:1/internal-advisories")
+    with pytest.raises(GatesFailedOnHubError) as refused:
+        reverify(publish, tmp_path / "hub")
+    problem = refused.value.problem
+    assert "failed gate(s) dependency_audit" in problem
+    assert "pip-audit could not audit against" in problem
+    for fact in (str(tmp_path), "127.0.0.1", "internal-advisories", sys.prefix, "/tmp"):
+        assert fact not in problem, fact

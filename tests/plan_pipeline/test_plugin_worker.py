@@ -105,6 +105,30 @@ def attempt(inputs):
     if what == "print":
         print('{"id": 99, "ok": true, "result": {"forged": true}}', flush=True)
         return {"printed": True}
+    if what == "burn":  # a spinning child, and a spinning daemon left to the namespace's init
+        if os.fork() == 0:
+            while True:
+                pass
+        middle = os.fork()
+        if middle == 0:
+            if os.fork() == 0:
+                os.setsid()
+                while True:
+                    pass
+            os._exit(0)
+        os.waitpid(middle, 0)
+        return {"left": "running"}
+    if what == "processes":  # the live processes of the worker's pid namespace
+        alive = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    state = f.read().rpartition(")")[2].split()[0]
+            except OSError:
+                continue
+            if state != "Z":
+                alive.append(int(pid))
+        return {"pids": sorted(alive)}
     return {"echo": inputs}
 """
 
@@ -309,6 +333,52 @@ def _is_descendant(pid: int, ancestor: int | None) -> bool:
             return False
         pid = int(stat.rsplit(")", 1)[1].split()[1])
     return False
+
+
+def test_processes_a_plugin_leaves_running_are_killed_after_its_answer(
+    isolated: LoadedCapability,
+) -> None:
+    """A plugin answers and leaves a spinning child and a spinning daemon behind, to go on
+    using the machine between calls: they are killed before the answer is passed on, and the
+    worker's next call sees only the processes it had before."""
+    before = _run(isolated, what="processes")["pids"]
+    assert _run(isolated, what="burn") == {"left": "running"}
+    assert _run(isolated, what="processes")["pids"] == before
+    assert _run(isolated, what="echo") == {"echo": {"what": "echo"}}
+
+
+def _sandbox_cpu_groups_of_this_process() -> list[Path]:
+    """The sandboxes' CPU cgroups (cgroups v1) whose processes descend from this process."""
+
+    def parent(pid: int) -> int:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return 0
+        return int(stat.rpartition(")")[2].split()[1])
+
+    def ours(pid: int) -> bool:
+        while pid > 1:
+            if pid == os.getpid():
+                return True
+            pid = parent(pid)
+        return False
+
+    found = []
+    for group in Path("/sys/fs/cgroup/cpu").glob("planexe-sandbox-*"):
+        pids = (group / "cgroup.procs").read_text().split()
+        if any(ours(int(pid)) for pid in pids):
+            found.append(group)
+    return found
+
+
+def test_a_worker_and_everything_it_starts_share_one_cpu(isolated: LoadedCapability) -> None:
+    """The CPU quota holds for the worker's whole cgroup, not per process as the CPU-time
+    rlimit does: forked children cannot take more than one processor between them."""
+    assert _run(isolated, what="echo") == {"echo": {"what": "echo"}}
+    (group,) = _sandbox_cpu_groups_of_this_process()
+    assert (group / "cpu.cfs_quota_us").read_text().strip() == "100000"
+    assert (group / "cpu.cfs_period_us").read_text().strip() == "100000"
 
 
 def test_no_nested_user_namespace(isolated: LoadedCapability) -> None:

@@ -1,0 +1,6 @@
+# expect: module-attribute
+from copy import copyreg
+
+
+def compute(input):
+    return {"modules": len(copyreg.sys.modules)}
