@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -32,6 +33,7 @@ from hub_client.records import Sha256Hex
 from plan_pipeline.spec import PluginSpec
 
 MAX_LOGIC_BYTES = 256 * 1024
+log = logging.getLogger("planexe.hub")
 
 
 def _printable(value: str | None) -> str | None:
@@ -107,7 +109,10 @@ def reverify(
     try:
         answer = _rebuild_in_child(publish, work, timeout_s or REBUILD_TIMEOUT_S)
         outcome = answer.get("outcome")
-        problem = without_host_facts(str(answer.get("problem", "no wheel")), work)
+        raw = str(answer.get("problem", "no wheel"))
+        if outcome != "built":
+            log.warning("rebuild of '%s' refused: %s", publish.spec.capability, raw)
+        problem = without_host_facts(raw, work)
         if outcome == "gates-failed":
             raise GatesFailedOnHubError(
                 f"the hub's own gates refused the plugin: {problem}",
@@ -176,6 +181,7 @@ def _rebuild_in_child(publish: GeneratedPublish, work: Path, timeout_s: float) -
     except ValueError:
         answer = None
     if not isinstance(answer, dict):
+        log.warning("rebuild of '%s' stopped without a result: %s", publish.spec.capability, err)
         tail = without_host_facts((err.strip().splitlines() or ["no output"])[-1], work)[:300]
         raise HubError(
             f"the hub's rebuild stopped without a result (exit {child.returncode}): {tail}",
