@@ -52,6 +52,7 @@ from hub_client.errors import (
     HubUnavailableError,
     VerificationError,
 )
+from hub_client.http_deadline import DeadlinePassedError, TooLargeError, get_within
 from hub_client.installed_files import wheel_files_sha256
 from hub_client.local_home import HubHome
 from hub_client.metadata_client import SignedRelease, TrustedReleases
@@ -371,36 +372,36 @@ class PluginHubClient:
         skip: Callable[[str, str], bool] | None = None,
     ) -> PluginRecord | None:
         """The record the policy would install for ``capability``: best signed tier, then
-        version. The hub's records are hints; tiers and revocations come from the signed
-        metadata, and a record that contradicts it is refused. ``skip(dist_name, version)``:
-        releases this client will not take (those its environment quarantined)."""
+        version, among the releases the newest verified metadata states (``fresh`` is kept for
+        callers: the metadata is always refreshed). The hub's records only carry what the
+        install needs (the signature bundle); the chosen release's record must exist and agree
+        with the signed metadata, else ``VerificationError``: a hub that withholds the newest
+        record never gets an older release installed. ``skip(dist_name, version)``: releases
+        this client will not take (those its environment quarantined)."""
         spec = SpecifierSet(version or "")
-        allowed: list[tuple[PluginRecord, SignedRelease]] = []
-        records = self.records(capability, fresh=fresh)
-        trusted = self.trusted
-        # the newest metadata once, then every record against it: a hub answering with many
-        # records no key signed costs one refresh, not one per record
-        if records:
-            trusted.refresh(again=not trusted.offline)
-        for record in records:
-            if record.capability != capability:
-                raise VerificationError(
-                    f"the hub answered a search for {capability} with a record of "
-                    f"{record.capability}: refusing it"
-                )
-            if not spec.contains(Version(record.version), prereleases=True):
+        allowed: list[SignedRelease] = []
+        for signed in self.trusted.releases():
+            release = signed.release
+            if release.capability != capability or signed.tier is Tier.QUARANTINED:
                 continue
-            if skip is not None and skip(record.dist_name, record.version):
+            if not spec.contains(Version(release.version), prereleases=True):
                 continue
-            found = trusted.release(record.dist_name, record.version, refresh_on_miss=False)
-            if found is None:
-                continue  # a record no key signed (yet): never a candidate, never a blocker
-            signed = _matched(record, found)
+            if skip is not None and skip(release.dist_name, release.version):
+                continue
             if signed.tier in self.policy.auto_install_tiers:
-                allowed.append((record, signed))
+                allowed.append(signed)
         if not allowed:
             return None
-        record, _ = max(allowed, key=lambda r: (r[1].tier.rank, Version(r[0].version)))
+        best = max(allowed, key=lambda s: (s.tier.rank, Version(s.release.version)))
+        chosen = best.release
+        record = self.by_dist(chosen.dist_name, chosen.version)
+        if record is None:
+            raise VerificationError(
+                f"the hub withholds its record of {chosen.dist_name} {chosen.version}, the "
+                f"newest signed release of '{capability}': refusing to fall back to another",
+                "Ask the hub's operator",
+            )
+        _matched(record, best)
         return record
 
     # -- verification and install ------------------------------------------------------------
@@ -446,29 +447,45 @@ class PluginHubClient:
         """The verified wheel of ``record``, from the cache or the hub's index."""
         return self._verified(record)[0]
 
-    def _verified(self, record: PluginRecord) -> tuple[Path, bytes]:
+    def _verified(
+        self, record: PluginRecord, signed: SignedRelease | None = None
+    ) -> tuple[Path, bytes]:
         """``record``'s wheel in the cache and its bytes, checked against the signed
-        metadata (downloaded from its content address on the hub when not cached)."""
-        signed = self.check_record(record)
+        metadata (downloaded from its content address on the hub when not cached). Unless
+        ``signed`` is given, the release must also be one the policy installs."""
+        signed = signed or self.check_record(record)
         cache = (self.cache_dir or _cache_dir()) / record.checksum
         path = cache / record.filename
         if path.is_file():
             data = path.read_bytes()
             self.verify(record, data, signed)
             return path, data
-        try:
-            with urllib.request.urlopen(self.file_url(record), timeout=60) as response:
-                data = response.read(signed.release.length + 1)  # a lying hub may not stop
-        except urllib.error.HTTPError as exc:
-            if exc.code == 409:
-                raise VerificationError(
-                    f"{record.filename} on the hub does not have the sha256 of its record "
-                    f"({record.checksum}): refusing it",
-                    "The file or the record was changed; revoke and republish the plugin",
-                ) from None
+        deadline = time.monotonic() + DOWNLOAD_DEADLINE_S
+        try:  # a lying hub may not stop, or may drip: bounded in size and in time
+            answer = get_within(self.file_url(record), deadline, signed.release.length)
+        except DeadlinePassedError:
+            raise HubUnavailableError(
+                f"the hub did not send {record.filename} within {DOWNLOAD_DEADLINE_S:g} s",
+                "Check the hub and the network, then run again",
+            ) from None
+        except TooLargeError:
+            raise VerificationError(
+                f"the hub sent more than the {signed.release.length} bytes of {record.filename} "
+                "its signed metadata states: refusing it"
+            ) from None
+        except (OSError, http.client.HTTPException) as exc:
             raise HubUnavailableError(f"cannot download {record.filename}: {exc}") from None
-        except OSError as exc:
-            raise HubUnavailableError(f"cannot download {record.filename}: {exc}") from None
+        if answer.status == 409:
+            raise VerificationError(
+                f"{record.filename} on the hub does not have the sha256 of its record "
+                f"({record.checksum}): refusing it",
+                "The file or the record was changed; revoke and republish the plugin",
+            )
+        if answer.status != 200:
+            raise HubUnavailableError(
+                f"cannot download {record.filename}: the hub answered HTTP {answer.status}"
+            )
+        data = answer.body
         self.verify(record, data, signed)
         cache.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
@@ -599,7 +616,7 @@ class PluginHubClient:
         online key said."""
         record = self.show(plugin_id)
         signed = self.signed(record)
-        files = _files_sha256(self._verified(record)[1], record.filename)
+        files = _files_sha256(self._verified(record, signed)[1], record.filename)
         release = signed.release.model_copy(update={"tier": tier, "files_sha256": files})
         return self._state(release, "admin")[0]
 
@@ -684,6 +701,10 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects)
 """No proxy from the environment (it would see the token) and no redirect."""
+
+
+DOWNLOAD_DEADLINE_S = 60.0
+"""The longest the download of one wheel may take, from connecting to its last byte."""
 
 
 def _read_within(response: Any, deadline: float, cap: int) -> bytes:

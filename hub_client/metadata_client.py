@@ -6,20 +6,31 @@ policy (never from the hub); ngclient fetches timestamp, snapshot and targets, c
 signature against the root's keys, every version against the ones it saw before (rollback)
 and every expiry (freeze), and keeps what it verified in a cache folder per root, which is
 what makes a later replay detectable. The API's records are hints: a release the signed
-metadata does not state, or states differently, is refused.
+metadata does not state, or states differently, is refused. Which releases exist at all
+comes from the verified targets too (``releases``), never from the records.
+
+TUF's version checks stop an old document replacing a newer one, but the online key alone
+can sign a new ``generated`` document that leaves a release out. So the client keeps, per
+root, every release path (and sha256) it ever saw verified (``seen-releases.json``), and
+refuses metadata that drops one or changes its sha256: a release leaves only by a signed
+revocation, which keeps its entry.
 
 ``offline=True`` answers from that cache alone, still checking expiry, for verification
 without a hub. ``fall_back_offline=True`` does so only when the hub cannot be reached (and
 says so once on standard error): a pipeline keeps running the plugins it has, under metadata
-it verified before, until that metadata expires (the timestamp lives a day), which bounds how
-long an unreachable hub can hide a revocation.
+it verified before, until that metadata expires (the timestamp lives an hour), which bounds
+how long an unreachable hub can hide a revocation.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import http.client
+import json
+import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,11 +38,17 @@ from pathlib import Path
 
 from tuf.api import exceptions as tuf_errors
 from tuf.api.metadata import Metadata, TargetFile, Targets
-from tuf.ngclient import FetcherInterface, Updater, Urllib3Fetcher
+from tuf.ngclient import FetcherInterface, Updater
 
 from hub_client.errors import HubUnavailableError, VerificationError
+from hub_client.http_deadline import DeadlinePassedError, TooLargeError, get_within
 from hub_client.records import PluginStatus
-from hub_client.release_metadata import GENERATED_ROLE, PluginRelease, release_path
+from hub_client.release_metadata import (
+    GENERATED_PREFIX,
+    GENERATED_ROLE,
+    PluginRelease,
+    release_path,
+)
 from plan_pipeline.trust import Tier
 
 
@@ -68,6 +85,8 @@ class TrustedReleases:
         self.cache = cache_dir / hashlib.sha256(root).hexdigest()[:24]
         self._updater: Updater | None = None
         self._admin_paths: frozenset[str] = frozenset()
+        self._stated: dict[str, TargetFile] = {}
+        self._fetcher = _DeadlineFetcher()
 
     def refresh(self, again: bool = False) -> None:
         """Fetch and verify the newest metadata: once, or ``again``."""
@@ -94,14 +113,55 @@ class TrustedReleases:
 
     def _refresh(self) -> None:
         with _locked(self.cache / ".lock"), _translated(self.metadata_url):
-            fetcher = _CacheFetcher(self.cache) if self.offline else _InMemoryFetcher()
+            fetcher: FetcherInterface = self._fetcher
+            if self.offline:
+                fetcher = _CacheFetcher(self.cache)
+            self._fetcher.start()
             updater = Updater(
                 str(self.cache), self.metadata_url, fetcher=fetcher, bootstrap=self._root
             )
             updater.refresh()
-            top = Metadata[Targets].from_bytes((self.cache / "targets.json").read_bytes())
-        self._admin_paths = frozenset(top.signed.targets)
+            # the delegated role, verified as a lookup in its namespace loads it
+            updater.get_targetinfo(f"{GENERATED_PREFIX}-/0")
+            top = _targets(self.cache / "targets.json")
+            generated = _targets(self.cache / f"{GENERATED_ROLE}.json")
+            stated = {**generated, **top}  # an admin statement overrides the online key's
+            self._check_nothing_dropped(stated)
+        self._admin_paths = frozenset(top)
+        self._stated = stated
         self._updater = updater
+
+    def _check_nothing_dropped(self, stated: dict[str, TargetFile]) -> None:
+        """Refuse metadata that leaves out a release this client saw before, or states
+        another sha256 for it; then remember what it states (under the cache's lock)."""
+        memory = self.cache / _SEEN
+        try:
+            seen: dict[str, str] = json.loads(memory.read_text()) if memory.is_file() else {}
+        except ValueError:
+            seen = {}
+        now = {path: str(target.hashes.get("sha256", "")) for path, target in stated.items()}
+        for path, sha256 in sorted(seen.items()):
+            if path not in now:
+                raise VerificationError(
+                    f"the hub's signed metadata no longer states {path}, which this client saw "
+                    "before, and no key revoked it: refusing metadata that hides a release",
+                    "Ask the hub's operator: a release leaves only by a signed revocation",
+                )
+            if now[path] != sha256:
+                raise VerificationError(
+                    f"the hub's signed metadata states another file for {path} than this "
+                    "client saw before: a release never changes",
+                    "Ask the hub's operator",
+                )
+        if now.keys() - seen.keys():
+            partial = memory.with_name(f"{memory.name}.{os.getpid()}.part")
+            partial.write_text(json.dumps(seen | now, sort_keys=True))
+            partial.replace(memory)
+
+    def releases(self) -> list[SignedRelease]:
+        """Every release the newest verified metadata states (revoked ones included)."""
+        self.refresh(again=not self.offline)
+        return [self._signed(target) for target in self._stated.values()]
 
     def _timestamp_expiry(self) -> str:
         timestamp = Metadata.from_bytes((self.cache / "timestamp.json").read_bytes())
@@ -125,8 +185,11 @@ class TrustedReleases:
             target = self._lookup(path)
         if target is None:
             return None
+        return self._signed(target)
+
+    def _signed(self, target: TargetFile) -> SignedRelease:
         release = PluginRelease.from_target(target)
-        admin_signed = path in self._admin_paths
+        admin_signed = target.path in self._admin_paths
         if not admin_signed and (
             release.tier is not Tier.GENERATED or not release.is_generated_name
         ):
@@ -141,7 +204,21 @@ class TrustedReleases:
         self.refresh()
         assert self._updater is not None
         with _locked(self.cache / ".lock"), _translated(self.metadata_url):
+            self._fetcher.start()
             return self._updater.get_targetinfo(path)
+
+
+_SEEN = "seen-releases.json"
+METADATA_DEADLINE_S = 30.0
+"""The longest a refresh of the signed metadata may take, all its documents together."""
+_MAX_DOCUMENT_BYTES = 16 * 1024**2
+
+
+def _targets(path: Path) -> dict[str, TargetFile]:
+    """The entries of a targets document ngclient verified and kept (none if it has none)."""
+    if not path.is_file():
+        return {}
+    return dict(Metadata[Targets].from_bytes(path.read_bytes()).signed.targets)
 
 
 @contextmanager
@@ -212,19 +289,36 @@ class _CacheFetcher(FetcherInterface):
         return iter([cached.read_bytes()])
 
 
-class _InMemoryFetcher(Urllib3Fetcher):
-    """ngclient's own HTTP fetcher, but a metadata document is collected in memory (still cut
-    off at ngclient's length limit) instead of in a temporary file: each file created costs
-    about a millisecond on the reuse path, and the documents are small."""
+class _DeadlineFetcher(FetcherInterface):
+    """Fetches each document with one deadline for all of a refresh (``deadline``, set by the
+    caller; ``http_deadline.get_within``): a hub that drips its answers cannot hold the client
+    past it. Documents are collected in memory (each temporary file costs about a millisecond
+    on the reuse path, and the documents are small), still cut off at ngclient's limit."""
+
+    def __init__(self) -> None:
+        self.deadline = 0.0
+
+    def start(self) -> None:
+        self.deadline = time.monotonic() + METADATA_DEADLINE_S
 
     def download_bytes(self, url: str, max_length: int) -> bytes:
-        chunks, received = [], 0
-        for chunk in self.fetch(url):
-            received += len(chunk)
-            if received > max_length:
-                raise tuf_errors.DownloadLengthMismatchError(
-                    f"Downloaded {received} bytes exceeding the maximum allowed length of "
-                    f"{max_length}"
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
+        try:
+            answer = get_within(url, self.deadline, max_length)
+        except DeadlinePassedError:
+            raise tuf_errors.SlowRetrievalError(
+                f"the hub did not send {url.rsplit('/', 1)[-1]} within {METADATA_DEADLINE_S:g} s"
+            ) from None
+        except TooLargeError:
+            raise tuf_errors.DownloadLengthMismatchError(
+                f"Downloaded more than the maximum allowed length of {max_length} bytes"
+            ) from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise tuf_errors.DownloadError(str(exc) or type(exc).__name__) from exc
+        if answer.status >= 400:
+            raise tuf_errors.DownloadHTTPError(
+                f"HTTP error occurred with status {answer.status}", answer.status
+            )
+        return answer.body
+
+    def _fetch(self, url: str) -> Iterator[bytes]:
+        return iter([self.download_bytes(url, _MAX_DOCUMENT_BYTES)])

@@ -60,7 +60,7 @@ class Lifetimes(BaseModel):
     targets_s: int = 365 * 86400
     generated_s: int = 7 * 86400
     snapshot_s: int = 7 * 86400
-    timestamp_s: int = 86400
+    timestamp_s: int = 3600
 
     def of(self, role: str) -> timedelta:
         seconds = {

@@ -2,9 +2,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -178,3 +182,25 @@ def known_runs(hub: RunningHub, tmp_path: Path, area_plan: str, ruleless_plan: s
     run_in_publish_mode(second, area, tmp_path / "run-2", hub)
     run_in_publish_mode(second, area, tmp_path / "run-3", hub)
     run_in_publish_mode(first, ruleless, tmp_path / "run-4", hub)
+
+
+def dripping_server() -> tuple[ThreadingHTTPServer, str]:
+    """Answers every request one byte every half second, head first."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100:
+                try:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.5)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/metadata/"

@@ -8,6 +8,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -16,9 +17,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from hub_client import client as client_module
 from hub_client.bundles import sha256_hex
 from hub_client.client import PluginHubClient
-from hub_client.errors import HubConfigError, HubError, PolicyError, VerificationError
+from hub_client.errors import (
+    HubConfigError,
+    HubError,
+    HubUnavailableError,
+    PolicyError,
+    VerificationError,
+)
 from hub_client.metadata_client import TrustedReleases
 from hub_client.records import PluginRecord
 from hub_index.home import init_home
@@ -29,7 +37,13 @@ from synthesizer.build import build_project
 from synthesizer.codegen import GeneratedLogic
 from synthesizer.render import render_project
 from synthesizer.rules_codegen import RulesCodeGenerator
-from tests.hub_index.conftest import area_spec, build_wheel, maintainer_wheel, publish_generated
+from tests.hub_index.conftest import (
+    area_spec,
+    build_wheel,
+    dripping_server,
+    maintainer_wheel,
+    publish_generated,
+)
 from tests.synthesizer.conftest import example_specs
 from tests.synthesizer.llm_helpers import STATEFUL_FIRST_CALL_RISK
 
@@ -259,8 +273,45 @@ def test_a_lying_hub_cannot_raise_a_tier_unrevoke_or_move_a_capability(
     assert refreshes.count(True) == 1
     _sql(hub, "UPDATE plugin_hub_plugins SET capability = 'budget.rollup' WHERE plugin_id = :p",
          p=record.plugin_id)  # fmt: skip
+    assert client.best("budget.rollup") is None  # candidates come from the signed metadata
     with pytest.raises(VerificationError, match=r"says capability 'budget\.rollup'"):
-        client.best("budget.rollup")
+        client.best("geometry.area")
+
+
+def test_a_hub_withholding_the_newest_record_gets_no_older_release_installed(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path
+) -> None:
+    """Candidates and versions come from the signed targets: the hub drops its record of
+    the newest release, and the client refuses rather than install the older one."""
+    _publish(client, tmp_path)
+    _, newest = _publish(client, tmp_path, version="1.0.1")
+    best = client.best("geometry.area")
+    assert best is not None and best.plugin_id == newest.plugin_id
+    _sql(hub, "DELETE FROM plugin_hub_plugins WHERE plugin_id = :p", p=newest.plugin_id)
+    with pytest.raises(VerificationError, match=r"withholds its record of .* 1\.0\.1"):
+        client.best("geometry.area", fresh=True)
+    with pytest.raises(VerificationError, match="withholds its record"):
+        client.fetch("geometry.area", fresh=True)
+    assert client.best("geometry.area", "<1.0.1") is not None  # asked for, the older one
+
+
+def test_a_wheel_dripped_by_the_hub_is_given_up_at_the_deadline(
+    client: PluginHubClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each byte of the head and body comes within any socket timeout; the download as a
+    whole has a deadline (here 2 s)."""
+    _, record = _publish(client, tmp_path)
+    server, url = dripping_server()
+    monkeypatch.setattr(client_module, "DOWNLOAD_DEADLINE_S", 2.0)
+    monkeypatch.setattr(PluginHubClient, "file_url", lambda _self, _record: url + "x.whl")
+    try:
+        started = time.monotonic()
+        with pytest.raises(HubUnavailableError, match=r"did not send .* within 2 s"):
+            client.download(record)
+        assert time.monotonic() - started < 10
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_worker_token_gets_no_unchecked_code_signed(

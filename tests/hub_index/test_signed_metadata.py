@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from tuf.api.metadata import Metadata
 
+from hub_client import metadata_client
 from hub_client.errors import HubUnavailableError, PolicyError, VerificationError
 from hub_client.metadata_client import TrustedReleases
 from hub_client.records import PluginStatus
@@ -28,8 +29,9 @@ from hub_client.release_metadata import (
     tuf_signer,
 )
 from hub_index.db import HubDatabase
-from hub_index.metadata_repository import MetadataConflictError, MetadataRepository
+from hub_index.metadata_repository import MetadataConflictError, MetadataRepository, _State
 from plan_pipeline.trust import Tier
+from tests.hub_index.conftest import dripping_server
 
 SHA = "ab" * 32
 
@@ -314,3 +316,70 @@ def test_an_unreachable_hub_falls_back_to_the_verified_cache_until_it_expires(
     time.sleep(1.5)
     with pytest.raises(VerificationError, match="expired"):
         unreachable("short-lived").release("planexe-gen-geometry-area", "2.0.0")
+
+
+def _online_key_drops(hub: _Hub, path: str) -> None:
+    """What the online key alone can sign: a newer ``generated`` document without ``path``
+    (then a snapshot and a timestamp over it), as a compromised hub would."""
+    with hub.repo.store.transaction() as tx:
+        state = _State.load(tx)
+        del state.targets(GENERATED_ROLE).targets[path]
+        hub.repo._resign(state, GENERATED_ROLE)
+        hub.repo._commit(state, [GENERATED_ROLE])
+
+
+def test_the_online_key_alone_cannot_hide_a_release_a_client_has_seen(hub: _Hub) -> None:
+    """The newer 1.0.1 is dropped from a validly signed, newer ``generated`` document: a
+    client that saw 1.0.1 refuses that metadata rather than taking 1.0.0."""
+    hub.repo.add_generated(_release())
+    hub.repo.add_generated(_release(version="1.0.1"))
+    client = hub.client()
+    assert sorted(s.release.version for s in client.releases()) == ["1.0.0", "1.0.1"]
+    _online_key_drops(hub, "planexe-gen-geometry-area/1.0.1")
+    for again in (client, hub.client()):  # this process, and a later one with the same cache
+        with pytest.raises(VerificationError, match=r"no longer states .*1\.0\.1.*no key revoked"):
+            again.releases()
+    # a revocation is a statement, not an omission: it keeps the entry, and is accepted
+    revoked = _release(version="1.0.0", status=PluginStatus.REVOKED, revoked_reason="bad")
+    fresh = hub.client("after-revocation")
+    hub.repo.accept_targets(hub.admin_sign(revoked, on=fresh))
+    states = {s.release.version: s.tier for s in fresh.releases()}
+    assert states == {"1.0.0": Tier.QUARANTINED}
+
+
+def test_a_fresh_client_fed_metadata_from_before_a_revocation_is_caught_by_its_expiry(
+    hub: _Hub, tmp_path: Path
+) -> None:
+    """A client with no cache cannot know it is shown an old state; the timestamp's lifetime
+    bounds the window (an hour by default). Here it lives a second: the replay after it is
+    refused as expired, never installed."""
+    assert Lifetimes().timestamp_s <= 3600
+    short = MetadataRepository(hub.repo.store, hub.online, Lifetimes(timestamp_s=1))
+    short.add_generated(_release())
+    before = {
+        name: short.document(name) or b""
+        for name in ("timestamp", "2.snapshot", "2.generated", "1.targets")
+    }
+    revoked = _release(status=PluginStatus.REVOKED, revoked_reason="CVE-1")
+    short.accept_targets(hub.admin_sign(revoked))
+    time.sleep(1.5)
+    hub.served.override.update(before)
+    with pytest.raises(VerificationError, match="expired"):
+        hub.client("fresh").release("planexe-gen-geometry-area", "1.0.0")
+
+
+def test_a_hub_dripping_its_metadata_is_given_up_at_the_deadline(
+    hub: _Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each byte comes well within any socket timeout; the refresh as a whole has a deadline
+    (here 2 s), and the client says the hub is unavailable instead of waiting."""
+    monkeypatch.setattr(metadata_client, "METADATA_DEADLINE_S", 2.0)
+    server, url = dripping_server()
+    try:
+        started = time.monotonic()
+        with pytest.raises(HubUnavailableError, match=r"did not send \S+ within 2 s"):
+            TrustedReleases(url, hub.root, hub.tmp / "dripped").refresh()
+        assert time.monotonic() - started < 10
+    finally:
+        server.shutdown()
+        server.server_close()
