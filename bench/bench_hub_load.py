@@ -11,6 +11,10 @@ PostgreSQL: ``PLANEXE_BENCH_PG_URL`` (default the machine's database ``test``); 
 works in a new schema, dropped at the end.
 
 Targets: at least 1,000 finds per second with p99 under 20 ms on 2 cores, and no errors.
+
+Finds are measured again against the ASGI app (1 process) while another process holds
+``BENCH_IDLE_CONNECTIONS`` (1,000) connections, each with part of a request head sent and
+opened again whenever the hub closes it: the figure beside the one without them.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +48,32 @@ CONNECTIONS = int(os.environ.get("BENCH_LOAD_CONNECTIONS", "4"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 SERVERS = (("threaded", 1), ("asgi", 1), ("asgi", 2))
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+IDLE = int(os.environ.get("BENCH_IDLE_CONNECTIONS", "1000"))
+
+HOLDER = """
+import socket, sys, time
+host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+head = b"GET /api/plugins?capability=geometry.area HTTP/1.1\\r\\nHost: x\\r\\n"
+def opened():
+    s = socket.create_connection((host, port), timeout=10)
+    s.sendall(head)
+    s.setblocking(False)
+    return s
+held = [opened() for _ in range(count)]
+print("ready", flush=True)
+while True:
+    for i, s in enumerate(held):
+        try:
+            closed = s.recv(1) == b""
+        except BlockingIOError:
+            closed = False
+        except OSError:
+            closed = True
+        if closed:
+            s.close()
+            held[i] = opened()
+    time.sleep(0.2)
+"""
 
 USAGE_SCRIPT = """
 wrk.method = "POST"
@@ -76,6 +108,21 @@ def _median(runs: list[dict[str, float]]) -> dict[str, float]:
     return {key: statistics.median(r[key] for r in runs) for key in runs[0]} | {
         "errors": sum(r["errors"] for r in runs)
     }
+
+
+@contextmanager
+def _idle_connections(api_url: str, count: int) -> Iterator[None]:
+    """``count`` half-sent requests held open by another process for the block."""
+    host, port = api_url.removeprefix("http://").split(":")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, host, port, str(count)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def main() -> int:
@@ -116,6 +163,11 @@ def main() -> int:
                         name: _median([_wrk(target, lua) for _ in range(REPEATS)])
                         for name, (target, lua) in targets.items()
                     }
+                    if (api, workers) == ("asgi", 1):
+                        with _idle_connections(hub.api_url, IDLE):
+                            find = targets["find"][0]
+                            under_idle = _median([_wrk(find) for _ in range(REPEATS)])
+                        results[(api, workers)][f"find, {IDLE} idle"] = under_idle
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
@@ -135,7 +187,8 @@ def _print(results: dict[tuple[str, int], dict[str, dict[str, float]]]) -> None:
     for (api, workers), routes in results.items():
         label = f"{api}, {workers} process(es)" + (" (old)" if api == "threaded" else "")
         for route, f in routes.items():
-            ratio = f["rps"] / baseline[route]["rps"]
+            base = baseline.get(route) or routes[route.split(",")[0]]
+            ratio = f["rps"] / base["rps"]
             print(
                 f"  {label:<22} {route:<13} {f['rps']:8.0f} {f['p50']:7.2f} {f['p99']:7.2f} "
                 f"{f['errors']:6.0f}  {ratio:4.1f}x"
@@ -145,6 +198,12 @@ def _print(results: dict[tuple[str, int], dict[str, dict[str, float]]]) -> None:
         best["rps"] >= 1000
         and best["p99"] < 20
         and all(f["errors"] == 0 for routes in results.values() for f in routes.values())
+    )
+    idle = results[("asgi", 1)][f"find, {IDLE} idle"]
+    print(
+        f"finds under {IDLE} idle half-sent connections (1 API process): {idle['rps']:.0f}/s, "
+        f"p99 {idle['p99']:.1f} ms, {idle['errors']:.0f} errors; "
+        f"{idle['rps'] / results[('asgi', 1)]['find']['rps']:.2f}x the figure without them"
     )
     print(
         f"finds with 2 API processes: {best['rps']:.0f}/s, p99 {best['p99']:.1f} ms "

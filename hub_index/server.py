@@ -14,6 +14,7 @@ import errno
 import fcntl
 import logging
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -182,6 +183,24 @@ def open_service(
     )
 
 
+ASGI_MAX_CONNECTIONS = 4096
+"""Connections the ASGI API holds at once, idle and half-sent ones included (uvicorn's
+``limit_concurrency``; the next is answered 503). An idle connection costs the event loop a
+few KiB and no thread, so many slow or silent clients cannot take every slot, as 64 did; a
+connection that sends no whole request head within ``HEADERS_TIMEOUT_S`` is closed. Requests
+run at most 40 at once all the same (the thread pool of the synchronous routes)."""
+
+
+def _enough_open_files(needed: int) -> None:
+    """Raise this process's soft limit of open files to ``needed`` where the hard one allows
+    (the default of 1,024 would refuse connections before the API's own limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 class _UvicornThread:
     """The ASGI app under uvicorn on a thread of this process (one worker)."""
 
@@ -230,11 +249,13 @@ def asgi_api(
     index_url: str | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     read_timeout_s: float = READ_TIMEOUT_S,
-    max_connections: int = MAX_CONNECTIONS,
+    max_connections: int | None = None,
 ) -> Iterator[str]:
     """The ASGI API (``hub_index/asgi.py``) for the block; its URL. One worker runs on a
     thread over ``service``; more run as uvicorn's worker processes, each opening ``home``
     (its database must then be one every process shares: PostgreSQL, or SQLite's file)."""
+    max_connections = max_connections or ASGI_MAX_CONNECTIONS
+    _enough_open_files(max_connections + 256)
     if workers > 1:
         port = port or free_port(host)
     # IPPROTO_TCP named, so asyncio sets TCP_NODELAY on every connection (for a socket of
@@ -295,7 +316,7 @@ def embedded_hub(
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
     read_timeout_s: float = READ_TIMEOUT_S,
-    max_connections: int = MAX_CONNECTIONS,
+    max_connections: int | None = None,
     max_rebuilds: int = MAX_REBUILDS,
     api: str = "threaded",
     workers: int = 1,
@@ -331,7 +352,7 @@ def _served(
     backend: str,
     max_body_bytes: int,
     read_timeout_s: float,
-    max_connections: int,
+    max_connections: int | None,
     max_rebuilds: int,
     api: str,
     workers: int,
@@ -365,7 +386,7 @@ def _served(
                         index_url=index_url,
                         max_body_bytes=max_body_bytes,
                         read_timeout_s=read_timeout_s,
-                        max_connections=max_connections,
+                        max_connections=max_connections or ASGI_MAX_CONNECTIONS,
                     )
                 )
             else:
@@ -375,7 +396,7 @@ def _served(
                     api_port,
                     max_body_bytes=max_body_bytes,
                     read_timeout_s=read_timeout_s,
-                    max_connections=max_connections,
+                    max_connections=max_connections or MAX_CONNECTIONS,
                 ).start()
                 stack.callback(threaded.stop)
                 api_url = threaded.url

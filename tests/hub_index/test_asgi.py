@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,6 +20,7 @@ import pytest
 import schemathesis
 import sqlalchemy as sa
 
+from hub_client.client import PluginHubClient
 from hub_index.api import MAX_BODY_BYTES
 from hub_index.home import init_home
 from hub_index.server import RunningHub, embedded_hub
@@ -191,7 +194,6 @@ def pg_home(tmp_path: Path, pg_admin: tuple[sa.Engine, sa.URL]) -> Iterator[Path
 def test_four_pipelines_against_two_api_processes_synthesize_once(
     pg_home: Path, tmp_path: Path
 ) -> None:
-    from hub_client.client import PluginHubClient
     from hub_client.local_home import HubHome
 
     plan = tmp_path / "plan.yaml"
@@ -234,7 +236,6 @@ def test_a_find_may_be_a_second_old_unless_the_client_asks_for_fresh_records(
 ) -> None:
     """Another API process's publish shows within ``FIND_CACHE_S``; a client deciding on a
     claim asks with ``Cache-Control: no-cache`` and sees it at once."""
-    from hub_client.client import PluginHubClient
     from tests.hub_index.conftest import publish_generated
 
     client = PluginHubClient.from_home(hub.home)
@@ -306,7 +307,6 @@ def test_values_the_database_cannot_take_are_400_not_500(hub: RunningHub) -> Non
 
 
 def test_a_use_is_stamped_with_the_hubs_clock(hub: RunningHub) -> None:
-    from hub_client.client import PluginHubClient
     from hub_client.records import UsageRecord
 
     client = PluginHubClient.from_home(hub.home)
@@ -320,3 +320,49 @@ def test_a_use_is_stamped_with_the_hubs_clock(hub: RunningHub) -> None:
     status, answer = _raw(hub, _get("/api/metrics?since=2026-01-01&until=2025-01-01"))
     assert (status, answer) == (400, {"error": "the window's start (since) is not before its end"})
     assert _raw(hub, _get("/api/metrics?since=2026-01-01T00:00"))[0] == 200
+
+
+def test_a_thousand_half_sent_requests_leave_finds_answered(hub: RunningHub) -> None:
+    """1,000 connections, each holding part of a request head (and opened again whenever the
+    hub closes one): every slot the old limit had is taken many times over, yet finds are
+    answered, each well within its client's timeout."""
+    host, port = hub.api_url.removeprefix("http://").split(":")
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def half_sent() -> socket.socket:
+        sock = socket.create_connection((host, int(port)), timeout=10)
+        sock.sendall(b"GET /api/plugins?capability=geometry.area HTTP/1.1\r\nHost: x\r\n")
+        return sock
+
+    def attack() -> None:
+        while not stop.is_set():
+            for i, sock in enumerate(held):
+                sock.setblocking(False)
+                try:
+                    closed = sock.recv(1) == b""
+                except BlockingIOError:
+                    closed = False
+                except OSError:
+                    closed = True
+                if closed:
+                    sock.close()
+                    held[i] = half_sent()
+            stop.wait(0.2)
+
+    held.extend(half_sent() for _ in range(1000))
+    attacker = threading.Thread(target=attack, daemon=True)
+    attacker.start()
+    try:
+        client = PluginHubClient.from_home(hub.home)
+        for _ in range(30):
+            started = time.monotonic()
+            assert client.records("geometry.area", fresh=True) == []
+            assert time.monotonic() - started < 5
+        status, _ = _raw(hub, b"GET /api/info HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n")
+        assert status == 200
+    finally:
+        stop.set()
+        attacker.join(timeout=10)
+        for sock in held:
+            sock.close()
