@@ -345,14 +345,17 @@ class _Handler(BaseHTTPRequestHandler):
             svc.record_usage(UsageRecord.model_validate(self._body()), token)
             self._send(201, {"ok": True})
         elif method == "POST" and route == ["claims"]:
-            claim = _Claim.model_validate(self._body())
-            self._send(200, {"granted": svc.claim(claim.capability, claim.holder, claim.ttl_s)})
+            token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            c = _Claim.model_validate(self._body())
+            self._send(200, {"granted": svc.claim(c.capability, c.holder, c.ttl_s, token)})
         elif method == "POST" and route == ["claims", "heartbeat"]:
-            claim = _Claim.model_validate(self._body())
-            self._send(200, {"held": svc.heartbeat(claim.capability, claim.holder, claim.ttl_s)})
+            token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            c = _Claim.model_validate(self._body())
+            self._send(200, {"held": svc.heartbeat(c.capability, c.holder, c.ttl_s, token)})
         elif method == "POST" and route == ["claims", "release"]:
+            token = self.headers.get("Authorization", "").removeprefix("Bearer ")
             release = _Release.model_validate(self._body())
-            svc.release(release.capability, release.holder)
+            svc.release(release.capability, release.holder, token)
             self._send(200, {"ok": True})
         else:
             self._error(404, "unknown path")

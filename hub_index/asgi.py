@@ -580,19 +580,25 @@ def _add_routes(app: FastAPI) -> None:
         return {"ok": True}
 
     @_write(app, "/api/claims", _Granted, _Claim)
-    def claim(svc: Service, body: Body) -> dict[str, Any]:
+    def claim(svc: Service, body: Body, authorization: Annotated[str, Header()]) -> dict[str, Any]:
         c = _Claim.model_validate(body)
-        return {"granted": svc.claim(c.capability, c.holder, c.ttl_s)}
+        token = authorization.removeprefix("Bearer ")
+        return {"granted": svc.claim(c.capability, c.holder, c.ttl_s, token)}
 
     @_write(app, "/api/claims/heartbeat", _Held, _Claim)
-    def heartbeat(svc: Service, body: Body) -> dict[str, Any]:
+    def heartbeat(
+        svc: Service, body: Body, authorization: Annotated[str, Header()]
+    ) -> dict[str, Any]:
         c = _Claim.model_validate(body)
-        return {"held": svc.heartbeat(c.capability, c.holder, c.ttl_s)}
+        token = authorization.removeprefix("Bearer ")
+        return {"held": svc.heartbeat(c.capability, c.holder, c.ttl_s, token)}
 
     @_write(app, "/api/claims/release", _Ok, _Release)
-    def release(svc: Service, body: Body) -> dict[str, Any]:
+    def release(
+        svc: Service, body: Body, authorization: Annotated[str, Header()]
+    ) -> dict[str, Any]:
         r = _Release.model_validate(body)
-        svc.release(r.capability, r.holder)
+        svc.release(r.capability, r.holder, authorization.removeprefix("Bearer "))
         return {"ok": True}
 
     @app.get(

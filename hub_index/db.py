@@ -515,6 +515,33 @@ class HubDatabase:
                 return False
         return False
 
+    def holds_claim(self, capability: str, holder: str) -> bool:
+        """Whether ``holder``'s claim on ``capability`` is live."""
+        table = claims_table
+        with self._engine.connect() as conn:
+            now = self._now(conn)
+            query = sa.select(table.c.capability).where(
+                table.c.capability == capability,
+                table.c.holder == holder,
+                table.c.expires_at >= now,
+            )
+            return conn.execute(query).first() is not None
+
+    def live_claims(self, holder_prefix: str) -> int:
+        """How many live claims have a holder starting with ``holder_prefix``."""
+        table = claims_table
+        with self._engine.connect() as conn:
+            now = self._now(conn)
+            query = (
+                sa.select(sa.func.count())
+                .select_from(table)
+                .where(
+                    sa.func.substr(table.c.holder, 1, len(holder_prefix)) == holder_prefix,
+                    table.c.expires_at >= now,
+                )
+            )
+            return int(conn.execute(query).scalar_one())
+
     def heartbeat(self, capability: str, holder: str, ttl_s: float) -> bool:
         """Extend ``holder``'s claim on ``capability`` to ``ttl_s`` seconds from now.
 

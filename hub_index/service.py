@@ -57,6 +57,10 @@ from plan_pipeline.capability_names import generated_dist_name, validate_capabil
 from plan_pipeline.trust import Tier
 
 MAX_HOLDER_CHARS = 200
+MAX_CLAIMS_PER_TOKEN = 16
+"""Live claims one API token may hold at once (a pipeline holds one while it synthesizes)."""
+_OWNER_MARK = "\x1f"
+"""Between a claim's token name and its holder, as stored: never in a holder (printable)."""
 MAX_REBUILDS = 2
 """Publishes the hub rebuilds and re-checks at once (each is a whole synthesis)."""
 HOST_DISTRIBUTIONS = frozenset({"planexe-plugin-hub", "planexe", "planexe2", "planexe-skill"})
@@ -453,16 +457,42 @@ class HubService:
             for_review=len(reporters) >= REVIEW_AFTER_TOKENS,
         )
 
-    def claim(self, capability: str, holder: str, ttl_s: float) -> bool:
-        """Claim ``capability`` for ``holder`` for ``ttl_s`` (at most ``MAX_CLAIM_TTL_S``)."""
-        return self.db.claim(validate_capability_name(capability), check_holder(holder), ttl_s)
+    def claim(self, capability: str, holder: str, ttl_s: float, token: str) -> bool:
+        """Claim ``capability`` for ``holder`` of the API token ``token`` for ``ttl_s`` (at
+        most ``MAX_CLAIM_TTL_S``). A claim belongs to its token: only it heartbeats or
+        releases it, and one token holds at most ``MAX_CLAIMS_PER_TOKEN`` live claims
+        (``HubBusyError`` past them), so one token cannot hold every capability."""
+        capability = validate_capability_name(capability)
+        owner = self._claim_owner(token)
+        held = f"{owner}{_OWNER_MARK}{check_holder(holder)}"
+        if (
+            not self.db.holds_claim(capability, held)
+            and self.db.live_claims(f"{owner}{_OWNER_MARK}") >= MAX_CLAIMS_PER_TOKEN
+        ):
+            raise HubBusyError(
+                f"this API token holds {MAX_CLAIMS_PER_TOKEN} live claims already: it may claim "
+                "another when one ends",
+                "Finish or release a synthesis first, or give this installation a token of its "
+                "own (plugin-hub export-client --with-token --token-name NAME)",
+            )
+        return self.db.claim(capability, held, ttl_s)
 
-    def heartbeat(self, capability: str, holder: str, ttl_s: float) -> bool:
-        """Keep ``holder``'s claim alive ``ttl_s`` longer; False if it is no longer theirs."""
-        return self.db.heartbeat(validate_capability_name(capability), check_holder(holder), ttl_s)
+    def heartbeat(self, capability: str, holder: str, ttl_s: float, token: str) -> bool:
+        """Keep ``holder``'s claim alive ``ttl_s`` longer; False if it is no longer theirs
+        (or was made with another token)."""
+        held = f"{self._claim_owner(token)}{_OWNER_MARK}{check_holder(holder)}"
+        return self.db.heartbeat(validate_capability_name(capability), held, ttl_s)
 
-    def release(self, capability: str, holder: str) -> None:
-        self.db.release(validate_capability_name(capability), check_holder(holder))
+    def release(self, capability: str, holder: str, token: str) -> None:
+        """Give up ``holder``'s claim; a claim of another token stays."""
+        held = f"{self._claim_owner(token)}{_OWNER_MARK}{check_holder(holder)}"
+        self.db.release(validate_capability_name(capability), held)
+
+    def _claim_owner(self, token: str) -> str:
+        name = self.db.token_name(token_digest(token))
+        if name is None:  # the route checked the token; it was removed meanwhile
+            raise PolicyError("the API token is not valid")
+        return name
 
 
 REVIEW_AFTER_TOKENS = 2

@@ -56,7 +56,8 @@ def _claims(hub: RunningHub) -> list[tuple[str, str]]:
     try:
         with engine.connect() as conn:
             rows = conn.execute(sa.text("SELECT capability, holder FROM plugin_hub_claims"))
-            return [(str(capability), str(holder)) for capability, holder in rows]
+            # stored as "<token name>\x1f<holder>": a claim belongs to its token
+            return [(str(capability), str(holder).split("\x1f")[-1]) for capability, holder in rows]
     finally:
         engine.dispose()
 
@@ -328,3 +329,31 @@ def test_a_worker_killed_mid_synthesis_is_taken_over_by_the_resumed_run(
     assert dead_holder not in record.owner
     assert _claims(hub) == []
     assert took < 30, f"the resumed run took {took:.1f} s (acceptance: under 30 s)"
+
+
+def test_a_claim_belongs_to_its_token_and_one_token_holds_only_so_many(
+    hub: RunningHub,
+) -> None:
+    """Another token, even naming the same holder, neither keeps a claim alive nor releases
+    it; and one token that claims capability after capability is refused past its share,
+    while another token still claims."""
+    from hub_index.home import add_publish_token
+    from hub_index.service import MAX_CLAIMS_PER_TOKEN
+
+    mine = _publisher(hub)
+    other = _publisher(hub)
+    other.token = add_publish_token(hub.home, "installation-b")
+    assert mine.claim(CAPABILITY, "worker-1", ttl_s=30)
+    assert not other.heartbeat(CAPABILITY, "worker-1", ttl_s=30)
+    other.release(CAPABILITY, "worker-1")
+    assert not other.claim(CAPABILITY, "worker-1", ttl_s=30)  # still mine
+    assert mine.heartbeat(CAPABILITY, "worker-1", ttl_s=30)
+
+    greedy = _publisher(hub)
+    greedy.token = add_publish_token(hub.home, "greedy")
+    for n in range(MAX_CLAIMS_PER_TOKEN):
+        assert greedy.claim(f"hoard.cap_{n}", "hoarder", ttl_s=60)
+    assert greedy.claim("hoard.cap_0", "hoarder", ttl_s=60)  # renewing one it holds is fine
+    with pytest.raises(HubError, match=f"holds {MAX_CLAIMS_PER_TOKEN} live claims already"):
+        greedy.claim("hoard.one_more", "hoarder", ttl_s=60)
+    assert other.claim("hoard.one_more", "worker-2", ttl_s=30)
