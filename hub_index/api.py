@@ -328,8 +328,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif method == "GET" and route == ["next-version"]:
             self._send(200, {"version": svc.next_version(query["dist_name"], query["wanted"])})
         elif method == "POST" and route == ["publish"]:
+            token = self.headers.get("Authorization", "").removeprefix("Bearer ")
             publish = GeneratedPublish.model_validate(self._body())
-            self._send(201, _record(svc.publish_generated(publish)))
+            self._send(201, _record(svc.publish_generated(publish, token)))
         elif method == "POST" and len(route) == 2 and route[0] == "uploads":
             if self._require(scopes, "admin"):
                 self._send(201, {"sha256": svc.stage_upload(route[1], self._raw_body())})

@@ -551,8 +551,11 @@ def _add_routes(app: FastAPI) -> None:
         return svc.metrics(start, end)
 
     @_write(app, "/api/publish", PluginRecord, GeneratedPublish, status_code=201)
-    def publish(svc: Service, body: Body) -> dict[str, Any]:
-        return _record(svc.publish_generated(GeneratedPublish.model_validate(body)))
+    def publish(
+        svc: Service, body: Body, authorization: Annotated[str, Header()]
+    ) -> dict[str, Any]:
+        token = authorization.removeprefix("Bearer ")
+        return _record(svc.publish_generated(GeneratedPublish.model_validate(body), token))
 
     @app.post(
         "/api/uploads/{filename}",

@@ -101,21 +101,36 @@ class HubService:
 
     def __post_init__(self) -> None:
         self.rebuilds = threading.BoundedSemaphore(self.max_rebuilds)
+        self._rebuilding: set[str] = set()
+        self._rebuilding_lock = threading.Lock()
 
     # -- publishing ------------------------------------------------------------------------
 
-    def publish_generated(self, publish: GeneratedPublish) -> PluginRecord:
-        """Rebuild and re-check a worker's plugin; record, sign and serve the hub's build.
-        At most ``max_rebuilds`` at once: a rebuild is a whole synthesis, so a flood of
-        publishes must not take every request thread and core of the hub."""
-        if not self.rebuilds.acquire(blocking=False):
-            raise HubBusyError(
-                f"the hub is rebuilding {self.max_rebuilds} published plugins already",
-                "Publish again in a little while (pipelines retry by themselves)",
-            )
+    def publish_generated(self, publish: GeneratedPublish, token: str) -> PluginRecord:
+        """Rebuild and re-check a worker's plugin (sent with the API token ``token``); record,
+        sign and serve the hub's build. At most ``max_rebuilds`` at once: a rebuild is a
+        whole synthesis, so a flood of publishes must not take every request thread and core
+        of the hub. And one at a time per token: a token's second publish is refused as busy
+        while its first rebuilds, so one token cannot take every slot from the others."""
+        owner = self.db.token_name(token_digest(token)) or "unknown"
+        with self._rebuilding_lock:
+            if owner in self._rebuilding:
+                raise HubBusyError(
+                    "the hub is rebuilding another publish of this API token: one at a time "
+                    "per token",
+                    "Publish again when it is done (pipelines retry by themselves)",
+                )
+            if not self.rebuilds.acquire(blocking=False):
+                raise HubBusyError(
+                    f"the hub is rebuilding {self.max_rebuilds} published plugins already",
+                    "Publish again in a little while (pipelines retry by themselves)",
+                )
+            self._rebuilding.add(owner)
         try:
             return self._publish_generated(publish)
         finally:
+            with self._rebuilding_lock:
+                self._rebuilding.discard(owner)
             self.rebuilds.release()
 
     def _publish_generated(self, publish: GeneratedPublish) -> PluginRecord:

@@ -332,6 +332,33 @@ def test_publishes_beyond_the_rebuild_limit_are_refused_as_busy_and_retried(
     assert [r.plugin_id for r in client.records("geometry.area")] == [record.plugin_id]
 
 
+def test_one_token_rebuilds_one_publish_at_a_time_and_leaves_the_other_slot(
+    hub: RunningHub, client: PluginHubClient, tmp_path: Path
+) -> None:
+    """A token whose publish is rebuilding (as a flood of CPU-heavy publishes from it would
+    keep one) gets its next publish refused as busy, and takes no second slot: another
+    token's publish is rebuilt meanwhile."""
+    from hub_index.home import add_publish_token
+
+    assert hub.service is not None
+    greedy = PluginHubClient.from_home(hub.home, role="publish")
+    greedy.cache_dir = tmp_path / "greedy-cache"
+    greedy.token = add_publish_token(hub.home, "greedy")
+    greedy.busy_wait_s = 0.5
+    hub.service._rebuilding.add("greedy")  # its first publish is rebuilding
+    assert hub.service.rebuilds.acquire(blocking=False)
+    try:
+        with pytest.raises(HubBusyError, match="another publish of this API token"):
+            publish_generated(greedy, tmp_path / "greedy")
+        honest = PluginHubClient.from_home(hub.home, role="publish")
+        honest.cache_dir = tmp_path / "honest-cache"
+        _, record = publish_generated(honest, tmp_path / "honest")
+        assert [r.plugin_id for r in client.records("geometry.area")] == [record.plugin_id]
+    finally:
+        hub.service._rebuilding.discard("greedy")
+        hub.service.rebuilds.release()
+
+
 def test_a_wheel_download_that_does_not_end_is_cut_at_the_signed_length(
     client: PluginHubClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
