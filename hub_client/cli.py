@@ -169,15 +169,19 @@ def metrics_command(
     days: Annotated[
         int | None, typer.Option("--days", min=1, help="The last N days (instead of --since).")
     ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", help="Only the uses sent with the API token of this name."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """The success metrics: recovery share, reuse rate, median time-to-capability (see
-    docs/METRICS.md), overall and per capability."""
+    docs/METRICS.md), overall and per capability, and how many tokens sent the uses."""
     from hub_client.metrics_table import metrics_table, parse_window
 
     try:
         start, end = parse_window(since, until, days)
-        figures = _client(home).metrics(start, end)
+        figures = _client(home).metrics(start, end, token)
     except PlanPipelineError as exc:
         raise fail(exc) from None
     if as_json:

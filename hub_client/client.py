@@ -285,10 +285,16 @@ class PluginHubClient:
         return PluginRecord.model_validate(self._call("GET", _path("api", "plugins", plugin_id)))
 
     def metrics(
-        self, since: datetime | None = None, until: datetime | None = None
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        token: str | None = None,
     ) -> SuccessMetrics:
-        """The success metrics over the window, as the hub computes them from its usage rows."""
+        """The success metrics over the window, as the hub computes them from its usage rows
+        (of every token, or of the token named ``token``)."""
         query = {k: v.isoformat() for k, v in (("since", since), ("until", until)) if v}
+        if token is not None:
+            query["token"] = token
         return SuccessMetrics.model_validate(
             self._call("GET", _path("api", "metrics", query=query))
         )

@@ -43,7 +43,8 @@ def metrics_table(metrics: SuccessMetrics) -> Table:
     window = " to ".join(
         m.isoformat(timespec="minutes") if m else "open" for m in (metrics.since, metrics.until)
     )
-    table = Table(title=f"success metrics ({window})")
+    whose = f"token {metrics.token}" if metrics.token else f"{metrics.tokens} token(s)"
+    table = Table(title=f"success metrics ({window}; uses sent with {whose})")
     for column in ("capability", "recovery share", "reuse rate", "median TTC", "misses",
                    "syntheses", "stage runs"):  # fmt: skip
         if column == "capability":

@@ -30,3 +30,7 @@ class SuccessMetrics(BaseModel):
     until: datetime | None
     overall: Figures
     capabilities: dict[str, Figures]
+    token: str | None = None
+    """Whose usage rows the figures count: the token of that name, or every token (None)."""
+    tokens: int = 0
+    """How many distinct API tokens sent the rows counted."""

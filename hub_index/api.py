@@ -10,7 +10,7 @@ Records are hints for finding things: clients act only on the signed metadata.
     GET  /api/plugins?search=TEXT[&include_revoked=1]  capabilities containing TEXT ('': all)
     GET  /api/plugins/<id>
     GET  /api/next-version?dist_name=D&wanted=V
-    GET  /api/metrics[?since=T][&until=T]           the success metrics (SuccessMetrics), ISO times
+    GET  /api/metrics[?since=T][&until=T][&token=N] the success metrics (SuccessMetrics), ISO times
     GET  /api/plugins/<id>/report                   the hub's latest test report of a plugin and
                                                     what its publisher said it cost
     GET  /api/plugins/<id>/violations               contract violations reported against it by
@@ -324,7 +324,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, svc.violation_reports(route[1]).model_dump(mode="json"))
         elif method == "GET" and route == ["metrics"]:
             window = _Window.model_validate(query)
-            self._send(200, svc.metrics(window.since, window.until).model_dump(mode="json"))
+            figures = svc.metrics(window.since, window.until, window.token)
+            self._send(200, figures.model_dump(mode="json"))
         elif method == "GET" and route == ["next-version"]:
             self._send(200, {"version": svc.next_version(query["dist_name"], query["wanted"])})
         elif method == "POST" and route == ["publish"]:
@@ -448,6 +449,7 @@ class _Window(BaseModel):
 
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
+    token: str | None = Field(default=None, max_length=200)
 
 
 class ApiServer:

@@ -543,12 +543,14 @@ def _add_routes(app: FastAPI) -> None:
         svc: Service,
         since: datetime | None = None,
         until: datetime | None = None,
+        token: Annotated[str | None, Query(max_length=200)] = None,
     ) -> SuccessMetrics:
-        """A time without a zone is UTC, as on the command line."""
+        """A time without a zone is UTC, as on the command line. ``token``: the figures of
+        the usage rows sent with the API token of that name only."""
         start, end = (_utc(m) for m in (since, until))
         if start is not None and end is not None and start >= end:
             raise StarletteHTTPException(400, "the window's start (since) is not before its end")
-        return svc.metrics(start, end)
+        return svc.metrics(start, end, token)
 
     @_write(app, "/api/publish", PluginRecord, GeneratedPublish, status_code=201)
     def publish(

@@ -121,6 +121,7 @@ usage_table = sa.Table(
     sa.Column("reporter", sa.String(200), nullable=True),
     sa.Index("ix_plugin_hub_usage_plugin_id", "plugin_id"),
     sa.Index("ix_plugin_hub_usage_capability", "capability"),
+    sa.Index("ix_plugin_hub_usage_reporter_created_at", "reporter", "created_at"),
 )
 
 test_reports_table = sa.Table(
@@ -389,6 +390,34 @@ class HubDatabase:
         with self._writer.begin() as conn:
             conn.execute(usage_table.insert().values({**record.model_dump(), "reporter": reporter}))
 
+    def recent_usage(self, reporter: str | None, since: datetime) -> int:
+        """How many usage rows the token named ``reporter`` sent since ``since``."""
+        query = (
+            sa.select(sa.func.count())
+            .select_from(usage_table)
+            .where(usage_table.c.reporter == reporter, usage_table.c.created_at >= since)
+        )
+        with self._engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def usage_reporters(
+        self,
+        plugin_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """How many distinct tokens sent the uses of a plugin (all plugins: ``None``) in the
+        window."""
+        query = sa.select(sa.func.count(sa.distinct(usage_table.c.reporter)))
+        if plugin_id is not None:
+            query = query.where(usage_table.c.plugin_id == plugin_id)
+        if since is not None:
+            query = query.where(usage_table.c.created_at >= since)
+        if until is not None:
+            query = query.where(usage_table.c.created_at < until)
+        with self._engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
     def violation_reports(
         self, plugin_id: str, latest: int
     ) -> tuple[list[tuple[UsageRecord, str | None]], int, list[str | None]]:
@@ -423,14 +452,20 @@ class HubDatabase:
         return shown, count, names
 
     def usage(
-        self, plugin_id: str | None = None, capability: str | None = None
+        self,
+        plugin_id: str | None = None,
+        capability: str | None = None,
+        reporter: str | None = None,
     ) -> list[UsageRecord]:
-        """Uses of a plugin and/or capability (all when neither is given), oldest first."""
+        """Uses of a plugin and/or capability, or sent with the token named ``reporter`` (all
+        when none is given), oldest first."""
         query = sa.select(usage_table).order_by(usage_table.c.created_at, usage_table.c.id)
         if plugin_id is not None:
             query = query.where(usage_table.c.plugin_id == plugin_id)
         if capability is not None:
             query = query.where(usage_table.c.capability == capability)
+        if reporter is not None:
+            query = query.where(usage_table.c.reporter == reporter)
         with self._engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return [UsageRecord.model_validate(_without(row, "id", "reporter")) for row in rows]

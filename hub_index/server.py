@@ -35,7 +35,7 @@ from hub_index.db import HubDatabase
 from hub_index.home import check_private, write_serve_info
 from hub_index.index_files import IndexFiles
 from hub_index.metadata_repository import MetadataRepository
-from hub_index.service import MAX_REBUILDS, HubService
+from hub_index.service import MAX_REBUILDS, MAX_USAGE_PER_MINUTE, HubService
 from hub_index.signing import HubKeySigner
 
 _PR_SET_PDEATHSIG = 1
@@ -180,6 +180,9 @@ def open_service(
         metadata=MetadataRepository(db.metadata_store(), signer.tuf_signer()),
         work=home.work,
         max_rebuilds=max_rebuilds,
+        max_usage_per_minute=int(
+            os.environ.get("PLANEXE_HUB_USAGE_PER_MINUTE") or MAX_USAGE_PER_MINUTE
+        ),
     )
 
 

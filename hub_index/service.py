@@ -24,7 +24,7 @@ import threading
 import time
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,9 @@ from plan_pipeline.capability_names import generated_dist_name, validate_capabil
 from plan_pipeline.trust import Tier
 
 MAX_HOLDER_CHARS = 200
+MAX_USAGE_PER_MINUTE = 120
+"""Usage rows one API token may send a minute by default (a plan's run sends one per stage,
+and its stages take seconds to minutes each); ``PLANEXE_HUB_USAGE_PER_MINUTE`` sets it."""
 MAX_CLAIMS_PER_TOKEN = 16
 """Live claims one API token may hold at once (a pipeline holds one while it synthesizes)."""
 _OWNER_MARK = "\x1f"
@@ -88,6 +91,7 @@ class HubService:
     metadata: MetadataRepository
     work: Path
     max_rebuilds: int = MAX_REBUILDS
+    max_usage_per_minute: int = MAX_USAGE_PER_MINUTE
     rebuilds: threading.BoundedSemaphore = field(init=False, repr=False)
     """Taken by each publish's rebuild; one more publish is refused as busy at once."""
 
@@ -175,10 +179,20 @@ class HubService:
         self.files.serve(filename, record.checksum)
         return record
 
-    def metrics(self, since: datetime | None, until: datetime | None) -> SuccessMetrics:
-        """The success metrics over the window (``hub_index/metrics.py``)."""
-        usage, generated = self._metrics_rows()
-        return success_metrics(usage, generated, since, until)
+    def metrics(
+        self, since: datetime | None, until: datetime | None, token: str | None = None
+    ) -> SuccessMetrics:
+        """The success metrics over the window (``hub_index/metrics.py``), from the usage
+        rows of every token or of the one named ``token``, saying whose they are."""
+        if token is None:
+            usage, generated = self._metrics_rows()
+            tokens = self.db.usage_reporters(since=since, until=until)
+        else:
+            usage = self.db.usage(reporter=token)
+            generated = self._metrics_rows()[1]
+            tokens = 1 if any(since is None or u.created_at >= since for u in usage) else 0
+        figures = success_metrics(usage, generated, since, until)
+        return figures.model_copy(update={"token": token, "tokens": tokens})
 
     def _metrics_rows(self) -> tuple[list[UsageRecord], set[str]]:
         """The usage rows and generated plugins the figures count, read at most once per
@@ -443,9 +457,26 @@ class HubService:
     def record_usage(self, usage: UsageRecord, token: str) -> None:
         """Store a use sent with the API token ``token``, stamped with the hub's clock (a
         client's ``created_at`` is not the hub's to trust: it would move a use into another
-        window of the figures) and with the name of the token (never the token)."""
+        window of the figures) and with the name of the token (never the token). A use that
+        names a plugin must name one the hub has, of the use's capability; one token sends
+        at most ``max_usage_per_minute`` rows a minute (``HubBusyError`` past that), so one
+        token cannot bury everyone's figures."""
         reporter = self.db.token_name(token_digest(token))
-        self.db.record_usage(usage.model_copy(update={"created_at": utc_now()}), reporter)
+        if usage.plugin_id is not None:
+            record = self.db.get_plugin(usage.plugin_id)
+            if record is None or record.capability != usage.capability:
+                raise ValueError(
+                    f"the use names plugin {usage.plugin_id!r}, which the hub does not have for "
+                    f"'{usage.capability}'"
+                )
+        now = utc_now()
+        limit = self.max_usage_per_minute
+        if self.db.recent_usage(reporter, now - timedelta(minutes=1)) >= limit:
+            raise HubBusyError(
+                f"this API token sent {limit} usage rows in the last minute",
+                "Send fewer, or give each installation a token of its own",
+            )
+        self.db.record_usage(usage.model_copy(update={"created_at": now}), reporter)
         self._metrics_read = None
 
     def violation_reports(self, plugin_id: str) -> ViolationReports:

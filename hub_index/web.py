@@ -83,6 +83,7 @@ def add_pages(app: FastAPI) -> None:
             "uses": len(uses),
             "succeeded": succeeded,
             "success_rate": succeeded / len(uses) if uses else None,
+            "reporting_tokens": svc.db.usage_reporters(plugin_id=plugin_id),
         }
         return TEMPLATES.TemplateResponse(request, "plugin.html", context)
 
@@ -95,7 +96,7 @@ def add_pages(app: FastAPI) -> None:
         overall: SuccessMetrics = svc.metrics(None, None)
         charts = [_chart(name, FIGURE_SENTENCES[name], daily) for name in FIGURE_SENTENCES]
         context = {"overall": overall.overall, "capabilities": overall.capabilities,
-                   "charts": charts}  # fmt: skip
+                   "charts": charts, "tokens": overall.tokens}  # fmt: skip
         return TEMPLATES.TemplateResponse(request, "metrics.html", context)
 
 

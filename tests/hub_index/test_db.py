@@ -139,7 +139,7 @@ def test_upgrade_twice_is_a_no_op(db_url: str) -> None:
         hub.upgrade()
         stored = hub.add_plugin(plugin())
         hub.upgrade()
-        assert _revision(hub) == ["0004"]
+        assert _revision(hub) == ["0005"]
         assert _tables(hub) == HUB_TABLES | {VERSION_TABLE}
         assert hub.get_plugin(stored.plugin_id) == stored
 

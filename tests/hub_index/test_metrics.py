@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from hub_client.client import PluginHubClient
@@ -109,3 +110,41 @@ def test_metrics_from_a_known_sequence_of_real_runs(hub: RunningHub, tmp_path: P
         .splitlines()[-1]
         .startswith("error: --since 'yesterday' is not a date or time")
     )
+
+
+def test_one_token_cannot_bury_the_figures_and_they_say_whose_they_are(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path
+) -> None:
+    """The attack: one publish token forges failed uses as fast as it can, to move the
+    recovery share and a plugin's success rate. Its rows are refused past the per-minute
+    limit, a use naming a plugin the hub lacks (or of another capability) is refused, and
+    the figures of the honest token alone can still be read, with how many tokens sent them."""
+    from hub_client.errors import HubBusyError, HubError
+    from hub_index.home import add_publish_token
+    from hub_index.service import MAX_USAGE_PER_MINUTE
+    from tests.hub_index.conftest import publish_generated
+
+    _, record = publish_generated(client, tmp_path)
+    honest = PluginHubClient.from_home(hub.home, role="publish")
+    area = {"capability": "geometry.area"}
+    honest.record_usage(_row("synthesized", plugin_id=record.plugin_id, run_id="honest", **area))
+    forger = PluginHubClient.from_home(hub.home, role="publish")
+    forger.token = add_publish_token(hub.home, "forger")
+    with pytest.raises(HubError, match=r"which the hub does not have for 'geometry\.area'"):
+        forger.record_usage(_row("missed", success=False, plugin_id="no-such-plugin", **area))
+    with pytest.raises(HubError, match=r"which the hub does not have for 'budget\.rollup'"):
+        forger.record_usage(
+            _row("missed", success=False, plugin_id=record.plugin_id, capability="budget.rollup")
+        )
+    sent = 0
+    with pytest.raises(HubBusyError, match=f"sent {MAX_USAGE_PER_MINUTE} usage rows in the last"):
+        for n in range(300):
+            forged = _row("missed", success=False, plugin_id=None, run_id=f"forged-{n}", **area)
+            forger.record_usage(forged)
+            sent += 1
+    assert sent == MAX_USAGE_PER_MINUTE
+    every = client.metrics()
+    assert every.tokens == 2 and every.token is None
+    mine = client.metrics(token="hub-publish")
+    assert (mine.token, mine.tokens) == ("hub-publish", 1)
+    assert mine.overall.recovery_share == 1.0 and mine.overall.stage_runs == 1

@@ -92,7 +92,7 @@ def test_the_pages_in_a_browser_on_a_hub_of_real_runs(
         ), {"id": area_record.plugin_id}).one()  # fmt: skip
     engine.dispose()
     assert page.inner_text("#uses") == str(uses) == "3"
-    assert page.inner_text("#success") == f"100% ({successes}/{uses})"
+    assert page.inner_text("#success") == f"100% ({successes}/{uses}, sent with 1 token(s))"
     gates = page.locator("#gates tbody tr td:first-child").all_inner_texts()
     assert gates == ["codegen", "static_analysis", "build", "dependency_audit", "contract_tests"]
     page.screenshot(path=str(SCREENSHOTS / "plugin.png"), full_page=True)
@@ -105,6 +105,7 @@ def test_the_pages_in_a_browser_on_a_hub_of_real_runs(
     assert figures.median_time_to_capability_ms is not None
     assert page.inner_text("#ttc") == f"{figures.median_time_to_capability_ms / 1000:.2f} s"
     assert page.inner_text("#runs") == "4"
+    assert page.inner_text("#tokens") == "1 API token(s)"
     for name in ("recovery_share", "reuse_rate", "median_time_to_capability_ms"):
         chart = page.locator(f"#chart-{name}")
         assert chart.locator("svg rect").count() == 14
