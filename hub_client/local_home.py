@@ -104,6 +104,11 @@ class HubHome:
         return self.root / "packages"
 
     @property
+    def served_manifest(self) -> Path:
+        """The files of ``packages`` the hub put there (the index serves no other)."""
+        return self.root / "served.json"
+
+    @property
     def staging(self) -> Path:
         return self.root / "staging"
 

@@ -12,14 +12,22 @@ its upload and remove calls are refused to everyone. ``reconcile`` runs when the
 a served file that no active record vouches for (an upload that never became a record, a
 crash between two steps, bytes that differ from the record's) moves out of the served
 folder, and a recorded file still in staging moves in.
+
+Between starts, the index serves only what the hub itself put in the served folder: each
+move in or out updates ``served.json`` (the file's name, inode, size and modification time),
+and the index (``index_main.py``) lists a file only while it matches its entry there. A file
+placed in the folder by hand, or one replaced in place, is not served, at any time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
 import os
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +54,8 @@ class IndexFiles:
     packages: Path
     staging: Path
     revoked: Path
+    manifest: Path
+    """``served.json``: the files the hub put in ``packages`` (``index_main.py`` reads it)."""
 
     def served(self, filename: str) -> Path:
         return self.packages / check_wheel_name(filename)
@@ -78,14 +88,29 @@ class IndexFiles:
             )
         self.packages.mkdir(parents=True, exist_ok=True)
         staged.replace(target)
+        self._note(filename, target)
 
     def withdraw(self, filename: str) -> None:
         """Move a served file to ``revoked/``: it is never served again."""
         source = self.served(filename)
+        self._note(filename, None)
         self.revoked.mkdir(parents=True, exist_ok=True)
         if source.is_file():
             source.replace(self.revoked / source.name)
         self.staged(filename).unlink(missing_ok=True)
+
+    def _note(self, filename: str, path: Path | None) -> None:
+        """Record in the manifest that the hub serves ``path`` as ``filename`` (``None``: no
+        longer), under the manifest's lock (API processes and threads take turns)."""
+        with _locked(self.manifest.with_name(f".{self.manifest.name}.lock")):
+            entries = read_manifest(self.manifest)
+            if path is None:
+                entries.pop(filename, None)
+            else:
+                entries[filename] = file_stamp(path)
+            partial = self.manifest.with_name(f".{self.manifest.name}.{os.getpid()}.part")
+            partial.write_text(json.dumps(entries, sort_keys=True))
+            partial.replace(self.manifest)
 
     def reconcile(self, active: Mapping[str, str]) -> list[str]:
         """Make the served folder hold exactly the files of ``active`` (file name -> sha256)
@@ -101,10 +126,12 @@ class IndexFiles:
                 self.staging.mkdir(parents=True, exist_ok=True)
                 quarantine = self.staging / f"unrecorded-{path.name}"
                 shutil.move(str(path), quarantine)
+                self._note(path.name, None)
                 why = "differs from its record" if wanted else "has no active record"
                 moved.append(f"{path.name} {why}: moved out of the served folder")
         for filename, sha256 in sorted(active.items()):
             if self.served(filename).is_file():
+                self._note(filename, self.served(filename))  # checked above: its bytes
                 continue
             try:
                 self.serve(filename, sha256)
@@ -112,3 +139,25 @@ class IndexFiles:
             except HubError:
                 moved.append(f"{filename} is recorded but its file is missing")
         return moved
+
+
+def file_stamp(path: Path) -> list[int]:
+    """What identifies a file's present bytes cheaply: inode, size, modification time."""
+    info = path.stat()
+    return [info.st_ino, info.st_size, info.st_mtime_ns]
+
+
+def read_manifest(path: Path) -> dict[str, list[int]]:
+    """The served files the manifest at ``path`` lists (none when it is missing or unreadable)."""
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return entries if isinstance(entries, dict) else {}
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield

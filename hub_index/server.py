@@ -106,7 +106,7 @@ def index_command(home: HubHome, host: str, port: int, backend: str = "simple-di
     on every request, so what it lists is what is on disk; ``cached-dir`` caches the listing
     and follows the folder with watchdog (``bench/bench_hub_reuse.py`` compares them)."""
     return [
-        sys.executable, "-m", "pypiserver", "run",
+        sys.executable, "-m", "hub_index.index_main", str(home.served_manifest), "run",
         "--host", host, "--port", str(port),
         "--passwords", str(home.htpasswd), "--authenticate", "update",
         "--disable-fallback", "--hash-algo", "sha256", "--backend", backend,
@@ -176,7 +176,7 @@ def open_service(
         verifier=policy.verifier(home.root),
         signer=signer,
         index_url=index_url,
-        files=IndexFiles(home.packages, home.staging, home.revoked),
+        files=IndexFiles(home.packages, home.staging, home.revoked, home.served_manifest),
         metadata=MetadataRepository(db.metadata_store(), signer.tuf_signer()),
         work=home.work,
         max_rebuilds=max_rebuilds,

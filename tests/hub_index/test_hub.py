@@ -384,6 +384,15 @@ def test_the_index_takes_no_upload_and_serves_only_recorded_files(
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(request)
             assert refused.value.code in (401, 403)
+        # a wheel placed in the served folder by hand while the hub runs: never listed or
+        # served, not only after a restart
+        (home.packages / wheel.name).write_bytes(wheel.read_bytes())
+        with urllib.request.urlopen(hub.index_url + "/simple/") as listing:
+            assert b"planexe-gen-geometry-area" not in listing.read()
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"{hub.index_url}/packages/{wheel.name}")
+        assert missing.value.code == 404
+        assert _pip(hub, fresh_python, "planexe-gen-geometry-area").returncode != 0
     # a file dropped into the served folder behind the hub's back (or left by a crash)
     (home.packages / wheel.name).write_bytes(wheel.read_bytes())
     with embedded_hub(home, api=hub_api) as restarted:
