@@ -38,7 +38,10 @@ plugin costs the same however large the index grows. Clients verify what they re
 Claims: ``ttl_s`` is a finite number of seconds, more than 0 and at most ``MAX_CLAIM_TTL_S``
 (60); a holder working longer heartbeats (every third of its TTL, say), so a holder that dies
 frees its claim within one TTL. A heartbeat extends only the holder's own claim and answers
-``held: false`` once the claim was released or taken over; it never creates a claim.
+``held: false`` once the claim was released or taken over; it never creates a claim. A claim
+belongs to the token it was made with: only that token heartbeats or releases it, and one
+token holds at most 16 live claims (503 past them). A token sends at most 120 usage rows a
+minute (503), and rebuilds one publish at a time (503 while its first rebuilds).
 
 Limits (``ApiServer`` options): a POST body is one JSON object of at most ``max_body_bytes``
 (1 MiB) sent with a ``Content-Length``: 411 without one or for a chunked body, 400 for a
