@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -29,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from hub_client.client import PluginHubClient  # noqa: E402
 from hub_client.local_home import HubHome  # noqa: E402
 from hub_index.home import init_home  # noqa: E402
+from hub_index.index_files import file_stamp, read_manifest  # noqa: E402
 from hub_index.server import embedded_hub  # noqa: E402
 from plan_pipeline.spec import PluginSpec  # noqa: E402
 from plan_pipeline.trust import Tier  # noqa: E402
@@ -101,11 +103,17 @@ def _spec() -> PluginSpec:
     )
 
 
-def _fill(home: HubHome, count: int) -> None:
-    """``count`` other files in the served folder (written after the hub started: at start
-    it moves unrecorded files out)."""
-    for i in range(count):
-        (home.packages / f"filler{i:05d}-1.0-py3-none-any.whl").write_bytes(b"x" * 64)
+def _fill(home: HubHome, count: int, extra: dict[str, bytes] | None = None) -> None:
+    """``count`` other files in the served folder, and ``extra`` ones, served as the hub
+    serves its own (written after the hub started: at start it moves unrecorded files out;
+    listed in its manifest of served files, as its own moves would list them)."""
+    files = {f"filler{i:05d}-1.0-py3-none-any.whl": b"x" * 64 for i in range(count)}
+    files |= extra or {}
+    for name, data in files.items():
+        (home.packages / name).write_bytes(data)
+    served = read_manifest(home.served_manifest)
+    served |= {name: file_stamp(home.packages / name) for name in files}
+    home.served_manifest.write_text(json.dumps(served))
 
 
 def bench_reuse(work: Path, fillers: int) -> tuple[list[float], list[float]]:
@@ -157,8 +165,7 @@ def _listing_median(url: str) -> float:
 def bench_listing(work: Path, count: int, backend: str) -> float:
     home = init_home(work / f"hub-{count}-{backend}")
     with embedded_hub(home, backend=backend) as hub:
-        _fill(home, count)
-        (home.packages / "planexe_gen_geometry_area-1.0.0-py3-none-any.whl").write_bytes(b"y" * 64)
+        _fill(home, count, {"planexe_gen_geometry_area-1.0.0-py3-none-any.whl": b"y" * 64})
         url = hub.simple_url + "planexe-gen-geometry-area/"
         _listing_median(url)  # warm
         return _listing_median(url)
