@@ -58,12 +58,8 @@ def serve_command(
             "--api-port", min=0, max=65535, help="The API's port, what clients use (0: a free one)."
         ),
     ] = 8809,
-    api: Annotated[
-        str,
-        typer.Option("--api", help="'asgi' (FastAPI under uvicorn) or 'threaded' (the old one)."),
-    ] = "asgi",
     workers: Annotated[
-        int, typer.Option("--workers", min=1, help="API processes (asgi; one shared database).")
+        int, typer.Option("--workers", min=1, help="API processes (one shared database).")
     ] = 1,
 ) -> None:
     """Run the hub (package index and metadata API) until interrupted (Ctrl-C or SIGTERM)."""
@@ -90,14 +86,10 @@ def serve_command(
             "PLANEXE_HUB_ADMIN_KEY at it there"
         )
     try:
-        if api not in ("asgi", "threaded"):
-            from hub_client.errors import HubConfigError
-
-            raise HubConfigError(f"--api is 'asgi' or 'threaded', not {api!r}", "Choose one")
-        with embedded_hub(hub_home, host, index_port, api_port, api=api, workers=workers) as hub:
+        with embedded_hub(hub_home, host, index_port, api_port, api="asgi", workers=workers) as hub:
             _out.print(
                 f"[bold green]hub running[/] index {hub.simple_url}  api {hub.api_url} "
-                f"({api}, {workers} process(es))"
+                f"({workers} process(es))"
             )
             _out.print(f"  pipelines here: export PLANEXE_HUB_HOME={escape(str(home))}")
             _out.print(
