@@ -12,10 +12,14 @@ then highest version, then distribution name) and every loser is reported in the
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata as metadata
 import importlib.util
 import os
+import site
+import sys
+import sysconfig
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -184,8 +188,32 @@ def _imported_from(target: str, folder: Path) -> bool:
         return False
     if spec is None:
         return False
-    places = list(spec.submodule_search_locations or []) or [spec.origin or ""]
-    return all(place and Path(place).resolve().is_relative_to(folder) for place in places)
+    found = list(spec.submodule_search_locations or []) or [spec.origin or ""]
+    places = [Path(p).resolve() for p in found if p]
+    installed = _install_folders()
+    return bool(places) and all(
+        place.is_relative_to(folder)
+        and not any(place.is_relative_to(i) for i in installed)
+        and not _INSTALLER_FOLDER_NAMES & set(place.parts)
+        for place in places
+    )
+
+
+_INSTALLER_FOLDER_NAMES = frozenset({"site-packages", "dist-packages"})
+"""Folders only installers write, in any environment (another virtualenv in the checkout)."""
+
+
+def _install_folders() -> list[Path]:
+    """Where installers put packages: this environment, its base interpreter and the user's
+    site-packages. The host's checkout often holds its own virtualenv (``.venv``), and a
+    package from an index lands there, inside the host's folder but never the host's code."""
+    folders = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix}
+    folders |= {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+    with contextlib.suppress(AttributeError):
+        folders |= set(site.getsitepackages())
+    with contextlib.suppress(AttributeError):
+        folders.add(site.getusersitepackages())
+    return [Path(f).resolve() for f in folders if f]
 
 
 def _in_run_folder(provider: Provider) -> bool:

@@ -259,6 +259,23 @@ def test_a_package_named_like_the_host_from_an_index_is_not_core(
         CapabilityRegistry()
 
 
+def test_a_package_named_like_the_host_in_the_checkouts_own_virtualenv_is_not_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host's checkout holds its own virtualenv (``.venv``, as uv makes it): a package
+    named ``planexe`` installed there from an index is inside the host's folder, but in
+    site-packages, where only installers write: not the host's code, not ``core``."""
+    checkout = tmp_path / "PlanExe"
+    (checkout / "planexe_host").mkdir(parents=True)
+    (checkout / "planexe_host" / "__init__.py").write_text("")
+    venv_site = checkout / ".venv" / "lib" / "python3.13" / "site-packages"
+    monkeypatch.syspath_prepend(str(venv_site))
+    mod = _unique(tmp_path, "from_index")
+    install_plugin(venv_site, PluginSource("planexe", mod, {"host.confused": "{}"}, "99.0"))
+    registry = CapabilityRegistry(host_distributions={"planexe": checkout})
+    assert registry.select("host.confused").tier is Tier.GENERATED
+
+
 def test_a_revoked_release_is_never_core_under_the_hosts_name(site: Path, tmp_path: Path) -> None:
     """The policy's revocation comes before any name rule: a revoked release under the host's
     name, with its code in the host's folder, is ``quarantined`` and never loaded."""
