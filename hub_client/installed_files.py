@@ -15,17 +15,22 @@ when the file's header says so (an unchecked hash-based ``.pyc`` is never compar
 source at all). So the bytecode this interpreter would load for each listed source must hold
 the code that source compiles to (code objects compared; nothing of it is executed).
 
-Not covered, by design: a file another distribution writes into this one's folders. Any
-installed distribution can already run code at every start of the interpreter (a ``.pth``
-file), so an environment that installs packages of strangers is not defended by tiers.
+Files the ``RECORD`` does not list count too, where Python would import them instead of a
+listed one: in every folder that holds a listed file (but site-packages itself) any other
+file is refused, bytecode in ``__pycache__`` aside, and in site-packages any entry that
+shadows a listed top-level module (a package folder ``name/`` or an extension module
+``name.*.so`` beside ``name.py``, which Python prefers). So another distribution, even one
+the hub signed with its online key alone, cannot slip code into a verified plugin's folders.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import importlib.util
 import io
 import marshal
+import os
 import zipfile
 from collections.abc import Iterable
 from importlib import metadata
@@ -82,10 +87,39 @@ def installed_files_problem(dist: metadata.Distribution, files_sha256: str) -> s
             sources.append(where)
     if _digest(entries) != files_sha256:
         return "its files are not the signed wheel's"
+    problem = _unlisted_problem(dist, {path for path, _ in entries})
+    if problem is not None:
+        return problem
     for source in sources:
         problem = _bytecode_problem(source)
         if problem is not None:
             return problem
+    return None
+
+
+def _unlisted_problem(dist: metadata.Distribution, listed: set[str]) -> str | None:
+    """Why a file beside the listed ones would be imported instead of or with them."""
+    root = Path(str(dist.locate_file("")))
+    folders = {str(Path(path).parent) for path in listed} - {"."}
+    for folder in sorted(folders):
+        if folder.split("/")[0].endswith(".dist-info"):
+            continue
+        try:
+            names = os.listdir(root / folder)
+        except OSError:
+            continue
+        for name in names:
+            relative = f"{folder}/{name}"
+            if name == "__pycache__" or relative in listed:
+                continue
+            if (root / relative).is_dir() and any(p.startswith(relative + "/") for p in listed):
+                continue  # a listed subpackage: its own files are checked in turn
+            return f"{relative[:120]!r} is beside its files but not one of them"
+    modules = {path[:-3] for path in listed if "/" not in path and path.endswith(".py")}
+    for name in sorted(modules):
+        for shadow in [root / name, *root.glob(f"{glob.escape(name)}.*")]:
+            if shadow.exists() and shadow.name not in listed and shadow.name != f"{name}.py":
+                return f"{shadow.name[:120]!r} shadows its module {name}.py"
     return None
 
 

@@ -151,6 +151,17 @@ def test_the_signed_files_changed_or_joined_by_bytecode_or_a_module_are_not_trus
     extra = _with_member(signed, f"{MODULE}/helper.py", b"STOLEN = 1\n", tmp_path / "extra")
     assert _tier(client, installed("extended", extra), monkeypatch) is Tier.GENERATED
 
+    # files no RECORD lists, which Python imports first: a package folder beside a module,
+    # or any file beside the signed ones (as another distribution would plant them)
+    shadowed = installed("shadowed")
+    assert _tier(client, shadowed, monkeypatch) is Tier.VERIFIED
+    (shadowed / MODULE / "__init__").mkdir()
+    (shadowed / MODULE / "__init__" / "__init__.py").write_text("STOLEN = 1\n")
+    assert _tier(client, shadowed, monkeypatch) is Tier.GENERATED
+    beside = installed("beside")
+    (beside / MODULE / "logic.cpython-311-x86_64-linux-gnu.so").write_bytes(b"\x7fELF")
+    assert _tier(client, beside, monkeypatch) is Tier.GENERATED
+
 
 def test_a_promoted_tier_counts_only_for_the_files_it_was_signed_for(
     client: PluginHubClient, hub: RunningHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
