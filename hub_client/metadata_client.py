@@ -13,7 +13,8 @@ TUF's version checks stop an old document replacing a newer one, but the online 
 can sign a new ``generated`` document that leaves a release out. So the client keeps, per
 root, every release path (and sha256) it ever saw verified (``seen-releases.json``), and
 refuses metadata that drops one or changes its sha256: a release leaves only by a signed
-revocation, which keeps its entry.
+revocation, which keeps its entry. A new version of the root (keys rotated after a
+compromise) starts that memory afresh.
 
 ``offline=True`` answers from that cache alone, still checking expiry, for verification
 without a hub. ``fall_back_offline=True`` does so only when the hub cannot be reached (and
@@ -133,12 +134,18 @@ class TrustedReleases:
 
     def _check_nothing_dropped(self, stated: dict[str, TargetFile]) -> None:
         """Refuse metadata that leaves out a release this client saw before, or states
-        another sha256 for it; then remember what it states (under the cache's lock)."""
+        another sha256 for it; then remember what it states (under the cache's lock). The
+        memory holds for one version of the root: a new root (the keys rotated, as after a
+        compromise of the online key) starts it afresh, so what a compromised key once
+        showed cannot lock a client out of the clean metadata signed after the rotation."""
         memory = self.cache / _SEEN
+        root_version = Metadata.from_bytes((self.cache / "root.json").read_bytes()).signed.version
         try:
-            seen: dict[str, str] = json.loads(memory.read_text()) if memory.is_file() else {}
+            kept = json.loads(memory.read_text()) if memory.is_file() else {}
         except ValueError:
-            seen = {}
+            kept = {}
+        same_root = isinstance(kept, dict) and kept.get("root") == root_version
+        seen: dict[str, str] = kept.get("seen", {}) if same_root else {}
         now = {path: str(target.hashes.get("sha256", "")) for path, target in stated.items()}
         for path, sha256 in sorted(seen.items()):
             if path not in now:
@@ -153,9 +160,9 @@ class TrustedReleases:
                     "client saw before: a release never changes",
                     "Ask the hub's operator",
                 )
-        if now.keys() - seen.keys():
+        if now.keys() - seen.keys() or not same_root:
             partial = memory.with_name(f"{memory.name}.{os.getpid()}.part")
-            partial.write_text(json.dumps(seen | now, sort_keys=True))
+            partial.write_text(json.dumps({"root": root_version, "seen": seen | now}))
             partial.replace(memory)
 
     def releases(self) -> list[SignedRelease]:

@@ -5,6 +5,7 @@ metadata."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -345,6 +346,25 @@ def test_the_online_key_alone_cannot_hide_a_release_a_client_has_seen(hub: _Hub)
     hub.repo.accept_targets(hub.admin_sign(revoked, on=fresh))
     states = {s.release.version: s.tier for s in fresh.releases()}
     assert states == {"1.0.0": Tier.QUARANTINED}
+
+
+def test_the_memory_of_seen_releases_starts_afresh_with_a_new_root(hub: _Hub) -> None:
+    """What a compromised online key once showed (a release that is gone after the keys were
+    rotated) must not lock the client out for good: the memory belongs to one version of the
+    root, and the rotation is a new root."""
+    hub.repo.add_generated(_release())
+    client = hub.client()
+    client.releases()
+    memory = client.cache / "seen-releases.json"
+    kept = json.loads(memory.read_text())
+    assert kept["root"] == 1 and "planexe-gen-geometry-area/1" in kept["seen"]
+    shown = {"planexe-gen-geometry-area/6.6.6": "ee" * 32}  # once shown by the stolen key
+    memory.write_text(json.dumps({"root": 1, "seen": kept["seen"] | shown}))
+    with pytest.raises(VerificationError, match="no longer states"):
+        hub.client().releases()
+    memory.write_text(json.dumps({"root": 0, "seen": kept["seen"] | shown}))  # an older root
+    assert [s.release.version for s in hub.client().releases()] == ["1.0.0"]
+    assert json.loads(memory.read_text()) == kept
 
 
 def test_a_fresh_client_fed_metadata_from_before_a_revocation_is_caught_by_its_expiry(
