@@ -22,10 +22,11 @@ import json
 import logging
 import os
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from datetime import UTC, datetime
 from pathlib import Path as FilePath
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import h11
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
@@ -198,17 +199,32 @@ byte (or from the connection's start): a slow or silent client is then closed, s
 hold one of the server's connection slots."""
 
 
+PER_ADDRESS_CONNECTIONS = 256
+"""Connections one client address may hold at once; one more is closed at once. With the
+server's limit of 4,096, one address cannot take every slot."""
+
+
 class JsonRefusalsH11(H11Protocol):
     """uvicorn's HTTP/1.1 protocol, whose own refusals (a request it cannot parse: a bad
-    request line, header or ``Content-Length``) are JSON like every other error, and which
+    request line, header or ``Content-Length``) are JSON like every other error, which
     closes a connection that does not send a whole request head within
     ``HEADERS_TIMEOUT_S`` (uvicorn itself waits for ever, so 64 silent sockets would take
-    every slot)."""
+    every slot), and which holds at most ``PER_ADDRESS_CONNECTIONS`` connections of one
+    client address (counted in this process's event loop)."""
 
     _head_timer: asyncio.TimerHandle | None = None
+    _address: str | None = None
+    _held: ClassVar[Counter[str]] = Counter()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+        if self._held[address] >= PER_ADDRESS_CONNECTIONS:
+            transport.close()
+            return
+        self._held[address] += 1
+        self._address = address
         self._arm()
 
     def data_received(self, data: bytes) -> None:
@@ -224,6 +240,11 @@ class JsonRefusalsH11(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._address is not None:
+            self._held[self._address] -= 1
+            if self._held[self._address] <= 0:
+                del self._held[self._address]
+            self._address = None
         super().connection_lost(exc)
 
     def _arm(self) -> None:

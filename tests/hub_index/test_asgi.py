@@ -322,18 +322,24 @@ def test_a_use_is_stamped_with_the_hubs_clock(hub: RunningHub) -> None:
     assert _raw(hub, _get("/api/metrics?since=2026-01-01T00:00"))[0] == 200
 
 
-def test_a_thousand_half_sent_requests_leave_finds_answered(hub: RunningHub) -> None:
-    """1,000 connections, each holding part of a request head (and opened again whenever the
-    hub closes one): every slot the old limit had is taken many times over, yet finds are
-    answered, each well within its client's timeout."""
+def _half_sent(hub: RunningHub, source: str) -> socket.socket:
+    """A connection from loopback address ``source`` that sends part of a request head."""
     host, port = hub.api_url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10, source_address=(source, 0))
+    sock.sendall(b"GET /api/plugins?capability=geometry.area HTTP/1.1\r\nHost: x\r\n")
+    return sock
+
+
+def test_a_thousand_half_sent_requests_leave_finds_answered(hub: RunningHub) -> None:
+    """1,000 connections from four client addresses, each holding part of a request head (and
+    opened again whenever the hub closes one): every slot the old limit had is taken many
+    times over, yet finds are answered, each well within its client's timeout."""
     stop = threading.Event()
     held: list[socket.socket] = []
+    sources = [f"127.0.0.{n}" for n in range(2, 6)]
 
-    def half_sent() -> socket.socket:
-        sock = socket.create_connection((host, int(port)), timeout=10)
-        sock.sendall(b"GET /api/plugins?capability=geometry.area HTTP/1.1\r\nHost: x\r\n")
-        return sock
+    def half_sent(n: int = 0) -> socket.socket:
+        return _half_sent(hub, sources[n % len(sources)])
 
     def attack() -> None:
         while not stop.is_set():
@@ -347,10 +353,10 @@ def test_a_thousand_half_sent_requests_leave_finds_answered(hub: RunningHub) -> 
                     closed = True
                 if closed:
                     sock.close()
-                    held[i] = half_sent()
+                    held[i] = half_sent(i)
             stop.wait(0.2)
 
-    held.extend(half_sent() for _ in range(1000))
+    held.extend(half_sent(n) for n in range(1000))
     attacker = threading.Thread(target=attack, daemon=True)
     attacker.start()
     try:
@@ -364,5 +370,29 @@ def test_a_thousand_half_sent_requests_leave_finds_answered(hub: RunningHub) -> 
     finally:
         stop.set()
         attacker.join(timeout=10)
+        for sock in held:
+            sock.close()
+
+
+def test_one_client_address_holds_only_its_share_of_the_connections(hub: RunningHub) -> None:
+    """One address opening 300 half-sent requests keeps 256 of them; the others are closed at
+    once, and a find from another address is answered meanwhile."""
+    from hub_index.asgi import PER_ADDRESS_CONNECTIONS
+
+    held = [_half_sent(hub, "127.0.0.9") for _ in range(300)]
+    try:
+        time.sleep(0.5)
+        closed = 0
+        for sock in held:
+            sock.setblocking(False)
+            try:
+                closed += sock.recv(1) == b""
+            except BlockingIOError:
+                continue  # still held
+            except OSError:  # reset: closed with the request head unread
+                closed += 1
+        assert closed == 300 - PER_ADDRESS_CONNECTIONS
+        assert PluginHubClient.from_home(hub.home).records("geometry.area", fresh=True) == []
+    finally:
         for sock in held:
             sock.close()
