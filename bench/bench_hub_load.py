@@ -56,7 +56,8 @@ import socket, sys, time
 host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 head = b"GET /api/plugins?capability=geometry.area HTTP/1.1\\r\\nHost: x\\r\\n"
 def opened(n):  # from four loopback addresses: one address holds at most 256 connections
-    s = socket.create_connection((host, port), timeout=10, source_address=(f"127.0.0.{2 + n % 4}", 0))
+    source = (f"127.0.0.{2 + n % 4}", 0)
+    s = socket.create_connection((host, port), timeout=10, source_address=source)
     s.sendall(head)
     s.setblocking(False)
     return s
