@@ -111,7 +111,8 @@ def reverify(
         outcome = answer.get("outcome")
         raw = str(answer.get("problem", "no wheel"))
         if outcome != "built":
-            log.warning("rebuild of '%s' refused: %s", publish.spec.capability, raw)
+            told = answer.get("detail", raw)
+            log.warning("rebuild of '%s' refused: %s", publish.spec.capability, told)
         problem = without_host_facts(raw, work)
         if outcome == "gates-failed":
             raise GatesFailedOnHubError(

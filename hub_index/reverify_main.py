@@ -42,13 +42,29 @@ def main() -> int:
             "pass_rate": report.pass_rate,
         }
     except GateFailedError as exc:
-        answer = {"outcome": "gates-failed", "problem": exc.problem}
+        answer = {"outcome": "gates-failed", "problem": _gates(exc), "detail": exc.problem}
     except PlanPipelineError as exc:
         answer = {"outcome": "failed", "problem": exc.problem}
     except ValueError as exc:
         answer = {"outcome": "failed", "problem": f"the publish is not valid: {exc}"[:300]}
     print(json.dumps(answer), flush=True)
     return 0
+
+
+def _gates(exc: Any) -> str:
+    """Which gates failed and by which rules, in the hub's own words only: a finding's message
+    may hold what the plugin printed (anything it could read on the hub), so it stays in the
+    hub's log."""
+    report = getattr(exc, "report", None)
+    if report is None:
+        return "the plugin failed the hub's gates"
+    failed = report.failed_gates() or [g for g in report.gates if not g.passed]
+    parts = []
+    for gate in failed:
+        rules = ", ".join(sorted({f.rule for f in gate.findings}))
+        count = len(gate.findings)
+        parts.append(f"{gate.name} ({count} finding(s): {rules})" if rules else gate.name)
+    return f"plugin for '{report.capability}' failed gate(s) {'; '.join(parts)}"
 
 
 if __name__ == "__main__":

@@ -80,7 +80,21 @@ def test_a_failed_rebuild_tells_the_publisher_nothing_of_the_hubs_machine(
     with pytest.raises(GatesFailedOnHubError) as refused:
         reverify(publish, tmp_path / "hub")
     problem = refused.value.problem
-    assert "failed gate(s) dependency_audit" in problem
-    assert "pip-audit could not audit against" in problem
+    assert "failed gate(s) dependency_audit (1 finding(s): " in problem
     for fact in (str(tmp_path), "127.0.0.1", "internal-advisories", sys.prefix, "/tmp"):
         assert fact not in problem, fact
+
+
+def test_what_a_plugin_prints_on_the_hub_never_reaches_the_publisher(tmp_path: Path) -> None:
+    """A plugin whose answer carries what it read on the hub (its interpreter's path here, in
+    any spelling a scrubber could miss) fails the gates: the refusal names the gate and the
+    rule, never the plugin's text."""
+    leak = (
+        "def compute(input):\n"
+        "    raise ValueError('LEAK ' + 'x' + str(len(input)) + ' base64:L3Nydi9odWI=')\n"
+    )
+    with pytest.raises(GatesFailedOnHubError) as refused:
+        reverify(_publish(tmp_path, leak), tmp_path / "hub")
+    problem = refused.value.problem
+    assert "failed gate(s) contract_tests (" in problem
+    assert "LEAK" not in problem and "L3Nydi9odWI" not in problem
