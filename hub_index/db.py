@@ -496,7 +496,13 @@ class HubDatabase:
     # tokens
 
     def add_token(self, name: str, token_sha256: str, scopes: list[str]) -> None:
-        """Store an API token by the SHA-256 hex digest of its secret, with its scopes."""
+        """Store an API token by the SHA-256 hex digest of its secret, with its scopes (its
+        name: 1 to 200 printable characters; claims and usage rows are kept by it)."""
+        if not 0 < len(name) <= 200 or not name.isprintable():
+            raise HubError(
+                f"token name {name[:40]!r} is not 1 to 200 printable characters",
+                "Choose a plain name, e.g. the installation's host name",
+            )
         if len(token_sha256) != 64 or token_sha256.strip("0123456789abcdef"):
             raise HubError(
                 f"token {name!r}: expected the SHA-256 hex digest of the token",

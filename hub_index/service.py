@@ -107,6 +107,7 @@ class HubService:
         self.rebuilds = threading.BoundedSemaphore(self.max_rebuilds)
         self._rebuilding: set[str] = set()
         self._rebuilding_lock = threading.Lock()
+        self._token_locks: dict[str, threading.Lock] = {}
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -469,14 +470,15 @@ class HubService:
                     f"the use names plugin {usage.plugin_id!r}, which the hub does not have for "
                     f"'{usage.capability}'"
                 )
-        now = utc_now()
         limit = self.max_usage_per_minute
-        if self.db.recent_usage(reporter, now - timedelta(minutes=1)) >= limit:
-            raise HubBusyError(
-                f"this API token sent {limit} usage rows in the last minute",
-                "Send fewer, or give each installation a token of its own",
-            )
-        self.db.record_usage(usage.model_copy(update={"created_at": now}), reporter)
+        with self._token_lock(f"usage:{reporter}"):  # count and write together (per process)
+            now = utc_now()
+            if self.db.recent_usage(reporter, now - timedelta(minutes=1)) >= limit:
+                raise HubBusyError(
+                    f"this API token sent {limit} usage rows in the last minute",
+                    "Send fewer, or give each installation a token of its own",
+                )
+            self.db.record_usage(usage.model_copy(update={"created_at": now}), reporter)
         self._metrics_read = None
 
     def violation_reports(self, plugin_id: str) -> ViolationReports:
@@ -511,17 +513,18 @@ class HubService:
         capability = validate_capability_name(capability)
         owner = self._claim_owner(token)
         held = f"{owner}{_OWNER_MARK}{check_holder(holder)}"
-        if (
-            not self.db.holds_claim(capability, held)
-            and self.db.live_claims(f"{owner}{_OWNER_MARK}") >= MAX_CLAIMS_PER_TOKEN
-        ):
-            raise HubBusyError(
-                f"this API token holds {MAX_CLAIMS_PER_TOKEN} live claims already: it may claim "
-                "another when one ends",
-                "Finish or release a synthesis first, or give this installation a token of its "
-                "own (plugin-hub export-client --with-token --token-name NAME)",
-            )
-        return self.db.claim(capability, held, ttl_s)
+        with self._token_lock(f"claim:{owner}"):  # count and claim together (per API process)
+            if (
+                not self.db.holds_claim(capability, held)
+                and self.db.live_claims(f"{owner}{_OWNER_MARK}") >= MAX_CLAIMS_PER_TOKEN
+            ):
+                raise HubBusyError(
+                    f"this API token holds {MAX_CLAIMS_PER_TOKEN} live claims already: it may "
+                    "claim another when one ends",
+                    "Finish or release a synthesis first, or give this installation a token of "
+                    "its own (plugin-hub export-client --with-token --token-name NAME)",
+                )
+            return self.db.claim(capability, held, ttl_s)
 
     def heartbeat(self, capability: str, holder: str, ttl_s: float, token: str) -> bool:
         """Keep ``holder``'s claim alive ``ttl_s`` longer; False if it is no longer theirs
@@ -533,6 +536,11 @@ class HubService:
         """Give up ``holder``'s claim; a claim of another token stays."""
         held = f"{self._claim_owner(token)}{_OWNER_MARK}{check_holder(holder)}"
         self.db.release(validate_capability_name(capability), held)
+
+    def _token_lock(self, key: str) -> threading.Lock:
+        """One lock per token and purpose, so a token's count and write go together."""
+        with self._rebuilding_lock:
+            return self._token_locks.setdefault(key, threading.Lock())
 
     def _claim_owner(self, token: str) -> str:
         name = self.db.token_name(token_digest(token))

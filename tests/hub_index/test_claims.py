@@ -357,3 +357,37 @@ def test_a_claim_belongs_to_its_token_and_one_token_holds_only_so_many(
     with pytest.raises(HubError, match=f"holds {MAX_CLAIMS_PER_TOKEN} live claims already"):
         greedy.claim("hoard.one_more", "hoarder", ttl_s=60)
     assert other.claim("hoard.one_more", "worker-2", ttl_s=30)
+
+
+def test_one_token_claiming_in_parallel_gets_no_more_than_its_share(hub: RunningHub) -> None:
+    """40 claims of one token at once, to race the count: 16 are granted, the rest busy."""
+    from hub_client.errors import HubBusyError
+    from hub_index.service import MAX_CLAIMS_PER_TOKEN
+
+    client = _publisher(hub)
+    granted, busy = [], []
+    barrier = threading.Barrier(40)
+
+    def one(n: int) -> None:
+        barrier.wait()
+        try:
+            if client.claim(f"race.cap_{n}", f"worker-{n}", 60):
+                granted.append(n)
+        except HubBusyError:
+            busy.append(n)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (len(granted), len(busy)) == (MAX_CLAIMS_PER_TOKEN, 40 - MAX_CLAIMS_PER_TOKEN)
+
+
+def test_a_token_name_with_control_characters_is_refused(hub: RunningHub) -> None:
+    """A token name holding the separator of a claim's owner and holder could count against
+    another token's share: names are printable only."""
+    from hub_index.home import add_publish_token
+
+    with pytest.raises(HubError, match="is not 1 to 200 printable characters"):
+        add_publish_token(hub.home, "hub-publish\x1fx")
