@@ -48,7 +48,8 @@ def get_within(url: str, deadline: float, cap: int) -> Answer:
     if remaining <= 0:
         raise DeadlinePassedError(url)
     kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    connection = kind(parts.hostname or "", parts.port, timeout=remaining)
+    port = parts.port or (443 if parts.scheme == "https" else 80)  # an IPv6 host has colons
+    connection = kind(parts.hostname or "", port, timeout=remaining)
     expired = threading.Event()
 
     def cut() -> None:

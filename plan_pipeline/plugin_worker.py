@@ -258,6 +258,7 @@ class PluginWorker:
     def call(self, hook: str, **kwargs: Any) -> Any:
         """Call ``hook`` of the plugin in the worker; its result, checked to be plain JSON."""
         self.start()
+        self._end_strays("its previous call")  # what it started while idle, too
         self._next_id += 1
         ident = self._next_id
         request = json.dumps({"id": ident, "hook": hook, "kwargs": kwargs}, allow_nan=False)
