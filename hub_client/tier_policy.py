@@ -15,6 +15,7 @@ or one forging its install record, keeps ``generated`` and runs in a sandboxed w
 
 from __future__ import annotations
 
+import sys
 from importlib import metadata
 
 from hub_client.client import PluginHubClient
@@ -28,6 +29,7 @@ class HubTierPolicy:
         self.client = client
         self._local = LocalTierPolicy()
         self._signed: dict[tuple[str, str], SignedRelease | None] = {}
+        self._told: set[tuple[str, str]] = set()
         self.in_process_tiers = frozenset(client.policy.in_process_tiers)
 
     def tier_of(
@@ -50,6 +52,13 @@ class HubTierPolicy:
         if signed.tier in (Tier.CORE, Tier.VERIFIED):
             dist = installed or _importable(dist_name)
             files = signed.release.files_sha256
+            if files is None and key not in self._told:
+                self._told.add(key)
+                sys.stderr.write(
+                    f"warning: {dist_name} {version} is signed {signed.tier.value} without the "
+                    "digest of its files (a statement of an older hub): it runs sandboxed as "
+                    "generated until the admin states it again (plugin-hub promote)\n"
+                )
             if dist is None or files is None or installed_files_problem(dist, files) is not None:
                 return Tier.GENERATED
         return signed.tier

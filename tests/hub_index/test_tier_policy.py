@@ -215,3 +215,33 @@ def test_a_distribution_borrowing_a_promoted_name_gets_no_tier(
     tiers = HubTierPolicy(client)
     assert tiers.tier_of("planexe-gen-geometry-area", "1.0.0", borrowed) is Tier.GENERATED
     assert tiers.tier_of("planexe-gen-geometry-area", "1.0.0") is Tier.VERIFIED
+
+
+def test_a_release_stated_above_generated_without_the_digest_runs_sandboxed_and_says_so(
+    client: PluginHubClient,
+    hub: RunningHub,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A promotion signed before statements carried the files' digest (an older hub took it
+    without): the installed wheel cannot be bound to it, so it ranks generated, with one
+    warning that names the fix."""
+    from hub_client.release_metadata import signed_targets_change
+
+    _, record = publish_generated(client, tmp_path)
+    signed = client.signed(record)
+    older = signed.release.model_copy(update={"tier": Tier.VERIFIED, "files_sha256": None})
+    body = signed_targets_change(client.trusted.admin_targets(), [older], client._admin())
+    assert hub.service is not None
+    hub.service.metadata.accept_targets(body)  # as an older hub accepted it
+    client.trusted.refresh(again=True)  # as a new process would see it
+    genuine = _installed(client.download(record), tmp_path / "genuine", "pip")
+    with monkeypatch.context() as patched:
+        patched.syspath_prepend(str(genuine))
+        tiers = HubTierPolicy(client)
+        assert tiers.tier_of("planexe-gen-geometry-area", "1.0.0") is Tier.GENERATED
+        assert tiers.tier_of("planexe-gen-geometry-area", "1.0.0") is Tier.GENERATED
+    warned = capsys.readouterr().err
+    assert warned.count("without the digest of its files") == 1
+    assert "plugin-hub promote" in warned
