@@ -111,6 +111,9 @@ class Contract(_Strict):
     """What a capability must do, stated so that a plugin can be generated and checked."""
 
     summary: str = ""
+    description: str = Field(default="", max_length=8000)
+    """What the stage is for and what its answer must respect, in its author's words (the
+    natural-language constraints): what a model reads first when it writes the plugin."""
     input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
     output_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
     rules: list[Rule] = Field(default_factory=list)

@@ -31,6 +31,9 @@ class PluginSpec(BaseModel):
     stage_name: str
     version: str = Field(default="1.0.0", pattern=r"^[0-9]{1,6}(\.[0-9]{1,6}){0,3}$")
     summary: str = ""
+    description: str = Field(default="", max_length=8000)
+    """The author's words: what the stage is for and what its answer must respect (the
+    contract's ``description``), the first thing the LLM backend's prompt says."""
     input_schema: dict[str, Any]
     output_schema: dict[str, Any]
     rules: list[Rule] = Field(default_factory=list)
@@ -73,6 +76,7 @@ def draft_spec(
         stage_name=stage.name,
         version=first_version_in(stage.version),
         summary=contract.summary or f"Capability '{stage.capability}' for stage '{stage.name}'",
+        description=contract.description,
         input_schema=contract.input_schema,
         output_schema=contract.output_schema,
         rules=list(contract.rules),

@@ -31,6 +31,8 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     seconds: float
+    finish_reason: str | None = None
+    """Why the model stopped: ``stop``, ``length`` (cut off at ``max_tokens``), ..."""
 
 
 class ProviderError(LLMError):
@@ -130,6 +132,7 @@ class ChatProvider:
         try:
             response = ChatCompletion.model_validate_json(body)
             content = response.choices[0].message.content
+            finished = response.choices[0].finish_reason
         except (ValidationError, ValueError, IndexError, AttributeError, TypeError):
             raise ProviderError(
                 f"{where} gave an answer that is not a chat completion with text",
@@ -147,6 +150,7 @@ class ChatProvider:
             prompt_tokens=_tokens(usage.prompt_tokens if usage else 0),
             completion_tokens=_tokens(usage.completion_tokens if usage else 0),
             seconds=seconds,
+            finish_reason=finished if isinstance(finished, str) else None,
         )
 
     def _detail(self, exc: Exception) -> str:

@@ -39,13 +39,25 @@ class Chat(Protocol):
     def complete(self, messages: Sequence[Message]) -> Completion: ...
 
 
+USABLE_ANSWER = (
+    "Answer with one fenced python block holding the whole module, which defines compute(input)."
+)
+SHORTER_ANSWER = (
+    "Your answer was cut off at the token limit before it ended. Answer again, shorter: "
+    "the whole module in one fenced python block, without comments, docstrings or an "
+    "examples block."
+)
+
+
 @dataclass(frozen=True)
 class Answer:
-    """One round's answer: the completion, and the parsed module or why there is none."""
+    """One round's answer: the completion, and the parsed module or why there is none (and
+    what the next round asks for)."""
 
     completion: Completion
     parsed: ParsedAnswer | None
     problem: str | None
+    retry: str = USABLE_ANSWER
 
 
 class LLMCodeGenerator:
@@ -95,6 +107,12 @@ class LLMCodeGenerator:
         try:
             return Answer(completion, parse_answer(completion.text), None)
         except UnusableAnswer as exc:
+            if completion.finish_reason == "length":
+                cut = (
+                    f"the answer was cut off at the token limit after "
+                    f"{completion.completion_tokens} tokens, before its code ended"
+                )
+                return Answer(completion, None, cut, SHORTER_ANSWER)
             return Answer(completion, None, f"the answer has no usable code: {exc}")
 
     def generate(self, spec: PluginSpec) -> GeneratedLogic:

@@ -16,6 +16,7 @@ import ast
 import hashlib
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 
 from pydantic import TypeAdapter, ValidationError
@@ -36,27 +37,40 @@ _EXAMPLES: TypeAdapter[list[Example]] = TypeAdapter(list[Example])
 Message = dict[str, str]
 
 SYSTEM_PROMPT = """\
-You write the logic module of a PlanExe plugin in Python 3.11. The plugin template supplies \
-everything else (hooks, packaging, tests); you write one module that defines
+You write the logic module of a PlanExe plugin for Python {python}. The plugin template \
+supplies everything else (hooks, packaging, tests); you write one module that defines \
+compute, like this (it compiles as shown):
 
-    def compute(input: dict[str, Any]) -> dict[str, Any]
+    from typing import Any
 
-which receives the capability's input (a JSON object that follows the input schema) and \
+
+    def compute(input: dict[str, Any]) -> dict[str, Any]:
+        ...
+
+compute receives the capability's input (a JSON object that follows the input schema) and \
 returns its output (a JSON object that must follow the output schema, every constraint and \
 every golden example). compute must be a pure function of its input: no input() or print(), \
 no files, no network, no processes, no environment, no global state, unless the spec's \
 permissions grant it.
 
-Static analysis checks the module before anything runs. It refuses: imports outside the \
-allowed modules listed below; dunder names and attributes (anything like __x__ except \
-__name__ and __doc__); the built-ins {forbidden}; getattr/hasattr except with a constant \
-public name; str.format except on a constant string; decorators other than dataclass, \
-cache, lru_cache, property, staticmethod and classmethod.
+Static analysis checks the module before anything runs. It refuses:
+- imports of modules not in the list below, and star imports (from m import *); import \
+only the modules you use;
+- names used but never defined or imported (each must be a built-in, imported or assigned);
+- syntax Python {python} does not accept;
+- dunder names and attributes (anything like __x__ except __name__ and __doc__), and names \
+a module does not have;
+- the built-ins {forbidden};
+- getattr/hasattr except with a constant public name; str.format except on a constant \
+string; decorators other than dataclass, cache, lru_cache, property, staticmethod and \
+classmethod.
 
 Answer with exactly one fenced code block tagged python holding the whole module. You may \
 add one fenced code block tagged json holding a list of extra golden examples \
 ([{{"input": {{...}}, "output": {{...}}}}]) that your code must satisfy; they are checked too.
 """
+TARGET_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+"""The Python the plugin runs on: the gates' and the workers' own."""
 
 
 @dataclass
@@ -81,8 +95,13 @@ def first_prompt(spec: PluginSpec) -> Conversation:
     """The conversation's opening: the rules of the game, then the spec."""
     own = {m for d in spec.dependencies for m in ALLOWED_DEPENDENCIES.get(_name(d), ())}
     modules = sorted(allowed_modules(spec.permissions, own) - {"__future__"})
-    system = SYSTEM_PROMPT.format(forbidden=", ".join(sorted(FORBIDDEN_BUILTINS)))
-    parts = [
+    system = SYSTEM_PROMPT.format(
+        forbidden=", ".join(sorted(FORBIDDEN_BUILTINS)), python=TARGET_PYTHON
+    )
+    parts = []
+    if spec.description.strip():
+        parts.append(f"What the stage is for, in its author's words:\n{spec.description.strip()}")
+    parts += [
         f"Capability: {spec.capability}",
         f"What it does: {spec.summary or '(no summary: infer it from the schemas and examples)'}",
         "Input schema (JSON Schema 2020-12):\n" + _json(spec.input_schema),
@@ -110,15 +129,17 @@ def first_prompt(spec: PluginSpec) -> Conversation:
     parts.append(f"Permissions granted: {', '.join(spec.permissions) or 'none'}")
     parts.append(f"Dependencies you may import besides the standard library: "
                  f"{', '.join(spec.dependencies) or 'none'}")  # fmt: skip
-    parts.append("Modules you may import: " + ", ".join(modules))
+    parts.append("Modules you may import (only those you use): " + ", ".join(modules))
     return Conversation(
         [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]
     )
 
 
-def feedback_for(gates: list[GateResult]) -> str:
-    """What a repair round tells the model: each failed gate with its findings."""
+def feedback_for(gates: list[GateResult], notes: list[str] | None = None) -> str:
+    """What a repair round tells the model: each failed gate with its findings (and what of
+    its answer was left out)."""
     lines = ["Your module failed these checks. Fix it and answer with the whole module again."]
+    lines += [f"Note: {note}." for note in notes or []]
     for gate in gates:
         if gate.passed or not gate.ran:
             continue
@@ -132,6 +153,8 @@ def feedback_for(gates: list[GateResult]) -> str:
 class ParsedAnswer:
     source: str
     extra_examples: list[Example]
+    notes: list[str] = field(default_factory=list)
+    """What of the answer was left out (an unreadable examples block): never the code."""
 
 
 class UnusableAnswer(ValueError):
@@ -159,9 +182,11 @@ def parse_answer(text: str) -> ParsedAnswer:
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             message = exc.msg if isinstance(exc, SyntaxError) else type(exc).__name__
             line = exc.lineno if isinstance(exc, SyntaxError) else None
-            why = f"its python block does not parse: {message}" + (
+            why = f"its python block does not parse on Python {TARGET_PYTHON}: {message}" + (
                 f" (line {line})" if line else ""
             )
+            if "backslash" in message:
+                why += "; compute such a value into a name before the f-string uses it"
             continue
         if any(isinstance(n, ast.FunctionDef) and n.name == "compute" for n in tree.body):
             source = body.rstrip() + "\n"
@@ -169,17 +194,19 @@ def parse_answer(text: str) -> ParsedAnswer:
     if source is None:
         raise UnusableAnswer(why)
     extra: list[Example] = []
+    notes: list[str] = []
     for tag, body in blocks:
         if tag != "json":
             continue
         try:
             extra = _EXAMPLES.validate_json(body)
-        except ValidationError as exc:
-            raise UnusableAnswer(
-                f"its json block is not a list of examples: {exc.errors()[0]['msg']}"
-            ) from None
+        except ValidationError as exc:  # optional: the code stands without it
+            notes.append(
+                f"your json block was left out, it is not a list of examples: "
+                f"{exc.errors()[0]['msg']}"
+            )
         break
-    return ParsedAnswer(source, extra[:MAX_EXTRA_EXAMPLES])
+    return ParsedAnswer(source, extra[:MAX_EXTRA_EXAMPLES], notes)
 
 
 def _fenced_blocks(text: str) -> list[tuple[str, str]]:

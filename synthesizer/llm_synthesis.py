@@ -66,13 +66,13 @@ def synthesize_with_llm(
             attempt.problem = answer.problem
             progress(f"round {number}: {answer.problem}")
             conversation.add_repair(
-                done.text,
-                f"Your answer could not be used: {answer.problem}. Answer with one fenced "
-                "python block holding the whole module, which defines compute(input).",
+                done.text, f"Your answer could not be used: {answer.problem}. {answer.retry}"
             )
             last_problem = str(answer.problem)
             continue
         attempt.code_sha256 = code_digest(answer.parsed.source)
+        for note in answer.parsed.notes:
+            progress(f"round {number}: {note}")
         try:
             result = synthesize_plugin(spec, out_dir, options, progress, logic_of(answer.parsed))
         except GateFailedError as exc:
@@ -80,7 +80,7 @@ def synthesize_with_llm(
             attempt.gates = _outcomes(report.gates)
             report.attempts = list(attempts)
             report.write(exc.report_path)
-            conversation.add_repair(done.text, feedback_for(report.gates))
+            conversation.add_repair(done.text, feedback_for(report.gates, answer.parsed.notes))
             last_problem, last_report = exc.problem, (report, exc.report_path)
             if number < rounds:
                 progress(f"round {number}: {exc.problem}; sending the findings back")

@@ -1,8 +1,12 @@
-"""The static-analysis gate: bandit plus the AST policy of ``code_policy.py``.
+"""The static-analysis gate: bandit, the AST policy of ``code_policy.py``, and names.
 
 Runs on the rendered sources before anything of the plugin is built, imported or run. The
 policy allows a plugin what its spec grants and nothing else; it is defense in depth: a
 generated plugin runs in a sandboxed worker whatever the analysis found.
+
+Names: pyflakes (PyCQA's checker, which reads the code without running it) finds names used
+but never defined or imported, and star imports, as findings with their line, before the
+contract tests would only see that "the sandboxed worker could not load the plugin".
 """
 
 from __future__ import annotations
@@ -51,6 +55,33 @@ def run_bandit(files: Iterable[Path], root: Path) -> list[Finding]:
     return findings
 
 
+_NAME_PROBLEMS = ("UndefinedName", "UndefinedExport", "UndefinedLocal", "ImportStarUsed")
+
+
+def check_names(files: Iterable[Path], root: Path) -> list[Finding]:
+    """Names used but never defined or imported, and star imports (pyflakes)."""
+    import ast
+
+    from pyflakes import checker
+
+    findings: list[Finding] = []
+    for path in sorted(files):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue  # the policy reports what does not parse
+        for message in checker.Checker(tree, filename=str(path)).messages:
+            kind = type(message).__name__
+            if kind not in _NAME_PROBLEMS:
+                continue
+            text = message.message % message.message_args
+            if kind == "UndefinedName":
+                text += ": import it or define it before use"
+            where = str(path.relative_to(root))
+            findings.append(Finding(rule="names", message=text, path=where, line=message.lineno))
+    return findings
+
+
 def static_analysis_gate(
     package_dir: Path, root: Path, permissions: Iterable[str], dependencies: Iterable[str]
 ) -> GateResult:
@@ -63,6 +94,7 @@ def static_analysis_gate(
             Finding(rule="permission", message=f"unknown permission '{p}'") for p in unknown
         ]
         findings += check_policy(files, root, permissions, own)
+        findings += check_names(files, root)
         findings += run_bandit(files, root)
     return GateResult.from_findings(
         "static_analysis", findings, f"{len(files)} files clean", took[0]

@@ -35,6 +35,8 @@ class Reply:
     """The model name the answer gives (else the one asked for)."""
     echo_key: bool = False
     """Put the request's Authorization header into an error's message."""
+    finish_reason: str = "stop"
+    """Why the model stopped (``length``: cut off at its token limit)."""
 
 
 @dataclass
@@ -94,7 +96,7 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                         {
                             "index": 0,
                             "message": {"role": "assistant", "content": reply.content},
-                            "finish_reason": "stop",
+                            "finish_reason": reply.finish_reason,
                         }
                     ],
                     "usage": {

@@ -60,7 +60,7 @@ def test_a_correct_plugin_at_the_first_try(risk_spec: PluginSpec, tmp_path: Path
     ]  # fmt: skip
     prompt = "\n".join(standin.user_messages(0))
     assert '"high_count"' in prompt and "output.high_count <= len(output.risks)" in prompt
-    assert "Modules you may import:" in prompt
+    assert "Modules you may import (only those you use):" in prompt
     assert any(line.startswith("round 1/3: asking standin") for line in lines)
 
 
@@ -224,3 +224,42 @@ def test_a_constraint_no_plugin_could_be_checked_against_stops_before_any_call(
         with pytest.raises(ContractLanguageError, match="lambda"):
             synthesize_routed(spec, tmp_path / "out", _options(tmp_path, standin), print)
         assert standin.requests == []
+
+
+def test_an_undefined_name_is_a_finding_with_its_line_before_anything_runs(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    """The model copies the contract's annotation without importing ``Any``: static analysis
+    says so, with the line, and the repair round gets that finding, not "the worker could not
+    load the plugin"."""
+    careless = CORRECT_RISK.replace("from typing import Any\n", "")
+    with serve(Reply(fenced(careless)), Reply(fenced(CORRECT_RISK))) as standin:
+        result = synthesize_with_llm(
+            risk_spec, tmp_path / "out", _options(tmp_path, standin), print
+        )
+    assert result.report.passed
+    first, _ = _report(result.report_path)["attempts"]
+    ran = {g["name"]: g["passed"] for g in first["gates"] if g["ran"]}
+    assert ran["static_analysis"] is False and "contract_tests" not in ran
+    feedback = standin.user_messages(1)[-1]
+    assert "[names] " in feedback and "logic.py:" in feedback
+    assert "undefined name 'Any': import it or define it before use" in feedback
+
+
+def test_an_answer_cut_off_at_the_token_limit_is_told_so_and_a_shorter_one_asked(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    cut = Reply("Here is the module.\n\n```python\ndef compute(input):\n    risks = [",
+                finish_reason="length", completion_tokens=512)  # fmt: skip
+    lines: list[str] = []
+    with serve(cut, Reply(fenced(CORRECT_RISK))) as standin:
+        result = synthesize_with_llm(
+            risk_spec, tmp_path / "out", _options(tmp_path, standin), lines.append
+        )
+    assert result.report.passed
+    feedback = standin.user_messages(1)[-1]
+    assert "cut off at the token limit after 512 tokens" in feedback
+    assert "Answer again, shorter" in feedback and "fenced python block" in feedback
+    assert "no fenced python block" not in feedback
+    first = _report(result.report_path)["attempts"][0]
+    assert "cut off at the token limit" in first["problem"]
