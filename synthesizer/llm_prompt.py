@@ -135,6 +135,19 @@ def first_prompt(spec: PluginSpec) -> Conversation:
     )
 
 
+def fresh_start(spec: PluginSpec, feedback: str) -> Conversation:
+    """A new conversation for a model that answered with code it had written before: the
+    opening prompt, then what that code failed, asking for another approach (the old
+    conversation, which led it back to the same code, is dropped)."""
+    conversation = first_prompt(spec)
+    conversation.messages[-1]["content"] += (
+        "\n\nA module written for this spec before failed these checks:\n"
+        + feedback.split("\n", 1)[-1]
+        + "\n\nWrite a module that takes a different approach and passes them."
+    )
+    return conversation
+
+
 def feedback_for(gates: list[GateResult], notes: list[str] | None = None) -> str:
     """What a repair round tells the model: each failed gate with its findings (and what of
     its answer was left out)."""

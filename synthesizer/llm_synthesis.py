@@ -22,7 +22,7 @@ from synthesizer.errors import GateFailedError, LLMError
 from synthesizer.llm_codegen import NAME as LLM
 from synthesizer.llm_codegen import LLMCodeGenerator, logic_of
 from synthesizer.llm_config import configured
-from synthesizer.llm_prompt import code_digest, feedback_for, first_prompt
+from synthesizer.llm_prompt import code_digest, feedback_for, first_prompt, fresh_start
 from synthesizer.report import Attempt, GateOutcome, GateResult, TestReport
 from synthesizer.synthesize import Progress, SynthesisOptions, SynthesisResult, synthesize_plugin
 
@@ -39,6 +39,7 @@ def synthesize_with_llm(
     generator = generator or LLMCodeGenerator.from_config(options.llm_config, options.llm, progress)
     conversation = first_prompt(spec)
     attempts: list[Attempt] = []
+    seen_code: set[str] = set()
     last_problem = ""
     last_report: tuple[TestReport, Path] | None = None
     rounds = options.repair_rounds
@@ -71,6 +72,8 @@ def synthesize_with_llm(
             last_problem = str(answer.problem)
             continue
         attempt.code_sha256 = code_digest(answer.parsed.source)
+        repeated = attempt.code_sha256 in seen_code
+        seen_code.add(attempt.code_sha256)
         for note in answer.parsed.notes:
             progress(f"round {number}: {note}")
         try:
@@ -80,7 +83,13 @@ def synthesize_with_llm(
             attempt.gates = _outcomes(report.gates)
             report.attempts = list(attempts)
             report.write(exc.report_path)
-            conversation.add_repair(done.text, feedback_for(report.gates, answer.parsed.notes))
+            feedback = feedback_for(report.gates, answer.parsed.notes)
+            if repeated:  # the same code again: repeating the request would not change it
+                attempt.problem = "the same code as an earlier round: a fresh conversation next"
+                progress(f"round {number}: the same code as an earlier round; starting afresh")
+                conversation = fresh_start(spec, feedback)
+            else:
+                conversation.add_repair(done.text, feedback)
             last_problem, last_report = exc.problem, (report, exc.report_path)
             if number < rounds:
                 progress(f"round {number}: {exc.problem}; sending the findings back")

@@ -263,3 +263,29 @@ def test_an_answer_cut_off_at_the_token_limit_is_told_so_and_a_shorter_one_asked
     assert "no fenced python block" not in feedback
     first = _report(result.report_path)["attempts"][0]
     assert "cut off at the token limit" in first["problem"]
+
+
+def test_a_model_that_repeats_itself_gets_a_changed_strategy_not_the_same_request(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    """The same wrong module twice: the third request is not the conversation grown by one
+    more identical repair, but a fresh one that states what that module failed and asks for
+    another approach."""
+    wrong = Reply(fenced(WRONG_RISK))
+    lines: list[str] = []
+    with serve(wrong, wrong, Reply(fenced(CORRECT_RISK))) as standin:
+        result = synthesize_with_llm(
+            risk_spec, tmp_path / "out", _options(tmp_path, standin), lines.append
+        )
+    assert result.report.passed
+    second, third = standin.requests[1]["messages"], standin.requests[2]["messages"]
+    assert len(second) == 4  # system, spec, the first answer, its feedback
+    assert len(third) == 2  # afresh: system, spec with what the repeated module failed
+    assert not any(m["role"] == "assistant" for m in third)
+    assert "A module written for this spec before failed these checks" in third[-1]["content"]
+    assert "different approach" in third[-1]["content"]
+    assert "Gate contract_tests failed" in third[-1]["content"]
+    attempts = _report(result.report_path)["attempts"]
+    assert attempts[0]["code_sha256"] == attempts[1]["code_sha256"]
+    assert "a fresh conversation next" in attempts[1]["problem"]
+    assert any("the same code as an earlier round; starting afresh" in line for line in lines)
