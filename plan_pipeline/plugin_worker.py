@@ -267,7 +267,7 @@ class PluginWorker:
         self._end_strays(hook)
         if not answer.get("ok"):
             raise PluginRunError(
-                f"plugin {self.plugin.label} failed: {one_line(str(answer.get('error')))[:500]}",
+                f"plugin {self.plugin.label} failed: {one_line(str(answer.get('error')))[:2000]}",
                 "Fix the inputs or the plugin",
             )
         return answer.get("result")
@@ -370,11 +370,12 @@ class PluginWorker:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.popen.wait(timeout=1)
             returncode = process.popen.poll()
+            out_of_memory = process.out_of_memory()
             self._stop(process)
             if exited and returncode is not None:
                 signame = signal_name(returncode)
                 detail = (
-                    f" (killed by {signame}: a limit was reached: {self.limits.describe()})"
+                    f" (killed by {signame}: {self.limits.reached(signame, out_of_memory)})"
                     if signame
                     else f" (exit code {returncode})"
                 )

@@ -72,6 +72,24 @@ class SandboxLimits:
             f"{self.max_processes} processes or file size {self.file_size_bytes // 1024**2} MiB"
         )
 
+    def reached(self, signame: str, out_of_memory: bool) -> str:
+        """Which limit a process killed by ``signame`` reached: the kernel sends SIGXCPU at
+        the CPU time limit (SIGKILL a second later, for a process that ignores it), SIGXFSZ
+        at the file size limit, and the cgroup's out-of-memory killer SIGKILL (processes
+        over their limit fail to start instead)."""
+        if signame == "SIGKILL" and out_of_memory:
+            return f"it used its memory limit of {self.memory_bytes // 1024**2} MiB"
+        if signame == "SIGXCPU":
+            return f"it used its CPU time limit of {self.cpu_seconds} s"
+        if signame == "SIGKILL":
+            return (
+                f"not out of memory: past its CPU time limit of {self.cpu_seconds} s with "
+                "SIGXCPU ignored, or by its own code"
+            )
+        if signame == "SIGXFSZ":
+            return f"it wrote past its file size limit of {self.file_size_bytes // 1024**2} MiB"
+        return f"it crashed ({signame})"
+
 
 @dataclass(frozen=True)
 class Mount:
@@ -113,6 +131,10 @@ class SandboxProcess:
     @property
     def pid(self) -> int:
         return self.popen.pid
+
+    def out_of_memory(self) -> bool:
+        """Whether the cgroup's out-of-memory killer struck (read before ``kill``)."""
+        return self._group is not None and self._group.oom_kills() > 0
 
     def keep_current(self) -> None:
         """Take the processes running now as this one's own: ``end_strays`` spares them."""
@@ -260,6 +282,17 @@ class _Cgroup:
                 found |= {int(p) for p in procs.read_text().split()}
         return found
 
+    def oom_kills(self) -> int:
+        """How often the out-of-memory killer killed in this group."""
+        for d in self.dirs:
+            for name in ("memory.events", "memory.oom_control"):
+                with contextlib.suppress(OSError, ValueError):
+                    for line in (d / name).read_text().splitlines():
+                        key, _, count = line.partition(" ")
+                        if key == "oom_kill":
+                            return int(count)
+        return 0
+
     def kill_all(self) -> None:
         """SIGKILL every process of the group until it is empty (at most about a second);
         the first checks come after a millisecond, as a killed process leaves at once."""
@@ -307,7 +340,7 @@ def _pauses(total_s: float = 1.0, longest_s: float = 0.02) -> Iterator[float]:
 def _prlimit_args(limits: SandboxLimits) -> list[str]:
     return [
         "prlimit",
-        f"--cpu={limits.cpu_seconds}",
+        f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 1}",  # SIGXCPU, then SIGKILL
         f"--as={limits.address_space_bytes}",
         f"--fsize={limits.file_size_bytes}",
         f"--nofile={limits.open_files}",

@@ -47,6 +47,17 @@ def _contract(path: str) -> Any:
     return module
 
 
+def _plugin_line(exc: BaseException, paths: list[str]) -> str:
+    """Where in the plugin's own files ``exc`` was raised: the innermost frame under one of
+    ``paths``, as "file.py line N" (empty when none is)."""
+    import traceback
+
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if any(frame.filename.startswith(path.rstrip("/") + "/") for path in paths):
+            return f"{os.path.basename(frame.filename)} line {frame.lineno}"
+    return ""
+
+
 def main() -> int:
     hookspecs_path, paths = sys.argv[1], sys.argv[2:]
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
@@ -82,7 +93,9 @@ def main() -> int:
             hook = getattr(manager.hook, request["hook"])
             answer = {"id": ident, "ok": True, "result": hook(**request["kwargs"])}
         except Exception as exc:
-            answer = {"id": ident, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            where = _plugin_line(exc, paths)
+            error = f"{type(exc).__name__}: {exc}" + (f" ({where})" if where else "")
+            answer = {"id": ident, "ok": False, "error": error}
         _answer(answers, answer)
     return 0
 

@@ -55,11 +55,13 @@ from synthesizer.plan_magnitudes import (
     within_plan_magnitudes,
 )
 from synthesizer.report import Finding, GateResult, timed
+from synthesizer.shown_values import shown
 
 if TYPE_CHECKING:
     from plan_pipeline.contract_check import ContractCheck
 
 _MAX_FINDINGS = 20
+_MAX_MESSAGE = 6000
 _RANDOM = random.SystemRandom()
 """Where the gate's seeds and the goldens' places come from (the operating system's)."""
 OPENING_DRAWS = 8
@@ -217,8 +219,10 @@ class _Harness:
     """The input numbers the spec leaves unbounded, drawn within a plan's magnitudes."""
 
     def fail(self, rule: str, message: str) -> None:
+        """A finding; its values are bounded where they are shown (``shown``), the whole
+        message only as a last resort."""
         if len(self.findings) < _MAX_FINDINGS:
-            self.findings.append(Finding(rule=rule, message=message[:500]))
+            self.findings.append(Finding(rule=rule, message=message[:_MAX_MESSAGE]))
 
     def run(self, inputs: dict[str, Any]) -> Any:
         """The plugin's output for ``inputs``; once the worker died, every call fails alike."""
@@ -287,7 +291,8 @@ class _Harness:
         for problem in self.check.problems(example.input, output):
             self.fail("test-failure", f"{name}: {problem}")
         if example.output is not None and not _same(output, example.output):
-            self.fail("test-failure", f"{name}: expected {example.output}, got {output}")
+            expected, got = shown(example.output), shown(output)
+            self.fail("test-failure", f"{name}: expected {expected}, got {got}")
 
     def properties(self, examples: int) -> None:
         from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
@@ -313,9 +318,9 @@ class _Harness:
             if not smallest or size <= smallest[0][0]:
                 where = f"property test (seed {self.seed})"
                 if rule == "spec":  # what to change first: the input may be long
-                    message = f"{where}: {problem}; input {json.dumps(inputs)[:200]}"
+                    message = f"{where}: {problem}; input {shown(inputs, 600)}"
                 else:
-                    message = f"{where}: input {json.dumps(inputs)[:300]}: {problem}"
+                    message = f"{where}: input {shown(inputs, 1000)}: {problem}"
                 smallest[:] = [(size, rule, message)]
 
         opening: list[dict[str, Any]] = []

@@ -85,6 +85,8 @@ def attempt(inputs):
             pass
     if what == "allocate":
         return {"size": len(bytearray(4 * 1024**3))}
+    if what == "fill":  # within the address space, past the cgroup's memory
+        return {"size": len(bytearray(1536 * 1024**2))}
     if what == "fork":
         while True:
             try:
@@ -293,8 +295,9 @@ def test_prints_cannot_forge_an_answer(isolated: LoadedCapability) -> None:
     ("what", "expected"),
     [
         ("crash", r"stopped before it answered planexe_run \(exit code 3\)"),
-        ("spin", r"did not answer planexe_run within 10 s|killed by SIGKILL|SIGXCPU"),
+        ("spin", r"did not answer planexe_run within 10 s|SIGXCPU: it used its CPU time limit of"),
         ("allocate", r"MemoryError"),
+        ("fill", r"killed by SIGKILL: it used its memory limit of 1024 MiB"),
         ("fork", r"did not answer|killed by|stopped before"),
     ],
 )
@@ -450,7 +453,9 @@ def test_an_import_error_is_a_load_error(tmp_path: Path, monkeypatch: pytest.Mon
         ),
     )
     monkeypatch.syspath_prepend(str(site))
-    with pytest.raises(PluginLoadError, match=r"broken-plugin 1.0.0 .*stopped before .*SIGKILL"):
+    with pytest.raises(
+        PluginLoadError, match=r"broken-plugin 1.0.0 .*stopped before .*SIGKILL: not out of memory"
+    ):
         CapabilityRegistry(limits=LIMITS).load("probe.broken")
 
 

@@ -79,7 +79,9 @@ def test_a_wrong_plugin_is_repaired_once_the_failing_test_output_went_back(
     assert first["prompt_sha256"] != second["prompt_sha256"]
     feedback = standin.user_messages(1)[-1]
     assert "Gate contract_tests failed" in feedback
-    assert "example 1: expected" in feedback and "'level': 'medium'" in feedback
+    assert "example 1: expected" in feedback and '"level": "medium"' in feedback
+    got = feedback.split(", got ", 1)[1].split("\n")[0]
+    assert json.loads(got)["high_count"] == 0  # the actual output, whole
     assert standin.requests[1]["messages"][-2] == {
         "role": "assistant",
         "content": fenced(WRONG_RISK),
@@ -289,3 +291,20 @@ def test_a_model_that_repeats_itself_gets_a_changed_strategy_not_the_same_reques
     assert attempts[0]["code_sha256"] == attempts[1]["code_sha256"]
     assert "a fresh conversation next" in attempts[1]["problem"]
     assert any("the same code as an earlier round; starting afresh" in line for line in lines)
+
+
+def test_a_failing_call_names_the_line_in_the_plugins_code(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    """An exception's finding says where in the module it was raised."""
+    raising = CORRECT_RISK.replace(
+        '        score = risk["likelihood"] * risk["impact"]\n',
+        '        score = risk["likelihood"] * risk["impact"]\n'
+        "        if score > 0:\n"
+        '            raise ValueError("no scores today")\n',
+    )
+    with serve(Reply(fenced(raising)), Reply(fenced(CORRECT_RISK))) as standin:
+        synthesize_with_llm(risk_spec, tmp_path / "out", _options(tmp_path, standin), print)
+    feedback = standin.user_messages(1)[-1]
+    line = raising.splitlines().index('            raise ValueError("no scores today")') + 1
+    assert f"ValueError: no scores today (logic.py line {line})" in feedback
