@@ -66,7 +66,12 @@ echo "== 3. publish mode: a hub from its own install; a run reaching it through 
 "$hub" init "$demo/hub" || fail "hub init failed"
 "$hub" serve "$demo/hub" --index-port 0 --api-port 0 > "$demo/hub.log" 2>&1 &
 hub_pid=$!
-for _ in $(seq 1 100); do [ -f "$demo/hub/serve.json" ] && break; sleep 0.1; done
+# up to a minute on a busy machine, and no longer than the hub lives
+for _ in $(seq 1 600); do
+    [ -f "$demo/hub/serve.json" ] && break
+    kill -0 "$hub_pid" 2>/dev/null || break
+    sleep 0.1
+done
 [ -f "$demo/hub/serve.json" ] || fail "the hub did not start (see $demo/hub.log)"
 cat "$demo/hub.log"
 "$hub" export-client "$demo/hub" "$demo/client" --with-token > "$demo/client.env" \
