@@ -136,6 +136,7 @@ def _write_attempts(
         dist_name=names.dist_name,
         version=spec.version,
         generator=LLM,
+        description=spec.description,
         attempts=attempts,
     )
     folder = out_dir / "dist"

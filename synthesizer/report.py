@@ -97,6 +97,8 @@ class TestReport(BaseModel):
     dist_name: str
     version: str
     generator: str
+    description: str = ""
+    """What the stage is for, in its author's words (the spec's ``description``)."""
     wheel: str | None = None
     wheel_sha256: str | None = None
     gates: list[GateResult] = Field(default_factory=list)

@@ -191,6 +191,7 @@ def synthesize_plugin(
                 dist_name=PluginNames.for_capability(spec.capability).dist_name,
                 version=spec.version,
                 generator=generator.name,
+                description=spec.description,
             )
             checks = _Checks(audit, sandbox, harness, early)
             report.timings["start (harness, audit, renderer loaded)"] = round(

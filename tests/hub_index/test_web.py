@@ -112,3 +112,27 @@ def test_the_pages_in_a_browser_on_a_hub_of_real_runs(
         assert "the share" in chart.inner_text() or "median time" in chart.inner_text()
     page.screenshot(path=str(SCREENSHOTS / "metrics.png"), full_page=True)
     assert all(url.startswith(hub.api_url) for url in fetched), fetched  # nothing from outside
+
+
+def test_the_plugin_page_shows_its_authors_words_escaped(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path
+) -> None:
+    """The spec's description travels in the hub's own test report to the plugin's page, as
+    text: markup in it is shown, never run."""
+    import urllib.request
+
+    from synthesizer.build import build_project
+    from synthesizer.render import render_project
+    from synthesizer.rules_codegen import RulesCodeGenerator
+    from tests.hub_index.conftest import area_spec
+
+    words = "Area of a rectangle, in square metres.\n<script>alert(1)</script>"
+    spec = area_spec().model_copy(update={"description": words})
+    logic = RulesCodeGenerator().generate(spec)
+    wheel = build_project(render_project(spec, logic, tmp_path / "src"), tmp_path / "dist").wheel
+    record = client.publish_generated(spec, logic, wheel, owner="test")
+    with urllib.request.urlopen(f"{hub.api_url}/plugins/{record.plugin_id}", timeout=10) as page:
+        html = page.read().decode()
+    assert "Area of a rectangle, in square metres." in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert" not in html
+    assert client.report(record.plugin_id)["report"]["description"] == words
