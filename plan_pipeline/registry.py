@@ -18,7 +18,6 @@ import importlib.metadata as metadata
 import importlib.util
 import os
 import site
-import sys
 import sysconfig
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -204,11 +203,11 @@ _INSTALLER_FOLDER_NAMES = frozenset({"site-packages", "dist-packages"})
 
 
 def _install_folders() -> list[Path]:
-    """Where installers put packages: this environment, its base interpreter and the user's
-    site-packages. The host's checkout often holds its own virtualenv (``.venv``), and a
-    package from an index lands there, inside the host's folder but never the host's code."""
-    folders = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix}
-    folders |= {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+    """Where installers put packages: this environment's library folders, its base
+    interpreter's and the user's site-packages. The host's checkout often holds its own
+    virtualenv (``.venv``), and a package from an index lands there, inside the host's folder
+    but never the host's code."""
+    folders = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
     with contextlib.suppress(AttributeError):
         folders |= set(site.getsitepackages())
     with contextlib.suppress(AttributeError):
