@@ -106,7 +106,7 @@ class HubService:
     def __post_init__(self) -> None:
         self.rebuilds = threading.BoundedSemaphore(self.max_rebuilds)
         self._rebuilding: set[str] = set()
-        self._rebuilding_lock = threading.Lock()
+        self._state_lock = threading.Lock()
         self._token_locks: dict[str, threading.Lock] = {}
 
     # -- publishing ------------------------------------------------------------------------
@@ -117,8 +117,8 @@ class HubService:
         whole synthesis, so a flood of publishes must not take every request thread and core
         of the hub. And one at a time per token: a token's second publish is refused as busy
         while its first rebuilds, so one token cannot take every slot from the others."""
-        owner = self.db.token_name(token_digest(token)) or "unknown"
-        with self._rebuilding_lock:
+        owner = self._token_name(token)
+        with self._state_lock:
             if owner in self._rebuilding:
                 raise HubBusyError(
                     "the hub is rebuilding another publish of this API token: one at a time "
@@ -134,7 +134,7 @@ class HubService:
         try:
             return self._publish_generated(publish)
         finally:
-            with self._rebuilding_lock:
+            with self._state_lock:
                 self._rebuilding.discard(owner)
             self.rebuilds.release()
 
@@ -511,7 +511,7 @@ class HubService:
         releases it, and one token holds at most ``MAX_CLAIMS_PER_TOKEN`` live claims
         (``HubBusyError`` past them), so one token cannot hold every capability."""
         capability = validate_capability_name(capability)
-        owner = self._claim_owner(token)
+        owner = self._token_name(token)
         held = f"{owner}{_OWNER_MARK}{check_holder(holder)}"
         with self._token_lock(f"claim:{owner}"):  # count and claim together (per API process)
             if (
@@ -529,20 +529,21 @@ class HubService:
     def heartbeat(self, capability: str, holder: str, ttl_s: float, token: str) -> bool:
         """Keep ``holder``'s claim alive ``ttl_s`` longer; False if it is no longer theirs
         (or was made with another token)."""
-        held = f"{self._claim_owner(token)}{_OWNER_MARK}{check_holder(holder)}"
+        held = f"{self._token_name(token)}{_OWNER_MARK}{check_holder(holder)}"
         return self.db.heartbeat(validate_capability_name(capability), held, ttl_s)
 
     def release(self, capability: str, holder: str, token: str) -> None:
         """Give up ``holder``'s claim; a claim of another token stays."""
-        held = f"{self._claim_owner(token)}{_OWNER_MARK}{check_holder(holder)}"
+        held = f"{self._token_name(token)}{_OWNER_MARK}{check_holder(holder)}"
         self.db.release(validate_capability_name(capability), held)
 
     def _token_lock(self, key: str) -> threading.Lock:
         """One lock per token and purpose, so a token's count and write go together."""
-        with self._rebuilding_lock:
+        with self._state_lock:
             return self._token_locks.setdefault(key, threading.Lock())
 
-    def _claim_owner(self, token: str) -> str:
+    def _token_name(self, token: str) -> str:
+        """The name of the API token ``token`` (the routes checked it exists)."""
         name = self.db.token_name(token_digest(token))
         if name is None:  # the route checked the token; it was removed meanwhile
             raise PolicyError("the API token is not valid")

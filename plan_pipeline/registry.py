@@ -13,6 +13,7 @@ then highest version, then distribution name) and every loser is reported in the
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.metadata as metadata
 import importlib.util
@@ -202,6 +203,7 @@ _INSTALLER_FOLDER_NAMES = frozenset({"site-packages", "dist-packages"})
 """Folders only installers write, in any environment (another virtualenv in the checkout)."""
 
 
+@functools.cache
 def _install_folders() -> list[Path]:
     """Where installers put packages: this environment's library folders, its base
     interpreter's and the user's site-packages. The host's checkout often holds its own
