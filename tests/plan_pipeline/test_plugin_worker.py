@@ -18,6 +18,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,15 @@ def attempt(inputs):
             os._exit(0)
         os.waitpid(middle, 0)
         return {"left": "running"}
+    if what == "burn_later":  # a thread forks a spinning child after the answer went back
+        import threading, time
+        def later():
+            time.sleep(0.3)
+            if os.fork() == 0:
+                while True:
+                    pass
+        threading.Thread(target=later, daemon=True).start()
+        return {"left": "a thread"}
     if what == "processes":  # the live processes of the worker's pid namespace
         alive = []
         for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -348,6 +358,17 @@ def test_processes_a_plugin_leaves_running_are_killed_after_its_answer(
     assert _run(isolated, what="burn") == {"left": "running"}
     assert _run(isolated, what="processes")["pids"] == before
     assert _run(isolated, what="echo") == {"echo": {"what": "echo"}}
+
+
+def test_a_process_forked_while_the_worker_is_idle_is_killed_before_the_next_call(
+    isolated: LoadedCapability,
+) -> None:
+    """The answer is back before the plugin's thread forks: the sweep after the answer finds
+    nothing, the one before the next call finds the spinning child."""
+    before = _run(isolated, what="processes")["pids"]
+    assert _run(isolated, what="burn_later") == {"left": "a thread"}
+    time.sleep(1.0)  # the thread has forked by now
+    assert _run(isolated, what="processes")["pids"] == before
 
 
 def _sandbox_cpu_groups_of_this_process() -> list[Path]:
