@@ -14,10 +14,17 @@ sandboxed worker. The rules generator runs the same specs, rules kept, in the sa
 baseline. Printed: specs passing the gates, hidden cases exact, rounds, seconds per round,
 tokens; and each failed spec's last problem. ``BENCH_LLM_SPECS`` limits the specs (first N),
 ``BENCH_LLM_ROUNDS`` the rounds, ``BENCH_LLM_TEMPERATURE`` the sampling temperature.
+
+Several first-round samples against more rounds, for the same number of model calls:
+``BENCH_LLM_SAMPLES_SPECS=N`` runs the first N specs again with ``--rounds 1 --samples R``
+(R the rounds) and prints both strategies on those N specs. ``BENCH_LLM_KEEP=DIR`` keeps the
+specs, plugins and test reports (every round's prompt digest, code digest and gate results)
+in a folder under DIR.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -50,6 +57,8 @@ SERVER_PACKAGE = "xllamacpp"
 SPECS = int(os.environ.get("BENCH_LLM_SPECS", "0")) or None
 ROUNDS = int(os.environ.get("BENCH_LLM_ROUNDS", "3"))
 TEMPERATURE = float(os.environ.get("BENCH_LLM_TEMPERATURE", "0.2"))
+KEEP = os.environ.get("BENCH_LLM_KEEP") or None
+SAMPLES_SPECS = int(os.environ.get("BENCH_LLM_SAMPLES_SPECS", "0"))
 LIMITS = SandboxLimits(cpu_seconds=20, wall_seconds=30)
 
 SERVE = """
@@ -136,11 +145,13 @@ class Outcome:
     problem: str = ""
 
 
-def _synth(spec_file: Path, out: Path, codegen: str, config: Path | None) -> Outcome:
+def _synth(spec_file: Path, out: Path, strategy: str, config: Path) -> Outcome:
     command = [sys.executable, "-m", "plan_pipeline.cli", "synth", str(spec_file), "--out",
-               str(out), "--codegen", codegen]  # fmt: skip
-    if config is not None:
+               str(out), "--codegen", "rules" if strategy == "rules" else "llm"]  # fmt: skip
+    if strategy == "llm":
         command += ["--llm-config", str(config), "--rounds", str(ROUNDS)]
+    elif strategy == "samples":
+        command += ["--llm-config", str(config), "--rounds", "1", "--samples", str(ROUNDS)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     spec = json.loads(spec_file.read_text())
     result = Outcome(spec["capability"], passed=done.returncode == 0)
@@ -203,11 +214,16 @@ def main() -> int:
     sandbox = BubblewrapSandbox.detect()
     server, address = _serve(python, model)
     _say(f"bench-llm: {model.name} served at {address}")
-    results: dict[str, list[Outcome]] = {"llm": [], "rules": []}
+    results: dict[str, list[Outcome]] = {"llm": [], "rules": [], "samples": []}
     started = time.perf_counter()
     try:
-        with tempfile.TemporaryDirectory(prefix="bench-llm-") as tmp:
-            work = Path(tmp)
+        with contextlib.ExitStack() as stack:
+            if KEEP:
+                Path(KEEP).mkdir(parents=True, exist_ok=True)
+                work = Path(tempfile.mkdtemp(prefix="bench-llm-", dir=KEEP))
+                _say(f"bench-llm: keeping the specs, plugins and reports in {work}")
+            else:
+                work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-llm-")))
             config = work / "llm_config.json"
             arguments = {"model": "qwen2.5-coder-1.5b", "base_url": f"{address}/v1",
                          "timeout": 900, "max_retries": 0, "temperature": TEMPERATURE,
@@ -216,20 +232,21 @@ def main() -> int:
                                                     "arguments": arguments}}))  # fmt: skip
             for number, name in enumerate(names, start=1):
                 words, spec = corpus[name]
-                for codegen in ("rules", "llm"):
+                strategies = ["rules", "llm"] + (["samples"] if number <= SAMPLES_SPECS else [])
+                for strategy in strategies:
                     shown = spec
-                    if codegen == "llm":
+                    if strategy != "rules":
                         shown = spec.model_copy(
                             update={"rules": [], "description": "\n".join(words)}
                         )
-                    spec_file = work / f"{codegen}-{name}.json"
+                    spec_file = work / f"{strategy}-{name}.json"
                     spec_file.write_text(shown.to_json())
-                    out = work / f"{codegen}-{name}"
-                    result = _synth(spec_file, out, codegen, config if codegen == "llm" else None)
+                    out = work / f"{strategy}-{name}"
+                    result = _synth(spec_file, out, strategy, config)
                     _hidden(result, out, sandbox)
-                    results[codegen].append(result)
+                    results[strategy].append(result)
                     _say(
-                        f"bench-llm: {number}/{len(names)} {name} [{codegen}] "
+                        f"bench-llm: {number}/{len(names)} {name} [{strategy}] "
                         f"{'passed' if result.passed else 'failed'} in {result.rounds} round(s), "
                         f"{result.exact}/{result.cases} hidden exact {result.problem[:120]}"
                     )
@@ -266,6 +283,21 @@ def _print(results: dict[str, list[Outcome]], seconds: float) -> None:
                 f"tokens a spec: median {statistics.median(tokens) if tokens else 0:.0f}"
             )
         print(line)
+    compared = results["samples"]
+    if compared:
+        print(f"  several first-round samples against more rounds, on the first {len(compared)} "
+              f"specs, at most {ROUNDS} model calls a spec either way:")  # fmt: skip
+        for label, found in (
+            (f"{ROUNDS} rounds, 1 answer each", results["llm"][: len(compared)]),
+            (f"1 round, {ROUNDS} samples", compared),
+        ):
+            calls = [r.rounds for r in found]
+            print(
+                f"    {label:<24} {sum(r.passed for r in found)}/{len(found)} pass; "
+                f"{sum(r.exact for r in found)}/{sum(r.cases for r in found)} hidden exact; "
+                f"model calls: median {statistics.median(calls) if calls else 0}; "
+                f"tokens a spec: median {statistics.median([r.tokens for r in found]):.0f}"
+            )
     failures = [r for r in results["llm"] if not r.passed]
     if failures:
         print("  the LLM's failures, last problem of each:")

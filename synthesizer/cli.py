@@ -49,6 +49,12 @@ def synth_command(
     rounds: Annotated[
         int, typer.Option("--rounds", min=1, help="LLM rounds: the first answer and repairs.")
     ] = 3,
+    samples: Annotated[
+        int,
+        typer.Option(
+            "--samples", min=1, help="LLM answers in the first round; the first to pass wins."
+        ),
+    ] = 1,
     unsafe_no_sandbox: Annotated[
         bool,
         typer.Option(
@@ -87,6 +93,7 @@ def synth_command(
             llm_config=llm_config,
             llm=llm,
             repair_rounds=rounds,
+            samples=samples,
         )
         if unsafe_no_sandbox:
             _err.print("[yellow]warning:[/] running the plugin's tests WITHOUT a sandbox")

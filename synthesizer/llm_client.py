@@ -64,17 +64,24 @@ class ChatProvider:
             max_retries=settings.max_retries,
         )
 
-    def complete(self, messages: Sequence[Message]) -> Completion:
+    def complete(
+        self, messages: Sequence[Message], min_temperature: float | None = None
+    ) -> Completion:
         """The model's answer to ``messages``; ``ProviderError`` says why there is none.
 
-        One answer may take ``timeout_s`` in all (a provider that sends it a byte at a time is
-        cut off there), and at most ``MAX_RESPONSE_BYTES``; each retry gets the same again."""
+        ``min_temperature`` raises the entry's sampling temperature to at least that (a
+        different answer is wanted). One answer may take ``timeout_s`` in all (a provider that
+        sends it a byte at a time is cut off there), and at most ``MAX_RESPONSE_BYTES``; each
+        retry gets the same again."""
         import openai
 
         settings = self.settings
         options: dict[str, Any] = {}
-        if settings.temperature is not None:
-            options["temperature"] = settings.temperature
+        temperature = settings.temperature
+        if min_temperature is not None:
+            temperature = max(temperature or 0.0, min_temperature)
+        if temperature is not None:
+            options["temperature"] = temperature
         if settings.max_tokens is not None:
             options["max_tokens"] = settings.max_tokens
         where = f"LLM entry '{settings.name}' ({settings.provider_class}, {settings.model})"
@@ -223,14 +230,24 @@ class FallbackChat:
         self._providers = [ChatProvider(config.settings(name)) for name in self.names]
         self._on_event = on_event
 
-    def complete(self, messages: Sequence[Message]) -> Completion:
+    def complete(
+        self,
+        messages: Sequence[Message],
+        min_temperature: float | None = None,
+        first_entry: int = 0,
+    ) -> Completion:
+        """The first answer of the entries in order, starting at entry ``first_entry`` (modulo
+        their number, wrapping around): a caller that wants another model's answer names the
+        next entry."""
         failures: list[ProviderError] = []
-        for provider in self._providers:
+        start = first_entry % len(self._providers)
+        order = self._providers[start:] + self._providers[:start]
+        for provider in order:
             try:
-                return provider.complete(messages)
+                return provider.complete(messages, min_temperature)
             except ProviderError as exc:
                 failures.append(exc)
-                if provider is not self._providers[-1]:
+                if provider is not order[-1]:
                     self._on_event(f"{exc.problem}; trying the next LLM entry")
         if len(failures) == 1:
             raise failures[0]

@@ -36,7 +36,12 @@ class Chat(Protocol):
 
     names: list[str]
 
-    def complete(self, messages: Sequence[Message]) -> Completion: ...
+    def complete(
+        self,
+        messages: Sequence[Message],
+        min_temperature: float | None = None,
+        first_entry: int = 0,
+    ) -> Completion: ...
 
 
 USABLE_ANSWER = (
@@ -103,7 +108,9 @@ class LLMCodeGenerator:
 
     def ask(self, conversation: Conversation) -> Answer:
         """The model's answer to ``conversation``, parsed (never run)."""
-        completion = self.chat.complete(conversation.messages)
+        completion = self.chat.complete(
+            conversation.messages, conversation.min_temperature, conversation.first_entry
+        )
         try:
             return Answer(completion, parse_answer(completion.text), None)
         except UnusableAnswer as exc:

@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -69,26 +69,42 @@ Answer with exactly one fenced code block tagged python holding the whole module
 add one fenced code block tagged json holding a list of extra golden examples \
 ([{{"input": {{...}}, "output": {{...}}}}]) that your code must satisfy; they are checked too.
 """
+EDGE_CASES = (
+    "The contract tests call compute with the golden examples and with many inputs drawn "
+    "from the whole input schema: empty lists, zeros, the smallest and largest values it "
+    "allows. Handle every one (no division by zero, no max() or min() of an empty list). "
+    "Match the golden outputs exactly: the same keys, numbers rounded the same way, text "
+    "formatted character for character."
+)
+REPEAT_TEMPERATURES = (0.7, 1.0)
+"""The least sampling temperature of a fresh start after the first repeated answer, and after
+any later one."""
+SAMPLE_TEMPERATURE = 0.8
+"""The least sampling temperature of the first round's extra samples (``--samples``)."""
 TARGET_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 """The Python the plugin runs on: the gates' and the workers' own."""
 
 
 @dataclass
 class Conversation:
-    """The messages of one synthesis with a model, growing with each repair round."""
+    """The messages of one synthesis with a model, growing with each repair round, and how
+    the next answer is sampled."""
 
     messages: list[Message] = field(default_factory=list)
+    min_temperature: float | None = None
+    """At least this sampling temperature (``None``: the entry's own)."""
+    first_entry: int = 0
+    """The configured entry asked first (the others follow in order, wrapping around)."""
 
     def digest(self) -> str:
         """sha256 of the messages as sent (the prompt's digest in the test report)."""
         data = json.dumps(self.messages, sort_keys=True, ensure_ascii=False).encode("utf-8")
         return hashlib.sha256(data).hexdigest()
 
-    def add_repair(self, answer: str, feedback: str) -> None:
-        self.messages += [
-            {"role": "assistant", "content": answer},
-            {"role": "user", "content": feedback},
-        ]
+    def followed_by(self, answer: str, feedback: str) -> Conversation:
+        """This conversation, sampled alike, with the model's answer and what it is told next."""
+        added = [{"role": "assistant", "content": answer}, {"role": "user", "content": feedback}]
+        return replace(self, messages=self.messages + added)
 
 
 def first_prompt(spec: PluginSpec) -> Conversation:
@@ -126,6 +142,7 @@ def first_prompt(spec: PluginSpec) -> Conversation:
     if spec.examples:
         examples = [e.model_dump(exclude_defaults=True) for e in spec.examples]
         parts.append("Golden examples (input and the exact expected output):\n" + _json(examples))
+    parts.append(EDGE_CASES)
     parts.append(f"Permissions granted: {', '.join(spec.permissions) or 'none'}")
     parts.append(f"Dependencies you may import besides the standard library: "
                  f"{', '.join(spec.dependencies) or 'none'}")  # fmt: skip
@@ -135,11 +152,15 @@ def first_prompt(spec: PluginSpec) -> Conversation:
     )
 
 
-def fresh_start(spec: PluginSpec, feedback: str) -> Conversation:
+def fresh_start(spec: PluginSpec, feedback: str, repeats: int = 1) -> Conversation:
     """A new conversation for a model that answered with code it had written before: the
     opening prompt, then what that code failed, asking for another approach (the old
-    conversation, which led it back to the same code, is dropped)."""
+    conversation, which led it back to the same code, is dropped). It is sampled hotter with
+    each repeat (``REPEAT_TEMPERATURES``), and starts at the next configured entry, so that
+    with several entries another model answers."""
     conversation = first_prompt(spec)
+    conversation.min_temperature = REPEAT_TEMPERATURES[min(repeats, len(REPEAT_TEMPERATURES)) - 1]
+    conversation.first_entry = repeats
     conversation.messages[-1]["content"] += (
         "\n\nA module written for this spec before failed these checks:\n"
         + feedback.split("\n", 1)[-1]

@@ -12,6 +12,7 @@ configured, and the progress lines say which generator wrote the plugin.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from plan_pipeline.contract_check import translated_constraints
@@ -22,7 +23,14 @@ from synthesizer.errors import GateFailedError, LLMError
 from synthesizer.llm_codegen import NAME as LLM
 from synthesizer.llm_codegen import LLMCodeGenerator, logic_of
 from synthesizer.llm_config import configured
-from synthesizer.llm_prompt import code_digest, feedback_for, first_prompt, fresh_start
+from synthesizer.llm_prompt import (
+    SAMPLE_TEMPERATURE,
+    Conversation,
+    code_digest,
+    feedback_for,
+    first_prompt,
+    fresh_start,
+)
 from synthesizer.report import Attempt, GateOutcome, GateResult, TestReport
 from synthesizer.synthesize import Progress, SynthesisOptions, SynthesisResult, synthesize_plugin
 
@@ -34,22 +42,76 @@ def synthesize_with_llm(
     progress: Progress,
     generator: LLMCodeGenerator | None = None,
 ) -> SynthesisResult:
-    """The plugin for ``spec`` written by a model and repaired until every gate passes."""
+    """The plugin for ``spec`` written by a model and repaired until every gate passes.
+
+    The first round asks for ``options.samples`` answers (the extra ones sampled hotter); the
+    first to pass every gate wins, else the repairs go on from the one that passed the most
+    gates. An answer whose code an earlier round wrote starts a fresh conversation, hotter and
+    at the next configured entry, instead of repeating the request."""
     translated_constraints(spec)  # a spec no plugin could be checked against: before any call
     generator = generator or LLMCodeGenerator.from_config(options.llm_config, options.llm, progress)
+    loop = _RepairLoop(spec, out_dir, options, progress, generator)
     conversation = first_prompt(spec)
-    attempts: list[Attempt] = []
-    seen_code: set[str] = set()
-    last_problem = ""
-    last_report: tuple[TestReport, Path] | None = None
     rounds = options.repair_rounds
     for number in range(1, rounds + 1):
+        asks = options.samples if number == 1 else 1
+        best: tuple[int, Conversation] | None = None
+        for sample in range(1, asks + 1):
+            asked = conversation
+            if sample > 1:
+                asked = replace(conversation, min_temperature=SAMPLE_TEMPERATURE)
+            outcome = loop.attempt(asked, number, sample, asks)
+            if isinstance(outcome, SynthesisResult):
+                return outcome
+            if best is None or outcome[0] > best[0]:
+                best = outcome
+        assert best is not None
+        conversation = best[1]
+    report_path = _write_attempts(spec, out_dir, loop.attempts, loop.last_report)
+    raise LLMError(
+        f"the LLM backend found no plugin for '{spec.capability}' that passes every gate in "
+        f"{rounds} round(s); last: {loop.last_problem}",
+        f"See the attempts in {report_path}; raise the rounds (--rounds, PLANEXE_LLM_ROUNDS), "
+        "choose another model, or add examples to the spec",
+    )
+
+
+class _RepairLoop:
+    """What the rounds of one synthesis share: every attempt, the code already seen, and the
+    last failure."""
+
+    def __init__(
+        self,
+        spec: PluginSpec,
+        out_dir: Path,
+        options: SynthesisOptions,
+        progress: Progress,
+        generator: LLMCodeGenerator,
+    ) -> None:
+        self.spec, self.out_dir, self.options = spec, out_dir, options
+        self.progress, self.generator = progress, generator
+        self.attempts: list[Attempt] = []
+        self.seen_code: set[str] = set()
+        self.repeats = 0
+        self.last_problem = ""
+        self.last_report: tuple[TestReport, Path] | None = None
+
+    def attempt(
+        self, conversation: Conversation, number: int, sample: int, samples: int
+    ) -> SynthesisResult | tuple[int, Conversation]:
+        """One answer to ``conversation`` through every gate: the result when it passes, else
+        how far it got (gates passed; -1 for no usable code) and the conversation to go on
+        with."""
+        progress, rounds = self.progress, self.options.repair_rounds
+        tag = f"round {number}" + (f", sample {sample}" if samples > 1 else "")
+        shown = f"round {number}/{rounds}" + (f", sample {sample}/{samples}" if samples > 1 else "")
         digest = conversation.digest()
-        progress(f"round {number}/{rounds}: asking {' or '.join(generator.chat.names)}")
-        answer = generator.ask(conversation)
+        progress(f"{shown}: asking {' or '.join(self.generator.chat.names)}")
+        answer = self.generator.ask(conversation)
         done = answer.completion
         attempt = Attempt(
             round=number,
+            sample=sample,
             generator=LLM,
             provider=done.provider,
             model=done.model,
@@ -58,57 +120,51 @@ def synthesize_with_llm(
             completion_tokens=done.completion_tokens,
             latency_s=round(done.seconds, 4),
         )
-        attempts.append(attempt)
+        self.attempts.append(attempt)
         progress(
-            f"round {number}: {done.model} answered in {done.seconds * 1000:.0f} ms "
+            f"{tag}: {done.model} answered in {done.seconds * 1000:.0f} ms "
             f"({done.prompt_tokens} + {done.completion_tokens} tokens)"
         )
         if answer.parsed is None:
             attempt.problem = answer.problem
-            progress(f"round {number}: {answer.problem}")
-            conversation.add_repair(
+            progress(f"{tag}: {answer.problem}")
+            self.last_problem = str(answer.problem)
+            return -1, conversation.followed_by(
                 done.text, f"Your answer could not be used: {answer.problem}. {answer.retry}"
             )
-            last_problem = str(answer.problem)
-            continue
         attempt.code_sha256 = code_digest(answer.parsed.source)
-        repeated = attempt.code_sha256 in seen_code
-        seen_code.add(attempt.code_sha256)
+        repeated = attempt.code_sha256 in self.seen_code
+        self.seen_code.add(attempt.code_sha256)
         for note in answer.parsed.notes:
-            progress(f"round {number}: {note}")
+            progress(f"{tag}: {note}")
         try:
-            result = synthesize_plugin(spec, out_dir, options, progress, logic_of(answer.parsed))
+            result = synthesize_plugin(
+                self.spec, self.out_dir, self.options, progress, logic_of(answer.parsed)
+            )
         except GateFailedError as exc:
             report: TestReport = exc.report
             attempt.gates = _outcomes(report.gates)
-            report.attempts = list(attempts)
+            report.attempts = list(self.attempts)
             report.write(exc.report_path)
             feedback = feedback_for(report.gates, answer.parsed.notes)
-            if repeated:  # the same code again: repeating the request would not change it
-                attempt.problem = "the same code as an earlier round: a fresh conversation next"
-                progress(f"round {number}: the same code as an earlier round; starting afresh")
-                conversation = fresh_start(spec, feedback)
-            else:
-                conversation.add_repair(done.text, feedback)
-            last_problem, last_report = exc.problem, (report, exc.report_path)
+            self.last_problem, self.last_report = exc.problem, (report, exc.report_path)
             if number < rounds:
-                progress(f"round {number}: {exc.problem}; sending the findings back")
-            continue
+                progress(f"{tag}: {exc.problem}; sending the findings back")
+            passed = sum(1 for gate in report.gates if gate.ran and gate.passed)
+            if repeated:  # the same code again: repeating the request would not change it
+                self.repeats += 1
+                attempt.problem = "the same code as an earlier round: a fresh conversation next"
+                progress(f"{tag}: the same code as an earlier round; starting afresh")
+                return passed, fresh_start(self.spec, feedback, self.repeats)
+            return passed, conversation.followed_by(done.text, feedback)
         except PlanPipelineError:
             attempt.problem = "the synthesis stopped before its gates (see the error)"
-            _write_attempts(spec, out_dir, attempts, last_report)
+            _write_attempts(self.spec, self.out_dir, self.attempts, self.last_report)
             raise
         attempt.gates = _outcomes(result.report.gates)
-        result.report.attempts = attempts
+        result.report.attempts = self.attempts
         result.report.write(result.report_path)
         return result
-    report_path = _write_attempts(spec, out_dir, attempts, last_report)
-    raise LLMError(
-        f"the LLM backend found no plugin for '{spec.capability}' that passes every gate in "
-        f"{rounds} round(s); last: {last_problem}",
-        f"See the attempts in {report_path}; raise the rounds (--rounds, PLANEXE_LLM_ROUNDS), "
-        "choose another model, or add examples to the spec",
-    )
 
 
 def _outcomes(gates: list[GateResult]) -> list[GateOutcome]:

@@ -74,6 +74,8 @@ class Attempt(BaseModel):
     wrote, what that cost, and what the gates said."""
 
     round: int
+    sample: int = 1
+    """Which of the round's answers (the first round may ask for several: ``--samples``)."""
     generator: str
     provider: str | None = None
     model: str | None = None

@@ -76,6 +76,8 @@ class SynthesisOptions:
     """The configuration's entry to use (else ``PLANEXE_LLM``, else ``auto``)."""
     repair_rounds: int = 3
     """Rounds the LLM backend gets: its first answer and the repairs after failed gates."""
+    samples: int = 1
+    """Answers the LLM backend asks for in its first round (the first to pass wins)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SynthesisOptions:
@@ -83,14 +85,8 @@ class SynthesisOptions:
         ``PLANEXE_ADVISORIES``, ``PLANEXE_PROPERTY_EXAMPLES``, ``PLANEXE_FORKED_HARNESS=0`` (the
         harness runs in this process), ``PLANEXE_UNSAFE_NO_SANDBOX=1`` (runs plugin tests
         without isolation), ``PLANEXE_LLM_CONFIG``, ``PLANEXE_LLM`` and
-        ``PLANEXE_LLM_ROUNDS``."""
+        ``PLANEXE_LLM_ROUNDS`` and ``PLANEXE_LLM_SAMPLES``."""
         env = os.environ if environ is None else environ
-        rounds = env.get("PLANEXE_LLM_ROUNDS") or "3"
-        if not rounds.isdigit() or int(rounds) < 1:
-            raise SynthesizerError(
-                f"PLANEXE_LLM_ROUNDS is {rounds[:20]!r}, not a positive whole number",
-                "Set it to the rounds the LLM backend gets, e.g. 3",
-            )
         return cls(
             codegen=env.get("PLANEXE_CODEGEN") or DEFAULT_CODEGEN,
             osv_url=env.get("PLANEXE_OSV_URL") or None,
@@ -100,8 +96,20 @@ class SynthesisOptions:
             forked_harness=env.get("PLANEXE_FORKED_HARNESS") != "0",
             llm_config=Path(env["PLANEXE_LLM_CONFIG"]) if env.get("PLANEXE_LLM_CONFIG") else None,
             llm=env.get("PLANEXE_LLM") or None,
-            repair_rounds=int(rounds),
+            repair_rounds=_count(env, "PLANEXE_LLM_ROUNDS", 3, "rounds the LLM backend gets"),
+            samples=_count(env, "PLANEXE_LLM_SAMPLES", 1, "answers of its first round"),
         )
+
+
+def _count(env: Mapping[str, str], name: str, default: int, what: str) -> int:
+    """A positive whole number from ``env[name]`` (``default`` when unset)."""
+    value = env.get(name) or str(default)
+    if not value.isdigit() or int(value) < 1:
+        raise SynthesizerError(
+            f"{name} is {value[:20]!r}, not a positive whole number",
+            f"Set it to the {what}, e.g. {default}",
+        )
+    return int(value)
 
 
 @dataclass(frozen=True)

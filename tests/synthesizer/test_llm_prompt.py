@@ -58,6 +58,7 @@ def test_the_prompt_holds_the_spec_and_the_gates_rules(risk_spec: PluginSpec) ->
     assert "Golden examples" in user and '"likelihood": 5' in user
     assert "Permissions granted: none" in user
     assert "subprocess" not in user.split("Modules you may import (only those you use): ")[1]
+    assert "empty lists, zeros" in user and "character for character" in user
 
 
 def test_a_named_value_is_shown_as_a_name_not_as_an_output_field(risk_spec: PluginSpec) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -291,6 +292,67 @@ def test_a_model_that_repeats_itself_gets_a_changed_strategy_not_the_same_reques
     assert attempts[0]["code_sha256"] == attempts[1]["code_sha256"]
     assert "a fresh conversation next" in attempts[1]["problem"]
     assert any("the same code as an earlier round; starting afresh" in line for line in lines)
+    assert "temperature" not in standin.requests[1]  # the entry sets none: the server's own
+    assert standin.requests[2]["temperature"] >= 0.7  # the fresh start is sampled hotter
+
+
+def test_a_repeating_model_hands_the_fresh_start_to_the_next_entry(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    """With two entries in auto, the fresh start after a repeated answer goes to the other
+    model first, and that model's answer passes."""
+    wrong = Reply(fenced(WRONG_RISK))
+    with serve(wrong) as first, serve(Reply(fenced(CORRECT_RISK))) as second:
+        config = write_config(
+            tmp_path / "llm_config.json",
+            {
+                "first": {**entry(first.url, temperature=0.1), "priority": 1},
+                "second": {**entry(second.url, temperature=0.1), "priority": 2},
+            },
+        )
+        options = SynthesisOptions(property_examples=10, llm_config=config, repair_rounds=3)
+        result = synthesize_with_llm(risk_spec, tmp_path / "out", options, lambda _line: None)
+    assert result.report.passed
+    assert len(first.requests) == 2 and len(second.requests) == 1
+    assert first.requests[1]["temperature"] == 0.1  # a repair of a new answer: as configured
+    assert second.requests[0]["temperature"] == 0.7
+    assert len(second.requests[0]["messages"]) == 2  # afresh
+
+
+def test_first_round_samples_the_first_passing_answer_wins(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    """--samples 3: the first answer fails, the second (sampled hotter) passes; the third is
+    never asked for, and both attempts are in the report as samples of round 1."""
+    lines: list[str] = []
+    with serve(Reply(fenced(WRONG_RISK)), Reply(fenced(CORRECT_RISK))) as standin:
+        options = replace(_options(tmp_path, standin), samples=3)
+        result = synthesize_with_llm(risk_spec, tmp_path / "out", options, lines.append)
+    assert result.report.passed and len(standin.requests) == 2
+    assert standin.requests[0]["messages"] == standin.requests[1]["messages"]
+    assert "temperature" not in standin.requests[0]
+    assert standin.requests[1]["temperature"] >= 0.8
+    attempts = _report(result.report_path)["attempts"]
+    assert [(a["round"], a["sample"]) for a in attempts] == [(1, 1), (1, 2)]
+    assert any(line.startswith("round 1/3, sample 2/3: asking standin") for line in lines)
+
+
+def test_after_failed_samples_the_repair_goes_on_from_the_one_that_got_furthest(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    """Sample 1 has no usable code, sample 2 reaches the contract tests: the repair round
+    answers sample 2's findings."""
+    script = [Reply("I cannot help with that."), Reply(fenced(WRONG_RISK)),
+              Reply(fenced(CORRECT_RISK))]  # fmt: skip
+    with serve(*script) as standin:
+        options = replace(_options(tmp_path, standin), samples=2)
+        result = synthesize_with_llm(risk_spec, tmp_path / "out", options, lambda _line: None)
+    assert result.report.passed
+    repair = standin.requests[2]["messages"]
+    assert repair[2] == {"role": "assistant", "content": fenced(WRONG_RISK)}
+    assert "Gate contract_tests failed" in repair[3]["content"]
+    attempts = _report(result.report_path)["attempts"]
+    assert [(a["round"], a["sample"]) for a in attempts] == [(1, 1), (1, 2), (2, 1)]
 
 
 def test_a_failing_call_names_the_line_in_the_plugins_code(

@@ -263,3 +263,13 @@ def test_a_wheel_with_a_member_outside_the_target_installs_nothing(tmp_path: Pat
         install_for_run(wheel, tmp_path / "plugins")
     assert not (tmp_path / "outside.py").exists()
     assert [p.name for p in (tmp_path / "plugins").iterdir()] == [".lock"]
+
+
+def test_llm_rounds_and_samples_come_from_the_environment_or_say_what_to_set() -> None:
+    options = SynthesisOptions.from_env({"PLANEXE_LLM_ROUNDS": "2", "PLANEXE_LLM_SAMPLES": "3"})
+    assert (options.repair_rounds, options.samples) == (2, 3)
+    default = SynthesisOptions.from_env({})
+    assert (default.repair_rounds, default.samples) == (3, 1)
+    with pytest.raises(SynthesizerError) as raised:
+        SynthesisOptions.from_env({"PLANEXE_LLM_SAMPLES": "0"})
+    assert "PLANEXE_LLM_SAMPLES is '0', not a positive whole number" in raised.value.problem
