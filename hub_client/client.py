@@ -53,13 +53,13 @@ from hub_client.errors import (
     VerificationError,
 )
 from hub_client.http_deadline import DeadlinePassedError, TooLargeError, get_within
-from hub_client.installed_files import wheel_files_sha256
 from hub_client.local_home import HubHome
 from hub_client.metadata_client import SignedRelease, TrustedReleases
 from hub_client.policy import TrustPolicy
 from hub_client.records import PluginRecord, PluginStatus, UsageRecord
 from hub_client.release_metadata import PluginRelease, signed_targets_change, tuf_signer
 from hub_client.success_metrics import SuccessMetrics
+from plan_pipeline.installed_files import wheel_files_sha256
 from plan_pipeline.spec import PluginSpec
 from plan_pipeline.trust import Tier
 

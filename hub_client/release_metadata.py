@@ -6,7 +6,7 @@ generated namespace (``planexe-gen-*/*``) to the role ``generated``, signed by t
 online key, like ``snapshot`` and ``timestamp``. Each target is one release, at the path
 ``<dist_name>/<canonical version>``; its ``custom`` field binds the capability, the wheel's
 file name, the tier, the status, the digest of the hub's own test report and the digest of
-the files the wheel installs (``hub_client/installed_files.py``), and the target's length and
+the files the wheel installs (``plan_pipeline/installed_files.py``), and the target's length and
 sha256 are the wheel's.
 
 Who may say what:
@@ -95,7 +95,7 @@ class PluginRelease(BaseModel):
     report_sha256: str | None = None
     revoked_reason: str | None = None
     files_sha256: Sha256Hex | None = None
-    """The digest of the files the wheel installs (``hub_client/installed_files.py``): an
+    """The digest of the files the wheel installs (``plan_pipeline/installed_files.py``): an
     installed copy ranks above ``generated`` only if its files on disk give this digest."""
 
     @property

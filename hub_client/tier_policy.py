@@ -7,7 +7,7 @@ own built-ins: the registry ranks them ``core`` itself.
 
 A signed tier speaks of one wheel, not of a name and version: an installed distribution gets
 a tier above ``generated`` only if its files on disk are the signed wheel's (the digest
-``files_sha256`` the statement carries, ``hub_client/installed_files.py``), checked on the very
+``files_sha256`` the statement carries, ``plan_pipeline/installed_files.py``), checked on the very
 distribution whose entry point the registry considers. Nothing a wheel writes about itself
 (``direct_url.json``, ``RECORD``) counts: a build of the same name and version made elsewhere,
 or one forging its install record, keeps ``generated`` and runs in a sandboxed worker.
@@ -19,8 +19,8 @@ import sys
 from importlib import metadata
 
 from hub_client.client import PluginHubClient
-from hub_client.installed_files import installed_files_problem
 from hub_client.metadata_client import SignedRelease
+from plan_pipeline.installed_files import installed_files_problem
 from plan_pipeline.trust import LocalTierPolicy, Tier
 
 

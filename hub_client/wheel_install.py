@@ -13,7 +13,7 @@ one environment take turns. The wheel's own metadata must name the release's dis
 version, as uv and pip require. A failed or interrupted install removes every file and folder
 it created.
 ``direct_url.json`` records the hub's content address, as uv and pip write it for the pinned
-URL install; it is a note for people, never trusted (``hub_client/installed_files.py``).
+URL install; it is a note for people, never trusted (``plan_pipeline/installed_files.py``).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from hub_client.errors import WheelInstallError
-from hub_client.installed_files import installed_files_problem, wheel_files_sha256
+from plan_pipeline.installed_files import installed_files_problem, wheel_files_sha256
 from plan_pipeline.wheel_destination import RecordingDestination
 
 INSTALLER_NAME = "planexe-plugin-hub"

@@ -34,7 +34,6 @@ from pydantic import BaseModel
 
 from hub_client.bundles import BundleVerifier, sha256_hex
 from hub_client.errors import DuplicateVersionError, HubBusyError, HubError, PolicyError
-from hub_client.installed_files import wheel_files_sha256
 from hub_client.policy import TrustPolicy
 from hub_client.records import (
     PluginRecord,
@@ -54,6 +53,7 @@ from hub_index.metrics import success_metrics
 from hub_index.reverify import GeneratedPublish, reverify
 from hub_index.signing import ArtifactSigner
 from plan_pipeline.capability_names import generated_dist_name, validate_capability_name
+from plan_pipeline.installed_files import wheel_files_sha256
 from plan_pipeline.trust import Tier
 
 MAX_HOLDER_CHARS = 200

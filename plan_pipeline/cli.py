@@ -269,6 +269,83 @@ def report_command(
     out.print(f"{len(records)} stage(s): {summary or 'none resolved'}; {failed} failed")
 
 
+planexe2_app = typer.Typer(
+    help="Capability-backed skills for PlanExe2 (python -m planexe_skill).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(planexe2_app, name="planexe2")
+
+
+@planexe2_app.command("preflight")
+def planexe2_preflight_command(
+    skills_dir: Annotated[
+        Path, typer.Argument(metavar="SKILLS_DIR", help="The checkout's skills/ folder.")
+    ],
+    run_dir: Annotated[
+        Path | None,
+        typer.Option("--run-dir", help="The run directory: its plugins count, specs go there."),
+    ] = None,
+) -> None:
+    """Before any stage runs: list every capability skill whose capability no installed plugin
+    provides, lock the ones found (a changed lock makes PlanExe2 rerun the stage), and in
+    suggest mode (PLANEXE_SYNTHESIS) write the missing ones' specs into the run directory."""
+    from plan_pipeline.planexe2 import preflight
+
+    try:
+        checks = preflight(skills_dir, run_dir)
+    except PlanPipelineError as exc:
+        raise fail(exc) from None
+    if not checks:
+        out.print(f"no capability skill in {escape(str(skills_dir))}")
+    for check in checks:
+        skill = check.skill
+        if check.plugin is None:
+            out.print(escape(f"{skill.name}: {skill.capability} missing: {check.problem}"))
+            continue
+        changed = " (lock changed: PlanExe2 runs the stage again)" if check.lock_changed else ""
+        plugin = check.plugin
+        found = f"{plugin['dist_name']} {plugin['version']} ({plugin['tier']})"
+        out.print(escape(f"{skill.name}: {skill.capability} from {found}{changed}"))
+
+
+@planexe2_app.command("scaffold")
+def planexe2_scaffold_command(
+    contract: Annotated[
+        Path, typer.Argument(metavar="CONTRACT", help="The stage contract (YAML or JSON).")
+    ],
+    skills_dir: Annotated[Path, typer.Option("--skills", help="The checkout's skills/ folder.")],
+    name: Annotated[str, typer.Option("--name", help="The skill's name (its folder).")],
+    capability: Annotated[str, typer.Option("--capability", help="The capability it needs.")],
+    inputs: Annotated[
+        list[str],
+        typer.Option("--input", metavar="NAME=FILE[#PATH]", help="A plugin input from a file."),
+    ],
+    outputs: Annotated[
+        list[str], typer.Option("--output", metavar="FILE", help="A .json and a .md output.")
+    ],
+    values: Annotated[
+        list[str] | None,
+        typer.Option("--value", metavar="NAME=JSON", help="A fixed plugin input."),
+    ] = None,
+    version: Annotated[str, typer.Option("--version", help="The version range.")] = ">=1.0,<2",
+    description: Annotated[
+        str, typer.Option("--description", help="One line: what the stage is for.")
+    ] = "",
+) -> None:
+    """Write a capability skill folder from a contract: SKILL.md, the contract, and a run.py
+    of one line that hands ctx to planexe-plugin-hub."""
+    from plan_pipeline.planexe2 import scaffold
+
+    try:
+        folder = scaffold(
+            contract, skills_dir, name, capability, version, inputs, outputs, description, values
+        )
+    except PlanPipelineError as exc:
+        raise fail(exc) from None
+    out.print(escape(f"wrote {folder}: SKILL.md, contract.yaml, run.py"))
+
+
 INTERRUPTED_EXIT = 130
 """The exit code of a command stopped by Ctrl-C (SIGINT), as shells report it."""
 

@@ -20,14 +20,22 @@ class PlanPipelineError(Exception):
     """Root of all errors the pipeline reports to its user."""
 
     exit_code = 2
+    listing = False
+    """Whether the problem may be a list: its first line, then one line per item (each line
+    still shown as one line, whatever the items hold)."""
 
     def __init__(self, problem: str, fix: str | None = None) -> None:
         # one line whatever a plugin, a file or a distribution's metadata put into the text
-        self.problem = one_line(problem)
+        if self.listing:
+            self.problem = "\n".join(one_line(line) for line in problem.split("\n"))
+        else:
+            self.problem = one_line(problem)
         self.fix = one_line(fix) if fix is not None else None
         super().__init__(self.problem)
 
     def __str__(self) -> str:
+        if self.fix and self.listing and "\n" in self.problem:
+            return f"{self.problem}\n{self.fix}"
         return f"{self.problem}. {self.fix}" if self.fix else self.problem
 
     def in_context(self, prefix: str, then: str | None = None) -> PlanPipelineError:

@@ -27,6 +27,7 @@ missing capability of a pipeline before any stage runs (and spends LLM money).
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -51,6 +52,8 @@ from plan_pipeline.errors import (
     StageOutputError,
     SynthesisStop,
 )
+from plan_pipeline.host_stages import SYNTHESIS_ENV, CapabilityTaskError, synthesis_mode
+from plan_pipeline.host_stages import load_contract as load_contract  # for the stages' modules
 from plan_pipeline.interrupts import stop_if_interrupted
 from plan_pipeline.registry import CapabilityRegistry
 from plan_pipeline.resolver import (
@@ -65,15 +68,9 @@ from plan_pipeline.stage_runner import run_capability, select
 from plan_pipeline.synthesis import SynthesisMode
 from plan_pipeline.usage import StageResult, check_hub_setup, configured_reporter
 
-SYNTHESIS_ENV = "PLANEXE_SYNTHESIS"
-"""The synthesis mode of capability-backed stages: off, suggest (default), dry-run, publish."""
 PIPELINE_MODULE = "worker_plan_internal.plan.run_plan_pipeline"
 """The module that runs (and resumes) PlanExe's pipeline; named in "continue with" hints."""
 log = logging.getLogger(__name__)
-
-
-class CapabilityTaskError(PlanPipelineError):
-    """A capability-backed task is declared wrongly (capability, version, contract, inputs)."""
 
 
 @dataclass(frozen=True)
@@ -109,44 +106,13 @@ def host_task(name: str) -> Any:
         ) from None
 
 
-def synthesis_mode(environ: dict[str, str] | None = None) -> SynthesisMode:
-    """The mode named by ``PLANEXE_SYNTHESIS``; ``suggest`` when it is unset."""
-    text = (os.environ if environ is None else environ).get(SYNTHESIS_ENV) or "suggest"
-    try:
-        return SynthesisMode(text)
-    except ValueError:
-        modes = ", ".join(m.value for m in SynthesisMode)
-        raise CapabilityTaskError(
-            f"{SYNTHESIS_ENV}={text!r} is not a synthesis mode", f"Use one of: {modes}"
-        ) from None
-
-
-def load_contract(path: str | Path) -> Contract:
-    """A stage contract from a YAML or JSON file; every problem is one ``CapabilityTaskError``."""
-    import yaml  # a base dependency, imported when a contract file is read
-
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return Contract.model_validate(data)
-    except (OSError, yaml.YAMLError) as exc:
-        raise CapabilityTaskError(
-            f"cannot read contract file {path}: {exc}", "Check the path and the YAML"
-        ) from None
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "top level"
-        raise CapabilityTaskError(
-            f"contract file {path}: {where}: {first['msg'].removeprefix('Value error, ')}",
-            "Fix the contract; see examples/planexe/contracts/",
-        ) from None
-
-
 class CapabilityTask:
     """Mixin for a ``PlanTask`` whose work is done by the plugin for ``capability``.
 
     Put it before ``PlanTask`` in the bases: it replaces ``PlanTask.run()``, so a failure is
-    this project's one-line error, not "Failed to run X with any of the LLMs".
+    this project's one-line error, not "Failed to run X with any of the LLMs". The task's
+    docstring is what the stage is for, in its author's words: a contract without a
+    ``description`` takes it (the first thing an LLM backend's prompt says).
     """
 
     capability: ClassVar[str]
@@ -173,12 +139,16 @@ class CapabilityTask:
                 f"{cls.__name__} declares no capability",
                 "Set capability = 'area.name' on the class",
             )
+        contract = cls.contract
+        words = inspect.cleandoc(cls.__dict__.get("__doc__") or "")
+        if contract is not None and not contract.description.strip() and words:
+            contract = contract.model_copy(update={"description": words[:8000]})
         try:
             cls._need = CapabilityNeed(
                 name=cls.__name__,
                 capability=cls.capability,
                 version=cls.version,
-                contract=cls.contract,
+                contract=contract,
             )
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
@@ -364,7 +334,10 @@ def _resolver(run_dir: str, mode: str, pid: int) -> PluginResolver:
 
 
 class MissingCapabilitiesError(SynthesisStop):
-    """The pre-flight check found capabilities that no installed plugin provides."""
+    """The pre-flight check found capabilities that no installed plugin provides (one line
+    each)."""
+
+    listing = True
 
 
 @dataclass(frozen=True)
@@ -429,14 +402,14 @@ def preflight(root: luigi.Task, mode: SynthesisMode | None = None) -> list[Gap]:
     gaps = find_gaps(root)
     if not gaps:
         return []
-    lines = [gap.problem for gap in gaps]
+    lines = [f"  - {gap.problem}" for gap in gaps]
     if mode is SynthesisMode.SUGGEST:
         for gap in gaps:
             gap.spec_path.parent.mkdir(parents=True, exist_ok=True)
             need = gap.task.need()
             spec = draft_spec(need, {}, provenance={"task": need.name, "check": "preflight"})
             write_spec(spec, gap.spec_path)
-        lines = [f"{gap.problem} (spec: {gap.spec_path})" for gap in gaps]
+        lines = [f"  - {gap.problem} (spec: {gap.spec_path})" for gap in gaps]
     if mode in (SynthesisMode.OFF, SynthesisMode.SUGGEST):
         next_mode = (
             SynthesisMode.DRY_RUN if mode is SynthesisMode.SUGGEST else SynthesisMode.SUGGEST
@@ -444,10 +417,14 @@ def preflight(root: luigi.Task, mode: SynthesisMode | None = None) -> list[Gap]:
         guide = gaps[0].task.miss_guide(_run_dir(gaps[0].task))
         raise MissingCapabilitiesError(
             f"{len(gaps)} missing capabilit{'y' if len(gaps) == 1 else 'ies'} found before any "
-            f"stage ran: {'; '.join(lines)}",
+            "stage ran:\n" + "\n".join(lines),
             f"Install plugins that provide them, or continue with: "
             f"{guide.continue_with(next_mode)}",
         )
     for line in lines:
-        log.warning("pre-flight: %s; %s synthesizes it when its stage runs", line, mode.value)
+        log.warning(
+            "pre-flight: %s; %s synthesizes it when its stage runs",
+            line.removeprefix("  - "),
+            mode.value,
+        )
     return gaps

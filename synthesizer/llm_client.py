@@ -12,11 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from synthesizer.errors import LLMConfigError, LLMError
-from synthesizer.llm_config import LLMConfig, ProviderSettings
+from synthesizer.llm_config import CLAUDE_CLI, LLMConfig, ProviderSettings
 
 Message = dict[str, str]
 
@@ -33,6 +33,8 @@ class Completion:
     seconds: float
     finish_reason: str | None = None
     """Why the model stopped: ``stop``, ``length`` (cut off at ``max_tokens``), ..."""
+    cost_usd: float | None = None
+    """What the answer cost, where the provider says (the ``claude`` CLI does)."""
 
 
 class ProviderError(LLMError):
@@ -217,6 +219,25 @@ def _shown_url(url: str | None) -> str:
     return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
 
 
+class Provider(Protocol):
+    """One configured entry that answers messages (``ChatProvider``, ``ClaudeCLIProvider``)."""
+
+    settings: ProviderSettings
+
+    def complete(
+        self, messages: Sequence[Message], min_temperature: float | None = None
+    ) -> Completion: ...
+
+
+def provider_for(settings: ProviderSettings) -> Provider:
+    """The provider of an entry: the ``claude`` CLI for ``ClaudeCLI``, else the HTTP client."""
+    if settings.provider_class == CLAUDE_CLI:
+        from synthesizer.claude_cli import ClaudeCLIProvider
+
+        return ClaudeCLIProvider(settings)
+    return ChatProvider(settings)
+
+
 class FallbackChat:
     """The chosen entries in order: each message goes to the first that answers."""
 
@@ -227,7 +248,7 @@ class FallbackChat:
         on_event: Callable[[str], None] = lambda _line: None,
     ) -> None:
         self.names = config.chosen(choice)
-        self._providers = [ChatProvider(config.settings(name)) for name in self.names]
+        self._providers = [provider_for(config.settings(name)) for name in self.names]
         self._on_event = on_event
 
     def complete(

@@ -15,9 +15,11 @@ Each top-level key names an entry::
     }
 
 ``class`` is one of ``PROVIDER_CLASSES``; each is reached with the ``openai`` client at its
-base URL (``base_url`` or, for PlanExe's spelling, ``api_base``). ``${NAME}`` in a string
-argument is replaced by the environment variable ``NAME``. Keys PlanExe uses that mean
-nothing here (``luigi_workers``, ``is_function_calling_model``...) are accepted and ignored.
+base URL (``base_url`` or, for PlanExe's spelling, ``api_base``), except ``ClaudeCLI``: the
+host's own ``claude`` command (``executable``), on the subscription it is logged in with.
+``${NAME}`` in a string argument is replaced by the environment variable ``NAME``. Keys
+PlanExe uses that mean nothing here (``luigi_workers``, ``is_function_calling_model``...)
+are accepted and ignored.
 ``auto`` chooses every entry in priority order (lowest first; entries without one last).
 """
 
@@ -44,9 +46,11 @@ PROVIDER_CLASSES: dict[str, str | None] = {
     "Ollama": "http://127.0.0.1:11434/v1",
     "LMStudio": "http://127.0.0.1:1234/v1",
     "OpenAILike": None,  # any OpenAI-compatible server: base_url is required
+    "ClaudeCLI": None,  # the host's own Claude Code CLI (claude -p), not an HTTP server
 }
 """Provider classes and their default base URLs."""
-_KEYLESS = frozenset({"Ollama", "LMStudio", "OpenAILike"})
+CLAUDE_CLI = "ClaudeCLI"
+_KEYLESS = frozenset({"Ollama", "LMStudio", "OpenAILike", CLAUDE_CLI})
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -55,9 +59,9 @@ class LLMEntry(BaseModel):
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
-    provider_class: Literal["OpenAI", "OpenRouter", "Ollama", "LMStudio", "OpenAILike"] = Field(
-        alias="class"
-    )
+    provider_class: Literal[
+        "OpenAI", "OpenRouter", "Ollama", "LMStudio", "OpenAILike", "ClaudeCLI"
+    ] = Field(alias="class")
     comment: str = ""
     priority: int | None = None
     arguments: dict[str, Any] = Field(default_factory=dict)
@@ -76,6 +80,8 @@ class ProviderSettings:
     max_retries: int
     temperature: float | None
     max_tokens: int | None
+    executable: str = "claude"
+    """``ClaudeCLI``: the command (a name on ``PATH`` or a path)."""
 
 
 class LLMConfig:
@@ -184,6 +190,7 @@ class LLMConfig:
             max_retries=args.max_retries,
             temperature=args.temperature,
             max_tokens=args.max_tokens,
+            executable=args.executable,
         )
 
 
@@ -213,6 +220,7 @@ class _Arguments(BaseModel):
     max_retries: Annotated[int, Field(strict=True, ge=0, le=20)] = 3
     temperature: Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)] | None = None
     max_tokens: Annotated[int, Field(strict=True, gt=0, le=10**7)] | None = None
+    executable: Annotated[str, Field(min_length=1, max_length=4096)] = "claude"
 
 
 def _substitute(entry: str, key: str, value: Any, env: Mapping[str, str]) -> Any:

@@ -119,6 +119,7 @@ class _RepairLoop:
             prompt_tokens=done.prompt_tokens,
             completion_tokens=done.completion_tokens,
             latency_s=round(done.seconds, 4),
+            cost_usd=done.cost_usd,
         )
         self.attempts.append(attempt)
         progress(

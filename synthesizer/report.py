@@ -86,6 +86,8 @@ class Attempt(BaseModel):
     completion_tokens: int = 0
     latency_s: float = 0.0
     """The model's time for this round."""
+    cost_usd: float | None = None
+    """What the answer cost, where the provider says."""
     problem: str | None = None
     gates: list[GateOutcome] = Field(default_factory=list)
 

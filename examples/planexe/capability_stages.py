@@ -37,6 +37,9 @@ class CapabilityFilenameEnum(StrEnum):
 
 
 class RiskScoresTask(CapabilityTask, PlanTask):
+    """Numeric scores from identify_risks' low/medium/high likelihood and severity, and a
+    markdown table."""
+
     capability = "risk.planexe_scores"
     version = ">=1.0,<2"
     contract = load_contract(CONTRACTS / "risk_scores.yaml")
@@ -55,6 +58,9 @@ class RiskScoresTask(CapabilityTask, PlanTask):
 
 
 class PertEstimatesTask(CapabilityTask, PlanTask):
+    """PERT estimates from estimate_task_durations' days_min, days_realistic and days_max,
+    over the WBS's tasks."""
+
     capability = "schedule.pert_estimates"
     version = ">=1.0,<2"
     contract = load_contract(CONTRACTS / "pert_estimates.yaml")
@@ -77,6 +83,8 @@ class PertEstimatesTask(CapabilityTask, PlanTask):
 
 
 class WBSCostRollupTask(CapabilityTask, PlanTask):
+    """A cost roll-up over the WBS at a day rate, from the task durations."""
+
     capability = "budget.wbs_cost_rollup"
     version = ">=1.0,<2"
     contract = load_contract(CONTRACTS / "wbs_cost_rollup.yaml")

@@ -27,7 +27,7 @@ from plan_pipeline.planexe import (
     preflight,
     synthesis_mode,
 )
-from plan_pipeline.spec import PluginSpec
+from plan_pipeline.spec import PluginSpec, draft_spec
 from plan_pipeline.synthesis import SynthesisMode
 from tests.planexe_standin.harness import fixture, planexe_checkout, planexe_env, run_planexe
 
@@ -380,3 +380,18 @@ def test_the_continue_hint_quotes_the_run_directory(tmp_path: Path) -> None:
     odd = tmp_path / "run dir; rm -rf x"
     hint = PxShoutTask(run_id_dir=str(odd)).miss_guide(odd).continue_with(synthesis_mode({}))
     assert shlex.split(hint)[1] == f"RUN_ID_DIR={odd}"
+
+
+def test_a_tasks_docstring_is_the_contracts_description_when_it_has_none() -> None:
+    class PxDescribedTask(CapabilityTask, PxPlanTask):
+        """Shout the word: upper case, with an exclamation mark."""
+
+        capability = "test.planexe_described"
+        contract = _SHOUT
+
+    assert not _SHOUT.description
+    need = PxDescribedTask.need()
+    assert need.contract is not None
+    assert need.contract.description == "Shout the word: upper case, with an exclamation mark."
+    spec = draft_spec(need, {}, provenance={})
+    assert spec.description == need.contract.description

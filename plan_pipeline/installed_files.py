@@ -65,9 +65,36 @@ def wheel_files_sha256(data: bytes) -> str:
     return _digest(entries)
 
 
+def installed_files_sha256(dist: metadata.Distribution) -> str | None:
+    """The files digest of the installed ``dist``, from its bytes on disk (what the hub signs
+    as ``files_sha256`` for the wheel it came from); ``None`` without a RECORD or with a listed
+    file missing or unreadable."""
+    read = _read_listed(dist)
+    return _digest(read[0]) if isinstance(read, tuple) else None
+
+
 def installed_files_problem(dist: metadata.Distribution, files_sha256: str) -> str | None:
     """Why the installed ``dist`` does not hold the files whose digest is ``files_sha256``;
     ``None`` when it does (its bytes on disk, and the bytecode Python would load for them)."""
+    read = _read_listed(dist)
+    if isinstance(read, str):
+        return read
+    entries, sources = read
+    if _digest(entries) != files_sha256:
+        return "its files are not the signed wheel's"
+    problem = _unlisted_problem(dist, {path for path, _ in entries})
+    if problem is not None:
+        return problem
+    for source in sources:
+        problem = _bytecode_problem(source)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _read_listed(dist: metadata.Distribution) -> tuple[list[tuple[str, str]], list[Path]] | str:
+    """The counted files of ``dist``'s RECORD with their sha256, and its Python sources; or
+    why they cannot be read."""
     listed = dist.files
     if listed is None:
         return "it has no RECORD of its files"
@@ -85,16 +112,7 @@ def installed_files_problem(dist: metadata.Distribution, files_sha256: str) -> s
         entries.append((path, hashlib.sha256(data).hexdigest()))
         if path.endswith(".py"):
             sources.append(where)
-    if _digest(entries) != files_sha256:
-        return "its files are not the signed wheel's"
-    problem = _unlisted_problem(dist, {path for path, _ in entries})
-    if problem is not None:
-        return problem
-    for source in sources:
-        problem = _bytecode_problem(source)
-        if problem is not None:
-            return problem
-    return None
+    return entries, sources
 
 
 def _unlisted_problem(dist: metadata.Distribution, listed: set[str]) -> str | None:

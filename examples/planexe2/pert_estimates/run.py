@@ -1,0 +1,7 @@
+"""Stage pert_estimates, done by the plugin for its capability (see SKILL.md).
+
+planexe-plugin-hub resolves schedule.pert_estimates,
+runs its plugin in the isolated runtime and writes the outputs.
+"""
+
+from plan_pipeline.planexe2 import run_skill as run  # noqa: F401
