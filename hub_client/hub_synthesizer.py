@@ -62,7 +62,9 @@ class HubSynthesizer:
         quarantined = LocalQuarantine().holds  # what broke a contract here is not reused
         reused = client.fetch(spec.capability, _range(request), skip=quarantined)
         if reused is not None:
-            _say(spec, f"reused {reused.dist_name} {reused.version} from the hub (no synthesis)")
+            _tell(
+                request, f"reused {reused.dist_name} {reused.version} from the hub (no synthesis)"
+            )
             return _outcome(reused, "reused")
         # checked before a claim makes other workers wait for this one
         with needs_extra("synth", f"synthesizing '{spec.capability}' in the publish mode"):
@@ -73,11 +75,11 @@ class HubSynthesizer:
         while time.monotonic() < deadline:
             if client.claim(spec.capability, holder, CLAIM_TTL_S):
                 if waiting_said:
-                    _say(spec, "the other worker stopped without publishing; synthesizing here")
+                    _tell(request, "the other worker stopped without publishing; synthesizing here")
                 with _claim_kept_alive(client, spec, holder):
                     return self._synthesize_and_publish(client, request, holder)
             if not waiting_said:
-                _say(spec, "another worker is synthesizing it; waiting for the hub record")
+                _tell(request, "another worker is synthesizing it; waiting for the hub record")
                 waiting_said = True
             time.sleep(POLL_S)
             record = client.fetch(spec.capability, _range(request), fresh=True, skip=quarantined)
@@ -116,12 +118,12 @@ class HubSynthesizer:
         out_dir = request.run_dir / ".synth" / package_slug(spec.capability)
         started = time.perf_counter()
         result = synthesize_routed(
-            spec, out_dir, SynthesisOptions.from_env(), lambda line: _say(spec, line)
+            spec, out_dir, SynthesisOptions.from_env(), lambda line: _tell(request, line)
         )
         cost = result.report.cost(time.perf_counter() - started)
-        _say(spec, cost_line(cost))
+        _tell(request, cost_line(cost))
         assert result.logic is not None
-        _say(spec, "publishing: the hub rebuilds and re-checks the plugin before it signs it")
+        _tell(request, "publishing: the hub rebuilds and re-checks the plugin before it signs it")
         record = client.publish_generated(
             spec, result.logic, result.wheel, owner=f"synthesizer@{holder}", synthesis=cost
         )
@@ -196,3 +198,10 @@ def _outcome(record: PluginRecord, how: str) -> SynthesisOutcome:
 
 def _say(spec: PluginSpec, line: str) -> None:
     print(f"  {spec.capability}: {line}", flush=True)
+
+
+def _tell(request: SynthesisRequest, line: str) -> None:
+    """A progress line, printed and given to the caller (which may raise to stop the run)."""
+    _say(request.spec, line)
+    if request.on_event is not None:
+        request.on_event(line)

@@ -18,21 +18,46 @@ from plan_pipeline.synthesis import SynthesisMode
 
 SYNTHESIS_ENV = "PLANEXE_SYNTHESIS"
 """The synthesis mode of capability-backed stages: off, suggest (default), dry-run, publish."""
+RUN_MODE_FILE = "synthesis_mode.txt"
+"""A run directory's own synthesis mode, above the environment's: a host that starts every
+run with the same environment (PlanExe's worker API) lets each run choose its mode."""
 
 
 class CapabilityTaskError(PlanPipelineError):
     """A capability-backed stage is declared wrongly (capability, version, contract, inputs)."""
 
 
-def synthesis_mode(environ: dict[str, str] | None = None) -> SynthesisMode:
-    """The mode named by ``PLANEXE_SYNTHESIS``; ``suggest`` when it is unset."""
-    text = (os.environ if environ is None else environ).get(SYNTHESIS_ENV) or "suggest"
+class HostStopRequested(BaseException):
+    """The host asked the run to stop (its progress callback raised ``cause``) while a stage
+    was resolving or synthesizing. A ``BaseException``, so that no ``except Exception`` on the
+    way out swallows it and every ``finally`` runs."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def synthesis_mode(
+    environ: dict[str, str] | None = None, run_dir: Path | None = None
+) -> SynthesisMode:
+    """The mode ``run_dir/synthesis_mode.txt`` names, else ``PLANEXE_SYNTHESIS``'s; ``suggest``
+    when neither is set."""
+    where, text = SYNTHESIS_ENV, (os.environ if environ is None else environ).get(SYNTHESIS_ENV)
+    if run_dir is not None:
+        path = run_dir / RUN_MODE_FILE
+        try:
+            where, text = str(path), path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            pass
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CapabilityTaskError(f"cannot read {path}: {exc}", "Fix or remove it") from None
+    text = text or "suggest"
     try:
         return SynthesisMode(text)
     except ValueError:
         modes = ", ".join(m.value for m in SynthesisMode)
         raise CapabilityTaskError(
-            f"{SYNTHESIS_ENV}={text!r} is not a synthesis mode", f"Use one of: {modes}"
+            f"{where}={text[:40]!r} is not a synthesis mode", f"Use one of: {modes}"
         ) from None
 
 

@@ -32,12 +32,13 @@ import json
 import logging
 import os
 import shlex
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import luigi
 import luigi.task
@@ -52,7 +53,14 @@ from plan_pipeline.errors import (
     StageOutputError,
     SynthesisStop,
 )
-from plan_pipeline.host_stages import SYNTHESIS_ENV, CapabilityTaskError, synthesis_mode
+from plan_pipeline.files import write_atomic
+from plan_pipeline.host_stages import (
+    RUN_MODE_FILE,
+    SYNTHESIS_ENV,
+    CapabilityTaskError,
+    HostStopRequested,
+    synthesis_mode,
+)
 from plan_pipeline.host_stages import load_contract as load_contract  # for the stages' modules
 from plan_pipeline.interrupts import stop_if_interrupted
 from plan_pipeline.registry import CapabilityRegistry
@@ -62,7 +70,7 @@ from plan_pipeline.resolver import (
     activate_run_plugins,
     hub_ranked_registry,
 )
-from plan_pipeline.run_records import stage_finished
+from plan_pipeline.run_records import read_records, stage_finished
 from plan_pipeline.spec import draft_spec, write_spec
 from plan_pipeline.stage_runner import run_capability, select
 from plan_pipeline.synthesis import SynthesisMode
@@ -175,13 +183,17 @@ class CapabilityTask:
         stop_if_interrupted()
         run_dir = _run_dir(self)
         need = self.need()
-        mode = synthesis_mode()
+        started = time.perf_counter()
+        host = _HostCallback(self, started)
+        host.ask()  # a stop asked for before the stage starts skips it
+        mode = synthesis_mode(run_dir=run_dir)
         resolver = _resolver(str(run_dir), mode.value, os.getpid())
         reporter = configured_reporter()
-        started = time.perf_counter()
+        failed = failure_path(self)
         try:
             inputs = self.read_plugin_inputs()
-            loaded = resolver.resolve(need, inputs, self.miss_guide(run_dir))
+            guide = replace(self.miss_guide(run_dir), on_progress=host.ask)
+            loaded = resolver.resolve(need, inputs, guide)
             context = {"run_id": run_dir.name, "stage": need.name, "capability": need.capability}
             output, text = run_capability(need, loaded, inputs, context, self._text_field())
             raw_path = self._write(output, text)
@@ -189,13 +201,25 @@ class CapabilityTask:
             log.error("%s", exc)
             elapsed = time.perf_counter() - started
             stage_finished(run_dir, need, resolver, None, elapsed, exc, reporter)
+            _write_failure(failed, exc)
+            host.ask()  # the host's progress, after the failure as after a success
             raise
+        except HostStopRequested as stop:
+            elapsed = time.perf_counter() - started
+            stopped = RuntimeError(f"stopped at the host's request: {stop}")
+            stage_finished(run_dir, need, resolver, None, elapsed, stopped, reporter)
+            (run_dir / STOP_FLAG).touch()  # what PlanExe's PlanTask.run() does on a stop
+            log.warning("%s: stopped at the host's request", need.name)
+            raise stop.cause from None
+        failed.unlink(missing_ok=True)
         chosen = loaded.selection.chosen
         result = StageResult(
-            need.name, raw_path, time.perf_counter() - started, chosen.dist_name, chosen.version
-        )
+            need.name, raw_path, time.perf_counter() - started, chosen.dist_name, chosen.version,
+            markdown=self._markdown_path(),
+        )  # fmt: skip
         log.info("%s: %s ran %s", need.name, need.capability, result.provider)
         stage_finished(run_dir, need, resolver, result, result.seconds, None, reporter)
+        host.ask()
 
     def on_failure(self, exception: BaseException) -> str:
         """What Luigi records and shows for a failure: this project's one line, no traceback."""
@@ -249,6 +273,12 @@ class CapabilityTask:
             )  # fmt: skip
         return value
 
+    def _markdown_path(self) -> Path | None:
+        targets = self.output()
+        if isinstance(targets, dict) and "markdown" in targets:
+            return Path(targets["markdown"].path)
+        return None
+
     def _text_field(self) -> str | None:
         targets = self.output()
         return self.markdown_field if isinstance(targets, dict) and "markdown" in targets else None
@@ -279,7 +309,8 @@ class CapabilityTask:
         def continue_with(mode: SynthesisMode) -> str:
             return (
                 f"{SYNTHESIS_ENV}={mode.value} RUN_ID_DIR={shlex.quote(str(run_dir))} "
-                f"python -m {module}"
+                f"python -m {module} (or, through the worker API, write {mode.value} into "
+                f"{shlex.quote(str(run_dir / RUN_MODE_FILE))} and retry the run)"
             )
 
         return MissGuide(
@@ -312,6 +343,77 @@ def _raw_target(task: CapabilityTask) -> Any:
             "Return {'raw': ..., 'markdown': ...} or a single target",
         )
     return targets["raw"] if isinstance(targets, dict) else targets
+
+
+class _HostCallback:
+    """PlanExe's progress and stop callback (``_pipeline_executor_callback``, which PlanExe
+    hands every task and calls after each LLM attempt), asked before a capability stage, at
+    each line of its recovery (a synthesis included) and when it ends. What the callback raises
+    (PlanExe's ``PipelineStopRequested``) becomes ``HostStopRequested``; it is asked only from
+    the stage's own thread, never from a synthesizer's helper threads."""
+
+    def __init__(self, task: CapabilityTask, started: float) -> None:
+        self._task = task
+        self._started = started
+        self._thread = threading.current_thread()
+
+    def ask(self, _line: str | None = None) -> None:
+        callback = getattr(self._task, "_pipeline_executor_callback", None)
+        if not callable(callback) or threading.current_thread() is not self._thread:
+            return
+        try:
+            callback(self._task, time.perf_counter() - self._started)
+        except Exception as exc:
+            raise HostStopRequested(exc) from None
+
+
+STOP_FLAG = "pipeline_stop_requested.txt"
+"""The file PlanExe's ``PlanTask.run()`` touches when a stop was requested."""
+
+
+def failure_path(task: CapabilityTask) -> Path:
+    """Where a failed capability stage says why, beside its outputs (a host's file list shows
+    it): ``003-3-risk_scores_raw.json`` -> ``003-3-risk_scores.stage-failed.txt``."""
+    return spec_path(task).with_name(
+        spec_path(task).name.replace(".plugin-spec.json", ".stage-failed.txt")
+    )
+
+
+def _write_failure(path: Path, error: PlanPipelineError) -> None:
+    try:
+        write_atomic(path, f"{error}\n")
+    except OSError:
+        log.warning("cannot write %s", path)
+
+
+class ReportSections(Protocol):
+    """What ``capability_report`` uses of PlanExe's ``ReportGenerator``."""
+
+    def append_markdown(self, document_title: str, file_path: Path) -> None: ...
+
+
+def capability_report(report: ReportSections, run_dir: str | Path) -> list[str]:
+    """Add the capability stages of a run to PlanExe's HTML report, from ``ReportTask``::
+
+        capability_report(rg, self.run_id_dir)
+
+    Each capability stage that ran appends its markdown output; one that failed appends its
+    failure (what went wrong and the command that continues). The titles added, in order."""
+    folder = Path(str(run_dir))
+    added = []
+    for record in read_records(folder):
+        title = f"{record.stage} ({record.capability})"
+        if record.ok and record.markdown and (folder / record.markdown).is_file():
+            report.append_markdown(title, folder / record.markdown)
+        elif not record.ok:
+            path = folder / f".planexe/stages/{record.stage}.failed.md"
+            write_atomic(path, f"**This stage failed.** {record.error or ''}\n")
+            title = f"{title}: failed"
+            report.append_markdown(title, path)
+        else:
+            continue
+        added.append(title)
+    return added
 
 
 def spec_path(task: CapabilityTask) -> Path:
@@ -385,6 +487,11 @@ def find_gaps(root: luigi.Task, registry: CapabilityRegistry | None = None) -> l
     return sorted(gaps, key=lambda gap: gap.task.need().name)
 
 
+def _root_run_dir(root: luigi.Task) -> Path | None:
+    folder = getattr(root, "run_id_dir", None)
+    return Path(str(folder)).resolve() if folder is not None else None
+
+
 def _run_dir(task: CapabilityTask) -> Path:
     return Path(task.run_id_dir).resolve()
 
@@ -397,7 +504,7 @@ def preflight(root: luigi.Task, mode: SynthesisMode | None = None) -> list[Gap]:
     every gap (``suggest`` first writes each spec, from the contract). In ``dry-run`` and
     ``publish`` the gaps are logged and returned: they are filled when their stage runs.
     """
-    mode = mode or synthesis_mode()
+    mode = mode or synthesis_mode(run_dir=_root_run_dir(root))
     check_hub_setup(mode is SynthesisMode.PUBLISH)
     gaps = find_gaps(root)
     if not gaps:
@@ -415,6 +522,11 @@ def preflight(root: luigi.Task, mode: SynthesisMode | None = None) -> list[Gap]:
             SynthesisMode.DRY_RUN if mode is SynthesisMode.SUGGEST else SynthesisMode.SUGGEST
         )
         guide = gaps[0].task.miss_guide(_run_dir(gaps[0].task))
+        for gap in gaps:  # each gap's reason where a host's file list shows it
+            _write_failure(
+                failure_path(gap.task),
+                SynthesisStop(gap.problem, f"Continue with: {guide.continue_with(next_mode)}"),
+            )
         raise MissingCapabilitiesError(
             f"{len(gaps)} missing capabilit{'y' if len(gaps) == 1 else 'ies'} found before any "
             "stage ran:\n" + "\n".join(lines),

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -306,7 +307,12 @@ def run_skill(ctx: SkillContext) -> None:
         )
     run_dir = Path(ctx.run_dir).resolve()
     need = skill.need()
-    resolver = PluginResolver.for_run(run_dir, synthesis_mode(), on_event=ctx.log)
+
+    def event(line: str) -> None:  # PlanExe2's stage log, and the user's terminal
+        ctx.log(line)
+        print(f"  {skill.name}: {line}", file=sys.stderr, flush=True)
+
+    resolver = PluginResolver.for_run(run_dir, synthesis_mode(run_dir=run_dir), on_event=event)
     reporter = configured_reporter()
     try:
         inputs = _read_inputs(ctx, skill, need)
@@ -455,7 +461,7 @@ def preflight(
     run's own plugins, with ``run_dir``). A capability found is locked in its skill folder
     (a changed lock makes PlanExe2 run the stage again). In ``off`` and ``suggest`` a gap stops
     here with one line per gap; ``suggest`` first writes each spec into ``run_dir``."""
-    mode = mode or synthesis_mode()
+    mode = mode or synthesis_mode(run_dir=run_dir.resolve() if run_dir is not None else None)
     check_hub_setup(mode is SynthesisMode.PUBLISH)
     if run_dir is not None:
         activate_run_plugins(run_dir.resolve())

@@ -71,6 +71,9 @@ class MissGuide:
     input_sources: dict[str, str] = field(default_factory=dict)
     """Where each input comes from (``stage 'brief' (001-brief.json)``), for the message
     when inputs break the contract."""
+    on_progress: Callable[[str], None] | None = None
+    """Called with each progress line of the stage's recovery, the synthesizer's included: a
+    host's progress and stop callback (it may raise to stop the recovery)."""
 
 
 class PluginResolver:
@@ -181,15 +184,15 @@ class PluginResolver:
                 "(or install a plugin that provides it and rerun)",
             )
         if self.mode is SynthesisMode.PUBLISH:
-            self._on_event(f"looking up '{stage.capability}' on the hub (publish mode)")
+            self._tell(guide, f"looking up '{stage.capability}' on the hub (publish mode)")
         else:
-            self._on_event(
-                f"synthesizing '{stage.capability}' ({self.mode.value}) from {spec_path}"
+            self._tell(
+                guide, f"synthesizing '{stage.capability}' ({self.mode.value}) from {spec_path}"
             )
         # the plugin's worker starts up (Python, pluggy) while the plugin is fetched or made
         with self.registry.worker_started_early(network=stage.network):
             try:
-                outcome = self._synthesize(spec, stage.version)
+                outcome = self._synthesize(spec, stage.version, guide)
             except PlanPipelineError as exc:
                 # the same error (type, exit code, cause) in this stage's terms
                 raise exc.in_context(
@@ -199,7 +202,7 @@ class PluginResolver:
                 ) from exc.__cause__
             how: Resolution = "reused" if "reused" in outcome.notes else "synthesized"
             self.resolution[stage.name] = how
-            self._on_event(f"{how} '{outcome.capability}'" + _where(outcome))
+            self._tell(guide, f"{how} '{outcome.capability}'" + _where(outcome))
             activate_run_plugins(self.run_dir)
             self.registry.refresh()
             try:
@@ -210,6 +213,11 @@ class PluginResolver:
                     f"'{stage.capability}' is still missing: {still.problem}",
                     f"Check the synthesizer's report; the spec is {spec_path}",
                 ) from None
+
+    def _tell(self, guide: MissGuide, line: str) -> None:
+        self._on_event(line)
+        if guide.on_progress is not None:
+            guide.on_progress(line)
 
     def _check_inputs(
         self, stage: CapabilityNeed, inputs: dict[str, Any], guide: MissGuide
@@ -243,7 +251,9 @@ class PluginResolver:
             + "; no plugin can be made for these inputs, so synthesizing would not help",
         )
 
-    def _synthesize(self, spec: PluginSpec, version_range: str | None) -> SynthesisOutcome:
+    def _synthesize(
+        self, spec: PluginSpec, version_range: str | None, guide: MissGuide
+    ) -> SynthesisOutcome:
         synthesizer = self._synthesizer_factory(self.mode)
         request = SynthesisRequest(
             spec=spec,
@@ -252,6 +262,7 @@ class PluginResolver:
             plugin_dir=run_plugin_dir(self.run_dir),
             version_range=version_range,
             hub=self.hub,
+            on_event=guide.on_progress,
         )
         return synthesizer.synthesize(request)
 

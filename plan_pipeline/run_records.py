@@ -34,6 +34,8 @@ class StageRecord(BaseModel):
     ok: bool
     error: str | None = Field(default=None, max_length=1000)
     finished_at: AwareDatetime
+    markdown: str | None = Field(default=None, max_length=400)
+    """The stage's markdown output (a file name in the run directory), when it wrote one."""
 
 
 def stage_finished(
@@ -60,6 +62,7 @@ def stage_finished(
         ok=error is None,
         error=str(error)[:500] if error is not None else None,
         finished_at=datetime.now(UTC),
+        markdown=result.markdown.name if result is not None and result.markdown else None,
     )
     folder = run_dir / STAGES_DIR
     folder.mkdir(parents=True, exist_ok=True)

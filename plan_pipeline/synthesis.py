@@ -8,6 +8,7 @@ unless the run names another), to turn a ``PluginSpec`` into an installed, verif
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -47,6 +48,9 @@ class SynthesisRequest:
     """The stage's version range for the capability, if any."""
     hub: HubSettings | None = None
     """The hub to use; ``None``: the one the environment names (``PLANEXE_HUB_*``)."""
+    on_event: Callable[[str], None] | None = None
+    """Called with each progress line, from the synthesizer's own thread, as it is printed:
+    a host's progress and stop callback (it may raise to stop the synthesis)."""
 
 
 @dataclass(frozen=True)

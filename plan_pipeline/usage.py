@@ -32,6 +32,8 @@ class StageResult:
     seconds: float
     dist_name: str
     version: str
+    markdown: Path | None = None
+    """The stage's markdown output, where it writes one."""
 
     @property
     def provider(self) -> str:

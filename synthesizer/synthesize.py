@@ -475,3 +475,5 @@ class DefaultSynthesizer:
 
 def _log(request: SynthesisRequest, line: str) -> None:
     print(f"  {request.spec.capability}: {line}", flush=True)
+    if request.on_event is not None:  # the caller's progress and stop callback
+        request.on_event(line)

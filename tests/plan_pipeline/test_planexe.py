@@ -22,6 +22,7 @@ from plan_pipeline.planexe import (
     From,
     MissingCapabilitiesError,
     Value,
+    capability_report,
     find_gaps,
     load_contract,
     preflight,
@@ -29,7 +30,13 @@ from plan_pipeline.planexe import (
 )
 from plan_pipeline.spec import PluginSpec, draft_spec
 from plan_pipeline.synthesis import SynthesisMode
-from tests.planexe_standin.harness import fixture, planexe_checkout, planexe_env, run_planexe
+from tests.planexe_standin.harness import (
+    fixture,
+    planexe_checkout,
+    planexe_env,
+    run_planexe,
+    start_like_worker_api,
+)
 
 RISKS = "003-1-identify_risks_raw.json"
 WBS = "019-wbs_project_level1_and_level2.json"
@@ -260,9 +267,11 @@ def test_a_failed_synthesis_names_stage_capability_spec_and_continue_command(
     assert "method 'encode' is not allowed" in message
     assert message.endswith(
         f"then continue with: PLANEXE_SYNTHESIS=dry-run RUN_ID_DIR={tmp_path} "
-        "python -m worker_plan_internal.plan.run_plan_pipeline"
+        "python -m worker_plan_internal.plan.run_plan_pipeline (or, through the worker API, "
+        f"write dry-run into {tmp_path / 'synthesis_mode.txt'} and retry the run)"
     )
     assert "\n" not in message
+    assert (tmp_path / "002-1-shout.stage-failed.txt").read_text() == message + "\n"
     assert spec_file.is_file()
     assert (tmp_path / "001-1-up_raw.json").read_text() == '{"word": "hey"}'  # upstream kept
 
@@ -395,3 +404,96 @@ def test_a_tasks_docstring_is_the_contracts_description_when_it_has_none() -> No
     assert need.contract.description == "Shout the word: upper case, with an exclamation mark."
     spec = draft_spec(need, {}, provenance={})
     assert spec.description == need.contract.description
+
+
+# -- what an operator sees: stops, failures, the report, the mode per run ---------------------
+
+
+def test_a_stop_requested_mid_synthesis_is_honoured(tmp_path: Path) -> None:
+    """PlanExe's progress callback is asked before a capability stage and at each line of its
+    synthesis; when it raises PipelineStopRequested there, the synthesis stops, PlanExe's stop
+    flag is set, and no capability stage's output or plugin is written."""
+    root = planexe_checkout(tmp_path)
+    run_dir = tmp_path / "run"
+    stopped = run_planexe(
+        root, run_dir, PLANEXE_SYNTHESIS="dry-run", STANDIN_WORKERS="1",
+        STANDIN_STOP_AT_CALLBACK="6",  # three LLM stages, a capability stage's start, 2 lines
+    )  # fmt: skip
+    assert stopped.returncode == 1, stopped.stdout[-2000:]
+    calls = [json.loads(line)["task"] for line in (run_dir / "progress_calls.jsonl").open()]
+    assert calls[3] in STAGES and calls[5] == calls[3]  # asked mid-way through that stage
+    assert (run_dir / "pipeline_stop_requested.txt").exists()
+    assert "synthesizing '" in stopped.stdout and "synthesized '" not in stopped.stdout
+    assert "stopped at the host's request" in stopped.stdout
+    assert not any((run_dir / raw).exists() for raw, _ in OUTPUTS.values())
+    assert not list((run_dir / ".plugins").glob("*.dist-info"))
+
+
+def test_a_failed_capability_stage_shows_in_the_files_and_the_report_waits(
+    tmp_path: Path,
+) -> None:
+    root = planexe_checkout(tmp_path)
+    run_dir = tmp_path / "run"
+    failed = run_planexe(root, run_dir, STANDIN_SKIP_PREFLIGHT="1")  # suggest: each stage stops
+    assert failed.returncode == 1
+    for _stage, (_capability, stem) in STAGES.items():
+        why = (run_dir / f"{stem}.stage-failed.txt").read_text()
+        assert "plugin spec" in why and "PLANEXE_SYNTHESIS=dry-run" in why
+    assert not (run_dir / "030-report.html").exists()  # a report without them is not written
+    asked = [json.loads(line)["task"] for line in (run_dir / "progress_calls.jsonl").open()]
+    assert set(STAGES) <= set(asked)  # the host heard of each failed stage
+
+    recovered = run_planexe(root, run_dir, PLANEXE_SYNTHESIS="dry-run")
+    assert recovered.returncode == 0, recovered.stdout[-2000:]
+    assert not list(run_dir.glob("*.stage-failed.txt"))
+    report = (run_dir / "030-report.html").read_text()
+    for stage, (capability, _stem) in STAGES.items():
+        assert f"<h2>{stage} ({capability})</h2>" in report
+    assert "| Risk" in report or "risk" in report.lower()
+
+
+def test_the_mode_is_chosen_per_run_through_the_worker_apis_way_of_starting_runs(
+    tmp_path: Path,
+) -> None:
+    """The worker API starts every run with the operator's environment (here suggest) and
+    keeps no output: the stop's message is in the run directory's files, and a run chooses
+    dry-run by its own synthesis_mode.txt before it is retried."""
+    root = planexe_checkout(tmp_path)
+    run_dir = tmp_path / "run"
+    first = start_like_worker_api(root, run_dir, PLANEXE_SYNTHESIS="suggest")
+    assert first.returncode == 1
+    failures = sorted(run_dir.glob("*.stage-failed.txt"))
+    assert len(failures) == 3
+    mode_file = run_dir / "synthesis_mode.txt"
+    assert f"write dry-run into {mode_file} and retry the run" in failures[0].read_text()
+    mode_file.write_text("dry-run\n")
+    retried = start_like_worker_api(root, run_dir, PLANEXE_SYNTHESIS="suggest")
+    assert retried.returncode == 0
+    assert all((run_dir / raw).exists() for raw, _ in OUTPUTS.values())
+    assert not list(run_dir.glob("*.stage-failed.txt"))
+    mode_file.write_text("sometimes\n")
+    bad = run_planexe(root, tmp_path / "run", PLANEXE_SYNTHESIS="suggest")
+    assert f"{mode_file}='sometimes' is not a synthesis mode" in bad.stdout
+
+
+def test_the_report_shows_a_failure_when_it_does_not_wait_for_the_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator who keeps the capability stages out of ReportTask's requirements still
+    sees the ones that failed before the report, as sections of their own."""
+
+    class Sections:
+        def __init__(self) -> None:
+            self.added: list[tuple[str, str]] = []
+
+        def append_markdown(self, document_title: str, file_path: Path) -> None:
+            self.added.append((document_title, Path(file_path).read_text()))
+
+    monkeypatch.setenv("PLANEXE_SYNTHESIS", "suggest")
+    _upstream_done(tmp_path, {"word": "hey"})
+    with pytest.raises(PlanPipelineError):
+        PxShoutTask(run_id_dir=str(tmp_path)).run()
+    sections = Sections()
+    assert capability_report(sections, tmp_path) == ["PxShoutTask (test.planexe_shout): failed"]
+    ((_title, text),) = sections.added
+    assert text.startswith("**This stage failed.**") and "plugin spec" in text

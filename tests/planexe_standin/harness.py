@@ -56,3 +56,23 @@ def run_planexe(
 
 def fixture(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text())
+
+
+def start_like_worker_api(
+    root: Path, run_dir: Path, python: str = sys.executable, **fixed: str
+) -> subprocess.CompletedProcess[str]:
+    """A run started the way PlanExe's worker API (``worker_plan/app.py``) starts one: its own
+    environment copied, with ``RUN_ID_DIR``, ``LLM_MODEL`` and ``SPEED_VS_DETAIL`` set, the
+    pipeline module run from the app's root, its output not kept (the API shows only the
+    return code and the run directory's files). ``fixed`` is what the operator set for every
+    run."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = planexe_env(root, run_dir, python, **fixed) | {
+        "LLM_MODEL": "ollama-llama3.1",
+        "SPEED_VS_DETAIL": "all_details_but_slow",
+    }
+    process = subprocess.Popen(
+        [python, "-m", MODULE], cwd=root, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return subprocess.CompletedProcess(process.args, process.wait(timeout=600), "", "")

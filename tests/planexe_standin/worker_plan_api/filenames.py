@@ -11,6 +11,7 @@ class FilenameEnum(StrEnum):
     WBS_PROJECT_LEVEL1_AND_LEVEL2 = "019-wbs_project_level1_and_level2.json"
     TASK_DURATIONS_RAW_TEMPLATE = "022-1-{}-task_durations_raw.json"
     TASK_DURATIONS = "022-2-task_durations.json"
+    REPORT = "030-report.html"
     PIPELINE_COMPLETE = "999-pipeline_complete.txt"
 
 
