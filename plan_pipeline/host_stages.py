@@ -8,6 +8,7 @@ same way, so a user switching hosts sets the same variables and writes the same 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -44,13 +45,9 @@ def synthesis_mode(
     when neither is set."""
     where, text = SYNTHESIS_ENV, (os.environ if environ is None else environ).get(SYNTHESIS_ENV)
     if run_dir is not None:
-        path = run_dir / RUN_MODE_FILE
-        try:
-            where, text = str(path), path.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            pass
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CapabilityTaskError(f"cannot read {path}: {exc}", "Fix or remove it") from None
+        found = _run_mode(run_dir / RUN_MODE_FILE)
+        if found is not None:
+            where, text = str(run_dir / RUN_MODE_FILE), found
     text = text or "suggest"
     try:
         return SynthesisMode(text)
@@ -61,6 +58,32 @@ def synthesis_mode(
         ) from None
 
 
+_MAX_MODE_BYTES = 64
+
+
+def _run_mode(path: Path) -> str | None:
+    """The text of a run's mode file; ``None`` when there is none. Only a regular file of this
+    user's, opened without following a link and without waiting on a pipe, is read: the mode
+    chooses whether a run spends model money and publishes with this user's hub token."""
+    fix = f"Write the mode into {path} yourself, as a plain file, or remove it"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CapabilityTaskError(f"cannot read {path}: {exc.strerror or exc}", fix) from None
+    with os.fdopen(fd, "rb") as handle:
+        status = os.fstat(handle.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise CapabilityTaskError(f"{path} is not a regular file", fix)
+        if status.st_uid != os.geteuid():
+            raise CapabilityTaskError(f"{path} belongs to another user", fix)
+        data = handle.read(_MAX_MODE_BYTES + 1)
+    if len(data) > _MAX_MODE_BYTES:
+        raise CapabilityTaskError(f"{path} is longer than a mode", fix)
+    return data.decode("utf-8", "replace").strip()
+
+
 def load_contract(path: str | Path) -> Contract:
     """A stage contract from a YAML or JSON file; every problem is one ``CapabilityTaskError``."""
     import yaml  # a base dependency, imported when a contract file is read
@@ -69,7 +92,11 @@ def load_contract(path: str | Path) -> Contract:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         return Contract.model_validate(data)
-    except (OSError, yaml.YAMLError) as exc:
+    except RecursionError:
+        raise CapabilityTaskError(
+            f"contract file {path} is nested too deeply", "Flatten the contract"
+        ) from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise CapabilityTaskError(
             f"cannot read contract file {path}: {exc}", "Check the path and the YAML"
         ) from None

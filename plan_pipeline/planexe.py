@@ -27,11 +27,15 @@ missing capability of a pipeline before any stage runs (and spends LLM money).
 
 from __future__ import annotations
 
+import contextlib
+import html
 import inspect
 import json
 import logging
 import os
+import re
 import shlex
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -185,6 +189,16 @@ class CapabilityTask:
         need = self.need()
         started = time.perf_counter()
         host = _HostCallback(self, started)
+        try:
+            self._run(run_dir, need, started, host)
+        except HostStopRequested as stop:
+            write_atomic(run_dir / STOP_FLAG, "")  # what PlanExe's PlanTask.run() does on a stop
+            log.warning("%s: stopped at the host's request", need.name)
+            raise stop.cause from None
+
+    def _run(
+        self, run_dir: Path, need: CapabilityNeed, started: float, host: _HostCallback
+    ) -> None:
         host.ask()  # a stop asked for before the stage starts skips it
         mode = synthesis_mode(run_dir=run_dir)
         resolver = _resolver(str(run_dir), mode.value, os.getpid())
@@ -202,15 +216,14 @@ class CapabilityTask:
             elapsed = time.perf_counter() - started
             stage_finished(run_dir, need, resolver, None, elapsed, exc, reporter)
             _write_failure(failed, exc)
-            host.ask()  # the host's progress, after the failure as after a success
+            host.tell()  # the host's progress, after the failure as after a success
             raise
         except HostStopRequested as stop:
             elapsed = time.perf_counter() - started
             stopped = RuntimeError(f"stopped at the host's request: {stop}")
             stage_finished(run_dir, need, resolver, None, elapsed, stopped, reporter)
-            (run_dir / STOP_FLAG).touch()  # what PlanExe's PlanTask.run() does on a stop
-            log.warning("%s: stopped at the host's request", need.name)
-            raise stop.cause from None
+            _write_failure(failed, SynthesisStop(f"stage '{need.name}' was stopped", None))
+            raise
         failed.unlink(missing_ok=True)
         chosen = loaded.selection.chosen
         result = StageResult(
@@ -219,10 +232,12 @@ class CapabilityTask:
         )  # fmt: skip
         log.info("%s: %s ran %s", need.name, need.capability, result.provider)
         stage_finished(run_dir, need, resolver, result, result.seconds, None, reporter)
-        host.ask()
+        host.tell()  # the stage is done: a stop asked for now applies to the stages after it
 
     def on_failure(self, exception: BaseException) -> str:
         """What Luigi records and shows for a failure: this project's one line, no traceback."""
+        if isinstance(exception, HostStopRequested):
+            exception = exception.cause
         if isinstance(exception, PlanPipelineError):
             return str(exception)
         parent = super()
@@ -358,6 +373,7 @@ class _HostCallback:
         self._thread = threading.current_thread()
 
     def ask(self, _line: str | None = None) -> None:
+        """Tell the host how far the stage got; ``HostStopRequested`` when it asks to stop."""
         callback = getattr(self._task, "_pipeline_executor_callback", None)
         if not callable(callback) or threading.current_thread() is not self._thread:
             return
@@ -365,6 +381,12 @@ class _HostCallback:
             callback(self._task, time.perf_counter() - self._started)
         except Exception as exc:
             raise HostStopRequested(exc) from None
+
+    def tell(self) -> None:
+        """Tell the host the stage ended; a stop it asks for now is for the stages after this
+        one, which ask before they start (this stage's outcome stands)."""
+        with contextlib.suppress(HostStopRequested):
+            self.ask()
 
 
 STOP_FLAG = "pipeline_stop_requested.txt"
@@ -398,22 +420,59 @@ def capability_report(report: ReportSections, run_dir: str | Path) -> list[str]:
         capability_report(rg, self.run_id_dir)
 
     Each capability stage that ran appends its markdown output; one that failed appends its
-    failure (what went wrong and the command that continues). The titles added, in order."""
-    folder = Path(str(run_dir))
+    failure (what went wrong and the command that continues). A plugin's markdown is a
+    stranger's text and PlanExe's report renders markdown with its HTML: every section is
+    appended as a copy with ``<``, ``>`` and ``&`` escaped. Only files directly in the run
+    directory are read, never through a link. The titles added, in order."""
+    folder = Path(str(run_dir)).resolve()
+    shown = folder / REPORT_DIR
     added = []
     for record in read_records(folder):
+        if not _SAFE_NAME.match(record.stage):
+            continue  # a record a stage of this project did not write
         title = f"{record.stage} ({record.capability})"
-        if record.ok and record.markdown and (folder / record.markdown).is_file():
-            report.append_markdown(title, folder / record.markdown)
+        if record.ok and record.markdown:
+            text = _plain_file(folder, record.markdown)
+            if text is None:
+                continue
         elif not record.ok:
-            path = folder / f".planexe/stages/{record.stage}.failed.md"
-            write_atomic(path, f"**This stage failed.** {record.error or ''}\n")
-            title = f"{title}: failed"
-            report.append_markdown(title, path)
+            text, title = f"**This stage failed.** {record.error or ''}\n", f"{title}: failed"
         else:
             continue
+        path = shown / f"{record.stage}.md"
+        try:
+            shown.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, html.escape(text, quote=False))
+        except OSError as exc:
+            raise CapabilityTaskError(
+                f"cannot write {path}: {exc.strerror or exc}", "Check the run directory"
+            ) from None
+        report.append_markdown(title, path)
         added.append(title)
     return added
+
+
+REPORT_DIR = Path(".planexe") / "report"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
+
+
+def _plain_file(folder: Path, name: str) -> str | None:
+    """The text of the regular file ``name`` directly in ``folder``, opened without following
+    a link; ``None`` for anything else."""
+    if not _SAFE_NAME.match(name) or ".." in name:
+        return None
+    try:
+        fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return None
+        return handle.read(MAX_REPORT_BYTES).decode("utf-8", "replace")
+
+
+MAX_REPORT_BYTES = 1024 * 1024
+"""The most of one stage's markdown shown in the report."""
 
 
 def spec_path(task: CapabilityTask) -> Path:

@@ -30,6 +30,7 @@ import json
 import re
 import shlex
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ RUNNER = "python -m planexe_skill"
 MAX_DESCRIPTION = 8000
 _KEY = re.compile(r"^([A-Za-z_][\w-]*):\s*(.*)$")
 _INT = re.compile(r"^-?\d+$")
+_SKILL_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.{}-]*$")
 
 
@@ -249,7 +251,7 @@ class CapabilitySkill(BaseModel):
             name, _, text = entry.partition("=")
             try:
                 found[name.strip()] = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise CapabilityTaskError(
                     f"skill '{self.name}': plugin_values entry {entry!r} is not NAME=JSON",
                     'Write the value as JSON: day_rate=650, currency="EUR"',
@@ -535,8 +537,23 @@ def scaffold(
     ``NAME=FILE[#PATH]`` entries (their files become the skill's declared inputs), ``values``
     ``NAME=JSON`` entries."""
     contract = load_contract(contract_file)  # a contract that does not load is refused here
+    if not _SKILL_NAME.match(name):
+        raise CapabilityTaskError(
+            f"{name[:80]!r} is not a skill name", "Use lower case letters, digits and '_'"
+        )
+    if not version.isprintable() or '"' in version:  # written in quotes: commas may stay
+        raise CapabilityTaskError(
+            f"{version[:80]!r} cannot be written into SKILL.md's frontmatter",
+            "Write a version range such as >=1.0,<2",
+        )
+    for given in [capability, *inputs, *outputs, *(values or [])]:
+        if not given.isprintable() or any(c in given for c in ",[]"):
+            raise CapabilityTaskError(
+                f"{given[:80]!r} cannot be written into SKILL.md's frontmatter",
+                "Leave out control characters, commas and brackets",
+            )
     folder = skills_dir / name
-    if folder.exists():
+    if folder.exists() or folder.is_symlink():
         raise CapabilityTaskError(
             f"{folder} exists already", "Choose another name, or remove the folder first"
         )
@@ -579,12 +596,22 @@ def scaffold(
     _ = skill.json_output  # the checks a run makes, before anything is written
     list(skill.sources())
     skill.values()
-    folder.mkdir(parents=True)
-    (folder / SKILL_FILE).write_text(text, encoding="utf-8")
-    (folder / "contract.yaml").write_bytes(contract_file.read_bytes())
-    (folder / "run.py").write_text(RUN_PY.format(name=name, capability=capability))
+    try:  # written beside, then moved into place whole: a failure leaves nothing behind
+        skills_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=skills_dir) as tmp:
+            staged = Path(tmp) / name
+            staged.mkdir()
+            (staged / SKILL_FILE).write_text(text, encoding="utf-8")
+            (staged / "contract.yaml").write_bytes(contract_file.read_bytes())
+            (staged / "run.py").write_text(RUN_PY.format(name=name, capability=capability))
+            staged.rename(folder)
+    except OSError as exc:
+        raise CapabilityTaskError(
+            f"cannot write the skill into {skills_dir}: {exc.strerror or exc}",
+            "Point --skills at the checkout's skills/ folder",
+        ) from None
     return folder
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())

@@ -3,21 +3,26 @@ in with, the way PlanExe2 calls it for its stages.
 
 Each answer is one ``claude -p --output-format json`` process: the system message in a file
 (``--system-prompt-file``), the conversation on standard input, no tools, no MCP servers, no
-session kept, in an empty working folder, with the variables of an enclosing Claude Code
-session left out. The CLI prints one JSON envelope (``result``, ``is_error``, ``usage``,
+session kept, in an empty working folder under this user's cache (the CLI reads
+``CLAUDE.md`` from every folder above it: none may be the shared temporary folder), in a
+process group of its own that is killed whole, without an enclosing Claude Code session's
+variables or this project's. The CLI prints one JSON envelope (``result``, ``is_error``, ``usage``,
 ``total_cost_usd``...), read strictly here; anything else is a ``ProviderError`` in one line,
 so ``auto`` moves on. The CLI has no temperature: a request for a hotter answer is sent as is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -26,7 +31,7 @@ from synthesizer.llm_config import ProviderSettings
 
 MAX_TURNS = 2
 _DROPPED_ENV = ("ANTHROPIC_BASE_URL", "AI_AGENT", "BAGGAGE", "CLAUDECODE")
-_DROPPED_PREFIXES = ("CLAUDE_", "CLAUDE_CODE_")
+_DROPPED_PREFIXES = ("CLAUDE_", "CLAUDE_CODE_", "PLANEXE_")
 _MAX_TOKENS = 10**9
 
 
@@ -73,10 +78,10 @@ class ClaudeCLIProvider:
             )
         system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
         started = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="planexe-claude-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="claude-", dir=_private_root()) as tmp:
             system_file = Path(tmp) / "system.txt"
             system_file.write_text(system, encoding="utf-8")
-            work = Path(tmp) / "work"
+            work = Path(tmp) / "work"  # empty; no folder above it another user can write
             work.mkdir()
             command = [
                 executable, "-p", "--output-format", "json", "--model", settings.model,
@@ -84,22 +89,48 @@ class ClaudeCLIProvider:
                 "--setting-sources", "project", "--strict-mcp-config",
                 "--disable-slash-commands", "--system-prompt-file", str(system_file),
             ]  # fmt: skip
-            try:
-                done = subprocess.run(
-                    command, input=_prompt(messages).encode("utf-8"), capture_output=True,
-                    cwd=work, env=_environment(), timeout=settings.timeout_s, check=False,
-                )  # fmt: skip
-            except subprocess.TimeoutExpired:
-                raise ProviderError(
-                    f"{where} did not answer within {settings.timeout_s:g} s",
-                    "Raise its 'timeout', or choose a faster model",
-                ) from None
-            except OSError as exc:
-                raise ProviderError(
-                    f"{where}: cannot start {settings.executable}: {exc.strerror or exc}",
-                    "Check the 'executable' of the entry",
-                ) from None
+            with (Path(tmp) / "out").open("w+b") as out:
+                code = self._run(command, _prompt(messages), work, out, where)
+                size = out.seek(0, os.SEEK_END)
+                if size > MAX_RESPONSE_BYTES:
+                    raise ProviderError(
+                        f"{where} printed more than {MAX_RESPONSE_BYTES // 1024**2} MiB",
+                        "Choose another entry",
+                    )
+                out.seek(0)
+                printed = out.read()
+            said = (Path(tmp) / "err").read_bytes()[:4096] if (Path(tmp) / "err").exists() else b""
+        done = subprocess.CompletedProcess(command, code, printed, said)
         return self._completion(done, time.perf_counter() - started, where)
+
+    def _run(self, command: list[str], prompt: str, work: Path, out: IO[bytes], where: str) -> int:
+        """The CLI in a process group of its own, its output into ``out``; the whole group is
+        killed when it outlives the entry's timeout."""
+        timeout = self.settings.timeout_s
+        try:
+            with (work.parent / "err").open("wb") as err:
+                process = subprocess.Popen(
+                    command, stdin=subprocess.PIPE, stdout=out, stderr=err, cwd=work,
+                    env=_environment(), start_new_session=True,
+                )  # fmt: skip
+                try:
+                    process.communicate(prompt.encode("utf-8"), timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    _kill_group(process)
+                    raise ProviderError(
+                        f"{where} did not answer within {timeout:g} s",
+                        "Raise its 'timeout', or choose a faster model",
+                    ) from None
+                except BaseException:
+                    _kill_group(process)
+                    raise
+                _kill_group(process)  # nothing it started outlives its answer
+                return process.returncode
+        except OSError as exc:
+            raise ProviderError(
+                f"{where}: cannot start {self.settings.executable}: {exc.strerror or exc}",
+                "Check the 'executable' of the entry",
+            ) from None
 
     def _completion(
         self, done: subprocess.CompletedProcess[bytes], seconds: float, where: str
@@ -153,12 +184,30 @@ def _prompt(messages: Sequence[Message]) -> str:
 
 
 def _environment() -> dict[str, str]:
-    """This process's environment without an enclosing Claude Code session's variables."""
+    """This process's environment without an enclosing Claude Code session's variables and
+    without this project's own (hub tokens, other providers' settings)."""
     return {
         key: value
         for key, value in os.environ.items()
         if key not in _DROPPED_ENV and not key.startswith(_DROPPED_PREFIXES)
     }
+
+
+def _private_root() -> Path:
+    """A folder of this user's for the CLI's working folders: the CLI reads ``CLAUDE.md`` from
+    its working folder and every folder above it, so none may be one another user can write
+    (as the shared temporary folder is)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    root = base / "planexe-plugin-hub" / "claude"
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return root
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5)
 
 
 def _first_line(data: bytes) -> str:

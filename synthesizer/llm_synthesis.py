@@ -12,7 +12,7 @@ configured, and the progress lines say which generator wrote the plugin.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from plan_pipeline.contract_check import translated_constraints
@@ -53,20 +53,26 @@ def synthesize_with_llm(
     loop = _RepairLoop(spec, out_dir, options, progress, generator)
     conversation = first_prompt(spec)
     rounds = options.repair_rounds
-    for number in range(1, rounds + 1):
-        asks = options.samples if number == 1 else 1
-        best: tuple[int, Conversation] | None = None
-        for sample in range(1, asks + 1):
-            asked = conversation
-            if sample > 1:
-                asked = replace(conversation, min_temperature=SAMPLE_TEMPERATURE)
-            outcome = loop.attempt(asked, number, sample, asks)
-            if isinstance(outcome, SynthesisResult):
-                return outcome
-            if best is None or outcome[0] > best[0]:
-                best = outcome
-        assert best is not None
-        conversation = best[1]
+    try:
+        for number in range(1, rounds + 1):
+            asks = options.samples if number == 1 else 1
+            best: _Failed | None = None
+            for sample in range(1, asks + 1):
+                asked = conversation
+                if sample > 1:
+                    asked = replace(conversation, min_temperature=SAMPLE_TEMPERATURE)
+                outcome = loop.attempt(asked, number, sample, asks)
+                if isinstance(outcome, SynthesisResult):
+                    return outcome
+                if best is None or outcome.passed > best.passed:
+                    best = outcome
+            assert best is not None
+            loop.end_round(best)
+            conversation = best.conversation
+    except BaseException:  # a provider that failed, a stop: the paid rounds stay on record
+        if loop.attempts:
+            _write_attempts(spec, out_dir, loop.attempts, loop.last_report)
+        raise
     report_path = _write_attempts(spec, out_dir, loop.attempts, loop.last_report)
     raise LLMError(
         f"the LLM backend found no plugin for '{spec.capability}' that passes every gate in "
@@ -74,6 +80,17 @@ def synthesize_with_llm(
         f"See the attempts in {report_path}; raise the rounds (--rounds, PLANEXE_LLM_ROUNDS), "
         "choose another model, or add examples to the spec",
     )
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """An answer that did not pass: how far it got (gates passed; -1 for no usable code),
+    the conversation to go on with, and what it failed."""
+
+    passed: int
+    conversation: Conversation
+    problem: str
+    report: tuple[TestReport, Path] | None = None
 
 
 class _RepairLoop:
@@ -92,16 +109,23 @@ class _RepairLoop:
         self.progress, self.generator = progress, generator
         self.attempts: list[Attempt] = []
         self.seen_code: set[str] = set()
+        """Code of earlier rounds (a round's samples may agree: that is no repeat)."""
         self.repeats = 0
         self.last_problem = ""
         self.last_report: tuple[TestReport, Path] | None = None
 
+    def end_round(self, best: _Failed) -> None:
+        """The round's best answer is what the next round repairs and what a failure names."""
+        self.last_problem = best.problem
+        if best.report is not None:
+            self.last_report = best.report
+        self.seen_code |= {a.code_sha256 for a in self.attempts if a.code_sha256}
+
     def attempt(
         self, conversation: Conversation, number: int, sample: int, samples: int
-    ) -> SynthesisResult | tuple[int, Conversation]:
+    ) -> SynthesisResult | _Failed:
         """One answer to ``conversation`` through every gate: the result when it passes, else
-        how far it got (gates passed; -1 for no usable code) and the conversation to go on
-        with."""
+        how far it got and the conversation to go on with."""
         progress, rounds = self.progress, self.options.repair_rounds
         tag = f"round {number}" + (f", sample {sample}" if samples > 1 else "")
         shown = f"round {number}/{rounds}" + (f", sample {sample}/{samples}" if samples > 1 else "")
@@ -129,13 +153,10 @@ class _RepairLoop:
         if answer.parsed is None:
             attempt.problem = answer.problem
             progress(f"{tag}: {answer.problem}")
-            self.last_problem = str(answer.problem)
-            return -1, conversation.followed_by(
-                done.text, f"Your answer could not be used: {answer.problem}. {answer.retry}"
-            )
+            told = f"Your answer could not be used: {answer.problem}. {answer.retry}"
+            return _Failed(-1, conversation.followed_by(done.text, told), str(answer.problem))
         attempt.code_sha256 = code_digest(answer.parsed.source)
         repeated = attempt.code_sha256 in self.seen_code
-        self.seen_code.add(attempt.code_sha256)
         for note in answer.parsed.notes:
             progress(f"{tag}: {note}")
         try:
@@ -148,16 +169,19 @@ class _RepairLoop:
             report.attempts = list(self.attempts)
             report.write(exc.report_path)
             feedback = feedback_for(report.gates, answer.parsed.notes)
-            self.last_problem, self.last_report = exc.problem, (report, exc.report_path)
             if number < rounds:
                 progress(f"{tag}: {exc.problem}; sending the findings back")
             passed = sum(1 for gate in report.gates if gate.ran and gate.passed)
+            failed = _Failed(
+                passed, conversation.followed_by(done.text, feedback), exc.problem,
+                (report, exc.report_path),
+            )  # fmt: skip
             if repeated:  # the same code again: repeating the request would not change it
                 self.repeats += 1
                 attempt.problem = "the same code as an earlier round: a fresh conversation next"
                 progress(f"{tag}: the same code as an earlier round; starting afresh")
-                return passed, fresh_start(self.spec, feedback, self.repeats)
-            return passed, conversation.followed_by(done.text, feedback)
+                return replace(failed, conversation=fresh_start(self.spec, feedback, self.repeats))
+            return failed
         except PlanPipelineError:
             attempt.problem = "the synthesis stopped before its gates (see the error)"
             _write_attempts(self.spec, self.out_dir, self.attempts, self.last_report)

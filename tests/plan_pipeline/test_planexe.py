@@ -497,3 +497,44 @@ def test_the_report_shows_a_failure_when_it_does_not_wait_for_the_stage(
     assert capability_report(sections, tmp_path) == ["PxShoutTask (test.planexe_shout): failed"]
     ((_title, text),) = sections.added
     assert text.startswith("**This stage failed.**") and "plugin spec" in text
+
+
+def test_the_report_reads_only_the_run_directorys_own_files_and_escapes_their_html(
+    tmp_path: Path,
+) -> None:
+    """Forged stage records (another local user can write the run directory): a stage name
+    that climbs out, a markdown file outside, a link to a secret; and a plugin's markdown
+    holding a script. Nothing outside the run directory is read or written, and the script
+    reaches the report as text."""
+    run_dir, secret = tmp_path / "run", tmp_path / "secret.txt"
+    stages = run_dir / ".planexe" / "stages"
+    stages.mkdir(parents=True)
+    secret.write_text("TOP SECRET")
+    (run_dir / "linked.md").symlink_to(secret)
+    (run_dir / "003-4-risk_scores.md").write_text("| a |\n<script>alert(1)</script> & more")
+
+    def record(stage: str, markdown: str | None, ok: bool = True) -> None:
+        (stages / f"{len(list(stages.iterdir()))}.json").write_text(json.dumps({
+            "stage": stage, "capability": "x.y", "resolution": "installed", "provider": "p 1",
+            "seconds": 1.0, "time_to_capability_s": None, "ok": ok, "error": None if ok else
+            "boom", "finished_at": "2026-01-01T00:00:00Z", "markdown": markdown,
+        }))  # fmt: skip
+
+    record("../../escaped", None, ok=False)
+    record("Outside", "../secret.txt")
+    record("Linked", "linked.md")
+    record("RiskScoresTask", "003-4-risk_scores.md")
+
+    class Sections:
+        def __init__(self) -> None:
+            self.added: dict[str, str] = {}
+
+        def append_markdown(self, document_title: str, file_path: Path) -> None:
+            self.added[document_title] = Path(file_path).read_text()
+
+    sections = Sections()
+    assert capability_report(sections, run_dir) == ["RiskScoresTask (x.y)"]
+    shown = sections.added["RiskScoresTask (x.y)"]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in shown and "<script>" not in shown
+    assert not list(tmp_path.glob("escaped*")) and not (tmp_path / "escaped.md").exists()
+    assert all("TOP SECRET" not in text for text in sections.added.values())

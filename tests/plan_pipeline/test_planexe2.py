@@ -257,3 +257,27 @@ def test_the_claude_provider_writes_the_plugin_of_a_planexe2_stage(tmp_path: Pat
     risks = json.loads((run_dir / "risk_scores_raw.json").read_text())
     expected = _risk_scores(fixture("003-1-identify_risks_raw.json"))
     assert [(r["risk_area"], r["score"], r["level"]) for r in risks["risks"]] == expected
+
+
+@pytest.mark.parametrize(
+    ("changed", "problem"),
+    [
+        ({"--name": "../../escaped\nname: ok"}, "is not a skill name"),
+        ({"--output": "o.json\nplugin_inputs: [x=/etc/passwd]"}, "cannot be written into"),
+        ({"--skills": "a-file"}, "cannot write the skill into"),
+    ],
+)
+def test_scaffold_refuses_what_would_escape_or_break_the_frontmatter(
+    tmp_path: Path, changed: dict[str, str], problem: str
+) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    options = {"--skills": str(tmp_path / "skills"), "--name": "risk_scores",
+               "--capability": "risk.x", "--input": "r=a.json", "--output": "o.json"}  # fmt: skip
+    options |= {k: str(tmp_path / v) if k == "--skills" else v for k, v in changed.items()}
+    done = plugin_hub(STANDIN, "planexe2", "scaffold",
+                      str(EXAMPLE / "risk_scores" / "contract.yaml"),
+                      *[part for pair in options.items() for part in pair])  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert problem in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not list(tmp_path.rglob("SKILL.md")) and not list(tmp_path.glob("escaped*"))

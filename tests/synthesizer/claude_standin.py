@@ -3,7 +3,8 @@ with the JSON envelope the real CLI prints (``type``, ``subtype``, ``is_error``,
 ``usage``, ``total_cost_usd``), from a script of envelopes (the n-th call gets the n-th; the
 last repeats). Each call is logged: its arguments, standard input, system prompt file, working
 folder and environment names. A script entry ``{"raw": "...", "exit": N}`` prints that text
-instead and exits with N (a broken or logged-out CLI)."""
+instead and exits with N (a broken or logged-out CLI); ``{"hang": FILE}`` starts a child
+process, writes its pid into FILE and never answers."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ with log.open("a") as f:
     f.write(json.dumps(entry) + "\\n")
 script = json.loads(Path({script!r}).read_text())
 answer = script[min(len(calls), len(script) - 1)]
+if "hang" in answer:  # a CLI that never answers, with a child of its own
+    import subprocess, time
+    child = subprocess.Popen(["sleep", "300"])
+    Path(answer["hang"]).write_text(str(child.pid))
+    time.sleep(300)
 if "raw" in answer:
     sys.stdout.write(answer["raw"])
     sys.exit(answer.get("exit", 0))

@@ -5,6 +5,9 @@ through it, and each way the CLI fails as one line."""
 from __future__ import annotations
 
 import os
+import stat
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -40,6 +43,7 @@ def test_a_plugin_written_and_repaired_through_the_claude_cli(
     on_path(bin_dir)  # type: ignore[operator]
     monkeypatch.setenv("CLAUDECODE", "1")  # as inside a Claude Code session
     monkeypatch.setenv("CLAUDE_CODE_ENTRYPOINT", "cli")
+    monkeypatch.setenv("PLANEXE_HUB_TOKEN", "hub-secret")
     result = synthesize_with_llm(risk_spec, tmp_path / "out", _options(tmp_path), print)
     assert result.report.passed
     first, second = calls(log)
@@ -49,7 +53,12 @@ def test_a_plugin_written_and_repaired_through_the_claude_cli(
     assert "You write the logic module of a PlanExe plugin" in first["system"]
     assert "Capability: risk.score_matrix" in first["stdin"]
     assert first["cwd_files"] == []  # an empty working folder
+    cwd = Path(first["cwd"])  # CLAUDE.md is read from every folder above it: none shared
+    assert not cwd.is_relative_to(tempfile.gettempdir())
+    above = [p for p in cwd.parents if p.exists()]  # its own folders are gone by now
+    assert above and all(not p.stat().st_mode & stat.S_IWOTH for p in above)
     assert "CLAUDECODE" not in first["env"] and "CLAUDE_CODE_ENTRYPOINT" not in first["env"]
+    assert "PLANEXE_HUB_TOKEN" not in first["env"]
     assert "Your earlier answer was:" in second["stdin"]
     assert "Gate contract_tests failed" in second["stdin"]
     attempts = result.report.attempts
@@ -87,3 +96,26 @@ def test_a_missing_cli_says_how_to_install_it(risk_spec: PluginSpec, tmp_path: P
         synthesize_with_llm(risk_spec, tmp_path / "out", options, print)
     assert "is not found on PATH" in str(raised.value)
     assert "claude auth login" in str(raised.value)
+
+
+def test_a_cli_that_never_answers_is_killed_with_what_it_started(
+    risk_spec: PluginSpec, tmp_path: Path, on_path: object
+) -> None:
+    pid_file = tmp_path / "child.pid"
+    bin_dir, _log = claude_on_path(tmp_path, [{"hang": str(pid_file)}])
+    on_path(bin_dir)  # type: ignore[operator]
+    with pytest.raises(LLMError) as raised:
+        synthesize_with_llm(risk_spec, tmp_path / "out", _options(tmp_path, timeout=3), print)
+    assert "did not answer within 3 s" in str(raised.value)
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
+        state = (
+            Path(f"/proc/{child}/stat").read_text().split()[2]
+            if Path(f"/proc/{child}/stat").exists()
+            else "Z"
+        )
+        if state == "Z":
+            break
+        time.sleep(0.1)
+    assert not Path(f"/proc/{child}").exists() or state == "Z"

@@ -370,3 +370,28 @@ def test_a_failing_call_names_the_line_in_the_plugins_code(
     feedback = standin.user_messages(1)[-1]
     line = raising.splitlines().index('            raise ValueError("no scores today")') + 1
     assert f"ValueError: no scores today (logic.py line {line})" in feedback
+
+
+def test_samples_that_agree_are_not_a_repeat(risk_spec: PluginSpec, tmp_path: Path) -> None:
+    """Two first-round samples with the same code: the next round is an ordinary repair of it,
+    not a fresh start at a higher temperature."""
+    wrong = Reply(fenced(WRONG_RISK))
+    with serve(wrong, wrong, Reply(fenced(CORRECT_RISK))) as standin:
+        options = replace(_options(tmp_path, standin), samples=2)
+        result = synthesize_with_llm(risk_spec, tmp_path / "out", options, lambda _line: None)
+    assert result.report.passed
+    repair = standin.requests[2]
+    assert len(repair["messages"]) == 4 and "temperature" not in repair
+
+
+def test_a_provider_failing_mid_way_keeps_the_paid_rounds_on_record(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    script = (Reply("I cannot help with that."), Reply(status=500))
+    with serve(*script) as standin, pytest.raises(LLMError):
+        synthesize_with_llm(
+            risk_spec, tmp_path / "out", _options(tmp_path, standin), lambda _line: None
+        )
+    (path,) = (tmp_path / "out").rglob("*.report.json")
+    (attempt,) = _report(path)["attempts"]
+    assert "no usable code" in attempt["problem"] and attempt["completion_tokens"] == 80
