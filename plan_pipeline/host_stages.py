@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from plan_pipeline.contract import Contract
+from plan_pipeline.contract import CapabilityNeed, Contract
 from plan_pipeline.errors import PlanPipelineError
 from plan_pipeline.synthesis import SynthesisMode
 
@@ -36,6 +36,37 @@ class HostStopRequested(BaseException):
     def __init__(self, cause: BaseException) -> None:
         super().__init__(str(cause))
         self.cause = cause
+
+
+MAX_DESCRIPTION = 8000
+"""The longest description a contract holds."""
+
+
+def invalid(exc: ValidationError, prefix: str, fix: str, whole: str = "") -> CapabilityTaskError:
+    """One line for the first problem pydantic found: ``prefix: where: what``."""
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in first["loc"]) or whole
+    return CapabilityTaskError(
+        f"{prefix}: {where}: {first['msg'].removeprefix('Value error, ')}", fix
+    )
+
+
+def stage_need(
+    name: str,
+    capability: str,
+    version: str | None,
+    contract: Contract | None,
+    words: str,
+    fix: str,
+) -> CapabilityNeed:
+    """A stage's need; a contract without a description takes ``words``, the stage's own
+    (a task's docstring, a skill's SKILL.md), the first thing an LLM backend's prompt says."""
+    if contract is not None and not contract.description.strip() and words.strip():
+        contract = contract.model_copy(update={"description": words.strip()[:MAX_DESCRIPTION]})
+    try:
+        return CapabilityNeed(name=name, capability=capability, version=version, contract=contract)
+    except ValidationError as exc:
+        raise invalid(exc, name, fix) from None
 
 
 def synthesis_mode(
@@ -101,9 +132,5 @@ def load_contract(path: str | Path) -> Contract:
             f"cannot read contract file {path}: {exc}", "Check the path and the YAML"
         ) from None
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "top level"
-        raise CapabilityTaskError(
-            f"contract file {path}: {where}: {first['msg'].removeprefix('Value error, ')}",
-            "Fix the contract; see examples/planexe/contracts/",
-        ) from None
+        fix = "Fix the contract; see examples/planexe/contracts/"
+        raise invalid(exc, f"contract file {path}", fix, "top level") from None

@@ -47,7 +47,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import luigi
 import luigi.task
 import luigi.task_register
-from pydantic import ValidationError
 
 from plan_pipeline.contract import CapabilityNeed, Contract
 from plan_pipeline.errors import (
@@ -63,6 +62,7 @@ from plan_pipeline.host_stages import (
     SYNTHESIS_ENV,
     CapabilityTaskError,
     HostStopRequested,
+    stage_need,
     synthesis_mode,
 )
 from plan_pipeline.host_stages import load_contract as load_contract  # for the stages' modules
@@ -151,24 +151,9 @@ class CapabilityTask:
                 f"{cls.__name__} declares no capability",
                 "Set capability = 'area.name' on the class",
             )
-        contract = cls.contract
         words = inspect.cleandoc(cls.__dict__.get("__doc__") or "")
-        if contract is not None and not contract.description.strip() and words:
-            contract = contract.model_copy(update={"description": words[:8000]})
-        try:
-            cls._need = CapabilityNeed(
-                name=cls.__name__,
-                capability=cls.capability,
-                version=cls.version,
-                contract=contract,
-            )
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise CapabilityTaskError(
-                f"{cls.__name__}: {where}: {first['msg'].removeprefix('Value error, ')}",
-                "Fix the class attributes of the task",
-            ) from None
+        fix = "Fix the class attributes of the task"
+        cls._need = stage_need(cls.__name__, cls.capability, cls.version, cls.contract, words, fix)
 
     @classmethod
     def need(cls) -> CapabilityNeed:

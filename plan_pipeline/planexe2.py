@@ -40,7 +40,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from plan_pipeline.contract import CapabilityNeed, Contract
+from plan_pipeline.contract import CapabilityNeed
 from plan_pipeline.errors import (
     CapabilityNotFoundError,
     PlanPipelineError,
@@ -48,7 +48,13 @@ from plan_pipeline.errors import (
     SynthesisStop,
 )
 from plan_pipeline.files import write_atomic
-from plan_pipeline.host_stages import SYNTHESIS_ENV, CapabilityTaskError, load_contract
+from plan_pipeline.host_stages import (
+    SYNTHESIS_ENV,
+    CapabilityTaskError,
+    invalid,
+    load_contract,
+    stage_need,
+)
 from plan_pipeline.host_stages import synthesis_mode as synthesis_mode
 from plan_pipeline.installed_files import installed_files_sha256
 from plan_pipeline.registry import CapabilityRegistry, Selection
@@ -67,7 +73,6 @@ from plan_pipeline.usage import StageResult, check_hub_setup, configured_reporte
 SKILL_FILE = "SKILL.md"
 LOCK_FILE = "plugin.lock.json"
 RUNNER = "python -m planexe_skill"
-MAX_DESCRIPTION = 8000
 _KEY = re.compile(r"^([A-Za-z_][\w-]*):\s*(.*)$")
 _INT = re.compile(r"^-?\d+$")
 _SKILL_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
@@ -182,12 +187,8 @@ class CapabilitySkill(BaseModel):
                 {"name": folder.name, **data, "folder": folder.resolve(), "body": body}
             )
         except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in first["loc"]) or "frontmatter"
-            raise CapabilityTaskError(
-                f"{path}: {where}: {first['msg'].removeprefix('Value error, ')}",
-                "Fix the frontmatter; see examples/planexe2/",
-            ) from None
+            fix = "Fix the frontmatter; see examples/planexe2/"
+            raise invalid(exc, str(path), fix, "frontmatter") from None
 
     # -- what the skill declares ------------------------------------------------------------
 
@@ -208,24 +209,10 @@ class CapabilitySkill(BaseModel):
 
     def need(self) -> CapabilityNeed:
         """The stage's need; a contract without words of its own takes the skill's."""
-        contract: Contract = load_contract(self.folder / self.contract)
-        if not contract.description.strip():
-            words = "\n\n".join(part for part in (self.description, self.body) if part.strip())
-            contract = contract.model_copy(update={"description": words[:MAX_DESCRIPTION]})
-        try:
-            return CapabilityNeed(
-                name=self.name,
-                capability=self.capability,
-                version=self.capability_version,
-                contract=contract,
-            )
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise CapabilityTaskError(
-                f"skill '{self.name}': {where}: {first['msg'].removeprefix('Value error, ')}",
-                f"Fix {self.folder / SKILL_FILE}",
-            ) from None
+        contract = load_contract(self.folder / self.contract)
+        words = "\n\n".join(part for part in (self.description, self.body) if part.strip())
+        fix = f"Fix {self.folder / SKILL_FILE}"
+        return stage_need(self.name, self.capability, self.capability_version, contract, words, fix)
 
     def sources(self) -> Iterator[tuple[str, str, str | None]]:
         """Each file input as (plugin input, declared file, dotted path or ``None``)."""
@@ -587,12 +574,8 @@ def scaffold(
     try:
         skill = CapabilitySkill.model_validate({**data, "folder": folder, "body": body})
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise CapabilityTaskError(
-            f"the skill cannot be written: {where}: {first['msg'].removeprefix('Value error, ')}",
-            "Fix the name, capability, version or files given",
-        ) from None
+        fix = "Fix the name, capability, version or files given"
+        raise invalid(exc, "the skill cannot be written", fix) from None
     _ = skill.json_output  # the checks a run makes, before anything is written
     list(skill.sources())
     skill.values()
