@@ -316,9 +316,10 @@ def run_skill(ctx: SkillContext) -> None:
     except PlanPipelineError as exc:
         ctx.log(str(exc))
         stage_finished(run_dir, need, resolver, None, time.perf_counter() - started, exc, reporter)
-        raise PlanExe2Error(
-            f"stage '{skill.name}' (capability '{skill.capability}'): {exc.problem}", exc.fix
-        ) from None
+        problem = exc.problem
+        if f"stage '{skill.name}'" not in problem or skill.capability not in problem:
+            problem = f"stage '{skill.name}' (capability '{skill.capability}'): {problem}"
+        raise PlanExe2Error(problem, exc.fix) from None
     seconds = time.perf_counter() - started
     result = StageResult(
         skill.name, run_dir / skill.json_output, seconds, chosen.dist_name, chosen.version

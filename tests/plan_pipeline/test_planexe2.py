@@ -80,7 +80,10 @@ def test_suggest_stops_in_planexe2s_failure_report_then_dry_run_recovers_and_a_r
     report = stopped.stdout
     spec_file = run_dir / "risk_scores.plugin-spec.json"
     assert "STAGE FAILED: risk_scores" in report
-    assert "error: PlanExe2Error: stage 'risk_scores' (capability 'risk.planexe_scores')" in report
+    assert (
+        "error: PlanExe2Error: stage 'risk_scores' needs capability 'risk.planexe_scores>=1.0,<2'"
+        in report
+    )
     assert str(spec_file) in report and PluginSpec.read(spec_file).examples
     assert (
         f"PLANEXE_SYNTHESIS=dry-run python -m planexe_skill run {run_dir} --only risk_scores"
