@@ -24,7 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 from plan_pipeline.contract import Example
 from plan_pipeline.spec import PluginSpec
 from synthesizer.audit import ALLOWED_DEPENDENCIES
-from synthesizer.code_policy import FORBIDDEN_BUILTINS, allowed_modules
+from synthesizer.code_policy import DANGEROUS_NAMES, FORBIDDEN_BUILTINS, allowed_modules
 from synthesizer.report import GateResult
 
 MAX_CODE_BYTES = 64 * 1024
@@ -56,10 +56,14 @@ permissions grant it.
 Static analysis checks the module before anything runs. It refuses:
 - imports of modules not in the list below, and star imports (from m import *); import \
 only the modules you use;
-- names used but never defined or imported (each must be a built-in, imported or assigned);
+- names used but never defined or imported (each must be a built-in, imported or assigned; \
+JSON's true, false and null are True, False and None in Python);
 - syntax Python {python} does not accept;
 - dunder names and attributes (anything like __x__ except __name__ and __doc__), and names \
 a module does not have;
+- these names of the allowed modules: {denied};
+- assert statements and anything else bandit flags (check a value with if and raise \
+ValueError instead);
 - the built-ins {forbidden};
 - getattr/hasattr except with a constant public name; str.format except on a constant \
 string; decorators other than dataclass, cache, lru_cache, property, staticmethod and \
@@ -111,8 +115,13 @@ def first_prompt(spec: PluginSpec) -> Conversation:
     """The conversation's opening: the rules of the game, then the spec."""
     own = {m for d in spec.dependencies for m in ALLOWED_DEPENDENCIES.get(_name(d), ())}
     modules = sorted(allowed_modules(spec.permissions, own) - {"__future__"})
+    denied = sorted(
+        f"{m}.{n}" for m, names in DANGEROUS_NAMES.items() if m in modules for n in names
+    )
     system = SYSTEM_PROMPT.format(
-        forbidden=", ".join(sorted(FORBIDDEN_BUILTINS)), python=TARGET_PYTHON
+        forbidden=", ".join(sorted(FORBIDDEN_BUILTINS)),
+        python=TARGET_PYTHON,
+        denied=", ".join(denied) or "none",
     )
     parts = []
     if spec.description.strip():

@@ -53,6 +53,7 @@ def test_the_prompt_holds_the_spec_and_the_gates_rules(risk_spec: PluginSpec) ->
     system, user = (m["content"] for m in first_prompt(risk_spec).messages)
     assert "def compute(input: dict[str, Any]) -> dict[str, Any]" in system
     assert "eval" in system and "exec" in system
+    assert "operator.attrgetter" in system and "assert statements" in system
     assert "Capability: risk.score_matrix" in user
     assert "output.risks[*].score = item.likelihood * item.impact" in user
     assert "Golden examples" in user and '"likelihood": 5' in user
