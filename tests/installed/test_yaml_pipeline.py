@@ -130,7 +130,9 @@ def test_ctrl_c_during_a_synthesis_exits_130_and_the_run_continues(
     assert process.returncode == 130, out + err
     if workers == "1":  # nothing new started after the interrupt
         assert "".join([*before, out]).count("synthesizing '") == 1, out
-    (said,) = [line for line in err.strip().splitlines() if line.strip()]
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    said = lines[0]
     assert said.startswith("interrupted:") and "run the same command again" in said
     assert (run_dir / "001-brief.json").is_file()  # what completed is kept
     time.sleep(1)  # every process of the run (stages, sandboxed workers, harness) is gone
