@@ -1,8 +1,10 @@
-"""Writing a run's files: whole or not at all, and never through a planted link."""
+"""A run's files: written whole or not at all, read as plain files, never through a link."""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -23,3 +25,14 @@ def write_atomic(path: Path, text: str) -> None:
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def read_regular(path: Path, limit: int) -> tuple[bytes, os.stat_result]:
+    """At most ``limit`` bytes of the regular file ``path`` and its status, opened without
+    following a link or waiting on a pipe; ``OSError`` for anything else."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        status = os.fstat(handle.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return handle.read(limit), status

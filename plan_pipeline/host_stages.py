@@ -8,13 +8,13 @@ same way, so a user switching hosts sets the same variables and writes the same 
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from plan_pipeline.contract import CapabilityNeed, Contract
 from plan_pipeline.errors import PlanPipelineError
+from plan_pipeline.files import read_regular
 from plan_pipeline.synthesis import SynthesisMode
 
 SYNTHESIS_ENV = "PLANEXE_SYNTHESIS"
@@ -98,18 +98,13 @@ def _run_mode(path: Path) -> str | None:
     chooses whether a run spends model money and publishes with this user's hub token."""
     fix = f"Write the mode into {path} yourself, as a plain file, or remove it"
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        data, status = read_regular(path, _MAX_MODE_BYTES + 1)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise CapabilityTaskError(f"cannot read {path}: {exc.strerror or exc}", fix) from None
-    with os.fdopen(fd, "rb") as handle:
-        status = os.fstat(handle.fileno())
-        if not stat.S_ISREG(status.st_mode):
-            raise CapabilityTaskError(f"{path} is not a regular file", fix)
-        if status.st_uid != os.geteuid():
-            raise CapabilityTaskError(f"{path} belongs to another user", fix)
-        data = handle.read(_MAX_MODE_BYTES + 1)
+    if status.st_uid != os.geteuid():
+        raise CapabilityTaskError(f"{path} belongs to another user", fix)
     if len(data) > _MAX_MODE_BYTES:
         raise CapabilityTaskError(f"{path} is longer than a mode", fix)
     return data.decode("utf-8", "replace").strip()

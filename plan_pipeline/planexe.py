@@ -35,7 +35,6 @@ import logging
 import os
 import re
 import shlex
-import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -56,7 +55,7 @@ from plan_pipeline.errors import (
     StageOutputError,
     SynthesisStop,
 )
-from plan_pipeline.files import write_atomic
+from plan_pipeline.files import read_regular, write_atomic
 from plan_pipeline.host_stages import (
     RUN_MODE_FILE,
     SYNTHESIS_ENV,
@@ -447,13 +446,10 @@ def _plain_file(folder: Path, name: str) -> str | None:
     if not _SAFE_NAME.match(name) or ".." in name:
         return None
     try:
-        fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        data, _status = read_regular(folder / name, MAX_REPORT_BYTES)
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            return None
-        return handle.read(MAX_REPORT_BYTES).decode("utf-8", "replace")
+    return data.decode("utf-8", "replace")
 
 
 MAX_REPORT_BYTES = 1024 * 1024

@@ -68,6 +68,7 @@ from plan_pipeline.run_records import stage_finished
 from plan_pipeline.spec import draft_spec, write_spec
 from plan_pipeline.stage_runner import run_capability, select
 from plan_pipeline.synthesis import SynthesisMode
+from plan_pipeline.trust import BUILTIN_DISTRIBUTION
 from plan_pipeline.usage import StageResult, check_hub_setup, configured_reporter
 
 SKILL_FILE = "SKILL.md"
@@ -374,7 +375,7 @@ def _write_outputs(
             f"their generator ({skill.json_output})",
             "Rename that field in the contract's output schema",
         )
-    record = {"plugin": plugin, "generator": {"name": "planexe-plugin-hub", "version": _own()}}
+    record = {"plugin": plugin, "generator": {"name": BUILTIN_DISTRIBUTION, "version": _own()}}
     ctx.write_json(skill.json_output, {**output, "metadata": record})
     for name in skill.markdown_outputs:
         ctx.write_text(name, text or "")
@@ -400,7 +401,7 @@ def _write_lock(skill: CapabilitySkill, plugin: dict[str, Any]) -> bool:
 
 def _own() -> str:
     try:
-        return metadata.version("planexe-plugin-hub")
+        return metadata.version(BUILTIN_DISTRIBUTION)
     except metadata.PackageNotFoundError:
         return "0"
 
