@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from hub_client.client import PluginHubClient
 from hub_client.errors import HubError
+from hub_client.near_matches import find_near_match
 from hub_client.records import PluginRecord
 from plan_pipeline.capability_names import package_slug
 from plan_pipeline.command_groups import needs_extra
@@ -117,9 +118,20 @@ class HubSynthesizer:
             raise HubError(f"the hub proposed an invalid version {version[:40]!r}") from None
         out_dir = request.run_dir / ".synth" / package_slug(spec.capability)
         started = time.perf_counter()
-        result = synthesize_routed(
-            spec, out_dir, SynthesisOptions.from_env(), lambda line: _tell(request, line)
+        near = find_near_match(
+            client,
+            spec,
+            request.run_dir / ".synth" / "near-match" / package_slug(spec.capability),
+            lambda line: _tell(request, line),
+            skip=quarantined,
         )
+        if near is not None:
+            spec, result, how = near.spec, near.result, "near-match"
+        else:
+            result = synthesize_routed(
+                spec, out_dir, SynthesisOptions.from_env(), lambda line: _tell(request, line)
+            )
+            how = "synthesized"
         cost = result.report.cost(time.perf_counter() - started)
         _tell(request, cost_line(cost))
         assert result.logic is not None
@@ -133,7 +145,9 @@ class HubSynthesizer:
             f"the hub: {record.signer_identity})",
         )
         client.install(record)
-        return _outcome(record, "synthesized")
+        if near is not None:
+            _tell(request, f"'{spec.capability}' is served by {near.served_by}: no synthesis")
+        return _outcome(record, how)
 
 
 def cost_line(cost: dict[str, Any]) -> str:

@@ -46,7 +46,7 @@ def metrics_table(metrics: SuccessMetrics) -> Table:
     whose = f"token {metrics.token}" if metrics.token else f"{metrics.tokens} token(s)"
     table = Table(title=f"success metrics ({window}; uses sent with {whose})")
     for column in ("capability", "recovery share", "reuse rate", "median TTC", "misses",
-                   "syntheses", "stage runs"):  # fmt: skip
+                   "syntheses", "near matches", "stage runs"):  # fmt: skip
         if column == "capability":
             table.add_column(column, overflow="fold")
         else:
@@ -66,6 +66,10 @@ def _cells(name: str, figures: Figures) -> list[str]:
         else f"{figures.median_time_to_capability_ms / 1000:.2f} s",
         str(figures.misses),
         str(figures.syntheses),
+        str(figures.near_matches) + (
+            "" if figures.median_near_match_ms is None
+            else f" ({figures.median_near_match_ms / 1000:.2f} s)"
+        ),
         str(figures.stage_runs),
     ]  # fmt: skip
 

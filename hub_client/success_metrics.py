@@ -21,6 +21,10 @@ class Figures(BaseModel):
     reuse_rate: float | None = None
     syntheses: int = 0
     median_time_to_capability_ms: float | None = None
+    near_matches: int = 0
+    """Misses served by a plugin of another capability through a gated adapter."""
+    median_near_match_ms: float | None = None
+    """Their median time from the miss to the adapter loaded."""
 
 
 class SuccessMetrics(BaseModel):

@@ -27,7 +27,7 @@ from datetime import datetime
 from hub_client.records import UsageRecord
 from hub_client.success_metrics import Figures, SuccessMetrics
 
-_MISSES = frozenset({"synthesized", "reused", "missed"})
+_MISSES = frozenset({"synthesized", "reused", "near-match", "missed"})
 
 
 def success_metrics(
@@ -64,7 +64,7 @@ def _figures(rows: list[UsageRecord], generated: set[str]) -> Figures:
         for r in rows
         if r.success
         and (
-            r.resolution in ("synthesized", "reused")
+            r.resolution in ("synthesized", "reused", "near-match")
             or (r.resolution == "installed" and r.plugin_id in generated)
         )
     ]
@@ -73,6 +73,8 @@ def _figures(rows: list[UsageRecord], generated: set[str]) -> Figures:
     # whatever happened to the stage after
     syntheses = [r for r in rows if r.resolution == "synthesized"]
     timed = [r.time_to_capability_ms for r in syntheses if r.time_to_capability_ms is not None]
+    near = [r for r in rows if r.resolution == "near-match"]
+    near_timed = [r.time_to_capability_ms for r in near if r.time_to_capability_ms is not None]
     return Figures(
         stage_runs=len(rows),
         misses=len(misses),
@@ -83,6 +85,8 @@ def _figures(rows: list[UsageRecord], generated: set[str]) -> Figures:
         reuse_rate=_share(len(reuses), len(served)),
         syntheses=len(syntheses),
         median_time_to_capability_ms=statistics.median(timed) if timed else None,
+        near_matches=len(near),
+        median_near_match_ms=statistics.median(near_timed) if near_timed else None,
     )
 
 

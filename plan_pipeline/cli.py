@@ -253,7 +253,7 @@ def report_command(
         else:
             table.add_column(column, overflow="fold")
     for r in records:
-        how = r.resolution or "-"
+        how = (r.resolution or "-").replace("-", " ").strip() or "-"
         table.add_row(
             escape(r.stage),
             escape(r.capability),
@@ -265,7 +265,7 @@ def report_command(
     out.print(table)
     counts = {how: sum(r.resolution == how for r in records) for how in get_args(Resolution)}
     failed = sum(not r.ok for r in records)
-    summary = ", ".join(f"{n} {how}" for how, n in counts.items() if n)
+    summary = ", ".join(f"{n} {how.replace('-', ' ')}" for how, n in counts.items() if n)
     out.print(f"{len(records)} stage(s): {summary or 'none resolved'}; {failed} failed")
 
 

@@ -200,7 +200,7 @@ class PluginResolver:
                     f"{spec_path}",
                     f"then continue with: {guide.continue_with(self.mode)}",
                 ) from exc.__cause__
-            how: Resolution = "reused" if "reused" in outcome.notes else "synthesized"
+            how = _resolution(outcome)
             self.resolution[stage.name] = how
             self._tell(guide, f"{how} '{outcome.capability}'" + _where(outcome))
             activate_run_plugins(self.run_dir)
@@ -274,6 +274,15 @@ def _input_named(problem: str, inputs: dict[str, Any]) -> str | None:
         if path.startswith((f"$.{name}", f"$['{name}']")):
             return name
     return None
+
+
+def _resolution(outcome: SynthesisOutcome) -> Resolution:
+    """How the synthesizer served the miss, as its notes say."""
+    if "reused" in outcome.notes:
+        return "reused"
+    if "near-match" in outcome.notes:
+        return "near-match"
+    return "synthesized"
 
 
 def _where(outcome: SynthesisOutcome) -> str:

@@ -19,10 +19,11 @@ from plan_pipeline.extension_points import load_named
 from plan_pipeline.hub_settings import HubSettings
 from plan_pipeline.trust import TierPolicy
 
-Resolution = Literal["installed", "synthesized", "reused", "missed"]
+Resolution = Literal["installed", "synthesized", "reused", "near-match", "missed"]
 """How a stage got its capability: it was ``installed``, it missed it and the synthesizer
-made it in this run (``synthesized``) or the hub's published plugin answered (``reused``),
-or nothing answered (``missed``)."""
+made it in this run (``synthesized``), the hub's published plugin answered (``reused``), a
+plugin the hub has for another capability answered through a gated adapter made in this run
+(``near-match``), or nothing answered (``missed``)."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,128 @@
+"""A miss served by a plugin the hub already has, through a gated adapter (publish mode).
+
+Before a synthesis, the hub's signed releases of other capabilities are ranked by how alike
+their contracts look (``synthesizer.near_match``). The wheels of the best are downloaded and
+verified like any install (the signed metadata, the signature bundle, the local policy's tiers
+and quarantine), their spec and logic read as data, and for each of the best ``TOP_K`` an
+adapter is made and run through every gate of the new contract. The first that passes is the
+plugin published for the new capability; if none passes, the caller synthesizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from packaging.version import Version
+
+from hub_client.client import PluginHubClient
+from hub_client.errors import HubError
+from hub_client.records import PluginRecord
+from plan_pipeline.spec import PluginSpec
+from plan_pipeline.trust import Tier
+
+if TYPE_CHECKING:
+    from synthesizer.synthesize import SynthesisResult
+
+READ_AT_MOST = 12
+"""The most candidate wheels read for one miss (best by name and summary first)."""
+
+
+@dataclass(frozen=True)
+class NearMatch:
+    """A candidate that passed every gate of the new contract."""
+
+    spec: PluginSpec
+    """The new spec, naming the plugin that serves it."""
+    result: SynthesisResult
+    """The adapter's synthesis: its report, logic and wheel."""
+    served_by: str
+    """``dist version (how; fit f)``, for the run's output."""
+
+
+def find_near_match(
+    client: PluginHubClient,
+    spec: PluginSpec,
+    out_dir: Path,
+    progress: Callable[[str], None],
+    skip: Callable[[str, str], bool],
+) -> NearMatch | None:
+    """The first of the best-fitting published plugins whose adapter passes every gate of
+    ``spec``'s contract, or ``None``; each adapter is made in a folder of its own under
+    ``out_dir``."""
+    from synthesizer.errors import SynthesizerError
+    from synthesizer.near_match import MIN_FIT, TOP_K, Unaligned, adapter, read_published
+    from synthesizer.synthesize import SynthesisOptions, synthesize_plugin
+
+    candidates = _listed(client, spec, skip)
+    if not candidates:
+        return None
+    adapters = []
+    for record in candidates[:READ_AT_MOST]:
+        try:
+            data = client.download(record).read_bytes()
+        except (HubError, OSError):
+            continue  # refused by the policy or the signed metadata: never a candidate
+        published = read_published(data, record.dist_name, record.version)
+        if published is None or published.spec.capability == spec.capability:
+            continue
+        if "near_match_of" in published.spec.provenance:
+            continue  # an adapter: the plugin it adapts is a candidate of its own
+        try:
+            made = adapter(spec, published)
+        except Unaligned:
+            continue
+        if made.fit >= MIN_FIT:
+            adapters.append(made)
+    adapters.sort(key=lambda a: -a.fit)
+    if not adapters:
+        return None
+    options = SynthesisOptions.from_env()
+    for made in adapters[:TOP_K]:
+        progress(f"near match: trying {made.describe()} against the contract's gates")
+        served = made.spec_for(spec)
+        folder = out_dir / f"near-match-{made.candidate.dist_name}-{made.candidate.version}"
+        try:
+            result = synthesize_plugin(served, folder, options, progress, made.logic())
+        except SynthesizerError as exc:
+            progress(f"near match: {made.candidate.dist_name} does not serve it ({exc.problem})")
+            continue
+        return NearMatch(served, result, made.describe())
+    return None
+
+
+def _listed(
+    client: PluginHubClient, spec: PluginSpec, skip: Callable[[str, str], bool]
+) -> list[PluginRecord]:
+    """The records of the newest signed release of every other capability the policy would
+    install, best by name and summary first (the records' summaries are hints for this order
+    only; what is tried comes from the verified wheels)."""
+    from synthesizer.near_match import name_fit
+
+    newest: dict[str, tuple[str, str]] = {}
+    for signed in client.trusted.releases():
+        release = signed.release
+        if release.capability == spec.capability or signed.tier is Tier.QUARANTINED:
+            continue
+        if signed.tier not in client.policy.auto_install_tiers:
+            continue
+        if skip(release.dist_name, release.version):
+            continue
+        known = newest.get(release.dist_name)
+        if known is None or Version(release.version) > Version(known[0]):
+            newest[release.dist_name] = (release.version, release.capability)
+    summaries = {r.dist_name: r.summary for r in client.search("")}
+    ranked = sorted(
+        newest.items(),
+        key=lambda item: (
+            -name_fit(spec.capability, spec.summary, item[1][1], summaries.get(item[0], ""))
+        ),
+    )
+    records = []
+    for dist_name, (version, _capability) in ranked[:READ_AT_MOST]:
+        record = client.by_dist(dist_name, version)
+        if record is not None:
+            records.append(record)
+    return records
