@@ -172,16 +172,26 @@ def run_in_publish_mode(python: str, plan: Path, run_dir: Path, hub: RunningHub)
 
 def known_runs(hub: RunningHub, tmp_path: Path, area_plan: str, ruleless_plan: str) -> None:
     """The known sequence the figures are tested on: a miss that synthesizes and publishes,
-    a miss the hub's plugin answers, a run that finds it installed, and a miss that no
-    generator can write."""
+    a miss the hub's plugin answers, a run that finds it installed, a miss that no generator
+    can write and the hub's plugin serves as a near match (the same contract under another
+    name), and a miss that nothing can serve (an output no plugin gives, no rules)."""
     area, ruleless = tmp_path / "area.yaml", tmp_path / "ruleless.yaml"
+    unserved = tmp_path / "unserved.yaml"
     area.write_text(area_plan)
     ruleless.write_text(ruleless_plan)
+    unserved.write_text(
+        ruleless_plan.replace("geometry.rect_area", "geometry.rect_label")
+        .replace("required: [area], properties: {area: {type: number}}",
+                 "required: [label], properties: {label: {type: string}}")
+        .replace("output: {area: 6}", "output: {label: '2 by 3'}")
+    )  # fmt: skip
+    assert "geometry.rect_label" in unserved.read_text() and "label: '2" in unserved.read_text()
     first, second = overlay_venv(tmp_path / "a"), overlay_venv(tmp_path / "b")
     run_in_publish_mode(first, area, tmp_path / "run-1", hub)
     run_in_publish_mode(second, area, tmp_path / "run-2", hub)
     run_in_publish_mode(second, area, tmp_path / "run-3", hub)
     run_in_publish_mode(first, ruleless, tmp_path / "run-4", hub)
+    run_in_publish_mode(first, unserved, tmp_path / "run-5", hub)
 
 
 def dripping_server() -> tuple[ThreadingHTTPServer, str]:

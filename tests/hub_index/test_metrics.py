@@ -68,9 +68,10 @@ def test_metrics_from_a_known_sequence_of_real_runs(hub: RunningHub, tmp_path: P
     client = PluginHubClient.from_home(hub.home)
     metrics = client.metrics()
     overall = metrics.overall
-    assert (overall.stage_runs, overall.misses, overall.recovered) == (4, 3, 2)
-    assert overall.recovery_share == 2 / 3
-    assert (overall.synthesized_uses, overall.reuses, overall.reuse_rate) == (3, 2, 2 / 3)
+    assert (overall.stage_runs, overall.misses, overall.recovered) == (5, 4, 3)
+    assert overall.recovery_share == 3 / 4
+    assert (overall.synthesized_uses, overall.reuses, overall.reuse_rate) == (4, 3, 3 / 4)
+    assert overall.near_matches == 1 and overall.median_near_match_ms is not None
     engine = sa.create_engine(hub.home.settings().database_url)
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
@@ -79,13 +80,15 @@ def test_metrics_from_a_known_sequence_of_real_runs(hub: RunningHub, tmp_path: P
     engine.dispose()
     assert [(r.run_id, r.resolution) for r in rows] == [
         ("run-1", "synthesized"), ("run-2", "reused"), ("run-3", "installed"),
-        ("run-4", "missed"),
+        ("run-4", "near-match"), ("run-5", "missed"),
     ]  # fmt: skip
     assert overall.syntheses == 1
     assert overall.median_time_to_capability_ms == rows[0].time_to_capability_ms > 0
     assert metrics.capabilities["geometry.area"].recovery_share == 1.0
-    assert metrics.capabilities["geometry.rect_area"].recovery_share == 0.0
-    assert metrics.capabilities["geometry.rect_area"].reuse_rate is None
+    assert metrics.capabilities["geometry.rect_area"].recovery_share == 1.0
+    assert metrics.capabilities["geometry.rect_area"].near_matches == 1
+    assert metrics.capabilities["geometry.rect_label"].recovery_share == 0.0
+    assert metrics.capabilities["geometry.rect_label"].reuse_rate is None
 
     shown = subprocess.run(
         [sys.executable, "-m", "plan_pipeline.cli", "metrics", "--json"],
@@ -98,7 +101,8 @@ def test_metrics_from_a_known_sequence_of_real_runs(hub: RunningHub, tmp_path: P
         capture_output=True, text=True, env=hub_env(hub.home) | {"COLUMNS": "160"},
         check=False, timeout=60,
     )  # fmt: skip
-    assert "67% (2/3)" in table.stdout and "geometry.rect_area" in table.stdout
+    assert "75% (3/4)" in table.stdout and "geometry.rect_label" in table.stdout
+    assert "near matches" in table.stdout
     assert "success metrics" in table.stdout and "seed" not in table.stdout
     bad = subprocess.run(
         [sys.executable, "-m", "plan_pipeline.cli", "metrics", "--since", "yesterday"],

@@ -61,7 +61,7 @@ def test_the_pages_in_a_browser_on_a_hub_of_real_runs(
     page, fetched = _page(browser, hub)
 
     page.goto(hub.api_url + "/")
-    assert page.inner_text("#count") == "2 of 2 plugin(s)"
+    assert page.inner_text("#count") == "3 of 3 plugin(s)"  # the near match's adapter too
     page.screenshot(path=str(SCREENSHOTS / "plugins.png"), full_page=True)
     page.fill("input[name=q]", "vol")
     page.click("button[type=submit]")
@@ -72,7 +72,7 @@ def test_the_pages_in_a_browser_on_a_hub_of_real_runs(
     page.click("button[type=submit]")
     assert [
         t.strip() for t in page.locator("#plugins tbody tr td:first-child").all_inner_texts()
-    ] == ["geometry.area"]
+    ] == ["geometry.area", "geometry.rect_area"]
     page.select_option("select[name=tier]", "")
     page.select_option("select[name=status]", "revoked")
     page.click("button[type=submit]")
@@ -100,11 +100,12 @@ def test_the_pages_in_a_browser_on_a_hub_of_real_runs(
     page.goto(hub.api_url + "/metrics")
     assert page.inner_text("h1") == "The success metrics"  # what they are, by name
     figures = client.metrics().overall
-    assert page.inner_text("#recovery") == f"67% ({figures.recovered}/{figures.misses})"
-    assert page.inner_text("#reuse") == f"67% ({figures.reuses}/{figures.synthesized_uses})"
+    assert page.inner_text("#recovery") == f"75% ({figures.recovered}/{figures.misses})"
+    assert page.inner_text("#reuse") == f"75% ({figures.reuses}/{figures.synthesized_uses})"
+    assert page.inner_text("#near").startswith("1 (median ")
     assert figures.median_time_to_capability_ms is not None
     assert page.inner_text("#ttc") == f"{figures.median_time_to_capability_ms / 1000:.2f} s"
-    assert page.inner_text("#runs") == "4"
+    assert page.inner_text("#runs") == "5"
     assert page.inner_text("#tokens") == "1 API token(s)"
     for name in ("recovery_share", "reuse_rate", "median_time_to_capability_ms"):
         chart = page.locator(f"#chart-{name}")

@@ -72,7 +72,7 @@ def test_a_miss_is_served_by_a_near_match_and_a_look_alike_is_not(
 
     risk = _risk_stage()
     risk["inputs"] = {"risks": {"value": RISKS}}
-    first, how = publish_run(_plan(tmp_path / "p0", "risks", risk), tmp_path / "run-0")
+    _, how = publish_run(_plan(tmp_path / "p0", "risks", risk), tmp_path / "run-0")
     assert how == {"risks": "synthesized"}
 
     no_rules = {k: v for k, v in risk["contract"].items() if k != "rules"}
