@@ -136,6 +136,36 @@ def search_command(
     _out.print(table)
 
 
+def ranking_command(
+    capability: Annotated[str, typer.Argument(metavar="CAPABILITY", help="A capability name.")],
+    home: HomeOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the ranking as JSON.")] = False,
+) -> None:
+    """Rank the hub's plugins of CAPABILITY: score and parts, best first (docs/DECISIONS.md)."""
+    try:
+        ranked = _client(home).ranking(capability)
+    except PlanPipelineError as exc:
+        raise fail(exc) from None
+    if as_json:
+        _out.print_json(json.dumps([r.model_dump(mode="json") for r in ranked]))
+        return
+    if not ranked:
+        _out.print(f"the hub has no active plugin of {escape(capability)}")
+        return
+    table = Table(title=f"{escape(capability)}: score = 0.35 R + 0.30 Q + 0.20 A + 0.15 S")
+    for column in ("plugin", "score", "reliability (R)", "quality (Q)", "adoption (A)",
+                   "tier (S)", "tokens", "uses"):  # fmt: skip
+        table.add_column(column, overflow="fold")
+    for r in ranked:
+        table.add_row(
+            escape(f"{r.dist_name} {r.version}"), f"{r.rank.score:.3f}",
+            f"{r.rank.reliability:.3f}", f"{r.rank.quality:.3f}", f"{r.rank.adoption:.3f}",
+            f"{r.rank.safety_tier:.2f} {r.tier.value}", str(r.evidence.tokens),
+            str(r.evidence.uses),
+        )  # fmt: skip
+    _out.print(table)
+
+
 def show_command(
     plugin_id: Annotated[str, typer.Argument(metavar="ID", help="The plugin's id (search).")],
     home: HomeOption = None,
@@ -288,13 +318,94 @@ def revoke_command(
         raise fail(exc) from None
 
 
+def promotion_candidates_command(
+    home: HomeOption = None,
+    min_runs: Annotated[
+        int | None, typer.Option("--min-runs", min=1, help="Successful stage runs (default 5).")
+    ] = None,
+    min_tokens: Annotated[
+        int | None,
+        typer.Option("--min-tokens", min=1, help="Distinct API tokens among them (default 2)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False,
+) -> None:
+    """List generated plugins that earned review: runs, tokens, no violation, pure computation."""
+    try:
+        found = _client(home).promotion_candidates(min_runs, min_tokens)
+    except PlanPipelineError as exc:
+        raise fail(exc) from None
+    if as_json:
+        _out.print_json(json.dumps([c.model_dump(mode="json") for c in found]))
+        return
+    if not found:
+        _out.print("no generated plugin has earned review yet")
+        return
+    table = Table(title=f"{len(found)} plugin(s) for review (promote: plugin-hub promote ID)")
+    table.add_column("id", no_wrap=True)
+    for column in ("capability", "plugin", "successful runs", "tokens"):
+        table.add_column(column, overflow="fold")
+    for c in found:
+        table.add_row(
+            escape(c.plugin_id), escape(c.capability), escape(f"{c.dist_name} {c.version}"),
+            str(c.successful_runs), str(c.tokens),
+        )  # fmt: skip
+    _out.print(table)
+
+
+def duplicates_command(
+    home: HomeOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False,
+) -> None:
+    """List the pairs of plugins the hub found to pass each other's contract."""
+    try:
+        pairs = _client(home).duplicates()
+    except PlanPipelineError as exc:
+        raise fail(exc) from None
+    if as_json:
+        _out.print_json(json.dumps([p.model_dump(mode="json") for p in pairs]))
+        return
+    if not pairs:
+        _out.print("no duplicates recorded (the hub's operator runs plugin-hub find-duplicates)")
+        return
+    table = Table(title=f"{len(pairs)} pair(s) (retire one: plugin-hub retire ID --behind ID)")
+    for column in ("id", "plugin", "id ", "duplicate of it"):
+        table.add_column(column, overflow="fold")
+    for pair in pairs:
+        table.add_row(
+            escape(pair.first.plugin_id),
+            escape(f"{pair.first.capability} ({pair.first.dist_name} {pair.first.version})"),
+            escape(pair.second.plugin_id),
+            escape(f"{pair.second.capability} ({pair.second.dist_name} {pair.second.version})"),
+        )
+    _out.print(table)
+
+
+def retire_command(
+    plugin_id: Annotated[str, typer.Argument(metavar="ID", help="The plugin to retire.")],
+    behind: Annotated[
+        str, typer.Option("--behind", metavar="ID", help="Its duplicate, which stays.")
+    ],
+    home: HomeOption = None,
+) -> None:
+    """Retire a plugin behind its duplicate: an admin-signed revocation naming the plugin that
+    serves its capability instead."""
+    try:
+        _show(_client(home).retire(plugin_id, behind))
+    except PlanPipelineError as exc:
+        raise fail(exc) from None
+
+
 def register(app: typer.Typer) -> None:
     """Add the hub clients' commands to ``app``."""
     app.command("publish")(publish_command)
     app.command("search")(search_command)
     app.command("show")(show_command)
+    app.command("ranking")(ranking_command)
     app.command("metrics")(metrics_command)
     app.command("install")(install_command)
     app.command("verify")(verify_command)
     app.command("promote")(promote_command)
     app.command("revoke")(revoke_command)
+    app.command("retire")(retire_command)
+    app.command("promotion-candidates")(promotion_candidates_command)
+    app.command("duplicates")(duplicates_command)

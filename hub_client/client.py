@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from packaging.specifiers import SpecifierSet
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
+from pydantic import ValidationError
 from securesystemslib.signer import CryptoSigner
 
 from hub_client import wheel_install
@@ -50,13 +51,21 @@ from hub_client.errors import (
     HubConfigError,
     HubError,
     HubUnavailableError,
+    PolicyError,
     VerificationError,
 )
 from hub_client.http_deadline import DeadlinePassedError, TooLargeError, get_within
 from hub_client.local_home import HubHome
 from hub_client.metadata_client import SignedRelease, TrustedReleases
 from hub_client.policy import TrustPolicy
-from hub_client.records import PluginRecord, PluginStatus, UsageRecord
+from hub_client.ranking import Evidence, RankedPlugin, rank_score
+from hub_client.records import (
+    DuplicatePair,
+    PluginRecord,
+    PluginStatus,
+    PromotionCandidate,
+    UsageRecord,
+)
 from hub_client.release_metadata import PluginRelease, signed_targets_change, tuf_signer
 from hub_client.success_metrics import SuccessMetrics
 from plan_pipeline.installed_files import wheel_files_sha256
@@ -304,6 +313,12 @@ class PluginHubClient:
         found = self._call("GET", _path("api", "plugins", plugin_id, "report"))
         return found if isinstance(found, dict) else {}
 
+    def ranking(self, capability: str) -> list[RankedPlugin]:
+        """The hub's ranking of ``capability``'s plugins and its evidence (unsigned: it only
+        orders releases the signed metadata and the policy allow)."""
+        found = self._call("GET", _path("api", "ranking", query={"capability": capability}))
+        return [RankedPlugin.model_validate(r) for r in found]
+
     def by_dist(self, dist_name: str, version: str) -> PluginRecord | None:
         query = {"dist_name": dist_name, "version": version}
         try:
@@ -398,7 +413,7 @@ class PluginHubClient:
                 allowed.append(signed)
         if not allowed:
             return None
-        best = max(allowed, key=lambda s: (s.tier.rank, Version(s.release.version)))
+        best = self._ranked_best(capability, allowed)
         chosen = best.release
         record = self.by_dist(chosen.dist_name, chosen.version)
         if record is None:
@@ -409,6 +424,33 @@ class PluginHubClient:
             )
         _matched(record, best)
         return record
+
+    def _ranked_best(self, capability: str, allowed: list[SignedRelease]) -> SignedRelease:
+        """The newest release of the plugin with the best ``RankScore`` (by its signed tier
+        and the hub's evidence; ``hub_client/ranking.py``); better tier, then newer version,
+        among equals. With one plugin allowed, no evidence is asked for."""
+        newest: dict[str, SignedRelease] = {}
+        for signed in allowed:
+            known = newest.get(signed.release.dist_name)
+            if known is None or (signed.tier.rank, Version(signed.release.version)) > (
+                known.tier.rank,
+                Version(known.release.version),
+            ):
+                newest[signed.release.dist_name] = signed
+        evidence: dict[str, Evidence] = {}
+        if len(newest) > 1:
+            try:
+                evidence = {r.dist_name: r.evidence for r in self.ranking(capability)}
+            except (HubError, ValidationError, TypeError):
+                evidence = {}  # no evidence: every plugin scores as unused
+        return max(
+            newest.values(),
+            key=lambda s: (
+                rank_score(evidence.get(s.release.dist_name), s.tier).score,
+                s.tier.rank,
+                Version(s.release.version),
+            ),
+        )
 
     # -- verification and install ------------------------------------------------------------
 
@@ -631,6 +673,41 @@ class PluginHubClient:
         signed = self.signed(self.show(plugin_id))
         update = {"status": PluginStatus.REVOKED, "revoked_reason": reason}
         return self._state(signed.release.model_copy(update=update), by)[0]
+
+    def retire(self, plugin_id: str, behind_id: str, by: str = "cli") -> PluginRecord:
+        """Retire a plugin behind its duplicate: a revocation signed with the admin key that
+        names the plugin serving its capability instead (``alias_of``). The hub must have
+        recorded the two as duplicates (``plugin-hub find-duplicates``)."""
+        record, behind = self.show(plugin_id), self.show(behind_id)
+        pairs = {(p.first.plugin_id, p.second.plugin_id) for p in self.duplicates()}
+        if (plugin_id, behind_id) not in pairs and (behind_id, plugin_id) not in pairs:
+            raise PolicyError(
+                f"{record.dist_name} {record.version} and {behind.dist_name} {behind.version} "
+                "are not recorded as duplicates",
+                "Run plugin-hub find-duplicates HOME on the hub, then retire one of a pair it "
+                "lists",
+            )
+        signed = self.signed(record)
+        self.check_record(behind)  # the plugin kept must be one the policy installs
+        update = {
+            "status": PluginStatus.REVOKED,
+            "revoked_reason": f"retired behind {behind.dist_name} {behind.version}: a duplicate",
+            "alias_of": f"{behind.dist_name}=={behind.version}",
+        }
+        return self._state(signed.release.model_copy(update=update), by)[0]
+
+    def duplicates(self) -> list[DuplicatePair]:
+        """The pairs of plugins the hub found to pass each other's contract."""
+        found = self._call("GET", _path("api", "duplicates"))
+        return [DuplicatePair.model_validate(p) for p in found]
+
+    def promotion_candidates(
+        self, min_runs: int | None = None, min_tokens: int | None = None
+    ) -> list[PromotionCandidate]:
+        """The generated plugins that earned an admin's review, by the hub's usage rows."""
+        query = {k: str(v) for k, v in (("min_runs", min_runs), ("min_tokens", min_tokens)) if v}
+        found = self._call("GET", _path("api", "promotion-candidates", query=query))
+        return [PromotionCandidate.model_validate(c) for c in found]
 
     def _state(
         self,

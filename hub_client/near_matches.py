@@ -56,7 +56,7 @@ def find_near_match(
     from synthesizer.near_match import MIN_FIT, TOP_K, Unaligned, adapter, read_published
     from synthesizer.synthesize import SynthesisOptions, synthesize_plugin
 
-    candidates = _listed(client, spec, skip)
+    candidates, aliases = _listed(client, spec, skip)
     if not candidates:
         return None
     adapters = []
@@ -76,7 +76,8 @@ def find_near_match(
             continue
         if made.fit >= MIN_FIT:
             adapters.append(made)
-    adapters.sort(key=lambda a: -a.fit)
+    # a plugin this capability's retired release is signed to be retired behind goes first
+    adapters.sort(key=lambda a: (a.candidate.dist_name not in aliases, -a.fit))
     if not adapters:
         return None
     options = SynthesisOptions.from_env()
@@ -95,15 +96,20 @@ def find_near_match(
 
 def _listed(
     client: PluginHubClient, spec: PluginSpec, skip: Callable[[str, str], bool]
-) -> list[PluginRecord]:
+) -> tuple[list[PluginRecord], set[str]]:
     """The records of the newest signed release of every other capability the policy would
-    install, best by name and summary first (the records' summaries are hints for this order
-    only; what is tried comes from the verified wheels)."""
+    install: first any plugin that a retired release of this capability is signed to be
+    retired behind (``alias_of``), then best by name and summary (the records' summaries are
+    hints for this order only; what is tried comes from the verified wheels); and those
+    plugins' names."""
     from synthesizer.near_match import name_fit
 
     newest: dict[str, tuple[str, str]] = {}
+    aliases: set[str] = set()
     for signed in client.trusted.releases():
         release = signed.release
+        if release.capability == spec.capability and release.alias_of:
+            aliases.add(release.alias_of.partition("==")[0])
         if release.capability == spec.capability or signed.tier is Tier.QUARANTINED:
             continue
         if signed.tier not in client.policy.auto_install_tiers:
@@ -114,15 +120,15 @@ def _listed(
         if known is None or Version(release.version) > Version(known[0]):
             newest[release.dist_name] = (release.version, release.capability)
     summaries = {r.dist_name: r.summary for r in client.search("")}
-    ranked = sorted(
-        newest.items(),
-        key=lambda item: (
-            -name_fit(spec.capability, spec.summary, item[1][1], summaries.get(item[0], ""))
-        ),
-    )
+
+    def order(item: tuple[str, tuple[str, str]]) -> tuple[bool, float]:
+        dist_name, (_version, capability) = item
+        fit = name_fit(spec.capability, spec.summary, capability, summaries.get(dist_name, ""))
+        return (dist_name not in aliases, -fit)
+
     records = []
-    for dist_name, (version, _capability) in ranked[:READ_AT_MOST]:
+    for dist_name, (version, _capability) in sorted(newest.items(), key=order)[:READ_AT_MOST]:
         record = client.by_dist(dist_name, version)
         if record is not None:
             records.append(record)
-    return records
+    return records, aliases

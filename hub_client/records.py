@@ -146,3 +146,24 @@ class TestReportRecord(_Record):
     publisher_synthesis_json: str | None = None
     """What the publisher said its synthesis cost (``SynthesisCost``); its word, unsigned."""
     created_at: UtcDatetime = Field(default_factory=utc_now)
+
+
+class PromotionCandidate(_Record):
+    """A generated plugin that earned an admin's review (``plugin-hub promote`` stays the
+    admin's signed act)."""
+
+    plugin_id: str
+    capability: CapabilityName
+    dist_name: DistName
+    version: VersionText
+    successful_runs: int
+    tokens: int
+    """Distinct API tokens with a successful run of it."""
+
+
+class DuplicatePair(_Record):
+    """Two plugins of which each passed every gate of the other's contract."""
+
+    first: PluginRecord
+    second: PluginRecord
+    checked_at: UtcDatetime = Field(default_factory=utc_now)

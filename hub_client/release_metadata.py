@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from packaging.utils import canonicalize_version
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from securesystemslib.signer import CryptoSigner, Signer, SSlibKey
 from tuf.api.metadata import Metadata, TargetFile, Targets
 
@@ -97,6 +97,9 @@ class PluginRelease(BaseModel):
     files_sha256: Sha256Hex | None = None
     """The digest of the files the wheel installs (``plan_pipeline/installed_files.py``): an
     installed copy ranks above ``generated`` only if its files on disk give this digest."""
+    alias_of: str | None = Field(default=None, max_length=300)
+    """For a release retired as a duplicate: ``dist==version`` of the plugin that serves its
+    capability instead (a miss of it goes to that plugin first, as a near match)."""
 
     @property
     def path(self) -> str:

@@ -13,6 +13,9 @@ Records are hints for finding things: clients act only on the signed metadata.
     GET  /api/metrics[?since=T][&until=T][&token=N] the success metrics (SuccessMetrics), ISO times
     GET  /api/plugins/<id>/report                   the hub's latest test report of a plugin and
                                                     what its publisher said it cost
+    GET  /api/ranking?capability=X                  its active plugins, best RankScore first
+    GET  /api/promotion-candidates[?min_runs=N][&min_tokens=M]  generated plugins for review
+    GET  /api/duplicates                            pairs that pass each other's contract
     GET  /api/plugins/<id>/violations               contract violations reported against it by
                                                     run-time checks (ViolationReports)
     GET  /metadata/<name>.json                      signed metadata (TUF): timestamp.json,
@@ -72,6 +75,7 @@ from hub_client.records import CapabilityName, PluginRecord, UsageRecord
 from hub_index.db import MAX_CLAIM_TTL_S
 from hub_index.errors import RecordNotFoundError
 from hub_index.home import token_digest
+from hub_index.library import PROMOTION_MIN_RUNS, PROMOTION_MIN_TOKENS
 from hub_index.metadata_repository import MetadataConflictError
 from hub_index.reverify import GatesFailedOnHubError, GeneratedPublish
 from hub_index.service import MAX_HOLDER_CHARS, HubService, check_holder
@@ -329,6 +333,15 @@ class _Handler(BaseHTTPRequestHandler):
             window = _Window.model_validate(query)
             figures = svc.metrics(window.since, window.until, window.token)
             self._send(200, figures.model_dump(mode="json"))
+        elif method == "GET" and route == ["ranking"]:
+            ranked = svc.library.ranking(query["capability"][:200])
+            self._send(200, [r.model_dump(mode="json") for r in ranked])
+        elif method == "GET" and route == ["promotion-candidates"]:
+            limits = _Limits.model_validate(query)
+            candidates = svc.library.promotion_candidates(limits.min_runs, limits.min_tokens)
+            self._send(200, [c.model_dump(mode="json") for c in candidates])
+        elif method == "GET" and route == ["duplicates"]:
+            self._send(200, [p.model_dump(mode="json") for p in svc.library.duplicates()])
         elif method == "GET" and route == ["next-version"]:
             self._send(200, {"version": svc.next_version(query["dist_name"], query["wanted"])})
         elif method == "POST" and route == ["publish"]:
@@ -453,6 +466,13 @@ class _Window(BaseModel):
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
     token: str | None = Field(default=None, max_length=200)
+
+
+class _Limits(BaseModel):
+    """What earns a generated plugin an admin's review."""
+
+    min_runs: int = Field(default=PROMOTION_MIN_RUNS, ge=1, le=10**6)
+    min_tokens: int = Field(default=PROMOTION_MIN_TOKENS, ge=1, le=10**6)
 
 
 class ApiServer:

@@ -39,7 +39,8 @@ from starlette.requests import ClientDisconnect
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from hub_client.errors import DuplicateVersionError, HubError, HubUnavailableError
-from hub_client.records import PluginRecord, UsageRecord
+from hub_client.ranking import RankedPlugin
+from hub_client.records import DuplicatePair, PluginRecord, PromotionCandidate, UsageRecord
 from hub_client.success_metrics import SuccessMetrics
 from hub_index.api import (
     MAX_BODY_BYTES,
@@ -54,6 +55,7 @@ from hub_index.api import (
 )
 from hub_index.errors import RecordNotFoundError
 from hub_index.home import token_digest
+from hub_index.library import PROMOTION_MIN_RUNS, PROMOTION_MIN_TOKENS
 from hub_index.metadata_repository import MetadataConflictError
 from hub_index.reverify import GatesFailedOnHubError, GeneratedPublish
 from hub_index.service import HubService, ViolationReports
@@ -550,6 +552,28 @@ def _add_routes(app: FastAPI) -> None:
     ) -> ViolationReports:
         """Contract violations that run-time checks reported against the plugin."""
         return svc.violation_reports(plugin_id)
+
+    @app.get("/api/ranking", response_model=list[RankedPlugin])
+    def ranking(
+        svc: Service, capability: Annotated[str, Query(max_length=200)]
+    ) -> list[RankedPlugin]:
+        """The active plugins of a capability, best ``RankScore`` first, with its parts."""
+        return svc.library.ranking(capability)
+
+    @app.get("/api/promotion-candidates", response_model=list[PromotionCandidate])
+    def promotion_candidates(
+        svc: Service,
+        min_runs: Annotated[int, Query(ge=1, le=10**6)] = PROMOTION_MIN_RUNS,
+        min_tokens: Annotated[int, Query(ge=1, le=10**6)] = PROMOTION_MIN_TOKENS,
+    ) -> list[PromotionCandidate]:
+        """Generated plugins that earned an admin's review: successful runs from distinct
+        tokens, no violation, no permission beyond pure computation."""
+        return svc.library.promotion_candidates(min_runs, min_tokens)
+
+    @app.get("/api/duplicates", response_model=list[DuplicatePair])
+    def duplicates(svc: Service) -> list[DuplicatePair]:
+        """Pairs of active plugins of which each passed the other's contract."""
+        return svc.library.duplicates()
 
     @app.get("/api/next-version", response_model=_Version)
     def next_version(

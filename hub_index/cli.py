@@ -170,8 +170,45 @@ def export_client_command(
         )
 
 
+def find_duplicates_command(
+    home: Annotated[Path, typer.Argument(help="Hub home made by 'plugin-hub init'.")],
+) -> None:
+    """Check the hub's active plugins pair by pair against each other's contract (every
+    gate, in the sandbox) and record the pairs of which each passes the other's."""
+    with needs_extra("hub", "plugin-hub find-duplicates"):
+        from hub_client.local_home import HubHome
+        from hub_index.db import HubDatabase
+        from hub_index.home import check_private
+        from hub_index.index_files import IndexFiles
+        from hub_index.library import HubLibrary
+
+    try:
+        hub = HubHome(home)
+        check_private(hub)
+        with HubDatabase(hub.settings().database_url) as db:
+            db.upgrade()
+            files = IndexFiles(hub.packages, hub.staging, hub.revoked, hub.served_manifest)
+            found = HubLibrary(db, files).find_duplicates(
+                lambda line: _out.print(escape(line), highlight=False)
+            )
+    except PlanPipelineError as exc:
+        raise fail(exc) from None
+    for pair in found:
+        _out.print(
+            f"duplicates: {escape(pair.first.dist_name)} {escape(pair.first.version)} "
+            f"({pair.first.plugin_id}) and {escape(pair.second.dist_name)} "
+            f"{escape(pair.second.version)} ({pair.second.plugin_id})",
+            highlight=False,
+        )
+    _out.print(
+        f"{len(found)} pair(s) of duplicates; retire one behind the other with "
+        "plugin-hub retire ID --behind ID"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add the hub server's commands to ``app``."""
     app.command("init")(init_command)
     app.command("serve")(serve_command)
     app.command("export-client")(export_client_command)
+    app.command("find-duplicates")(find_duplicates_command)

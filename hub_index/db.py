@@ -174,6 +174,14 @@ claims_table = sa.Table(
     sa.Column("expires_at", UtcDateTime, nullable=False),
 )
 
+duplicates_table = sa.Table(
+    "plugin_hub_duplicates",
+    metadata,
+    sa.Column("first_id", sa.String, primary_key=True),
+    sa.Column("second_id", sa.String, primary_key=True),
+    sa.Column("checked_at", UtcDateTime, nullable=False),
+)
+
 metadata_table = sa.Table(
     "plugin_hub_metadata",
     metadata,
@@ -450,6 +458,64 @@ class HubDatabase:
             for row in rows
         ]
         return shown, count, names
+
+    def usage_by_token(
+        self, plugin_ids: list[str]
+    ) -> dict[str, list[tuple[str | None, int, int, int, float]]]:
+        """The uses of each plugin counted per token that sent them: ``(token, uses,
+        successes, uses reporting a violation, mean latency ms)``."""
+        if not plugin_ids:
+            return {}
+        c = usage_table.c
+        query = (
+            sa.select(
+                c.plugin_id,
+                c.reporter,
+                sa.func.count(),
+                sa.func.sum(sa.case((c.success, 1), else_=0)),
+                sa.func.sum(sa.case((c.violation.is_not(None), 1), else_=0)),
+                sa.func.avg(c.latency_ms),
+            )
+            .where(c.plugin_id.in_(plugin_ids))
+            .group_by(c.plugin_id, c.reporter)
+        )
+        found: dict[str, list[tuple[str | None, int, int, int, float]]] = {}
+        with self._engine.connect() as conn:
+            for plugin_id, reporter, uses, successes, violations, latency in conn.execute(query):
+                found.setdefault(plugin_id, []).append(
+                    (reporter, int(uses), int(successes or 0), int(violations or 0),
+                     float(latency or 0.0))
+                )  # fmt: skip
+        return found
+
+    def add_duplicate(self, first_id: str, second_id: str) -> None:
+        """Record that two plugins each passed the other's contract (once per pair)."""
+        first_id, second_id = sorted((first_id, second_id))
+        with self._writer.begin() as conn:
+            c = duplicates_table.c
+            known = conn.execute(
+                sa.select(c.first_id).where(c.first_id == first_id, c.second_id == second_id)
+            ).first()
+            values = {"checked_at": self._now(conn)}
+            if known is None:
+                conn.execute(
+                    duplicates_table.insert().values(
+                        first_id=first_id, second_id=second_id, **values
+                    )
+                )
+            else:
+                conn.execute(
+                    duplicates_table.update()
+                    .where(c.first_id == first_id, c.second_id == second_id)
+                    .values(**values)
+                )
+
+    def duplicates(self) -> list[tuple[str, str, datetime]]:
+        """Every recorded pair of duplicates, newest check first."""
+        c = duplicates_table.c
+        query = sa.select(c.first_id, c.second_id, c.checked_at).order_by(c.checked_at.desc())
+        with self._engine.connect() as conn:
+            return [(a, b, at) for a, b, at in conn.execute(query).all()]
 
     def usage(
         self,

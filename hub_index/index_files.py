@@ -33,6 +33,7 @@ from pathlib import Path
 
 from hub_client.bundles import sha256_hex
 from hub_client.errors import HubError
+from hub_client.records import PluginRecord
 
 _WHEEL = re.compile(
     r"[A-Za-z0-9_.]+-[A-Za-z0-9_.!+]+-[A-Za-z0-9_.]+-[A-Za-z0-9_.]+-[A-Za-z0-9_.]+\.whl"
@@ -62,6 +63,15 @@ class IndexFiles:
 
     def staged(self, filename: str) -> Path:
         return self.staging / check_wheel_name(filename)
+
+    def wheel_of(self, record: PluginRecord) -> bytes | None:
+        """The bytes of ``record``'s wheel, served or staged, when they are its own."""
+        for path in (self.served(record.filename), self.staged(record.filename)):
+            if path.is_file():
+                data = path.read_bytes()
+                if sha256_hex(data) == record.checksum:
+                    return data
+        return None
 
     def stage(self, filename: str, data: bytes) -> Path:
         """Write ``data`` to staging as ``filename`` (atomically); the same name with other

@@ -48,6 +48,7 @@ from hub_index.db import HubDatabase, next_version_after
 from hub_index.errors import RecordNotFoundError
 from hub_index.home import token_digest
 from hub_index.index_files import IndexFiles, check_wheel_name
+from hub_index.library import HubLibrary
 from hub_index.metadata_repository import MetadataRepository
 from hub_index.metrics import success_metrics
 from hub_index.reverify import GeneratedPublish, reverify
@@ -105,6 +106,8 @@ class HubService:
 
     def __post_init__(self) -> None:
         self.rebuilds = threading.BoundedSemaphore(self.max_rebuilds)
+        self.library = HubLibrary(self.db, self.files)
+        """Ranking, promotion candidates and duplicates (``hub_index/library.py``)."""
         self._rebuilding: set[str] = set()
         self._state_lock = threading.Lock()
         self._token_locks: dict[str, threading.Lock] = {}
@@ -285,8 +288,10 @@ class HubService:
                 )
             if existing.status is PluginStatus.REVOKED:
                 raise PolicyError(f"{release.dist_name} {release.version} is revoked for good")
+            if release.alias_of is not None:
+                self._check_alias(release)
             if release.status is PluginStatus.ACTIVE:
-                wheel = _wheel(self.files, existing)
+                wheel = self.files.wheel_of(existing)
                 if wheel is None:
                     raise HubError(f"the hub no longer holds the wheel of {existing.filename}")
                 self._check_files_digest(release, wheel)
@@ -323,6 +328,22 @@ class HubService:
         if bundle is not None:
             self.verifier.verify(data, bundle)
         return data
+
+    def _check_alias(self, release: PluginRelease) -> None:
+        """A release retired behind another names an active release of another plugin."""
+        dist_name, _, version = (release.alias_of or "").partition("==")
+        kept = self.db.find_by_dist(dist_name, version) if dist_name and version else None
+        if release.status is not PluginStatus.REVOKED:
+            raise PolicyError(
+                "only a retired (revoked) release names the plugin it is retired behind"
+            )
+        if kept is None or kept.status is not PluginStatus.ACTIVE:
+            raise PolicyError(
+                f"{release.dist_name} {release.version} is retired behind "
+                f"{(release.alias_of or '')[:100]!r}, which is not an active release on the hub"
+            )
+        if kept.dist_name == release.dist_name:
+            raise PolicyError("a plugin cannot be retired behind a release of its own")
 
     def _check_files_digest(self, release: PluginRelease, wheel: bytes) -> None:
         """A statement above ``generated`` must carry the digest of the files ``wheel``
@@ -444,7 +465,7 @@ class HubService:
             path = release_path(record.dist_name, record.version)
             if record.trust_tier is Tier.GENERATED and path not in stated:
                 reports = self.db.test_reports(record.plugin_id)
-                wheel = _wheel(self.files, record)
+                wheel = self.files.wheel_of(record)
                 if wheel is None:
                     continue
                 report = reports[-1].report_json if reports else None
@@ -588,16 +609,6 @@ def _release(record: PluginRecord, report_json: str | None, wheel: bytes) -> Plu
         report_sha256=sha256_hex(report_json.encode()) if report_json is not None else None,
         files_sha256=wheel_files_sha256(wheel),
     )
-
-
-def _wheel(files: IndexFiles, record: PluginRecord) -> bytes | None:
-    """The bytes of ``record``'s wheel, served or staged, when they are its own."""
-    for path in (files.served(record.filename), files.staged(record.filename)):
-        if path.is_file():
-            data = path.read_bytes()
-            if sha256_hex(data) == record.checksum:
-                return data
-    return None
 
 
 def check_holder(holder: str) -> str:

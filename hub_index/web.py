@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from hub_client.success_metrics import Figures, SuccessMetrics
+from hub_index.library import PROMOTION_MIN_RUNS, PROMOTION_MIN_TOKENS
 from hub_index.service import HubService
 from plan_pipeline.trust import Tier
 
@@ -75,6 +76,7 @@ def add_pages(app: FastAPI) -> None:
         succeeded = sum(u.success for u in uses)
         report = svc.latest_report(plugin_id)
         context = {
+            "ranking": svc.library.ranking(record.capability),
             "violations": svc.violation_reports(plugin_id),
             "record": record,
             "versions": svc.db.plugins_of_dist(record.dist_name),
@@ -86,6 +88,18 @@ def add_pages(app: FastAPI) -> None:
             "reporting_tokens": svc.db.usage_reporters(plugin_id=plugin_id),
         }
         return TEMPLATES.TemplateResponse(request, "plugin.html", context)
+
+    @app.get("/library", response_class=HTMLResponse, include_in_schema=False)
+    def library_page(request: Request) -> HTMLResponse:
+        svc = _service(request)
+        context = {
+            "candidates": svc.library.promotion_candidates(),
+            "duplicates": svc.library.duplicates(),
+            "active": len(svc.db.list_plugins(include_revoked=False)),
+            "min_runs": PROMOTION_MIN_RUNS,
+            "min_tokens": PROMOTION_MIN_TOKENS,
+        }
+        return TEMPLATES.TemplateResponse(request, "library.html", context)
 
     @app.get("/metrics", response_class=HTMLResponse, include_in_schema=False)
     def metrics_page(request: Request) -> HTMLResponse:

@@ -1,0 +1,213 @@
+"""The library's health on a test hub with known usage: ranking, promotion candidates and
+duplicates, by the API, the CLI and the pages (the ASGI app, which serves the pages)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from hub_client.client import PluginHubClient
+from hub_client.errors import HubError, PolicyError
+from hub_client.ranking import Evidence, rank_score
+from hub_client.records import PluginRecord, UsageRecord
+from hub_index.home import add_publish_token
+from hub_index.server import RunningHub
+from plan_pipeline.trust import Tier
+from tests.hub_index.conftest import hub_env, maintainer_wheel, publish_generated
+
+
+@pytest.fixture
+def hub_api() -> str:
+    return "asgi"
+
+
+def _token_client(hub: RunningHub, name: str, tmp_path: Path) -> PluginHubClient:
+    client = PluginHubClient.from_home(hub.home, role="publish")
+    client.token = add_publish_token(hub.home, name)
+    client.cache_dir = tmp_path / name
+    return client
+
+
+def _uses(
+    client: PluginHubClient,
+    record: PluginRecord,
+    n: int,
+    success: bool = True,
+    latency_ms: float = 5.0,
+    violation: str | None = None,
+) -> None:
+    for index in range(n):
+        client.record_usage(
+            UsageRecord(
+                plugin_id=record.plugin_id,
+                capability=record.capability,
+                run_id=f"run-{record.plugin_id[:6]}-{index}",
+                success=success,
+                latency_ms=latency_ms,
+                violation=violation,
+            )
+        )
+
+
+def _cli(hub: RunningHub, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "plan_pipeline.cli", *args],
+        capture_output=True, text=True, env=hub_env(hub.home) | {"COLUMNS": "200"},
+        check=False, timeout=300,
+    )  # fmt: skip
+
+
+def _page(hub: RunningHub, path: str) -> str:
+    with urllib.request.urlopen(hub.api_url.rstrip("/") + path, timeout=30) as answer:
+        return str(answer.read().decode())
+
+
+def test_the_score_follows_its_definition() -> None:
+    unused = rank_score(None, Tier.GENERATED)
+    assert (unused.reliability, unused.quality, unused.adoption) == (0.5, 0.25, 0.0)
+    assert unused.score == round(0.35 * 0.5 + 0.30 * 0.25 + 0.15 * 0.5, 4)
+    three = Evidence(dist_name="d", tokens=3, uses=9, successes=9, token_success=3.0,
+                     median_latency_ms=50.0)  # fmt: skip
+    used = rank_score(three, Tier.GENERATED)
+    assert (used.reliability, used.quality) == (0.875, 0.875)
+    assert used.adoption == round(2 / 4.0874628412503395, 4)  # log2(4) / log2(17)
+    slow = rank_score(three.model_copy(update={"median_latency_ms": 400.0}), Tier.GENERATED)
+    assert slow.quality == round(0.875 * 0.25, 4)
+    lied = rank_score(three.model_copy(update={"violating_tokens": 2}), Tier.GENERATED)
+    assert lied.quality == round(1.5 / 4, 4) and lied.score < used.score
+    assert rank_score(three, Tier.VERIFIED).score > used.score
+
+
+def test_the_resolver_picks_by_rank_and_one_token_cannot_move_it(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path
+) -> None:
+    _, generated = publish_generated(client, tmp_path)
+    hand = maintainer_wheel(tmp_path)
+    maintained = client.publish(hand, "geometry.area", tier=Tier.VERIFIED, owner="maintainers")
+    # unused, the better signed tier wins
+    assert client.best("geometry.area") == client.by_dist(maintained.dist_name, "1.0.0")
+
+    alice, bob, carol, mallory = (
+        _token_client(hub, name, tmp_path) for name in ("alice", "bob", "carol", "mallory")
+    )
+    for user in (alice, bob, carol):
+        _uses(user, generated, 3)
+    _uses(alice, maintained, 1, success=False)
+    best = client.best("geometry.area")
+    assert best is not None and best.plugin_id == generated.plugin_id
+    # one token's flood is one vote
+    _uses(mallory, maintained, 100)
+    best = client.best("geometry.area")
+    assert best is not None and best.plugin_id == generated.plugin_id
+
+    ranked = client.ranking("geometry.area")
+    assert [r.dist_name for r in ranked] == [generated.dist_name, maintained.dist_name]
+    first = ranked[0]
+    assert (first.evidence.tokens, first.evidence.uses, first.evidence.successes) == (3, 9, 9)
+    assert first.rank == rank_score(first.evidence, Tier.GENERATED)
+    assert (ranked[1].evidence.tokens, ranked[1].evidence.uses) == (2, 101)
+
+    shown = _cli(hub, "ranking", "geometry.area", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == [r.model_dump(mode="json") for r in ranked]
+    table = _cli(hub, "ranking", "geometry.area")
+    assert f"{first.rank.score:.3f}" in table.stdout and "0.35 R" in table.stdout
+    page = _page(hub, f"/plugins/{generated.plugin_id}")
+    assert 'id="ranking"' in page and f"{first.rank.score:.3f}" in page
+    assert f"{first.rank.reliability:.3f}" in page and f"{first.rank.adoption:.3f}" in page
+
+
+def test_promotion_candidates_need_runs_tokens_no_violation_and_pure_computation(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path
+) -> None:
+    _, earned = publish_generated(client, tmp_path, "geometry.area")
+    _, one_token = publish_generated(client, tmp_path, "geometry.rect_area")
+    _, reported = publish_generated(client, tmp_path, "geometry.box_area")
+    alice, bob = (_token_client(hub, name, tmp_path) for name in ("alice", "bob"))
+    _uses(alice, earned, 3)
+    _uses(bob, earned, 2)
+    _uses(alice, one_token, 9)
+    _uses(alice, reported, 3)
+    _uses(bob, reported, 3)
+    _uses(bob, reported, 1, success=False, violation="constraint does not hold: x")
+
+    found = client.promotion_candidates()
+    assert [(c.plugin_id, c.successful_runs, c.tokens) for c in found] == [(earned.plugin_id, 5, 2)]
+    assert client.promotion_candidates(min_runs=6) == []
+    # more tokens first, then more runs
+    assert [c.capability for c in client.promotion_candidates(min_tokens=1)] == [
+        "geometry.area",
+        "geometry.rect_area",
+    ]
+    listed = _cli(hub, "promotion-candidates")
+    assert listed.returncode == 0, listed.stderr
+    assert earned.plugin_id in listed.stdout and one_token.plugin_id not in listed.stdout
+    page = _page(hub, "/library")
+    assert 'id="candidates"' in page and earned.plugin_id in page
+    assert reported.plugin_id not in page
+    # nothing is promoted by evidence: the tier stays the admin's signed act
+    assert client.show(earned.plugin_id).trust_tier is Tier.GENERATED
+
+
+def test_duplicates_are_found_by_their_gates_and_one_is_retired_behind_the_other(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path
+) -> None:
+    _, area = publish_generated(client, tmp_path, "geometry.area")
+    _, rect = publish_generated(client, tmp_path, "geometry.rect_area")
+    volume = maintainer_wheel(
+        tmp_path, "planexe-plugin-geometry-volume", capability="geometry.volume"
+    )
+    client.publish(volume, "geometry.volume", tier=Tier.VERIFIED, owner="maintainers")
+    admin = PluginHubClient.from_home(hub.home)
+    with pytest.raises(PolicyError, match="not recorded as duplicates"):
+        admin.retire(rect.plugin_id, area.plugin_id)
+
+    found = _cli(hub, "find-duplicates", str(hub.home.root))
+    assert found.returncode == 0, found.stderr
+    assert "1 pair(s) of duplicates" in found.stdout, found.stdout
+    pairs = client.duplicates()
+    assert len(pairs) == 1
+    assert {pairs[0].first.plugin_id, pairs[0].second.plugin_id} == {area.plugin_id, rect.plugin_id}
+    listed = _cli(hub, "duplicates", "--json")
+    assert {p["first"]["capability"] for p in json.loads(listed.stdout)} <= {
+        "geometry.area",
+        "geometry.rect_area",
+    }
+    page = _page(hub, "/library")
+    assert 'id="duplicates"' in page and "1 pair(s) among 3 active plugin(s)" in page
+
+    retired = admin.retire(rect.plugin_id, area.plugin_id)
+    assert retired.status.value == "revoked"
+    assert retired.revoked_reason == f"retired behind {area.dist_name} 1.0.0: a duplicate"
+    client.trusted.refresh(again=True)
+    signed = client.trusted.release(rect.dist_name, rect.version)
+    assert signed is not None and signed.release.alias_of == f"{area.dist_name}==1.0.0"
+    # later misses and rankings see one
+    assert client.best("geometry.rect_area") is None
+    assert client.ranking("geometry.rect_area") == []
+    assert client.duplicates() == []
+
+
+def test_the_hub_refuses_an_alias_to_a_release_it_does_not_serve(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path
+) -> None:
+    """An admin statement retiring a plugin behind a release that is not active on the hub
+    (forged or mistaken) changes nothing."""
+    _, rect = publish_generated(client, tmp_path, "geometry.rect_area")
+    admin = PluginHubClient.from_home(hub.home)
+    signed = admin.signed(rect)
+    forged = signed.release.model_copy(
+        update={
+            "status": "revoked",
+            "revoked_reason": "retired",
+            "alias_of": "planexe-gen-geometry-nothing==9.9.9",
+        }
+    )
+    with pytest.raises(HubError, match="not an active release on the hub"):
+        admin._state(forged, "test")
+    assert admin.show(rect.plugin_id).status.value == "active"
