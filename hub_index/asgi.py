@@ -59,6 +59,7 @@ from hub_index.library import PROMOTION_MIN_RUNS, PROMOTION_MIN_TOKENS
 from hub_index.metadata_repository import MetadataConflictError
 from hub_index.reverify import GatesFailedOnHubError, GeneratedPublish
 from hub_index.service import HubService, ViolationReports
+from plan_pipeline.errors import PlanPipelineError
 
 log = logging.getLogger("planexe.hub")
 
@@ -372,6 +373,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HubError)
     async def hub_error(_: Request, exc: HubError) -> JSONResponse:
         return _error(400, _one_line(str(exc)) or type(exc).__name__)
+
+    @app.exception_handler(PlanPipelineError)
+    async def bad_request(_: Request, exc: PlanPipelineError) -> JSONResponse:
+        return _error(400, _one_line(str(exc)) or type(exc).__name__)  # e.g. a capability name
 
     @app.exception_handler(DataError)
     async def unstorable(_: Request, exc: DataError) -> JSONResponse:

@@ -123,7 +123,8 @@ def test_the_openapi_description_names_every_route(hub: RunningHub) -> None:
     assert set(described["paths"]) == {
         "/api/info", "/api/plugins", "/api/plugins/{plugin_id}",
         "/api/plugins/{plugin_id}/report", "/api/plugins/{plugin_id}/violations",
-        "/api/next-version", "/api/metrics",
+        "/api/next-version", "/api/metrics", "/api/ranking", "/api/promotion-candidates",
+        "/api/duplicates",
         "/api/publish", "/api/uploads/{filename}", "/api/metadata/targets", "/api/usage",
         "/api/claims", "/api/claims/heartbeat", "/api/claims/release",
         "/metadata/{filename}", "/files/{sha256}/{filename}",

@@ -14,7 +14,7 @@ import pytest
 from hub_client.client import PluginHubClient
 from hub_client.errors import HubError, PolicyError
 from hub_client.ranking import Evidence, rank_score
-from hub_client.records import PluginRecord, UsageRecord
+from hub_client.records import PluginRecord, PluginStatus, UsageRecord
 from hub_index.home import add_publish_token
 from hub_index.server import RunningHub
 from plan_pipeline.trust import Tier
@@ -203,7 +203,7 @@ def test_the_hub_refuses_an_alias_to_a_release_it_does_not_serve(
     signed = admin.signed(rect)
     forged = signed.release.model_copy(
         update={
-            "status": "revoked",
+            "status": PluginStatus.REVOKED,
             "revoked_reason": "retired",
             "alias_of": "planexe-gen-geometry-nothing==9.9.9",
         }
