@@ -62,6 +62,7 @@ bench: setup bench-packages
 	$(PY) bench/bench_hub_find.py
 	$(PY) bench/bench_hub_reuse.py
 	$(PY) bench/bench_hub_load.py
+	$(PY) bench/bench_library.py
 
 # The LLM backend against a real local model (opt-in: about 1.1 GB of weights from the package
 # index, then tens of minutes on 2 cores); not part of `make test` or `make bench`.

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from hub_client.client import PluginHubClient
 from hub_client.errors import HubError
-from hub_client.near_matches import find_near_match
+from hub_client.near_matches import find_near_match, near_matching
 from hub_client.records import PluginRecord
 from plan_pipeline.capability_names import package_slug
 from plan_pipeline.command_groups import needs_extra
@@ -118,12 +118,16 @@ class HubSynthesizer:
             raise HubError(f"the hub proposed an invalid version {version[:40]!r}") from None
         out_dir = request.run_dir / ".synth" / package_slug(spec.capability)
         started = time.perf_counter()
-        near = find_near_match(
-            client,
-            spec,
-            request.run_dir / ".synth" / "near-match" / package_slug(spec.capability),
-            lambda line: _tell(request, line),
-            skip=quarantined,
+        near = (
+            find_near_match(
+                client,
+                spec,
+                request.run_dir / ".synth" / "near-match" / package_slug(spec.capability),
+                lambda line: _tell(request, line),
+                skip=quarantined,
+            )
+            if near_matching()
+            else None
         )
         if near is not None:
             spec, result, how = near.spec, near.result, "near-match"

@@ -10,7 +10,8 @@ plugin published for the new capability; if none passes, the caller synthesizes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 from packaging.version import Version
 
 from hub_client.client import PluginHubClient
-from hub_client.errors import HubError
+from hub_client.errors import HubConfigError, HubError
 from hub_client.records import PluginRecord
 from plan_pipeline.spec import PluginSpec
 from plan_pipeline.trust import Tier
@@ -28,6 +29,21 @@ if TYPE_CHECKING:
 
 READ_AT_MOST = 12
 """The most candidate wheels read for one miss (best by name and summary first)."""
+SWITCH = "PLANEXE_NEAR_MATCH"
+"""``off`` (or ``0``) skips near matches: every miss the hub cannot serve exactly is
+synthesized."""
+
+
+def near_matching(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether misses look for near matches (``PLANEXE_NEAR_MATCH``, on by default)."""
+    value = (os.environ if environ is None else environ).get(SWITCH, "on").strip().lower()
+    if value in ("on", "1", "true", "yes", ""):
+        return True
+    if value in ("off", "0", "false", "no"):
+        return False
+    raise HubConfigError(
+        f"{SWITCH}={value[:40]!r} is neither on nor off", f"Set {SWITCH}=on or {SWITCH}=off"
+    )
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ class StageRecord(BaseModel):
     stage: str = Field(max_length=200)
     capability: str = Field(max_length=200)
     resolution: Resolution | None
-    """``installed``, ``synthesized``, ``reused``, ``missed``; ``None``: it never resolved."""
+    """``installed``, ``synthesized``, ``reused``, ``near-match``, ``missed``; ``None``: it
+    never resolved."""
     provider: str | None = Field(max_length=400)
     seconds: float
     time_to_capability_s: float | None
