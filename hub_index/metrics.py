@@ -2,18 +2,19 @@
 
 Every stage run that reports to the hub leaves one usage row: its capability, whether it
 succeeded, how long it took, and how it got its capability (``resolution``: ``installed``,
-``synthesized``, ``reused`` or ``missed``). From those rows, over a time window, overall and
-per capability:
+``synthesized``, ``reused``, ``near-match`` or ``missed``). From those rows, over a time
+window, overall and per capability:
 
 - **Recovery share**: of the stage runs that missed their capability (``synthesized``,
-  ``reused`` or ``missed``), the share that then succeeded with a synthesized plugin, made in
-  that run or published by an earlier one and fetched from the hub.
+  ``reused``, ``near-match`` or ``missed``), the share that then succeeded with a synthesized
+  plugin, made in that run or published by an earlier one and fetched from the hub, or with
+  a near match.
 - **Reuse rate**: of the successful stage runs served by a synthesized plugin (made in that
-  run, fetched from the hub after a miss, or already installed from the hub's generated
-  tier), the share that did not synthesize it themselves.
+  run, fetched from the hub after a miss, adapted as a near match, or already installed from
+  the hub's generated tier), the share that did not synthesize it themselves.
 - **Median time-to-capability**: over the stage runs that synthesized their plugin (whether
   the stage then succeeded or not), the median time from the miss to the plugin loaded and
-  ready to run.
+  ready to run. Near matches are counted apart, with their own median.
 
 A share or median with nothing to count is ``None`` (shown as ``-``), never 0.
 """
