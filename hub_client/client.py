@@ -426,9 +426,9 @@ class PluginHubClient:
         return record
 
     def _ranked_best(self, capability: str, allowed: list[SignedRelease]) -> SignedRelease:
-        """The newest release of the plugin with the best ``RankScore`` (by its signed tier
-        and the hub's evidence; ``hub_client/ranking.py``); better tier, then newer version,
-        among equals. With one plugin allowed, no evidence is asked for."""
+        """The newest release of the best plugin: the best signed tier first, then the best
+        ``RankScore`` within that tier (the hub's evidence; ``hub_client/ranking.py``), then
+        the newer version. With one plugin allowed, no evidence is asked for."""
         newest: dict[str, SignedRelease] = {}
         for signed in allowed:
             known = newest.get(signed.release.dist_name)
@@ -446,8 +446,8 @@ class PluginHubClient:
         return max(
             newest.values(),
             key=lambda s: (
-                rank_score(evidence.get(s.release.dist_name), s.tier).score,
                 s.tier.rank,
+                rank_score(evidence.get(s.release.dist_name), s.tier).score,
                 Version(s.release.version),
             ),
         )

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -37,6 +37,9 @@ from plan_pipeline.command_groups import needs_extra
 from plan_pipeline.quarantine import LocalQuarantine
 from plan_pipeline.spec import PluginSpec
 from plan_pipeline.synthesis import SynthesisOutcome, SynthesisRequest
+
+if TYPE_CHECKING:
+    from synthesizer.synthesize import SynthesisResult
 
 CLAIM_TTL_S = 15.0
 """A claim's lifetime without a heartbeat: how long a dead holder blocks the capability."""
@@ -129,20 +132,21 @@ class HubSynthesizer:
             if near_matching()
             else None
         )
+        record = None
         if near is not None:
-            spec, result, how = near.spec, near.result, "near-match"
-        else:
+            try:
+                record = _publish(client, request, near.spec, near.result, started, holder)
+                spec, how = near.spec, "near-match"
+            except HubError as exc:  # refused by the hub's own gates, or too large for it
+                _tell(request, f"the hub did not take the near match ({exc.problem[:200]}); "
+                               "synthesizing instead")  # fmt: skip
+                near = None
+        if record is None:
             result = synthesize_routed(
                 spec, out_dir, SynthesisOptions.from_env(), lambda line: _tell(request, line)
             )
+            record = _publish(client, request, spec, result, started, holder)
             how = "synthesized"
-        cost = result.report.cost(time.perf_counter() - started)
-        _tell(request, cost_line(cost))
-        assert result.logic is not None
-        _tell(request, "publishing: the hub rebuilds and re-checks the plugin before it signs it")
-        record = client.publish_generated(
-            spec, result.logic, result.wheel, owner=f"synthesizer@{holder}", synthesis=cost
-        )
         _say(
             spec,
             f"published {record.dist_name} {record.version} (rebuilt, checked and signed by "
@@ -152,6 +156,24 @@ class HubSynthesizer:
         if near is not None:
             _tell(request, f"'{spec.capability}' is served by {near.served_by}: no synthesis")
         return _outcome(record, how)
+
+
+def _publish(
+    client: PluginHubClient,
+    request: SynthesisRequest,
+    spec: PluginSpec,
+    result: SynthesisResult,
+    started: float,
+    holder: str,
+) -> PluginRecord:
+    """Send a plugin made here to the hub, which rebuilds, re-checks and signs it."""
+    cost = result.report.cost(time.perf_counter() - started)
+    _tell(request, cost_line(cost))
+    assert result.logic is not None
+    _tell(request, "publishing: the hub rebuilds and re-checks the plugin before it signs it")
+    return client.publish_generated(
+        spec, result.logic, result.wheel, owner=f"synthesizer@{holder}", synthesis=cost
+    )
 
 
 def cost_line(cost: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from packaging.version import Version
 
 from hub_client.client import PluginHubClient
 from hub_client.errors import HubConfigError, HubError
-from hub_client.records import PluginRecord
+from hub_client.records import PluginRecord, PluginStatus
 from plan_pipeline.spec import PluginSpec
 from plan_pipeline.trust import Tier
 
@@ -69,10 +69,22 @@ def find_near_match(
     ``spec``'s contract, or ``None``; each adapter is made in a folder of its own under
     ``out_dir``."""
     from synthesizer.errors import SynthesizerError
-    from synthesizer.near_match import MIN_FIT, TOP_K, Unaligned, adapter, read_published
+    from synthesizer.near_match import (
+        MAX_LOGIC_CHARS,
+        MIN_FIT,
+        TOP_K,
+        Unaligned,
+        adapter,
+        fit,
+        read_published,
+    )
     from synthesizer.synthesize import SynthesisOptions, synthesize_plugin
 
-    candidates, aliases = _listed(client, spec, skip)
+    try:
+        candidates, aliases = _listed(client, spec, skip)
+    except HubError as exc:  # no candidates is never a failed miss: the synthesis runs
+        progress(f"near match: no candidates ({exc.problem[:160]})")
+        return None
     if not candidates:
         return None
     adapters = []
@@ -86,11 +98,13 @@ def find_near_match(
             continue
         if "near_match_of" in published.spec.provenance:
             continue  # an adapter: the plugin it adapts is a candidate of its own
+        if fit(spec, published.spec) < MIN_FIT:
+            continue  # cheap, before the mapping
         try:
             made = adapter(spec, published)
         except Unaligned:
             continue
-        if made.fit >= MIN_FIT:
+        if len(made.logic().source) <= MAX_LOGIC_CHARS:  # what the hub takes
             adapters.append(made)
     # a plugin this capability's retired release is signed to be retired behind goes first
     adapters.sort(key=lambda a: (a.candidate.dist_name not in aliases, -a.fit))
@@ -124,7 +138,12 @@ def _listed(
     aliases: set[str] = set()
     for signed in client.trusted.releases():
         release = signed.release
-        if release.capability == spec.capability and release.alias_of:
+        if (
+            release.capability == spec.capability
+            and release.alias_of
+            and signed.admin_signed
+            and release.status is PluginStatus.REVOKED
+        ):  # retired by the admin key behind another plugin
             aliases.add(release.alias_of.partition("==")[0])
         if release.capability == spec.capability or signed.tier is Tier.QUARANTINED:
             continue

@@ -1,7 +1,8 @@
 """How plugins that serve one capability are ranked: a documented score from evidence.
 
 When several plugins (distributions) of a capability are allowed by the local policy, the
-client installs the one with the best ``RankScore`` (the weights of PlanExe's proposal 20):
+client installs one of the best signed tier, and among those the one with the best
+``RankScore`` (the weights of PlanExe's proposal 20):
 
     score = 0.35 reliability + 0.30 quality + 0.20 adoption + 0.15 safety tier
 
@@ -19,8 +20,10 @@ Every part is between 0 and 1:
 
 The evidence (tokens, uses, successes, violations, latency) is the hub's count of its usage
 rows: unsigned, so it only orders releases the signed metadata and the local policy already
-allow; a lying hub can make the client pick another allowed plugin, nothing more. Ties, and
-releases of one plugin, go to the better tier and then the newer version.
+allow, and never across tiers: usage rows (which any token holder sends) or a lying hub can
+make the client pick another allowed plugin of the same tier, nothing more. A reviewed
+(verified or core) plugin is never passed over for a generated one, however it is used.
+Releases of one plugin pool their evidence, and the newest is installed.
 """
 
 from __future__ import annotations

@@ -44,9 +44,9 @@ class HubLibrary:
     files: IndexFiles
 
     def ranking(self, capability: str) -> list[RankedPlugin]:
-        """The active plugins (distributions) of ``capability``, best ``RankScore`` first,
-        each at its newest release, scored by the tier this hub records (a client scores by
-        the tier its own verified metadata signs)."""
+        """The active plugins (distributions) of ``capability``, best first: by the tier this
+        hub records, then by ``RankScore`` (a client orders by the tier its own verified
+        metadata signs), each at its newest release."""
         records = [
             r
             for r in self.db.find_plugins(validate_capability_name(capability))
@@ -73,7 +73,7 @@ class HubLibrary:
                 )
             )
         return sorted(
-            ranked, key=lambda p: (p.rank.score, p.tier.rank, Version(p.version)), reverse=True
+            ranked, key=lambda p: (p.tier.rank, p.rank.score, Version(p.version)), reverse=True
         )
 
     def promotion_candidates(

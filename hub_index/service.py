@@ -298,6 +298,8 @@ class HubService:
             return existing
         if release.status is not PluginStatus.ACTIVE:
             raise PolicyError(f"{release.dist_name} {release.version} is not on the hub")
+        if release.alias_of is not None:
+            raise PolicyError("a new release cannot be retired behind another plugin")
         if release.tier not in (Tier.CORE, Tier.VERIFIED):
             raise PolicyError(
                 f"maintainers publish tiers core and verified, not {release.tier.value}",

@@ -35,6 +35,10 @@ TOP_K = 3
 """The most candidates tried, best fit first."""
 MIN_FIT = 0.3
 """The least fit score of a candidate worth its gates."""
+MAX_FIELDS = 200
+"""The most fields of one object a mapping pairs (a larger contract is not a candidate)."""
+MAX_LOGIC_CHARS = 256 * 1024
+"""The longest adapter module: what the hub takes as a plugin's logic."""
 GENERATOR = "near-match"
 """The generator's name in the test report and the hub's record."""
 FIELD_WEIGHT = 0.6
@@ -72,8 +76,9 @@ class Adapter:
 
     candidate: PublishedPlugin
     fit: float
-    inputs: Tree
-    outputs: Tree
+    inputs: Tree | None
+    """``None``: the input passes as it is (a schema of no known fields)."""
+    outputs: Tree | None
 
     @property
     def direct(self) -> bool:
@@ -93,7 +98,7 @@ class Adapter:
             **spec.provenance,
             "near_match_of": f"{self.candidate.dist_name}=={self.candidate.version}",
             "near_match_logic_sha256": self.candidate.logic_sha256,
-            "near_match_mapping": json.dumps([self.inputs, self.outputs], sort_keys=True)[:2000],
+            "near_match_mapping": _bounded(json.dumps([self.inputs, self.outputs], sort_keys=True)),
         }
         return spec.model_copy(update={"dependencies": dependencies, "provenance": provenance})
 
@@ -133,6 +138,13 @@ def compute(input):
 """
         )
         return GeneratedLogic(generator=GENERATOR, source=source)
+
+
+def _bounded(text: str, most: int = 2000) -> str:
+    """``text`` whole, or its sha256 when longer than ``most`` characters (never cut)."""
+    if len(text) <= most:
+        return text
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def read_published(wheel: bytes, dist_name: str, version: str) -> PublishedPlugin | None:
@@ -206,9 +218,9 @@ def adapter(new: PluginSpec, candidate: PublishedPlugin) -> Adapter:
         candidate,
         fit(new, candidate.spec),
         # the candidate must get every input it requires, from the new contract's inputs
-        inputs=_align(candidate.spec.input_schema, new.input_schema, "input") or {},
+        inputs=_align(candidate.spec.input_schema, new.input_schema, "input"),
         # the new contract must get every output it requires, from the candidate's outputs
-        outputs=_align(new.output_schema, candidate.spec.output_schema, "output") or {},
+        outputs=_align(new.output_schema, candidate.spec.output_schema, "output"),
     )
 
 
@@ -235,21 +247,23 @@ def _align(want: Any, have: Any, where: str) -> Tree | None:
     wanted, offered = _fields(want), _fields(have)
     if want_kind != "object" or not wanted or not offered:
         return None  # not an object of known fields: passed as it is
+    if len(wanted) > MAX_FIELDS or len(offered) > MAX_FIELDS:
+        raise Unaligned(f"{where} has more than {MAX_FIELDS} fields")
     pairs: dict[str, str] = {}
     for name in wanted:
         if name in offered and _compatible(_kind(wanted[name]), _kind(offered[name])):
             pairs[name] = name
+    used = set(pairs.values())
+    offered_words = {other: words(other) for other in offered}
     for name in wanted:
         if name in pairs:
             continue
         kind = _kind(wanted[name])
-        free = [
-            other
-            for other in offered
-            if other not in pairs.values() and _compatible(kind, _kind(offered[other]))
-        ]
+        free = [o for o in offered if o not in used and _compatible(kind, _kind(offered[o]))]
         if free:
-            pairs[name] = max(free, key=lambda o: len(words(o) & words(name)))
+            own = words(name)
+            pairs[name] = max(free, key=lambda o: len(offered_words[o] & own))
+            used.add(pairs[name])
     required = [name for name in want.get("required", []) if name not in pairs]
     if required:
         raise Unaligned(f"nothing on the other side gives {where}.{required[0]}")

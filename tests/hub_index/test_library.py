@@ -83,43 +83,56 @@ def test_the_score_follows_its_definition() -> None:
     assert rank_score(three, Tier.VERIFIED).score > used.score
 
 
-def test_the_resolver_picks_by_rank_and_one_token_cannot_move_it(
+def test_the_resolver_picks_by_rank_within_a_tier_and_one_token_cannot_move_it(
     client: PluginHubClient, hub: RunningHub, tmp_path: Path
 ) -> None:
     _, generated = publish_generated(client, tmp_path)
-    hand = maintainer_wheel(tmp_path)
-    maintained = client.publish(hand, "geometry.area", tier=Tier.VERIFIED, owner="maintainers")
-    # unused, the better signed tier wins
-    assert client.best("geometry.area") == client.by_dist(maintained.dist_name, "1.0.0")
-
+    first = client.publish(
+        maintainer_wheel(tmp_path), "geometry.area", tier=Tier.VERIFIED, owner="maintainers"
+    )
+    second = client.publish(
+        maintainer_wheel(tmp_path, "planexe-plugin-area-fast"), "geometry.area",
+        tier=Tier.VERIFIED, owner="maintainers",
+    )  # fmt: skip
     alice, bob, carol, mallory = (
         _token_client(hub, name, tmp_path) for name in ("alice", "bob", "carol", "mallory")
     )
+    # evidence orders plugins of one tier: three tokens' successes beat one token's failure
     for user in (alice, bob, carol):
-        _uses(user, generated, 3)
-    _uses(alice, maintained, 1, success=False)
+        _uses(user, second, 3)
+    _uses(alice, first, 1, success=False)
     best = client.best("geometry.area")
-    assert best is not None and best.plugin_id == generated.plugin_id
+    assert best is not None and best.plugin_id == second.plugin_id
     # one token's flood is one vote
-    _uses(mallory, maintained, 100)
+    _uses(mallory, first, 100)
     best = client.best("geometry.area")
-    assert best is not None and best.plugin_id == generated.plugin_id
+    assert best is not None and best.plugin_id == second.plugin_id
+    # and never across tiers: a generated plugin every token praises stays below them
+    for user in (alice, bob, carol, mallory):
+        _uses(user, generated, 5)
+    _uses(carol, second, 5, success=False, violation="constraint does not hold: x")
+    best = client.best("geometry.area")
+    assert best is not None and best.trust_tier is Tier.VERIFIED
 
     ranked = client.ranking("geometry.area")
-    assert [r.dist_name for r in ranked] == [generated.dist_name, maintained.dist_name]
-    first = ranked[0]
-    assert (first.evidence.tokens, first.evidence.uses, first.evidence.successes) == (3, 9, 9)
-    assert first.rank == rank_score(first.evidence, Tier.GENERATED)
+    assert [r.dist_name for r in ranked] == [
+        second.dist_name, first.dist_name, generated.dist_name
+    ]  # fmt: skip
+    top = ranked[0]
+    assert (top.evidence.tokens, top.evidence.uses, top.evidence.successes) == (3, 14, 9)
+    assert top.evidence.violating_tokens == 1
+    assert top.rank == rank_score(top.evidence, Tier.VERIFIED)
     assert (ranked[1].evidence.tokens, ranked[1].evidence.uses) == (2, 101)
+    assert ranked[2].rank.score > top.rank.score  # better used, yet below: another tier
 
     shown = _cli(hub, "ranking", "geometry.area", "--json")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout) == [r.model_dump(mode="json") for r in ranked]
     table = _cli(hub, "ranking", "geometry.area")
-    assert f"{first.rank.score:.3f}" in table.stdout and "0.35 R" in table.stdout
-    page = _page(hub, f"/plugins/{generated.plugin_id}")
-    assert 'id="ranking"' in page and f"{first.rank.score:.3f}" in page
-    assert f"{first.rank.reliability:.3f}" in page and f"{first.rank.adoption:.3f}" in page
+    assert f"{top.rank.score:.3f}" in table.stdout and "0.35 R" in table.stdout
+    page = _page(hub, f"/plugins/{second.plugin_id}")
+    assert 'id="ranking"' in page and f"{top.rank.score:.3f}" in page
+    assert f"{top.rank.reliability:.3f}" in page and f"{top.rank.adoption:.3f}" in page
 
 
 def test_promotion_candidates_need_runs_tokens_no_violation_and_pure_computation(
