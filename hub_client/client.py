@@ -69,6 +69,7 @@ from hub_client.records import (
 from hub_client.release_metadata import PluginRelease, signed_targets_change, tuf_signer
 from hub_client.success_metrics import SuccessMetrics
 from plan_pipeline.installed_files import wheel_files_sha256
+from plan_pipeline.published_wheel import read_published
 from plan_pipeline.spec import PluginSpec
 from plan_pipeline.trust import Tier
 
@@ -669,10 +670,49 @@ class PluginHubClient:
         return self._state(release, "admin")[0]
 
     def revoke(self, plugin_id: str, reason: str, by: str = "cli") -> PluginRecord:
-        """Revoke a release for good: a statement signed with the admin key."""
-        signed = self.signed(self.show(plugin_id))
+        """Revoke a release for good: a statement signed with the admin key. The near
+        matches' adapters that carry its logic are revoked in the same statement: each one the
+        hub lists is checked here first (its verified wheel's spec names this release, and
+        its module begins with this release's logic), so a hub cannot get others revoked."""
+        record = self.show(plugin_id)
+        signed = self.signed(record)
         update = {"status": PluginStatus.REVOKED, "revoked_reason": reason}
-        return self._state(signed.release.model_copy(update=update), by)[0]
+        statements = [signed.release.model_copy(update=update)]
+        for adapter in self._adapters_carrying(record):
+            because = f"it carries the logic of {record.dist_name} {record.version}, revoked"
+            statements.append(
+                self.signed(adapter).release.model_copy(
+                    update={"status": PluginStatus.REVOKED, "revoked_reason": because}
+                )
+            )
+        return self._state(statements, by)[0]
+
+    def _adapters_carrying(self, record: PluginRecord) -> list[PluginRecord]:
+        """The active adapters the hub lists for ``record`` whose lineage holds here."""
+        found = self._call("GET", _path("api", "plugins", record.plugin_id, "adapters"))
+        listed = [PluginRecord.model_validate(r) for r in found]
+        if not listed:
+            return []
+        original = read_published(self._verified(record)[1], record.dist_name, record.version)
+        if original is None:
+            return []
+        carrying = []
+        for adapter in listed:
+            if adapter.status is not PluginStatus.ACTIVE:
+                continue
+            try:
+                data = self._verified(adapter, self.signed(adapter))[1]
+            except HubError:
+                continue
+            read = read_published(data, adapter.dist_name, adapter.version)
+            if (
+                read is not None
+                and read.spec.provenance.get("near_match_of")
+                == f"{record.dist_name}=={record.version}"
+                and read.logic.startswith(original.logic.rstrip())
+            ):
+                carrying.append(adapter)
+        return carrying
 
     def retire(self, plugin_id: str, behind_id: str, by: str = "cli") -> PluginRecord:
         """Retire a plugin behind its duplicate: a revocation signed with the admin key that
@@ -711,13 +751,18 @@ class PluginHubClient:
 
     def _state(
         self,
-        release: PluginRelease,
+        release: PluginRelease | list[PluginRelease],
         owner: str,
         summary: str = "",
         signature_bundle: str | None = None,
     ) -> list[PluginRecord]:
-        release = PluginRelease.model_validate(release.model_dump())
-        body = signed_targets_change(self.trusted.admin_targets(), [release], self._admin())
+        """Sign the statement of ``release`` (or several, in one document) with the admin key
+        and send it; the records the hub changed."""
+        stated = [
+            PluginRelease.model_validate(r.model_dump())
+            for r in (release if isinstance(release, list) else [release])
+        ]
+        body = signed_targets_change(self.trusted.admin_targets(), stated, self._admin())
         change = {
             "targets": body.decode(),
             "owner": owner,

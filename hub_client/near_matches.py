@@ -21,6 +21,7 @@ from packaging.version import Version
 from hub_client.client import PluginHubClient
 from hub_client.errors import HubConfigError, HubError
 from hub_client.records import PluginRecord, PluginStatus
+from plan_pipeline.published_wheel import read_published
 from plan_pipeline.spec import PluginSpec
 from plan_pipeline.trust import Tier
 
@@ -76,7 +77,6 @@ def find_near_match(
         Unaligned,
         adapter,
         fit,
-        read_published,
     )
     from synthesizer.synthesize import SynthesisOptions, synthesize_plugin
 

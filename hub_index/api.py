@@ -16,6 +16,7 @@ Records are hints for finding things: clients act only on the signed metadata.
     GET  /api/ranking?capability=X                  its active plugins, best RankScore first
     GET  /api/promotion-candidates[?min_runs=N][&min_tokens=M]  generated plugins for review
     GET  /api/duplicates                            pairs that pass each other's contract
+    GET  /api/plugins/<id>/adapters                 near matches' adapters carrying its logic
     GET  /api/plugins/<id>/violations               contract violations reported against it by
                                                     run-time checks (ViolationReports)
     GET  /metadata/<name>.json                      signed metadata (TUF): timestamp.json,
@@ -320,6 +321,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, [_record(r) for r in found])
         elif method == "GET" and len(route) == 2 and route[0] == "plugins":
             self._send(200, _record(svc.get(route[1])))
+        elif (
+            method == "GET" and len(route) == 3 and route[0] == "plugins" and route[2] == "adapters"
+        ):
+            self._send(200, [_record(r) for r in svc.adapters_of(route[1])])
         elif method == "GET" and len(route) == 3 and route[0] == "plugins" and route[2] == "report":
             self._send(200, svc.latest_report(route[1]))
         elif (

@@ -551,6 +551,13 @@ def _add_routes(app: FastAPI) -> None:
     def report(svc: Service, plugin_id: Annotated[str, Path(max_length=200)]) -> dict[str, Any]:
         return svc.latest_report(plugin_id)
 
+    @app.get("/api/plugins/{plugin_id}/adapters", response_model=list[PluginRecord])
+    def adapters(
+        svc: Service, plugin_id: Annotated[str, Path(max_length=200)]
+    ) -> list[dict[str, Any]]:
+        """The near matches' adapters that carry the plugin's logic."""
+        return [_record(r) for r in svc.adapters_of(plugin_id)]
+
     @app.get("/api/plugins/{plugin_id}/violations", response_model=ViolationReports)
     def violations(
         svc: Service, plugin_id: Annotated[str, Path(max_length=200)]

@@ -182,6 +182,14 @@ duplicates_table = sa.Table(
     sa.Column("checked_at", UtcDateTime, nullable=False),
 )
 
+lineage_table = sa.Table(
+    "plugin_hub_lineage",
+    metadata,
+    sa.Column("plugin_id", sa.String, primary_key=True),
+    sa.Column("adapted_from_id", sa.String, nullable=False),
+    sa.Index("ix_plugin_hub_lineage_adapted_from_id", "adapted_from_id"),
+)
+
 metadata_table = sa.Table(
     "plugin_hub_metadata",
     metadata,
@@ -509,6 +517,20 @@ class HubDatabase:
                     .where(c.first_id == first_id, c.second_id == second_id)
                     .values(**values)
                 )
+
+    def add_lineage(self, plugin_id: str, adapted_from_id: str) -> None:
+        """Record that ``plugin_id`` is a near match's adapter of ``adapted_from_id``'s logic."""
+        with self._writer.begin() as conn:
+            conn.execute(
+                lineage_table.insert().values(plugin_id=plugin_id, adapted_from_id=adapted_from_id)
+            )
+
+    def adapters_of(self, plugin_id: str) -> list[PluginRecord]:
+        """The plugins recorded as adapters of ``plugin_id``'s logic."""
+        adapted = sa.select(lineage_table.c.plugin_id).where(
+            lineage_table.c.adapted_from_id == plugin_id
+        )
+        return self._plugins(sa.select(plugins_table).where(plugins_table.c.plugin_id.in_(adapted)))
 
     def duplicates(self) -> list[tuple[str, str, datetime]]:
         """Every recorded pair of duplicates, newest check first."""

@@ -28,6 +28,7 @@ from hub_client.records import DuplicatePair, PluginRecord, PluginStatus, Promot
 from hub_index.db import HubDatabase
 from hub_index.index_files import IndexFiles
 from plan_pipeline.capability_names import validate_capability_name
+from plan_pipeline.published_wheel import read_published
 from plan_pipeline.trust import Tier
 
 PROMOTION_MIN_RUNS = 5
@@ -124,7 +125,7 @@ class HubLibrary:
         field names and fit at least ``DUPLICATE_MIN_FIT``, at most ``MAX_PAIRS``, best
         first), record each pair of which both pass the other's gates, and return them."""
         from synthesizer.errors import SynthesizerError
-        from synthesizer.near_match import Unaligned, adapter, fit, read_published
+        from synthesizer.near_match import Unaligned, adapter, fit
         from synthesizer.synthesize import synthesize_plugin
 
         published = []
@@ -172,8 +173,6 @@ class HubLibrary:
 
     def _permissions(self, record: PluginRecord) -> list[str] | None:
         """The permissions of the spec in ``record``'s wheel (``None``: unreadable)."""
-        from synthesizer.near_match import read_published
-
         wheel = self.files.wheel_of(record)
         read = read_published(wheel, record.dist_name, record.version) if wheel else None
         return None if read is None else list(read.spec.permissions)

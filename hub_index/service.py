@@ -55,6 +55,7 @@ from hub_index.reverify import GeneratedPublish, reverify
 from hub_index.signing import ArtifactSigner
 from plan_pipeline.capability_names import generated_dist_name, validate_capability_name
 from plan_pipeline.installed_files import wheel_files_sha256
+from plan_pipeline.published_wheel import read_published
 from plan_pipeline.trust import Tier
 
 MAX_HOLDER_CHARS = 200
@@ -154,6 +155,7 @@ class HubService:
                     "Choose a capability name whose package name is not taken",
                 )
         version = self._check_new_release(dist_name, spec.version)
+        adapted = self._adapted_from(publish)
         rebuilt = reverify(publish, self.work)
         filename = check_wheel_name(rebuilt.filename)
         self.files.stage(filename, rebuilt.wheel)
@@ -170,6 +172,8 @@ class HubService:
             summary=spec.summary,
         )
         record = self.db.add_plugin(record)
+        if adapted is not None:
+            self.db.add_lineage(record.plugin_id, adapted.plugin_id)
         self._wrote()
         told = publish.synthesis.model_dump_json() if publish.synthesis is not None else None
         report = TestReportRecord(
@@ -182,6 +186,37 @@ class HubService:
         self.metadata.add_generated(_release(record, report.report_json, rebuilt.wheel))
         self.files.serve(filename, record.checksum)
         return record
+
+    def _adapted_from(self, publish: GeneratedPublish) -> PluginRecord | None:
+        """The active release whose logic a near match's adapter says it carries, checked:
+        the logic of its wheel has the stated sha256 and begins the published module. A
+        lineage that does not hold is refused, so revoking a plugin reaches its adapters."""
+        said = publish.spec.provenance
+        if "near_match_of" not in said:
+            return None
+        dist_name, _, version = said["near_match_of"].partition("==")
+        found = self.db.find_by_dist(dist_name, version) if dist_name and version else None
+        wheel = self.files.wheel_of(found) if found is not None else None
+        read = read_published(wheel, found.dist_name, found.version) if found and wheel else None
+        if (
+            found is None
+            or found.status is not PluginStatus.ACTIVE
+            or read is None
+            or read.logic_sha256 != said.get("near_match_logic_sha256")
+            or not publish.logic_source.startswith(read.logic.rstrip())
+        ):
+            raise PolicyError(
+                f"the near match's lineage does not hold: {said['near_match_of'][:120]!r} is not "
+                "an active plugin of this hub whose logic the published module carries",
+                "Publish the adapter of a plugin the hub serves, or a synthesis without "
+                "near_match_of",
+            )
+        return found
+
+    def adapters_of(self, plugin_id: str) -> list[PluginRecord]:
+        """The near matches' adapters that carry ``plugin_id``'s logic."""
+        self.get(plugin_id)  # RecordNotFoundError for an unknown plugin
+        return self.db.adapters_of(plugin_id)
 
     def metrics(
         self, since: datetime | None, until: datetime | None, token: str | None = None

@@ -20,16 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import zipfile
 from dataclasses import dataclass
-from io import BytesIO
 from typing import Any
 
-from pydantic import ValidationError
-
+from plan_pipeline.published_wheel import PublishedPlugin
 from plan_pipeline.spec import PluginSpec
 from synthesizer.codegen import GeneratedLogic
-from synthesizer.render import PluginNames
 
 TOP_K = 3
 """The most candidates tried, best fit first."""
@@ -45,7 +41,6 @@ FIELD_WEIGHT = 0.6
 WORD_WEIGHT = 0.4
 _STOP_WORDS = frozenset({"a", "an", "and", "as", "by", "each", "every", "for", "in", "it", "of",
                          "on", "or", "the", "to", "with", "its", "is", "from", "into"})  # fmt: skip
-_SPEC_JSON = re.compile(r'json\.loads\(\s*r"""(.*)"""\s*\)', re.DOTALL)
 
 Tree = dict[str, tuple[str, "Tree | None"]]
 """A field mapping: each key of a value becomes the named key, its value mapped by the subtree
@@ -54,20 +49,6 @@ Tree = dict[str, tuple[str, "Tree | None"]]
 
 class Unaligned(ValueError):
     """The two schemas cannot be paired field by field; the message names the field."""
-
-
-@dataclass(frozen=True)
-class PublishedPlugin:
-    """What a verified wheel of a generated plugin says of itself: its spec and logic."""
-
-    dist_name: str
-    version: str
-    spec: PluginSpec
-    logic: str
-
-    @property
-    def logic_sha256(self) -> str:
-        return hashlib.sha256(self.logic.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -145,29 +126,6 @@ def _bounded(text: str, most: int = 2000) -> str:
     if len(text) <= most:
         return text
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def read_published(wheel: bytes, dist_name: str, version: str) -> PublishedPlugin | None:
-    """The spec and logic module of a generated plugin's wheel (read as data, never
-    imported); ``None`` for a wheel not laid out by the plugin template."""
-    try:
-        with zipfile.ZipFile(BytesIO(wheel)) as archive:
-            names = set(archive.namelist())
-            for spec_name in sorted(n for n in names if n.endswith("/spec.py")):
-                folder = spec_name.rsplit("/", 1)[0]
-                if "/" in folder or f"{folder}/logic.py" not in names:
-                    continue
-                found = _SPEC_JSON.search(archive.read(spec_name).decode("utf-8"))
-                if found is None:
-                    continue
-                spec = PluginSpec.model_validate_json(found.group(1))
-                if PluginNames.for_capability(spec.capability).module_name != folder:
-                    continue
-                logic = archive.read(f"{folder}/logic.py").decode("utf-8")
-                return PublishedPlugin(dist_name, version, spec, logic)
-    except (zipfile.BadZipFile, UnicodeDecodeError, ValidationError, KeyError, OSError):
-        return None
-    return None
 
 
 def words(*texts: str) -> set[str]:

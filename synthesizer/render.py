@@ -25,6 +25,7 @@ from plan_pipeline.expressions import (
     date_functions_source,
     translate,
 )
+from plan_pipeline.published_wheel import GENERATED_MODULE_PREFIX
 from plan_pipeline.spec import PluginSpec
 from synthesizer.codegen import GeneratedLogic
 from synthesizer.errors import BuildError
@@ -49,7 +50,7 @@ class PluginNames:
     @classmethod
     def for_capability(cls, capability: str) -> PluginNames:
         slug = package_slug(capability)
-        return cls(generated_dist_name(capability), "planexe_gen_" + slug)
+        return cls(generated_dist_name(capability), GENERATED_MODULE_PREFIX + slug)
 
 
 def revalidated(spec: PluginSpec) -> PluginSpec:

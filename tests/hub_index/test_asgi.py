@@ -123,6 +123,7 @@ def test_the_openapi_description_names_every_route(hub: RunningHub) -> None:
     assert set(described["paths"]) == {
         "/api/info", "/api/plugins", "/api/plugins/{plugin_id}",
         "/api/plugins/{plugin_id}/report", "/api/plugins/{plugin_id}/violations",
+        "/api/plugins/{plugin_id}/adapters",
         "/api/next-version", "/api/metrics", "/api/ranking", "/api/promotion-candidates",
         "/api/duplicates",
         "/api/publish", "/api/uploads/{filename}", "/api/metadata/targets", "/api/usage",

@@ -17,8 +17,13 @@ from hub_client.ranking import Evidence, rank_score
 from hub_client.records import PluginRecord, PluginStatus, UsageRecord
 from hub_index.home import add_publish_token
 from hub_index.server import RunningHub
+from plan_pipeline.published_wheel import read_published
+from plan_pipeline.spec import PluginSpec
 from plan_pipeline.trust import Tier
-from tests.hub_index.conftest import hub_env, maintainer_wheel, publish_generated
+from synthesizer.codegen import GeneratedLogic
+from synthesizer.near_match import adapter
+from synthesizer.synthesize import synthesize_plugin
+from tests.hub_index.conftest import area_spec, hub_env, maintainer_wheel, publish_generated
 
 
 @pytest.fixture
@@ -224,3 +229,45 @@ def test_the_hub_refuses_an_alias_to_a_release_it_does_not_serve(
     with pytest.raises(HubError, match="not an active release on the hub"):
         admin._state(forged, "test")
     assert admin.show(rect.plugin_id).status.value == "active"
+
+
+def _adapter_of(
+    client: PluginHubClient, record: PluginRecord, tmp_path: Path
+) -> tuple[PluginSpec, GeneratedLogic, Path]:
+    """A near match's adapter of ``record`` for 'geometry.rect_area' (the same contract under
+    another name, no rules), made and gated here as a pipeline worker makes it."""
+    published = read_published(client.download(record).read_bytes(), record.dist_name, "1.0.0")
+    assert published is not None
+    new = area_spec("geometry.rect_area").model_copy(update={"rules": []})
+    made = adapter(new, published)
+    spec = made.spec_for(new)
+    result = synthesize_plugin(spec, tmp_path / "adapter", logic=made.logic())
+    assert result.logic is not None
+    return spec, result.logic, result.wheel
+
+
+def test_an_adapter_s_lineage_is_checked_and_revoking_a_plugin_revokes_its_adapters(
+    client: PluginHubClient, hub: RunningHub, tmp_path: Path
+) -> None:
+    _, area = publish_generated(client, tmp_path)
+    spec, logic, wheel = _adapter_of(client, area, tmp_path)
+
+    # a lineage that does not hold (another logic's digest) is refused
+    forged = spec.model_copy(
+        update={"provenance": {**spec.provenance, "near_match_logic_sha256": "0" * 64}}
+    )
+    with pytest.raises(HubError, match="the near match's lineage does not hold"):
+        client.publish_generated(forged, logic, wheel, owner="test")
+
+    adapted = client.publish_generated(spec, logic, wheel, owner="test")
+    listed = json.loads(_page(hub, f"/api/plugins/{area.plugin_id}/adapters"))
+    assert [r["plugin_id"] for r in listed] == [adapted.plugin_id]
+
+    admin = PluginHubClient.from_home(hub.home)
+    admin.revoke(area.plugin_id, "computes the wrong area")
+    assert admin.show(area.plugin_id).status is PluginStatus.REVOKED
+    carried = admin.show(adapted.plugin_id)
+    assert carried.status is PluginStatus.REVOKED
+    assert carried.revoked_reason == (f"it carries the logic of {area.dist_name} 1.0.0, revoked")
+    client.trusted.refresh(again=True)
+    assert client.best("geometry.rect_area") is None

@@ -10,17 +10,10 @@ from typing import Any
 
 import pytest
 
+from plan_pipeline.published_wheel import PublishedPlugin, read_published
 from plan_pipeline.spec import PluginSpec
 from synthesizer.errors import GateFailedError
-from synthesizer.near_match import (
-    GENERATOR,
-    PublishedPlugin,
-    Unaligned,
-    adapter,
-    fit,
-    read_published,
-    renamed,
-)
+from synthesizer.near_match import GENERATOR, Unaligned, adapter, fit, renamed
 from synthesizer.synthesize import synthesize_plugin
 
 
