@@ -124,6 +124,7 @@ class HubLibrary:
         """Check the active plugins pair by pair (those whose contracts pair with the same
         field names and fit at least ``DUPLICATE_MIN_FIT``, at most ``MAX_PAIRS``, best
         first), record each pair of which both pass the other's gates, and return them."""
+        from synthesizer.codegen import GeneratedLogic
         from synthesizer.errors import SynthesizerError
         from synthesizer.near_match import Unaligned, adapter, fit
         from synthesizer.synthesize import synthesize_plugin
@@ -139,12 +140,14 @@ class HubLibrary:
             for second, b in published[index + 1 :]:
                 if first.dist_name == second.dist_name:
                     continue  # releases of one plugin
+                score = fit(a.spec, b.spec)
+                if score < DUPLICATE_MIN_FIT:
+                    continue  # cheap, before the mapping
                 try:
                     direct = adapter(a.spec, b).direct and adapter(b.spec, a).direct
                 except Unaligned:
                     continue
-                score = fit(a.spec, b.spec)
-                if direct and score >= DUPLICATE_MIN_FIT:
+                if direct:
                     pairs.append((score, first, a, second, b))
         pairs.sort(key=lambda p: -p[0])
         found = []
@@ -156,8 +159,6 @@ class HubLibrary:
             both = True
             for logic_of, spec_of in ((a, b), (b, a)):
                 with tempfile.TemporaryDirectory(prefix="planexe-duplicates-") as tmp:
-                    from synthesizer.codegen import GeneratedLogic
-
                     logic = GeneratedLogic(generator="duplicate-check", source=logic_of.logic)
                     try:
                         synthesize_plugin(spec_of.spec, Path(tmp) / "out", logic=logic)
