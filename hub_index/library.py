@@ -41,6 +41,8 @@ MAX_PAIRS = 50
 
 @dataclass
 class HubLibrary:
+    """The library's figures over a hub's database and its index files (the wheels)."""
+
     db: HubDatabase
     files: IndexFiles
 

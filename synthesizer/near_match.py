@@ -2,7 +2,7 @@
 
 A miss in publish mode first looks for plugins the hub already serves whose contracts look like
 the new one (``fit``), then writes, for each of the best few, an adapter: the candidate's own
-``logic`` module, unchanged, followed by a generated field mapping (``align``) that renames the
+``logic`` module, unchanged, followed by a generated field mapping (``adapter``) that renames the
 new contract's input fields to the candidate's and the candidate's output fields back. The
 adapter is a plugin of the new capability, made from the new spec and checked by every gate
 like generated code: static analysis, the audit, and the contract tests of the new contract in
