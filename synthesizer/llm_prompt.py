@@ -180,6 +180,11 @@ def fresh_start(spec: PluginSpec, feedback: str, repeats: int = 1) -> Conversati
         "\n\nA module written for this spec before failed these checks:\n"
         + feedback.split("\n", 1)[-1]
         + "\n\nWrite a module that takes a different approach and passes them."
+        + (
+            " Keep it short: at most 60 lines, no comments or explanations."
+            if "cut off" in feedback
+            else ""
+        )
     )
     return conversation
 

@@ -110,6 +110,9 @@ class _RepairLoop:
         self.attempts: list[Attempt] = []
         self.seen_code: set[str] = set()
         """Code of earlier rounds (a round's samples may agree: that is no repeat)."""
+        self.seen_unusable: set[str] = set()
+        """Answers of earlier rounds that held no usable code (cut off, unparsable)."""
+        self._round_unusable: set[str] = set()
         self.repeats = 0
         self.last_problem = ""
         self.last_report: tuple[TestReport, Path] | None = None
@@ -120,6 +123,8 @@ class _RepairLoop:
         if best.report is not None:
             self.last_report = best.report
         self.seen_code |= {a.code_sha256 for a in self.attempts if a.code_sha256}
+        self.seen_unusable |= self._round_unusable
+        self._round_unusable = set()
 
     def attempt(
         self, conversation: Conversation, number: int, sample: int, samples: int
@@ -154,7 +159,18 @@ class _RepairLoop:
             attempt.problem = answer.problem
             progress(f"{tag}: {answer.problem}")
             told = f"Your answer could not be used: {answer.problem}. {answer.retry}"
-            return _Failed(-1, conversation.followed_by(done.text, told), str(answer.problem))
+            failed = _Failed(-1, conversation.followed_by(done.text, told), str(answer.problem))
+            said = code_digest(done.text)
+            self._round_unusable.add(said)
+            if said in self.seen_unusable:  # the same unusable answer: asking again repeats it
+                self.repeats += 1
+                attempt.problem = (
+                    f"{answer.problem}; the same answer as an earlier round: a fresh "
+                    "conversation next"
+                )
+                progress(f"{tag}: the same answer as an earlier round; starting afresh")
+                return replace(failed, conversation=fresh_start(self.spec, told, self.repeats))
+            return failed
         attempt.code_sha256 = code_digest(answer.parsed.source)
         repeated = attempt.code_sha256 in self.seen_code
         for note in answer.parsed.notes:

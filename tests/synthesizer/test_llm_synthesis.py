@@ -157,8 +157,10 @@ def test_garbage_in_every_round_is_one_line_and_the_attempts_are_kept(
     assert "Your answer could not be used" in standin.user_messages(1)[-1]
     report = _report(next((tmp_path / "out" / "dist").glob("*.report.json")))
     assert [a["problem"] for a in report["attempts"]] == [
-        "the answer has no usable code: it has no fenced python block"
-    ] * 2
+        "the answer has no usable code: it has no fenced python block",
+        "the answer has no usable code: it has no fenced python block; the same answer as an "
+        "earlier round: a fresh conversation next",
+    ]
 
 
 def test_a_spec_outside_the_rules_subset_goes_to_the_llm_backend_when_one_is_configured(
@@ -294,6 +296,30 @@ def test_a_model_that_repeats_itself_gets_a_changed_strategy_not_the_same_reques
     assert any("the same code as an earlier round; starting afresh" in line for line in lines)
     assert "temperature" not in standin.requests[1]  # the entry sets none: the server's own
     assert standin.requests[2]["temperature"] >= 0.7  # the fresh start is sampled hotter
+
+
+def test_the_same_unusable_answer_twice_gets_a_changed_strategy(
+    risk_spec: PluginSpec, tmp_path: Path
+) -> None:
+    """A model that is cut off at the token limit with the same text round after round (a
+    1.5B model at a low temperature does): the third request is a fresh, hotter
+    conversation that asks for a short module, not the same repair request again."""
+    cut = Reply("```python\ndef compute(input):\n    risks = [", finish_reason="length",
+                completion_tokens=512)  # fmt: skip
+    lines: list[str] = []
+    with serve(cut, cut, Reply(fenced(CORRECT_RISK))) as standin:
+        result = synthesize_with_llm(
+            risk_spec, tmp_path / "out", _options(tmp_path, standin), lines.append
+        )
+    assert result.report.passed
+    second, third = standin.requests[1], standin.requests[2]
+    assert len(second["messages"]) == 4  # the repair of a first cut-off answer
+    assert len(third["messages"]) == 2 and third["temperature"] >= 0.7  # afresh, hotter
+    assert "cut off at the token limit" in third["messages"][-1]["content"]
+    assert "Keep it short: at most 60 lines" in third["messages"][-1]["content"]
+    attempts = _report(result.report_path)["attempts"]
+    assert "the same answer as an earlier round" in attempts[1]["problem"]
+    assert any("the same answer as an earlier round; starting afresh" in line for line in lines)
 
 
 def test_a_repeating_model_hands_the_fresh_start_to_the_next_entry(
