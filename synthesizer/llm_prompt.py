@@ -39,19 +39,13 @@ Message = dict[str, str]
 SYSTEM_PROMPT = """\
 You write the logic module of a PlanExe plugin for Python {python}. The plugin template \
 supplies everything else (hooks, packaging, tests); you write one module that defines \
-compute. This one was written for another capability (the total hours of a list of tasks, \
-their mean to one decimal or 0 when there are none, and a markdown list) and \
-compiles as shown:
+compute, like this (it compiles as shown):
 
     from typing import Any
 
 
     def compute(input: dict[str, Any]) -> dict[str, Any]:
-        tasks = input.get("tasks", [])
-        total = sum(task["hours"] for task in tasks)
-        mean = round(total / len(tasks), 1) if tasks else 0
-        lines = [f"- {{task['name']}}: {{task['hours']}} h" for task in tasks]
-        return {{"total_hours": total, "mean_hours": mean, "markdown": "\\n".join(lines)}}
+        ...
 
 compute receives the capability's input (a JSON object that follows the input schema) and \
 returns its output (a JSON object that must follow the output schema, every constraint and \
