@@ -17,6 +17,8 @@ from plan_pipeline.spec import PluginSpec
 
 GENERATED_MODULE_PREFIX = "planexe_gen_"
 """A generated plugin's package is this prefix and its capability's slug."""
+MAX_MEMBER_BYTES = 1024 * 1024
+"""The largest ``spec.py`` or ``logic.py`` read (a generated plugin's are far smaller)."""
 _SPEC_JSON = re.compile(r'json\.loads\(\s*r"""(.*)"""\s*\)', re.DOTALL)
 
 
@@ -44,6 +46,9 @@ def read_published(wheel: bytes, dist_name: str, version: str) -> PublishedPlugi
                 folder = spec_name.rsplit("/", 1)[0]
                 if "/" in folder or f"{folder}/logic.py" not in names:
                     continue
+                sizes = (archive.getinfo(n).file_size for n in (spec_name, f"{folder}/logic.py"))
+                if max(sizes) > MAX_MEMBER_BYTES:
+                    continue  # not a generated plugin's, and not read into memory
                 found = _SPEC_JSON.search(archive.read(spec_name).decode("utf-8"))
                 if found is None:
                     continue
