@@ -39,6 +39,8 @@ HUB_TABLES = {
     "plugin_hub_tokens",
     "plugin_hub_claims",
     "plugin_hub_metadata",
+    "plugin_hub_duplicates",
+    "plugin_hub_lineage",
 }
 RACERS = 4
 
@@ -139,7 +141,7 @@ def test_upgrade_twice_is_a_no_op(db_url: str) -> None:
         hub.upgrade()
         stored = hub.add_plugin(plugin())
         hub.upgrade()
-        assert _revision(hub) == ["0005"]
+        assert _revision(hub) == ["0006"]
         assert _tables(hub) == HUB_TABLES | {VERSION_TABLE}
         assert hub.get_plugin(stored.plugin_id) == stored
 
