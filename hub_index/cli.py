@@ -1,5 +1,6 @@
-"""The hub server's commands (``init``, ``serve``, ``export-client``), added to ``plugin-hub``
-through the ``planexe.commands`` entry point; ``init`` and ``serve`` need the ``hub`` extra."""
+"""The hub server's commands (``init``, ``serve``, ``export-client``, ``find-duplicates``),
+added to ``plugin-hub`` through the ``planexe.commands`` entry point; ``init``, ``serve`` and
+``find-duplicates`` need the ``hub`` extra."""
 
 from __future__ import annotations
 
