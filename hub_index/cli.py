@@ -87,7 +87,7 @@ def serve_command(
             "PLANEXE_HUB_ADMIN_KEY at it there"
         )
     try:
-        with embedded_hub(hub_home, host, index_port, api_port, api="asgi", workers=workers) as hub:
+        with embedded_hub(hub_home, host, index_port, api_port, workers=workers) as hub:
             _out.print(
                 f"[bold green]hub running[/] index {hub.simple_url}  api {hub.api_url} "
                 f"({workers} process(es))"

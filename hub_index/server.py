@@ -30,7 +30,7 @@ from pathlib import Path
 
 from hub_client.errors import HubConfigError, HubUnavailableError
 from hub_client.local_home import HubHome, ServeInfo
-from hub_index.api import MAX_BODY_BYTES, MAX_CONNECTIONS, READ_TIMEOUT_S, ApiServer
+from hub_index.api import MAX_BODY_BYTES, READ_TIMEOUT_S
 from hub_index.db import HubDatabase
 from hub_index.home import check_private, write_serve_info
 from hub_index.index_files import IndexFiles
@@ -186,8 +186,8 @@ def open_service(
     )
 
 
-ASGI_MAX_CONNECTIONS = 4096
-"""Connections the ASGI API holds at once, idle and half-sent ones included (uvicorn's
+MAX_CONNECTIONS = 4096
+"""Connections the API holds at once, idle and half-sent ones included (uvicorn's
 ``limit_concurrency``; the next is answered 503). An idle connection costs the event loop a
 few KiB and no thread, so many slow or silent clients cannot take every slot, as 64 did; a
 connection that sends no whole request head within ``HEADERS_TIMEOUT_S`` is closed. Requests
@@ -204,17 +204,19 @@ def _enough_open_files(needed: int) -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
-class _UvicornThread:
-    """The ASGI app under uvicorn on a thread of this process (one worker)."""
+class UvicornThread:
+    """An ASGI app under uvicorn on a thread of this process (one worker), with the hub's
+    HTTP protocol and limits: the hub's API, or a benchmark's baseline app."""
 
     def __init__(self, app: object, sock: socket.socket, max_connections: int) -> None:
         import uvicorn
 
-        from hub_index.asgi import JsonRefusalsH11
+        from hub_index.api import GuardedHttpProtocol
 
         config = uvicorn.Config(
             app,  # type: ignore[arg-type]
-            http=JsonRefusalsH11,
+            http=GuardedHttpProtocol,
+            loop="auto",  # uvloop where installed (the hub's extra installs it)
             log_level="warning",
             access_log=False,
             lifespan="off",
@@ -242,7 +244,7 @@ class _UvicornThread:
 
 
 @contextmanager
-def asgi_api(
+def serve_api(
     home: HubHome,
     service: HubService | None,
     host: str = "127.0.0.1",
@@ -254,10 +256,10 @@ def asgi_api(
     read_timeout_s: float = READ_TIMEOUT_S,
     max_connections: int | None = None,
 ) -> Iterator[str]:
-    """The ASGI API (``hub_index/asgi.py``) for the block; its URL. One worker runs on a
+    """The API (``hub_index/api.py``) for the block; its URL. One worker runs on a
     thread over ``service``; more run as uvicorn's worker processes, each opening ``home``
     (its database must then be one every process shares: PostgreSQL, or SQLite's file)."""
-    max_connections = max_connections or ASGI_MAX_CONNECTIONS
+    max_connections = max_connections or MAX_CONNECTIONS
     _enough_open_files(max_connections + 256)
     if workers > 1:
         port = port or free_port(host)
@@ -268,12 +270,12 @@ def asgi_api(
     sock.bind((host, port))
     url = f"http://{host}:{sock.getsockname()[1]}"
     if workers <= 1:
-        from hub_index.asgi import create_app
+        from hub_index.api import create_app
 
         if service is None:
             service = open_service(home, index_url)
         app = create_app(service, max_body_bytes=max_body_bytes, read_timeout_s=read_timeout_s)
-        runner = _UvicornThread(app, sock, max_connections)
+        runner = UvicornThread(app, sock, max_connections)
         runner.start()
         try:
             yield url
@@ -290,9 +292,9 @@ def asgi_api(
     if index_url is not None:
         env["PLANEXE_HUB_INDEX_URL"] = index_url
     command = [
-        sys.executable, "-m", "uvicorn", "hub_index.asgi:app_from_environment", "--factory",
+        sys.executable, "-m", "uvicorn", "hub_index.api:app_from_environment", "--factory",
         "--host", host, "--port", str(port), "--workers", str(workers), "--no-access-log",
-        "--http", "hub_index.asgi:JsonRefusalsH11",
+        "--http", "hub_index.api:GuardedHttpProtocol", "--loop", "auto",
         "--lifespan", "off", "--log-level", "warning", "--timeout-keep-alive", "5",
         "--limit-concurrency", str(max_connections),
     ]  # fmt: skip
@@ -321,15 +323,11 @@ def embedded_hub(
     read_timeout_s: float = READ_TIMEOUT_S,
     max_connections: int | None = None,
     max_rebuilds: int = MAX_REBUILDS,
-    api: str = "threaded",
     workers: int = 1,
 ) -> Iterator[RunningHub]:
     """Run the hub of ``home`` for the duration of the block (port 0: a free port); the
-    keyword options are the API's limits (see ``hub_index/api.py``). ``api``: ``threaded``
-    (the standard library's server in this process) or ``asgi`` (``hub_index/asgi.py`` under
-    uvicorn, with ``workers`` processes when more than one)."""
-    if api not in ("threaded", "asgi"):
-        raise ValueError(f"api is 'threaded' or 'asgi', not {api!r}")
+    keyword options are the API's limits (see ``hub_index/api.py``). The API runs under
+    uvicorn on a thread of this process, or as ``workers`` processes when more than one."""
     settings = home.require().settings()
     with serving(home):
         if index_port and index_port == api_port:
@@ -340,7 +338,7 @@ def embedded_hub(
         _check_port(host, api_port, "--api-port")
         with _served(
             home, settings.database_url, host, index_port or free_port(host), api_port, backend,
-            max_body_bytes, read_timeout_s, max_connections, max_rebuilds, api, workers,
+            max_body_bytes, read_timeout_s, max_connections, max_rebuilds, workers,
         ) as running:  # fmt: skip
             yield running
 
@@ -357,7 +355,6 @@ def _served(
     read_timeout_s: float,
     max_connections: int | None,
     max_rebuilds: int,
-    api: str,
     workers: int,
 ) -> Iterator[RunningHub]:
     log = home.root / "index.log"
@@ -377,32 +374,17 @@ def _served(
         service = open_service(home, index_url, max_rebuilds, db)
         for line in service.reconcile():
             _log.warning("index: %s", line)
-        with contextlib.ExitStack() as stack:
-            if api == "asgi":
-                api_url = stack.enter_context(
-                    asgi_api(
-                        home,
-                        service if workers <= 1 else None,
-                        host,
-                        api_port,
-                        workers,
-                        index_url=index_url,
-                        max_body_bytes=max_body_bytes,
-                        read_timeout_s=read_timeout_s,
-                        max_connections=max_connections or ASGI_MAX_CONNECTIONS,
-                    )
-                )
-            else:
-                threaded = ApiServer(
-                    service,
-                    host,
-                    api_port,
-                    max_body_bytes=max_body_bytes,
-                    read_timeout_s=read_timeout_s,
-                    max_connections=max_connections or MAX_CONNECTIONS,
-                ).start()
-                stack.callback(threaded.stop)
-                api_url = threaded.url
+        with serve_api(
+            home,
+            service if workers <= 1 else None,
+            host,
+            api_port,
+            workers,
+            index_url=index_url,
+            max_body_bytes=max_body_bytes,
+            read_timeout_s=read_timeout_s,
+            max_connections=max_connections or MAX_CONNECTIONS,
+        ) as api_url:
             info = ServeInfo(api_url=api_url, index_url=index_url, pid=os.getpid())
             write_serve_info(home, info)
             yield RunningHub(home, api_url, index_url, service)

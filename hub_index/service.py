@@ -30,7 +30,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from hub_client.bundles import BundleVerifier, sha256_hex
 from hub_client.errors import DuplicateVersionError, HubBusyError, HubError, PolicyError
@@ -74,6 +74,7 @@ PlanExe hosts' (a host ranks its own distributions ``core``)."""
 FIND_CACHE_S = 1.0
 """How long one process answers a find from what it read (see ``HubService.find``)."""
 FIND_CACHE_ENTRIES = 4096
+_RECORDS_JSON = TypeAdapter(list[PluginRecord])
 METRICS_CACHE_S = 5.0
 """How long one process computes the figures from the usage rows it read."""
 
@@ -97,7 +98,7 @@ class HubService:
     rebuilds: threading.BoundedSemaphore = field(init=False, repr=False)
     """Taken by each publish's rebuild; one more publish is refused as busy at once."""
 
-    _found: dict[tuple[str, bool], tuple[float, int, tuple[PluginRecord, ...]]] = field(
+    _found: dict[tuple[str, bool], tuple[float, int, tuple[PluginRecord, ...], bytes]] = field(
         init=False, repr=False, default_factory=dict
     )
     _writes: int = field(init=False, repr=False, default=0)
@@ -435,16 +436,37 @@ class HubService:
         ``FIND_CACHE_S`` (records are hints: clients act only on the signed metadata), and
         afresh after any write this process made; another process's write shows within
         that time. ``fresh``: read the database (a client deciding on a claim asks so)."""
+        return list(self._find(capability, include_revoked, fresh)[0])
+
+    def find_json(
+        self, capability: str, include_revoked: bool = False, fresh: bool = False
+    ) -> bytes:
+        """``find``'s answer as the API sends it: a JSON array of records."""
+        return self._find(capability, include_revoked, fresh)[1]
+
+    def cached_find_json(self, capability: str, include_revoked: bool = False) -> bytes | None:
+        """``find_json`` when this process's cache holds a current answer, else ``None``
+        (never reads the database: an event loop may call it)."""
+        cached = self._found.get((capability, include_revoked))
+        if cached is not None and cached[0] > time.monotonic() and cached[1] == self._writes:
+            return cached[3]
+        return None
+
+    def _find(
+        self, capability: str, include_revoked: bool, fresh: bool
+    ) -> tuple[tuple[PluginRecord, ...], bytes]:
         key = (capability, include_revoked)
         now = time.monotonic()
         cached = self._found.get(key)
         if not fresh and cached is not None and cached[0] > now and cached[1] == self._writes:
-            return list(cached[2])
-        records = self.db.find_plugins(capability, include_revoked=include_revoked)
+            return cached[2], cached[3]
+        writes = self._writes  # before the read: a write during it makes the entry stale
+        records = tuple(self.db.find_plugins(capability, include_revoked=include_revoked))
+        encoded = _RECORDS_JSON.dump_json(list(records))
         if len(self._found) >= FIND_CACHE_ENTRIES:
             self._found.clear()
-        self._found[key] = (now + FIND_CACHE_S, self._writes, tuple(records))
-        return records
+        self._found[key] = (now + FIND_CACHE_S, writes, records, encoded)
+        return records, encoded
 
     def search(self, text: str, include_revoked: bool = False) -> list[PluginRecord]:
         """The records whose capability contains ``text`` (any case; every record for an

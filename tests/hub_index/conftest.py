@@ -67,18 +67,12 @@ def pg_admin() -> Iterator[tuple[sa.Engine, sa.URL]]:
 
 
 @pytest.fixture
-def hub_api() -> str:
-    """The API server the ``hub`` fixture runs (a module overrides it to test both)."""
-    return "threaded"
-
-
-@pytest.fixture
-def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hub_api: str) -> Iterator[RunningHub]:
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningHub]:
     """A fresh hub home served on loopback for one test (its re-verification runs 10
     property examples per plugin, as the test pipelines do)."""
     monkeypatch.setenv("PLANEXE_PROPERTY_EXAMPLES", "10")
     home = init_home(tmp_path / "hub")
-    with embedded_hub(home, api=hub_api) as running:
+    with embedded_hub(home) as running:
         yield running
 
 

@@ -76,12 +76,6 @@ def _pip(hub: RunningHub, python: str, requirement: str) -> subprocess.Completed
     )  # fmt: skip
 
 
-@pytest.fixture(params=["threaded", "asgi"])
-def hub_api(request: pytest.FixtureRequest) -> str:
-    """Every test here runs against both API servers: the threaded one and the ASGI app."""
-    return str(request.param)
-
-
 def test_publish_records_a_signed_verified_plugin(
     client: PluginHubClient, hub: RunningHub, tmp_path: Path
 ) -> None:
@@ -369,12 +363,12 @@ def test_two_capabilities_cannot_share_one_distribution(
 
 
 def test_the_index_takes_no_upload_and_serves_only_recorded_files(
-    hub_api: str, tmp_path: Path, fresh_python: str
+    tmp_path: Path, fresh_python: str
 ) -> None:
     wheel = build_wheel(tmp_path)
     home = init_home(tmp_path / "hub")
     body = b'--x\r\nContent-Disposition: form-data; name=":action"\r\n\r\nfile_upload\r\n--x--\r\n'
-    with embedded_hub(home, api=hub_api) as hub:
+    with embedded_hub(home) as hub:
         for auth in (None, "hub-uploader:guess"):
             request = urllib.request.Request(hub.index_url + "/", data=body, method="POST")
             request.add_header("Content-Type", "multipart/form-data; boundary=x")
@@ -395,7 +389,7 @@ def test_the_index_takes_no_upload_and_serves_only_recorded_files(
         assert _pip(hub, fresh_python, "planexe-gen-geometry-area").returncode != 0
     # a file dropped into the served folder behind the hub's back (or left by a crash)
     (home.packages / wheel.name).write_bytes(wheel.read_bytes())
-    with embedded_hub(home, api=hub_api) as restarted:
+    with embedded_hub(home) as restarted:
         assert _served(restarted) == []
         assert _pip(restarted, fresh_python, "planexe-gen-geometry-area").returncode != 0
 

@@ -26,11 +26,6 @@ from synthesizer.synthesize import synthesize_plugin
 from tests.hub_index.conftest import area_spec, hub_env, maintainer_wheel, publish_generated
 
 
-@pytest.fixture
-def hub_api() -> str:
-    return "asgi"
-
-
 def _token_client(hub: RunningHub, name: str, tmp_path: Path) -> PluginHubClient:
     client = PluginHubClient.from_home(hub.home, role="publish")
     client.token = add_publish_token(hub.home, name)

@@ -24,11 +24,6 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture
-def hub_api() -> str:
-    return "asgi"
-
-
-@pytest.fixture
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail(
