@@ -271,8 +271,6 @@ class BodyLimit:
 
     def _refusal(self, scope: MutableMapping[str, Any]) -> tuple[int, str] | None:
         headers = [(k.lower(), v) for k, v in scope.get("headers", [])]
-        if any(k == b"transfer-encoding" for k, _ in headers):
-            return 411, "chunked request bodies are not supported: send a Content-Length"
         values = [v.decode("latin-1").strip() for k, v in headers if k == b"content-length"]
         if not values:
             return 411, "a POST needs a Content-Length header and a JSON body"
@@ -299,27 +297,68 @@ server's limit of 4,096, one address cannot take every slot."""
 
 MAX_HEAD_BYTES = 16 * 1024
 """The longest request line and headers the hub reads (as h11's default); a longer head is
-answered 400 and the connection closed, so a client cannot grow a connection's memory."""
+answered 431 and the connection closed, so a client cannot grow a connection's memory. A
+header still being received is counted by the bytes that came (the parser holds it whole
+until its line ends), so a connection holds at most this and one more read of head."""
+
+MAX_PIPELINED = 16
+"""Requests one connection may queue behind the one being answered (HTTP/1.1 pipelining);
+the next is answered 503 once those are, and the connection closed: each queued request
+holds its parsed head, so a stream of them must not grow without bound."""
+
+WRITE_TIMEOUT_S = READ_TIMEOUT_S
+"""The longest a connection may leave the hub's answer unread once its buffers are full
+(a client that never reads would otherwise hold its slot for ever); it is then cut."""
 
 
-class _HeadTooLong(Exception):
-    """A request head past ``MAX_HEAD_BYTES`` (raised in a parser callback, which the
-    parser reports as an error: the connection gets the 400 of a malformed request)."""
+class _Refusal(Exception):
+    """A request the protocol answers itself (raised in a parser callback, it stops the
+    parse): its status, reason phrase and message."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.reason, self.message = status, reason, message
+
+
+def _no_upgrade() -> _Refusal:
+    return _Refusal(
+        400,
+        "Bad Request",
+        "the hub takes no protocol upgrade or CONNECT: send plain HTTP/1.1 requests",
+    )
+
+
+def _head_too_long() -> _Refusal:
+    return _Refusal(
+        431,
+        "Request Header Fields Too Large",
+        f"the request's line and headers are over {MAX_HEAD_BYTES} bytes",
+    )
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
     """uvicorn's HTTP/1.1 protocol over httptools (llhttp, in C: about three times the
-    requests of the pure-Python h11 on the same core), guarded: its own refusals (a request
-    it cannot parse: a bad request line, header or ``Content-Length``, or a head past
-    ``MAX_HEAD_BYTES``) are JSON like every other error; a connection that does not send a
-    whole request head within ``HEADERS_TIMEOUT_S`` is closed (uvicorn itself waits for
-    ever, so 64 silent sockets would take every slot); one client address holds at most
-    ``PER_ADDRESS_CONNECTIONS`` connections (counted in this process's event loop)."""
+    requests of the pure-Python h11 on the same core), guarded:
+
+    - its own refusals are JSON like every other error: a request the parser cannot read
+      (with the parser's reason), a head past ``MAX_HEAD_BYTES`` (431), a chunked body (411:
+      the API takes only bodies with a ``Content-Length``), a protocol upgrade or
+      ``CONNECT`` (400), more than ``MAX_PIPELINED`` queued requests (503). A refusal is
+      written after the answers to the requests before it, and the connection then closed;
+      nothing after it is read;
+    - a connection that does not send a whole request head within ``HEADERS_TIMEOUT_S`` is
+      closed (uvicorn itself waits for ever, so 64 silent sockets would take every slot),
+      and one that leaves an answer unread for ``WRITE_TIMEOUT_S`` is cut;
+    - one client address holds at most ``PER_ADDRESS_CONNECTIONS`` connections (counted in
+      this process's event loop)."""
 
     _head_timer: asyncio.TimerHandle | None = None
+    _write_timer: asyncio.TimerHandle | None = None
     _address: str | None = None
-    _head_bytes: int = 0
-    _head_too_long: bool = False
+    _in_head: bool = False
+    _head_bytes: int = 0  # of the head being parsed, as the parser reports its parts
+    _head_reads: int = 0  # bytes of the reads that came while a head was incomplete
+    _refusal: _Refusal | None = None
     _held: ClassVar[Counter[str]] = Counter()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -334,24 +373,42 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._arm()
 
     def data_received(self, data: bytes) -> None:
-        # uvicorn's own, with the parser's reason kept for the answer (the hub takes no
-        # protocol upgrade: a request asking for one is served as HTTP/1.1)
+        # uvicorn's own, with the parser's reason kept for the answer and the head bounded
+        if self._refusal is not None:
+            return  # answering the requests before the refused one, then closing
+        if self._in_head and self._head_reads > MAX_HEAD_BYTES:
+            self._refuse(_head_too_long())
+            return
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            pass
-        except httptools.HttpParserError as exc:
-            self._refuse(exc)
+        except httptools.HttpParserUpgrade:  # refused in on_headers_complete; never here
+            self._refuse(_no_upgrade())
             return
+        except httptools.HttpParserError as exc:
+            cause = exc.__context__
+            if not isinstance(cause, _Refusal):
+                reason = _one_line(str(exc)).rstrip(".")[:120] or "a malformed request"
+                cause = _Refusal(400, "Bad Request", f"the request is not valid HTTP/1.1: {reason}")
+            self._refuse(cause)
+            return
+        if self._in_head:
+            self._head_reads += len(data)
         if self.cycle is None or self.cycle.response_complete:
             self._arm()  # waiting for a head: from its first byte, never extended
         else:
             self._disarm()
 
-    # the parser's callbacks: a head is counted from its first byte to its last
+    # the parser's callbacks
     def on_message_begin(self) -> None:
-        self._head_bytes = 0
+        if len(self.pipeline) >= MAX_PIPELINED:
+            raise _Refusal(
+                503,
+                "Service Unavailable",
+                f"more than {MAX_PIPELINED} requests queued on one connection: send the "
+                "rest after their answers",
+            )
+        self._in_head, self._head_bytes, self._head_reads = True, 0, 0
         super().on_message_begin()
 
     def on_url(self, url: bytes) -> None:
@@ -362,11 +419,22 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._count_head(len(name) + len(value) + 4)
         super().on_header(name, value)
 
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        if self.parser.should_upgrade():
+            raise _no_upgrade()
+        if any(name == b"transfer-encoding" for name, _ in self.headers):
+            raise _Refusal(
+                411,
+                "Length Required",
+                "chunked request bodies are not supported: send a Content-Length",
+            )
+        super().on_headers_complete()
+
     def _count_head(self, size: int) -> None:
         self._head_bytes += size
-        if self._head_bytes > MAX_HEAD_BYTES:
-            self._head_too_long = True
-            raise _HeadTooLong
+        if not self._in_head or self._head_bytes > MAX_HEAD_BYTES:
+            raise _head_too_long()  # past the limit, or trailers after a body
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
         if app is service_unavailable:  # uvicorn's own answer at its limit is plain text
@@ -381,9 +449,25 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         self._disarm()  # idle now: uvicorn's keep-alive timeout takes over
         super().on_response_complete()
+        if self._refusal is not None and self._answered_all():
+            self._write_refusal()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._write_timer is None:
+            self._write_timer = self.loop.call_later(WRITE_TIMEOUT_S, self.transport.abort)
+
+    def resume_writing(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+        super().resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
         if self._address is not None:
             self._held[self._address] -= 1
             if self._held[self._address] <= 0:
@@ -405,27 +489,28 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.cycle is None or self.cycle.response_complete:
             self.transport.close()
 
+    def _answered_all(self) -> bool:
+        return not self.pipeline and (self.cycle is None or self.cycle.response_complete)
+
     def send_400_response(self, msg: str) -> None:
-        self._answer(400, "Bad Request", "the request is not valid HTTP/1.1")
+        self._refuse(_Refusal(400, "Bad Request", "the request is not valid HTTP/1.1"))
 
-    def _refuse(self, exc: Exception) -> None:
-        if self._head_too_long:
-            self._answer(
-                431,
-                "Request Header Fields Too Large",
-                f"the request's line and headers are over {MAX_HEAD_BYTES} bytes",
-            )
-            return
-        reason = _one_line(str(exc)).rstrip(".") or "a malformed request"
-        self._answer(400, "Bad Request", f"the request is not valid HTTP/1.1: {reason[:120]}")
+    def _refuse(self, refusal: _Refusal) -> None:
+        """Stop reading; answer ``refusal`` after the requests before it, then close."""
+        self._refusal = refusal
+        self._disarm()
+        self.flow.pause_reading()
+        if self._answered_all():
+            self._write_refusal()
 
-    def _answer(self, status: int, reason: str, message: str) -> None:
-        """A JSON error written straight to the socket, which then closes."""
-        body = json.dumps({"error": message}).encode()
+    def _write_refusal(self) -> None:
+        refusal = self._refusal
+        assert refusal is not None
+        body = json.dumps({"error": refusal.message}).encode()
         self.transport.write(
             b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
             b"content-length: %d\r\nconnection: close\r\n\r\n%s"
-            % (status, reason.encode(), len(body), body)
+            % (refusal.status, refusal.reason.encode(), len(body), body)
         )
         self.transport.close()
 

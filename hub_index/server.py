@@ -217,6 +217,7 @@ class UvicornThread:
             app,  # type: ignore[arg-type]
             http=GuardedHttpProtocol,
             loop="auto",  # uvloop where installed (the hub's extra installs it)
+            ws="none",  # the API takes no protocol upgrade (its protocol refuses them)
             log_level="warning",
             access_log=False,
             lifespan="off",
@@ -294,7 +295,7 @@ def serve_api(
     command = [
         sys.executable, "-m", "uvicorn", "hub_index.api:app_from_environment", "--factory",
         "--host", host, "--port", str(port), "--workers", str(workers), "--no-access-log",
-        "--http", "hub_index.api:GuardedHttpProtocol", "--loop", "auto",
+        "--http", "hub_index.api:GuardedHttpProtocol", "--loop", "auto", "--ws", "none",
         "--lifespan", "off", "--log-level", "warning", "--timeout-keep-alive", "5",
         "--limit-concurrency", str(max_connections),
     ]  # fmt: skip

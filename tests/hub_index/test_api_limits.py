@@ -3,6 +3,7 @@ connections; and the client's quoting of every value it puts in a URL."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import json
@@ -21,7 +22,7 @@ import pytest
 from hub_client.client import PluginHubClient
 from hub_client.errors import HubBusyError, HubError, VerificationError
 from hub_client.records import PluginRecord
-from hub_index.api import MAX_BODY_BYTES, MAX_HEAD_BYTES
+from hub_index.api import MAX_BODY_BYTES, MAX_HEAD_BYTES, MAX_PIPELINED
 from hub_index.db import HubDatabase
 from hub_index.home import init_home
 from hub_index.server import RunningHub, embedded_hub
@@ -251,6 +252,129 @@ def test_a_stalled_request_is_dropped_after_the_read_timeout_and_others_are_serv
     assert READ_TIMEOUT_S * 0.75 <= waited < READ_TIMEOUT_S + 5
     assert _exchange(small_hub, INFO)[0] == 200
     assert "Traceback" not in capfd.readouterr().err
+
+
+# the protocol: heads, pipelining and upgrades
+
+
+def _answers(sock: socket.socket, timeout: float = 10.0) -> list[tuple[int, Any]]:
+    """Every answer on the connection until the hub closes it: (status, JSON body)."""
+    sock.settimeout(timeout)
+    data = b""
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := sock.recv(65536):
+            data += chunk
+    answers = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        length = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", head)
+        assert head.startswith(b"HTTP/1.1 ") and length, data[:200]
+        body, data = rest[: int(length[1])], rest[int(length[1]) :]
+        answers.append((int(head.split()[1]), json.loads(body)))
+    return answers
+
+
+def test_a_header_that_never_ends_is_refused_once_past_the_head_limit(hub: RunningHub) -> None:
+    """The parser keeps a header's value whole until its line ends: the hub counts what
+    came, so an endless value is refused after the limit (and one read), not held."""
+    sent = 0
+    with _connect(hub) as sock:
+        sock.sendall(b"GET /api/info HTTP/1.1\r\nHost: hub\r\nX-Endless: ")
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            while sent < 4 * 1024 * 1024:
+                sock.sendall(b"a" * 1024)
+                sent += 1024
+                time.sleep(0.0005)  # separate reads on the hub's side
+        assert _answers(sock) == [
+            (431, {"error": f"the request's line and headers are over {MAX_HEAD_BYTES} bytes"})
+        ]
+    assert sent < 1024 * 1024  # refused long before: nothing kept past the limit
+
+
+def test_a_stream_of_pipelined_requests_is_cut_after_the_queue_limit(hub: RunningHub) -> None:
+    with _connect(hub) as sock:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(INFO * 2000)
+        answers = _answers(sock)
+    *served, last = answers
+    assert MAX_PIPELINED < len(served) < 2000
+    assert all(status == 200 for status, _ in served)
+    assert last == (
+        503,
+        {"error": f"more than {MAX_PIPELINED} requests queued on one connection: send the "
+                  "rest after their answers"},
+    )  # fmt: skip
+
+
+def test_a_refusal_comes_after_the_answers_to_the_requests_before_it(hub: RunningHub) -> None:
+    with _connect(hub) as sock:
+        search = b"GET /api/plugins?search= HTTP/1.1\r\nHost: hub\r\n\r\n"
+        sock.sendall(INFO + search + b"GET /\x01 HTTP/1.1\r\n\r\n")
+        answers = _answers(sock)
+    assert [status for status, _ in answers] == [200, 200, 400]
+    assert answers[1][1] == []
+    assert answers[2][1]["error"].startswith("the request is not valid HTTP/1.1: ")
+
+
+@pytest.mark.parametrize(
+    "request_head",
+    [
+        b"GET /api/info HTTP/1.1\r\nHost: hub\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\n",
+        b"GET /api/info HTTP/1.1\r\nHost: hub\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        b"CONNECT hub:443 HTTP/1.1\r\nHost: hub:443\r\n\r\n",
+    ],
+    ids=["h2c", "websocket", "connect"],
+)
+def test_an_upgrade_is_refused_and_nothing_after_it_is_read(
+    hub: RunningHub, request_head: bytes
+) -> None:
+    """A request smuggled behind an upgrade (bytes a proxy takes for the new protocol's)
+    is never answered: the upgrade is refused and the connection closed."""
+    smuggled = b"GET /api/plugins?capability=smuggled HTTP/1.1\r\nHost: hub\r\n\r\n"
+    with _connect(hub) as sock:
+        sock.sendall(request_head + smuggled)
+        answers = _answers(sock)
+    assert answers == [
+        (400, {"error": "the hub takes no protocol upgrade or CONNECT: send plain HTTP/1.1 "
+                        "requests"})
+    ]  # fmt: skip
+
+
+def test_a_chunked_body_is_refused_whatever_the_method(hub: RunningHub) -> None:
+    chunked = b"GET /api/info HTTP/1.1\r\nHost: hub\r\nTransfer-Encoding: chunked\r\n\r\n"
+    with _connect(hub) as sock:
+        sock.sendall(chunked + b"5\r\nhello\r\n0\r\nX-Trailer: " + b"a" * 100 + b"\r\n\r\n")
+        answers = _answers(sock)
+    assert answers == [
+        (411, {"error": "chunked request bodies are not supported: send a Content-Length"})
+    ]
+
+
+def test_a_client_that_never_reads_its_answers_is_cut(
+    hub: RunningHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Answers the client leaves unread fill the buffers; the hub cuts the connection
+    after the write timeout, so such a client cannot hold a slot for ever."""
+    from hub_index import api
+
+    monkeypatch.setattr(api, "WRITE_TIMEOUT_S", 0.5)
+    sizable = b"GET /openapi.json HTTP/1.1\r\nHost: hub\r\n\r\n"
+    parts = urlsplit(hub.api_url)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((parts.hostname, parts.port))
+    with sock:
+        started = time.monotonic()
+        cut = False
+        while not cut and time.monotonic() - started < 30:
+            try:
+                sock.sendall(sizable * MAX_PIPELINED)
+            except (BrokenPipeError, ConnectionResetError):
+                cut = True
+            time.sleep(0.2)
+        assert cut, "the hub kept a connection that read nothing for 30 s"
+    assert _exchange(hub, INFO)[0] == 200
 
 
 # bounded connections
