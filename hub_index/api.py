@@ -560,6 +560,15 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
     return JSONResponse({"error": message}, status, dict(headers) if headers else None)
 
 
+def _answer_with(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    """An exception handler answering ``status`` with the error's own message."""
+
+    async def handler(_: Request, exc: Exception) -> JSONResponse:
+        return _error(status, str(exc))
+
+    return handler
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -582,21 +591,13 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def invalid_body(_: Request, exc: ValidationError) -> JSONResponse:
         return _error(400, _validation_problem(exc))
 
-    @app.exception_handler(RecordNotFoundError)
-    async def not_found(_: Request, exc: RecordNotFoundError) -> JSONResponse:
-        return _error(404, str(exc))
-
-    @app.exception_handler(DuplicateVersionError)
-    async def duplicate(_: Request, exc: DuplicateVersionError) -> JSONResponse:
-        return _error(409, str(exc))
-
-    @app.exception_handler(MetadataConflictError)
-    async def conflict(_: Request, exc: MetadataConflictError) -> JSONResponse:
-        return _error(409, str(exc))
-
-    @app.exception_handler(GatesFailedOnHubError)
-    async def refused(_: Request, exc: GatesFailedOnHubError) -> JSONResponse:
-        return _error(422, str(exc))
+    for error, status in (
+        (RecordNotFoundError, 404),
+        (DuplicateVersionError, 409),
+        (MetadataConflictError, 409),
+        (GatesFailedOnHubError, 422),
+    ):
+        app.add_exception_handler(error, _answer_with(status))
 
     @app.exception_handler(HubUnavailableError)
     async def unavailable(_: Request, exc: HubUnavailableError) -> JSONResponse:
