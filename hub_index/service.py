@@ -19,6 +19,7 @@ undoes a half-done publish when the hub starts).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -57,6 +58,7 @@ from plan_pipeline.capability_names import generated_dist_name, validate_capabil
 from plan_pipeline.installed_files import wheel_files_sha256
 from plan_pipeline.published_wheel import read_published
 from plan_pipeline.trust import Tier
+from synthesizer.near_match import adapter_in
 
 MAX_HOLDER_CHARS = 200
 MAX_USAGE_PER_MINUTE = 120
@@ -158,6 +160,7 @@ class HubService:
         version = self._check_new_release(dist_name, spec.version)
         adapted = self._adapted_from(publish)
         rebuilt = reverify(publish, self.work)
+        self._check_still_active(adapted)
         filename = check_wheel_name(rebuilt.filename)
         self.files.stage(filename, rebuilt.wheel)
         record = PluginRecord(
@@ -196,23 +199,41 @@ class HubService:
         if "near_match_of" not in said:
             return None
         dist_name, _, version = said["near_match_of"].partition("==")
-        found = self.db.find_by_dist(dist_name, version) if dist_name and version else None
+        found = None
+        if dist_name and version:
+            with contextlib.suppress(InvalidVersion):
+                found = self.db.find_by_dist(dist_name, version)
+        if found is not None and (found.dist_name, found.version) != (dist_name, version):
+            found = None  # the spelling clients compare: another one would escape a revoke
         wheel = self.files.wheel_of(found) if found is not None else None
         read = read_published(wheel, found.dist_name, found.version) if found and wheel else None
+        made = adapter_in(publish.logic_source, read) if read is not None else None
         if (
             found is None
             or found.status is not PluginStatus.ACTIVE
             or read is None
+            or "near_match_of" in read.spec.provenance  # an adapter of an adapter
             or read.logic_sha256 != said.get("near_match_logic_sha256")
-            or not publish.logic_source.startswith(read.logic.rstrip())
+            or made is None
+            or made.mapping() != said.get("near_match_mapping")
         ):
             raise PolicyError(
                 f"the near match's lineage does not hold: {said['near_match_of'][:120]!r} is not "
-                "an active plugin of this hub whose logic the published module carries",
+                "an active plugin of this hub (not itself an adapter) whose logic the published "
+                "module carries unchanged, followed by the stated field mapping only",
                 "Publish the adapter of a plugin the hub serves, or a synthesis without "
                 "near_match_of",
             )
         return found
+
+    def _check_still_active(self, adapted: PluginRecord | None) -> None:
+        """After the rebuild: the adapted plugin was not revoked meanwhile (its adapter
+        would otherwise go live carrying revoked logic)."""
+        if adapted is not None and self.get(adapted.plugin_id).status is not PluginStatus.ACTIVE:
+            raise PolicyError(
+                f"{adapted.dist_name} {adapted.version} was revoked while its adapter was rebuilt",
+                "Publish a synthesis instead",
+            )
 
     def adapters_of(self, plugin_id: str) -> list[PluginRecord]:
         """The near matches' adapters that carry ``plugin_id``'s logic."""

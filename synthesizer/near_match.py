@@ -17,6 +17,7 @@ weighted 0.6, and of the words of their capability names, summaries and descript
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import re
@@ -79,9 +80,13 @@ class Adapter:
             **spec.provenance,
             "near_match_of": f"{self.candidate.dist_name}=={self.candidate.version}",
             "near_match_logic_sha256": self.candidate.logic_sha256,
-            "near_match_mapping": _bounded(json.dumps([self.inputs, self.outputs], sort_keys=True)),
+            "near_match_mapping": self.mapping(),
         }
         return spec.model_copy(update={"dependencies": dependencies, "provenance": provenance})
+
+    def mapping(self) -> str:
+        """The field mapping as the spec records it (JSON, or its sha256 when long)."""
+        return _bounded(json.dumps([self.inputs, self.outputs], sort_keys=True))
 
     def logic(self) -> GeneratedLogic:
         """The candidate's module, unchanged, then the mapping around its ``compute``."""
@@ -119,6 +124,30 @@ def compute(input):
 """
         )
         return GeneratedLogic(generator=GENERATOR, source=source)
+
+
+def adapter_in(source: str, candidate: PublishedPlugin) -> Adapter | None:
+    """The adapter of ``candidate`` whose module is ``source``, exactly as ``Adapter.logic``
+    writes it with the mapping ``source`` states; ``None`` for any other text (a module that
+    changes the candidate's logic, or does more than map its fields)."""
+    tag = candidate.logic_sha256[:8]
+    wanted = {f"_near_match_{tag}_input": "inputs", f"_near_match_{tag}_output": "outputs"}
+    stated: dict[str, Any] = {}
+    try:
+        for node in ast.parse(source).body:
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id in wanted
+            ):
+                stated[wanted[node.targets[0].id]] = ast.literal_eval(node.value)
+    except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError):
+        return None
+    if set(stated) != {"inputs", "outputs"}:
+        return None
+    made = Adapter(candidate, 0.0, stated["inputs"], stated["outputs"])
+    return made if made.logic().source.rstrip() == source.rstrip() else None
 
 
 def _bounded(text: str, most: int = 2000) -> str:

@@ -253,8 +253,41 @@ def test_an_adapter_s_lineage_is_checked_and_revoking_a_plugin_revokes_its_adapt
     )
     with pytest.raises(HubError, match="the near match's lineage does not hold"):
         client.publish_generated(forged, logic, wheel, owner="test")
+    # the original named in another spelling (the admin's client compares the text)
+    respelled = spec.model_copy(
+        update={"provenance": {**spec.provenance, "near_match_of": f"{area.dist_name}==1.0"}}
+    )
+    with pytest.raises(HubError, match="the near match's lineage does not hold"):
+        client.publish_generated(respelled, logic, wheel, owner="test")
+    garbage = spec.model_copy(
+        update={"provenance": {**spec.provenance, "near_match_of": f"{area.dist_name}==x!y"}}
+    )
+    with pytest.raises(HubError, match="the near match's lineage does not hold"):
+        client.publish_generated(garbage, logic, wheel, owner="test")
+    # the original's logic, then a module that does the work itself, or another mapping
+    for source in (
+        logic.source + "\n\ndef compute(input):\n    return {'area': 0}\n",
+        logic.source.replace("return _near_match_", "return 0 or _near_match_", 1),
+    ):
+        changed = logic.model_copy(update={"source": source})
+        with pytest.raises(HubError, match="the near match's lineage does not hold"):
+            client.publish_generated(spec, changed, wheel, owner="test")
+    remapped = spec.model_copy(
+        update={"provenance": {**spec.provenance, "near_match_mapping": "[null, null]"}}
+    )
+    with pytest.raises(HubError, match="the near match's lineage does not hold"):
+        client.publish_generated(remapped, logic, wheel, owner="test")
 
     adapted = client.publish_generated(spec, logic, wheel, owner="test")
+    # an adapter of the adapter (a revoke of the original would not reach it)
+    published = read_published(client.download(adapted).read_bytes(), adapted.dist_name, "1.0.0")
+    assert published is not None
+    deeper = area_spec("geometry.box_area").model_copy(update={"rules": []})
+    made = adapter(deeper, published)
+    second = synthesize_plugin(made.spec_for(deeper), tmp_path / "deeper", logic=made.logic())
+    assert second.logic is not None
+    with pytest.raises(HubError, match="not itself an adapter"):
+        client.publish_generated(made.spec_for(deeper), second.logic, second.wheel, owner="test")
     listed = json.loads(_page(hub, f"/api/plugins/{area.plugin_id}/adapters"))
     assert [r["plugin_id"] for r in listed] == [adapted.plugin_id]
 
