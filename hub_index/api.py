@@ -76,7 +76,7 @@ import httptools
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import AfterValidator, BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -100,7 +100,13 @@ from hub_index.home import token_digest
 from hub_index.library import PROMOTION_MIN_RUNS, PROMOTION_MIN_TOKENS
 from hub_index.metadata_repository import MetadataConflictError
 from hub_index.reverify import GatesFailedOnHubError, GeneratedPublish
-from hub_index.service import MAX_HOLDER_CHARS, HubService, ViolationReports, check_holder
+from hub_index.service import (
+    MAX_HOLDER_CHARS,
+    RECORDS_JSON,
+    HubService,
+    ViolationReports,
+    check_holder,
+)
 from plan_pipeline.errors import PlanPipelineError
 
 log = logging.getLogger("planexe.hub")
@@ -492,9 +498,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def _answered_all(self) -> bool:
         return not self.pipeline and (self.cycle is None or self.cycle.response_complete)
 
-    def send_400_response(self, msg: str) -> None:
-        self._refuse(_Refusal(400, "Bad Request", "the request is not valid HTTP/1.1"))
-
     def _refuse(self, refusal: _Refusal) -> None:
         """Stop reading; answer ``refusal`` after the requests before it, then close."""
         self._refusal = refusal
@@ -698,7 +701,6 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-_RECORDS = TypeAdapter(list[PluginRecord])
 _FIND_LIMITS = {
     "capability": 200, "include_revoked": 8, "dist_name": 200, "version": 64, "search": 200
 }  # fmt: skip
@@ -810,12 +812,12 @@ def _add_routes(app: FastAPI) -> None:
         revoked = query.get("include_revoked") == "1"
         if (search := query.get("search")) is not None:
             found = await run_in_threadpool(svc.search, search, revoked)
-            return _json(_RECORDS.dump_json(found))
+            return _json(RECORDS_JSON.dump_json(found))
         if (dist_name := query.get("dist_name")) is not None:
             if (version := query.get("version")) is None:
                 raise StarletteHTTPException(400, "missing query parameter 'version'")
             record = await run_in_threadpool(svc.by_dist, dist_name, version)
-            return _json(_RECORDS.dump_json([record]))
+            return _json(RECORDS_JSON.dump_json([record]))
         if (capability := query.get("capability")) is None:
             raise StarletteHTTPException(400, "missing query parameter 'capability'")
         fresh = "no-cache" in request.headers.get("cache-control", "")[:200]

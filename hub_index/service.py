@@ -76,7 +76,8 @@ PlanExe hosts' (a host ranks its own distributions ``core``)."""
 FIND_CACHE_S = 1.0
 """How long one process answers a find from what it read (see ``HubService.find``)."""
 FIND_CACHE_ENTRIES = 4096
-_RECORDS_JSON = TypeAdapter(list[PluginRecord])
+RECORDS_JSON = TypeAdapter(list[PluginRecord])
+"""Records as the API sends them (a JSON array)."""
 METRICS_CACHE_S = 5.0
 """How long one process computes the figures from the usage rows it read."""
 
@@ -468,22 +469,28 @@ class HubService:
     def cached_find_json(self, capability: str, include_revoked: bool = False) -> bytes | None:
         """``find_json`` when this process's cache holds a current answer, else ``None``
         (never reads the database: an event loop may call it)."""
-        cached = self._found.get((capability, include_revoked))
+        cached = self._current((capability, include_revoked))
+        return cached[1] if cached is not None else None
+
+    def _current(self, key: tuple[str, bool]) -> tuple[tuple[PluginRecord, ...], bytes] | None:
+        """The cached find of ``key`` while it is fresh and no write of this process came
+        after it."""
+        cached = self._found.get(key)
         if cached is not None and cached[0] > time.monotonic() and cached[1] == self._writes:
-            return cached[3]
+            return cached[2], cached[3]
         return None
 
     def _find(
         self, capability: str, include_revoked: bool, fresh: bool
     ) -> tuple[tuple[PluginRecord, ...], bytes]:
         key = (capability, include_revoked)
+        cached = None if fresh else self._current(key)
+        if cached is not None:
+            return cached
         now = time.monotonic()
-        cached = self._found.get(key)
-        if not fresh and cached is not None and cached[0] > now and cached[1] == self._writes:
-            return cached[2], cached[3]
         writes = self._writes  # before the read: a write during it makes the entry stale
         records = tuple(self.db.find_plugins(capability, include_revoked=include_revoked))
-        encoded = _RECORDS_JSON.dump_json(list(records))
+        encoded = RECORDS_JSON.dump_json(list(records))
         if len(self._found) >= FIND_CACHE_ENTRIES:
             self._found.clear()
         self._found[key] = (now + FIND_CACHE_S, writes, records, encoded)
