@@ -455,8 +455,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         self._disarm()  # idle now: uvicorn's keep-alive timeout takes over
         super().on_response_complete()
-        if self._refusal is not None and self._answered_all():
-            self._write_refusal()
+        if self._refusal is not None:
+            self.flow.pause_reading()  # uvicorn resumed it: nothing more is read
+            if self._answered_all():
+                self._write_refusal()
 
     def pause_writing(self) -> None:
         super().pause_writing()
@@ -509,6 +511,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def _write_refusal(self) -> None:
         refusal = self._refusal
         assert refusal is not None
+        if self.transport.is_closing():  # an earlier answer closed the connection
+            return
         body = json.dumps({"error": refusal.message}).encode()
         self.transport.write(
             b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
